@@ -51,6 +51,27 @@ class Settings(BaseSettings):
     supabase_issuer: str = ""
     supabase_audience: str = "authenticated"
 
+    # --- object storage (projects, knowledge base) ---
+    # S3-compatible endpoint: Cloudflare R2 in production (https://<account>.r2.cloudflarestorage.com),
+    # a local moto server on loopback for `make up` and tests (started for loopback endpoints only).
+    s3_endpoint_url: str = "http://127.0.0.1:9000"
+    s3_access_key_id: str = "local-dev-access-key"
+    s3_secret_access_key: SecretStr = SecretStr("local-dev-secret-key")
+    s3_region: str = "us-east-1"  # R2 wants "auto"
+    s3_bucket_projects: str = "piano-pdfs"
+    s3_bucket_knowledge: str = "piano-knowledge"
+    s3_max_attempts: int = Field(default=3, ge=1)  # botocore "standard" retries, first try included
+    s3_timeout_seconds: float = Field(default=10.0, gt=0)
+    upload_max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    presign_ttl_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
+    # Shared with the edge Worker (X-Origin-Secret); empty turns /stream-authorization off (404).
+    origin_shared_secret: SecretStr = SecretStr("")
+
+    @property
+    def creates_buckets(self) -> bool:
+        """Buckets are made on startup only where we own the store (never against R2)."""
+        return self.environment in ("local", "test")
+
     @property
     def signing_key_path(self) -> Path:
         return self.jwt_private_key_file or (self.local_dir / "keys" / "jwt-signing.pem")
