@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -113,6 +114,7 @@ def s3_endpoint() -> Iterator[str]:
     """A real S3-speaking server (moto) on loopback per test worker; the app's boto3 code talks to it."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
