@@ -29,6 +29,9 @@ def _postgres_running(data_dir: Path) -> bool:
 def _start(local_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env |= {"LOCAL_DIR": str(local_dir), "API_PORT": str(port), "ENVIRONMENT": "local"}
+    env["S3_ENDPOINT_URL"] = (
+        f"http://127.0.0.1:{free_port()}"  # local S3 server off the default port
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "service.devstack", "up"],
         cwd=REPO_ROOT,
