@@ -41,6 +41,7 @@ export function miniflareOptions(manifest, { scriptPath, vars, secrets = {}, per
     name: manifest.worker_name,
     modules: true,
     scriptPath,
+    modulesRoot: dirname(scriptPath),
     compatibilityDate: manifest.compatibility_date,
     bindings: { ...vars, ...secrets },
     kvNamespaces: manifest.kv_namespaces.map((kv) => kv.binding),
