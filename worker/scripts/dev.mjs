@@ -56,5 +56,9 @@ async function stop(signal) {
     process.exit(1);
   }
 }
-process.on("SIGINT", () => stop("SIGINT"));
-process.on("SIGTERM", () => stop("SIGTERM"));
+// Miniflare's own exit hook would exit 128+signal before dispose() finishes; we
+// dispose (which stops workerd) and exit 0 instead. Its process 'exit' hook stays.
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.removeAllListeners(signal);
+  process.on(signal, () => stop(signal));
+}
