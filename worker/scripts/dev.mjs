@@ -8,7 +8,8 @@
 //   WORKER_PERSIST_DIR          default <repo>/.local/worker
 //   LOCAL_S3_ENDPOINT           the API's local S3 server (moto); enables the R2 backfill adapter
 //   LOCAL_R2_BACKFILL_BUCKETS   JSON {"PDF_BUCKET": "<s3 bucket>"} when S3 names differ from the manifest
-//   RATE_LIMIT_PER_MINUTE, ALLOWED_ORIGINS, ORIGIN_TIMEOUT_MS, MAX_BODY_BYTES, EMBEDDING_MODEL: override vars
+//   RATE_LIMIT_PER_MINUTE, ALLOWED_ORIGINS, ORIGIN_TIMEOUT_MS, MAX_BODY_BYTES, EMBEDDING_MODEL,
+//   ORIGIN_HEALTH_PATH: override the manifest vars
 // Embeddings use the explicitly named local adapter (EMBEDDING_MODE=origin): Workers AI
 // is unreachable offline.
 import { Miniflare } from "miniflare";
@@ -23,7 +24,7 @@ if (!secrets.ORIGIN_SHARED_SECRET) {
   console.error("dev.mjs: ORIGIN_SHARED_SECRET must be set (the API must use the same value)");
   process.exit(2);
 }
-const overridable = ["ORIGIN_URL", "RATE_LIMIT_PER_MINUTE", "ALLOWED_ORIGINS", "ORIGIN_TIMEOUT_MS", "MAX_BODY_BYTES", "EMBEDDING_MODEL", "LOCAL_R2_BACKFILL_BUCKETS"];
+const overridable = ["ORIGIN_URL", "RATE_LIMIT_PER_MINUTE", "ALLOWED_ORIGINS", "ORIGIN_TIMEOUT_MS", "MAX_BODY_BYTES", "EMBEDDING_MODEL", "LOCAL_R2_BACKFILL_BUCKETS", "ORIGIN_HEALTH_PATH"];
 const vars = resolveVars(manifest, {
   local: true,
   overrides: {

@@ -1,7 +1,7 @@
 // POST /api/chat/query: attach the (cached) query embedding, forward with the shared
 // secret, and stream the origin's SSE back as it arrives (no buffering).
 import { readJsonLimited } from "../body.js";
-import { cachedEmbedding } from "../embeddings.js";
+import { MAX_EMBED_TEXT_CHARS, cachedEmbedding } from "../embeddings.js";
 import { ORIGIN_SECRET_HEADER, forwardHeaders, originFetch, passThrough } from "../origin.js";
 
 // Fields only the edge may set; anything a client sends under these names is dropped.
@@ -15,7 +15,8 @@ export async function chatQuery(request, env, settings, requestId, ctx) {
 
   if (body && typeof body === "object" && !Array.isArray(body)) {
     for (const field of EDGE_OWNED_FIELDS) delete body[field];
-    if (typeof body.query === "string" && body.query.trim()) {
+    // Over-long queries are left for the origin to validate and embed.
+    if (typeof body.query === "string" && body.query.trim() && body.query.length <= MAX_EMBED_TEXT_CHARS) {
       try {
         const embedded = await cachedEmbedding(env, settings, body.query, requestId, ctx);
         body.query_embedding = embedded.embedding;
