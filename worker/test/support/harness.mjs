@@ -66,7 +66,7 @@ export async function startOrigin(routes = {}) {
   const requests = [];
   const grants = new Map([["p1", { bucket_binding: "PDF_BUCKET", key: "projects/u1/p1/score.pdf", filename: "score.pdf", content_type: "application/pdf" }]]);
   const defaults = {
-    "GET /health": (req, res) => json(res, 200, { status: "ok" }),
+    "GET /api/health": (req, res) => json(res, 200, { status: "ok", database: "ok" }),
     "GET /api/auth/me": (req, res) =>
       req.headers.authorization === GOOD_TOKEN
         ? json(res, 200, { id: "u1", email: "t@example.com", role: "teacher" })
