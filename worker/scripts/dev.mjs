@@ -8,6 +8,8 @@
 //   WORKER_PERSIST_DIR          default <repo>/.local/worker
 //   LOCAL_S3_ENDPOINT           the API's local S3 server (moto); enables the R2 backfill adapter
 //   LOCAL_R2_BACKFILL_BUCKETS   JSON {"PDF_BUCKET": "<s3 bucket>"} when S3 names differ from the manifest
+//   LOCAL_S3_REGION / LOCAL_S3_ACCESS_KEY_ID / LOCAL_S3_SECRET_ACCESS_KEY
+//                               credentials for that server (default: AWS_* env, else dummies moto accepts)
 //   RATE_LIMIT_PER_MINUTE, ALLOWED_ORIGINS, ORIGIN_TIMEOUT_MS, MAX_BODY_BYTES, EMBEDDING_MODEL,
 //   ORIGIN_HEALTH_PATH: override the manifest vars
 // Embeddings use the explicitly named local adapter (EMBEDDING_MODE=origin): Workers AI
@@ -31,6 +33,9 @@ const vars = resolveVars(manifest, {
     ...Object.fromEntries(overridable.map((name) => [name, env[name]])),
     EMBEDDING_MODE: "origin",
     LOCAL_R2_BACKFILL_S3_ENDPOINT: env.LOCAL_S3_ENDPOINT ?? "",
+    LOCAL_S3_REGION: env.LOCAL_S3_REGION ?? env.AWS_DEFAULT_REGION,
+    LOCAL_S3_ACCESS_KEY_ID: env.LOCAL_S3_ACCESS_KEY_ID ?? env.AWS_ACCESS_KEY_ID,
+    LOCAL_S3_SECRET_ACCESS_KEY: env.LOCAL_S3_SECRET_ACCESS_KEY ?? env.AWS_SECRET_ACCESS_KEY,
   },
 });
 const persistRoot = env.WORKER_PERSIST_DIR || resolve(REPO_ROOT, ".local", "worker");

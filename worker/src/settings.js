@@ -62,10 +62,13 @@ export function loadSettings(env) {
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, "MAX_BODY_BYTES", 1048576),
     embeddingMode,
     embeddingModel: env.EMBEDDING_MODEL || "@cf/baai/bge-base-en-v1.5",
-    localR2BackfillEndpoint: String(env.LOCAL_R2_BACKFILL_S3_ENDPOINT ?? "").replace(/\/+$/, ""),
-    localR2BackfillBuckets: {
-      ...R2_BUCKETS,
-      ...jsonObject(env.LOCAL_R2_BACKFILL_BUCKETS, "LOCAL_R2_BACKFILL_BUCKETS"),
+    // Local topology only (see local-r2-backfill.js); unset in production.
+    localS3: {
+      endpoint: String(env.LOCAL_R2_BACKFILL_S3_ENDPOINT ?? "").replace(/\/+$/, ""),
+      region: env.LOCAL_S3_REGION || "us-east-1",
+      accessKeyId: env.LOCAL_S3_ACCESS_KEY_ID || "local",
+      secretAccessKey: env.LOCAL_S3_SECRET_ACCESS_KEY || "local",
+      buckets: { ...R2_BUCKETS, ...jsonObject(env.LOCAL_R2_BACKFILL_BUCKETS, "LOCAL_R2_BACKFILL_BUCKETS") },
     },
   });
 }

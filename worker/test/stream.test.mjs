@@ -3,7 +3,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { GOOD_TOKEN, SECRET, raw, startOrigin, startServer, startWorker } from "./support/harness.mjs";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { resolve } from "node:path";
+import { AwsClient } from "aws4fetch";
+import { REPO_ROOT } from "../scripts/manifest.mjs";
+import { GOOD_TOKEN, SECRET, raw, startOrigin, startServer, startWorker, waitFor } from "./support/harness.mjs";
 
 const KEY = "projects/u1/p1/score.pdf";
 const PDF = Buffer.concat([Buffer.from("%PDF-1.7\n"), randomBytes(200_000), Buffer.from("\n%%EOF\n")]);
@@ -124,6 +130,9 @@ describe("local R2 backfill from the API's S3 server", () => {
     const s3Gets = [];
     const s3 = await startServer((req, res) => {
       s3Gets.push(req.url);
+      if (!/^AWS4-HMAC-SHA256 Credential=local\//.test(req.headers.authorization ?? "")) {
+        return raw(res, 403, "<Error><Code>AccessDenied</Code></Error>", { "Content-Type": "application/xml" });
+      }
       if (req.url === `/piano-pdfs/${KEY}`) {
         res.writeHead(200, { "Content-Type": "application/pdf", "Content-Length": PDF.length });
         return res.end(PDF);
@@ -153,3 +162,44 @@ describe("local R2 backfill from the API's S3 server", () => {
   });
 });
 
+
+describe("local R2 backfill against the real S3 server the API uses (moto)", () => {
+  const motoServer = process.env.MOTO_SERVER || resolve(REPO_ROOT, ".venv/bin/moto_server");
+  test("an object uploaded through a presigned PUT streams back byte-identical", { skip: !existsSync(motoServer) && `no ${motoServer} (run make install)` }, async () => {
+    const port = await freePort();
+    const moto = spawn(motoServer, ["-H", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
+    const endpoint = `http://127.0.0.1:${port}`;
+    const origin = await startOrigin();
+    let edge;
+    try {
+      await waitFor(() => fetch(`${endpoint}/`).then(() => true, () => false), { timeoutMs: 20000, stepMs: 200 });
+      const aws = new AwsClient({ accessKeyId: "local", secretAccessKey: "local", service: "s3", region: "us-east-1", retries: 0 });
+      assert.equal((await aws.fetch(`${endpoint}/piano-pdfs`, { method: "PUT" })).status, 200);
+      // What a browser does with the API's presigned URL: a plain PUT, no credentials.
+      const presigned = await aws.sign(`${endpoint}/piano-pdfs/${KEY}`, { method: "PUT", headers: { "Content-Type": "application/pdf" }, aws: { signQuery: true } });
+      const put = await fetch(presigned.url, { method: "PUT", headers: { "Content-Type": "application/pdf" }, body: PDF });
+      assert.equal(put.status, 200);
+      assert.equal((await fetch(`${endpoint}/piano-pdfs/${KEY}`)).status, 403, "moto refuses anonymous reads");
+      edge = await startWorker({ originUrl: origin.url, local: true, vars: { LOCAL_R2_BACKFILL_S3_ENDPOINT: endpoint } });
+      const res = await edge.fetch("/api/projects/p1/stream", auth());
+      assert.equal(res.status, 200);
+      assert.ok((await bytes(res)).equals(PDF));
+      const tail = await edge.fetch("/api/projects/p1/stream", auth({ Range: "bytes=-7" }));
+      assert.equal(tail.status, 206);
+      assert.equal((await bytes(tail)).toString(), "\n%%EOF\n");
+    } finally {
+      await edge?.close();
+      await origin.close();
+      moto.kill("SIGTERM");
+    }
+  });
+});
+
+function freePort() {
+  return new Promise((resolvePort) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
