@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import http from "node:http";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -63,4 +64,42 @@ test("dev.mjs refuses to start without ORIGIN_SHARED_SECRET", async () => {
   const { code } = await dev.exited;
   assert.equal(code, 2);
   assert.match(dev.output(), /ORIGIN_SHARED_SECRET/);
+});
+
+/** GET over real HTTP from a chosen loopback source address. */
+function getFrom(url, localAddress) {
+  return new Promise((resolveGet, reject) => {
+    const req = http.get(url, { localAddress, agent: false }, (res) => {
+      res.resume();
+      res.on("end", () => resolveGet({ status: res.statusCode, retryAfter: res.headers["retry-after"] }));
+    });
+    req.on("error", reject);
+  });
+}
+
+test("over real HTTP the limit is keyed by the socket's IP (127.0.0.1 vs 127.0.0.2)", async () => {
+  const origin = await startOrigin();
+  const persist = mkdtempSync(join(tmpdir(), "edge-dev-"));
+  const dev = startDev({
+    ORIGIN_URL: origin.url,
+    ORIGIN_SHARED_SECRET: "test-origin-secret",
+    WORKER_PORT: "0",
+    WORKER_PERSIST_DIR: persist,
+    RATE_LIMIT_PER_MINUTE: "5",
+  });
+  try {
+    const base = await dev.ready;
+    const intoWindow = Date.now() % 60000;
+    if (intoWindow > 55000) await new Promise((r) => setTimeout(r, 60000 - intoWindow + 50));
+    const first = [];
+    for (let i = 0; i < 8; i++) first.push(await getFrom(`${base}/api/projects`, "127.0.0.1"));
+    assert.deepEqual(first.map((r) => r.status), [200, 200, 200, 200, 200, 429, 429, 429]);
+    assert.match(first[5].retryAfter, /^\d+$/);
+    const other = await getFrom(`${base}/api/projects`, "127.0.0.2");
+    assert.equal(other.status, 200);
+  } finally {
+    dev.child.kill("SIGTERM");
+    await dev.exited;
+    await origin.close();
+  }
 });

@@ -81,6 +81,9 @@ describe("embeddings via the Workers AI binding (production path)", () => {
     });
     assert.equal(notJson.status, 400);
     assert.equal((await notJson.json()).error.code, "invalid_json");
+    const long = await generate(edge, "a".repeat(9000));
+    assert.equal(long.status, 400);
+    assert.equal((await long.json()).error.code, "validation_error");
   });
 });
 

@@ -12,6 +12,8 @@ export async function chatQuery(request, env, settings, requestId, ctx) {
   const body = payload && typeof payload === "object" && !Array.isArray(payload) ? { ...payload } : payload;
   const headers = forwardHeaders(request, requestId);
   headers.set("Content-Type", "application/json");
+  // Compressed SSE tends to be buffered by the compressor; ask for the raw stream.
+  headers.set("Accept-Encoding", "identity");
 
   if (body && typeof body === "object" && !Array.isArray(body)) {
     for (const field of EDGE_OWNED_FIELDS) delete body[field];
