@@ -62,7 +62,10 @@ export function preflightResponse(request, settings, requestId) {
 /** Decorate an actual response; disallowed origins get no CORS headers (the browser blocks). */
 export function applyCors(headers, request, settings) {
   const policy = originPolicy(request.headers.get("Origin"), settings.allowedOrigins);
-  headers.append("Vary", "Origin");
+  const vary = headers.get("Vary") || "";
+  if (!vary.split(",").some((v) => v.trim().toLowerCase() === "origin" || v.trim() === "*")) {
+    headers.set("Vary", vary ? `${vary}, Origin` : "Origin");
+  }
   headers.delete("Access-Control-Allow-Origin");
   headers.delete("Access-Control-Allow-Credentials");
   if (!policy) return;
