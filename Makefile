@@ -40,7 +40,7 @@ lint: install ## ruff
 	$(VENV)/bin/ruff format --check service tests
 
 typecheck: install ## mypy
-	$(VENV)/bin/mypy service
+	$(VENV)/bin/mypy service tests
 
 fmt: install ## Format and auto-fix
 	$(VENV)/bin/ruff format service tests
@@ -61,5 +61,5 @@ $(WORKER_STAMP): worker/package-lock.json
 
 worker-install: $(WORKER_STAMP) ## Install the edge Worker's pinned npm packages (npm ci)
 
-test-worker: $(WORKER_STAMP) ## Edge Worker tests inside workerd (node --test + Miniflare)
+test-worker: install $(WORKER_STAMP) ## Edge Worker tests inside workerd (node --test + Miniflare; moto from .venv)
 	cd worker && npm test
