@@ -189,7 +189,7 @@ async def update_project(
         raise APIError(422, "title_required", "The title can't be removed.")
     if fields:
         await projects.update_fields(conn, project_id, fields)
-    return to_project(await load_project(conn, project_id, user, "edit"))
+    return to_project(await load_project(conn, project_id, user, "view"))
 
 
 @router.delete(
