@@ -1,0 +1,193 @@
+"""Service account, release registry, instance template, regional MIG, autoscaler, health check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from piano_infra.network import INSTANCE_TAG, SERVICE_PORT
+from piano_infra.startup import StartupSpec, render
+
+HEALTH_PATH = "/api/health"
+BOOT_IMAGE = "debian-cloud/debian-12"
+# Project-level roles the VM needs for logs and metrics. Secret access is granted per secret
+# (secrets.py) and registry access per repository, never project-wide.
+PROJECT_ROLES = ["roles/logging.logWriter", "roles/monitoring.metricWriter"]
+
+
+@dataclass
+class ComputeArgs:
+    env: str
+    project: str
+    region: str
+    zones: list[str]
+    labels: dict[str, str]
+    machine_type: str
+    boot_disk_gb: int
+    min_replicas: int
+    max_replicas: int
+    cpu_target: float
+    autohealing_initial_delay_sec: int
+    service_version: str
+    secret_ids: dict[str, str]
+    plain_env: dict[str, str]
+    network: pulumi.Input[str]
+    subnet: pulumi.Input[str]
+
+
+def release_index_url(region: str, project: str, repository: str) -> str:
+    return f"https://{region}-python.pkg.dev/{project}/{repository}/simple/"
+
+
+class Compute(pulumi.ComponentResource):
+    """API instances: every instance runs the same pinned release; rollouts never drop capacity."""
+
+    service_account: gcp.serviceaccount.Account
+    health_check: gcp.compute.HealthCheck
+    template: gcp.compute.InstanceTemplate
+    mig: gcp.compute.RegionInstanceGroupManager
+    autoscaler: gcp.compute.RegionAutoscaler
+    startup_script: str
+
+    def __init__(
+        self, name: str, args: ComputeArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("platform:compute:Compute", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.service_account = gcp.serviceaccount.Account(
+            f"{name}-sa",
+            account_id=f"piano-api-{args.env}",
+            display_name=f"piano API instances ({args.env})",
+            opts=child,
+        )
+        member = pulumi.Output.concat("serviceAccount:", self.service_account.email)
+        for role in PROJECT_ROLES:
+            gcp.projects.IAMMember(
+                f"{name}-{role.split('/')[-1]}",
+                project=args.project,
+                role=role,
+                member=member,
+                opts=child,
+            )
+        repo_id = f"piano-{args.env}"
+        self.registry = gcp.artifactregistry.Repository(
+            f"{name}-releases",
+            repository_id=repo_id,
+            location=args.region,
+            format="PYTHON",
+            description="piano-platform wheels; instances install pinned versions from here",
+            labels=args.labels,
+            opts=child,
+        )
+        gcp.artifactregistry.RepositoryIamMember(
+            f"{name}-releases-reader",
+            repository=self.registry.name,
+            location=args.region,
+            role="roles/artifactregistry.reader",
+            member=member,
+            opts=child,
+        )
+        self.startup_script = render(
+            StartupSpec(
+                version=args.service_version,
+                project=args.project,
+                package_index=release_index_url(args.region, args.project, repo_id),
+                secret_ids=args.secret_ids,
+                plain_env=args.plain_env,
+            )
+        )
+        self.health_check = gcp.compute.HealthCheck(
+            f"{name}-hc",
+            name=f"piano-{args.env}-api-health",
+            check_interval_sec=30,
+            timeout_sec=10,
+            healthy_threshold=2,
+            unhealthy_threshold=3,
+            http_health_check={"port": SERVICE_PORT, "request_path": HEALTH_PATH},
+            log_config={"enable": True},
+            opts=child,
+        )
+        self.template = gcp.compute.InstanceTemplate(
+            f"{name}-template",
+            name_prefix=f"piano-{args.env}-",
+            machine_type=args.machine_type,
+            region=args.region,
+            labels={**args.labels, "version": _label_value(args.service_version)},
+            tags=[INSTANCE_TAG],
+            disks=[
+                {
+                    "boot": True,
+                    "auto_delete": True,
+                    "source_image": BOOT_IMAGE,
+                    "disk_size_gb": args.boot_disk_gb,
+                    "disk_type": "pd-balanced",
+                    "labels": args.labels,
+                }
+            ],
+            network_interfaces=[{"network": args.network, "subnetwork": args.subnet}],
+            service_account={
+                "email": self.service_account.email,
+                "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+            },
+            shielded_instance_config={
+                "enable_secure_boot": True,
+                "enable_vtpm": True,
+                "enable_integrity_monitoring": True,
+            },
+            metadata={"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE"},
+            metadata_startup_script=self.startup_script,
+            # A new template per change; the MIG rolls to it, then the old one is deleted.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
+        )
+        zone_count = len(args.zones)
+        self.mig = gcp.compute.RegionInstanceGroupManager(
+            f"{name}-mig",
+            name=f"piano-{args.env}-api",
+            base_instance_name=f"piano-{args.env}-api",
+            region=args.region,
+            distribution_policy_zones=args.zones,
+            versions=[{"name": "primary", "instance_template": self.template.self_link_unique}],
+            named_ports=[{"name": "http", "port": SERVICE_PORT}],
+            auto_healing_policies={
+                "health_check": self.health_check.id,
+                "initial_delay_sec": args.autohealing_initial_delay_sec,
+            },
+            update_policy={
+                "type": "PROACTIVE",
+                "minimal_action": "REPLACE",
+                "replacement_method": "SUBSTITUTE",
+                "max_unavailable_fixed": 0,
+                "max_surge_fixed": zone_count,
+                "instance_redistribution_type": "PROACTIVE",
+            },
+            all_instances_config={"labels": args.labels},
+            wait_for_instances=False,
+            opts=child,
+        )
+        self.autoscaler = gcp.compute.RegionAutoscaler(
+            f"{name}-autoscaler",
+            name=f"piano-{args.env}-api",
+            region=args.region,
+            target=self.mig.id,
+            autoscaling_policy={
+                "min_replicas": args.min_replicas,
+                "max_replicas": args.max_replicas,
+                "cooldown_period": args.autohealing_initial_delay_sec,
+                "cpu_utilization": {"target": args.cpu_target},
+            },
+            opts=child,
+        )
+        self.register_outputs(
+            {
+                "service_account": self.service_account.email,
+                "mig_name": self.mig.name,
+                "instance_group": self.mig.instance_group,
+            }
+        )
+
+
+def _label_value(version: str) -> str:
+    """GCP label values allow [a-z0-9_-] only."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in version.lower())[:63]
