@@ -1,0 +1,335 @@
+"""Per-stack invariants of the real program, run under pulumi.runtime mocks."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pulumi
+import pytest
+from infra_harness import (
+    CLOUDFLARE_IPV4,
+    CLOUDFLARE_IPV6,
+    FAKE_SECRETS,
+    INFRA,
+    IP_RANGES_TOKEN,
+    RecordingMocks,
+    is_secret,
+    run_stack,
+    stack_config,
+    unwrap,
+)
+
+STACKS = ["dev", "staging", "prod"]
+GCP = "gcp:compute"
+GOOGLE_LB = [ipaddress.ip_network(n) for n in ("130.211.0.0/22", "35.191.0.0/16")]
+IAP = ipaddress.ip_network("35.235.240.0/20")
+
+
+def _zones(stack: str) -> list[str]:
+    return json.loads(stack_config(stack)["piano:zones"])
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pulumi.runtime.test
+def test_firewall_admits_only_google_lb_and_iap(stack: str) -> pulumi.Output[None]:
+    def check(m: RecordingMocks) -> None:
+        rules = m.of_type(f"{GCP}/firewall:Firewall")
+        assert rules, "no firewall rules"
+        for rule in rules:
+            sources = [ipaddress.ip_network(s) for s in rule.inputs["sourceRanges"]]
+            assert all(any(s.subnet_of(g) for g in [*GOOGLE_LB, IAP]) for s in sources), rule
+            if any(s.subnet_of(IAP) for s in sources):
+                assert rule.inputs["allows"] == [{"protocol": "tcp", "ports": ["22"]}]
+            else:
+                assert rule.inputs["allows"] == [{"protocol": "tcp", "ports": ["8080"]}]
+                assert sorted(map(str, sources)) == sorted(map(str, GOOGLE_LB))
+            assert rule.inputs["direction"] == "INGRESS"
+            assert rule.inputs["targetTags"] == ["piano-api"]
+
+    return run_stack(stack).then(check)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pulumi.runtime.test
+def test_cloud_armor_holds_every_cloudflare_range_in_chunks(stack: str) -> pulumi.Output[None]:
+    def check(m: RecordingMocks) -> None:
+        assert IP_RANGES_TOKEN in m.calls
+        policy = m.one(f"{GCP}/securityPolicy:SecurityPolicy")
+        rules = sorted(policy.inputs["rules"], key=lambda r: r["priority"])
+        allows, default = rules[:-1], rules[-1]
+        allowed = [r for rule in allows for r in rule["match"]["config"]["srcIpRanges"]]
+        assert sorted(allowed) == sorted(CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6)
+        assert all(rule["action"] == "allow" for rule in allows)
+        assert all(len(rule["match"]["config"]["srcIpRanges"]) <= 10 for rule in allows)
+        assert len(allows) == 3  # 22 ranges -> 10 + 10 + 2
+        assert default["action"].startswith("deny")
+        assert default["priority"] == 2147483647
+        assert default["match"]["config"]["srcIpRanges"] == ["*"]
+        backend = m.one(f"{GCP}/backendService:BackendService")
+        assert backend.inputs["securityPolicy"] == "cloud-armor-policy-id"
+
+    return run_stack(stack).then(check)
+
+
+@pulumi.runtime.test
+def test_cloud_armor_follows_the_data_source_not_a_hardcoded_list() -> pulumi.Output[None]:
+    ipv4 = [f"198.51.{i}.0/24" for i in range(23)]
+    mocks = RecordingMocks(ipv4=ipv4, ipv6=["2001:db8::/32"])
+
+    def check(m: RecordingMocks) -> None:
+        rules = m.one(f"{GCP}/securityPolicy:SecurityPolicy").inputs["rules"]
+        allowed = [r for rule in rules[:-1] for r in rule["match"]["config"]["srcIpRanges"]]
+        assert sorted(allowed) == sorted([*ipv4, "2001:db8::/32"])
+        assert [len(rule["match"]["config"]["srcIpRanges"]) for rule in rules[:-1]] == [10, 10, 4]
+        assert not set(CLOUDFLARE_IPV4) & set(allowed)
+
+    return run_stack("staging", mocks).then(check)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pulumi.runtime.test
+def test_health_check_and_backend(stack: str) -> pulumi.Output[None]:
+    def check(m: RecordingMocks) -> None:
+        hc = m.one(f"{GCP}/healthCheck:HealthCheck").inputs
+        assert hc["httpHealthCheck"] == {"port": 8080, "requestPath": "/api/health"}
+        assert (hc["checkIntervalSec"], hc["timeoutSec"]) == (30, 10)
+        assert (hc["healthyThreshold"], hc["unhealthyThreshold"]) == (2, 3)
+        backend = m.one(f"{GCP}/backendService:BackendService").inputs
+        assert backend["timeoutSec"] == 60
+        assert backend["healthChecks"] == "compute-hc-id"
+        assert backend["loadBalancingScheme"] == "EXTERNAL_MANAGED"
+        assert backend["backends"][0]["group"].endswith(f"piano-{stack}-api")
+        proxy = m.one(f"{GCP}/targetHttpsProxy:TargetHttpsProxy").inputs
+        assert proxy["certificateMap"].startswith("//certificatemanager.googleapis.com/")
+        rule = m.one(f"{GCP}/globalForwardingRule:GlobalForwardingRule").inputs
+        assert (rule["portRange"], rule["ipAddress"]) == ("443", "203.0.113.10")
+        cert = m.one("gcp:certificatemanager/certificate:Certificate").inputs
+        api_host = stack_config(stack)["piano:apiHostname"]
+        assert cert["managed"]["domains"] == [api_host]
+        acme = next(r for r in m.of_type("cloudflare:index/dnsRecord:DnsRecord") if r.inputs["type"] == "CNAME")
+        assert acme.inputs["name"] == f"_acme-challenge.{api_host}"
+        assert acme.inputs["proxied"] is False
+
+    return run_stack(stack).then(check)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pulumi.runtime.test
+def test_autoscaler_bounds_follow_stack_config(stack: str) -> pulumi.Output[None]:
+    cfg = stack_config(stack)
+
+    def check(m: RecordingMocks) -> None:
+        policy = m.one(f"{GCP}/regionAutoscaler:RegionAutoscaler").inputs["autoscalingPolicy"]
+        assert policy["minReplicas"] == int(cfg.get("piano:minReplicas", 2)) >= 2
+        assert policy["maxReplicas"] == int(cfg.get("piano:maxReplicas", 10))
+        assert policy["cpuUtilization"]["target"] == pytest.approx(0.7)
+
+    return run_stack(stack).then(check)
+
+
+@pulumi.runtime.test
+def test_autoscaler_defaults_are_the_mvp_sizing() -> pulumi.Output[None]:
+    # staging without sizing keys falls back to the defaults: n2-standard-4, 2..10 at 70 % CPU
+    overrides: dict[str, str | None] = {
+        "piano:minReplicas": None,
+        "piano:maxReplicas": None,
+        "piano:machineType": None,
+    }
+
+    def check(m: RecordingMocks) -> None:
+        policy = m.one(f"{GCP}/regionAutoscaler:RegionAutoscaler").inputs["autoscalingPolicy"]
+        assert (policy["minReplicas"], policy["maxReplicas"]) == (2, 10)
+        template = m.one(f"{GCP}/instanceTemplate:InstanceTemplate").inputs
+        assert template["machineType"] == "n2-standard-4"
+
+    return run_stack("staging", overrides=overrides).then(check)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pulumi.runtime.test
+def test_mig_spans_zones_with_safe_rolling_updates(stack: str) -> pulumi.Output[None]:
+    zones = _zones(stack)
+
+    def check(m: RecordingMocks) -> None:
+        mig = m.one(f"{GCP}/regionInstanceGroupManager:RegionInstanceGroupManager").inputs
+        assert len(mig["distributionPolicyZones"]) >= 2
+        assert mig["distributionPolicyZones"] == zones
+        policy = mig["updatePolicy"]
+        assert policy["type"] == "PROACTIVE"
+        assert policy["maxUnavailableFixed"] == 0
+        assert policy["maxSurgeFixed"] >= len(zones)
+        healing = mig["autoHealingPolicies"]
+        assert healing["healthCheck"] == "compute-hc-id"
+        boot = int(stack_config(stack).get("piano:expectedBootSeconds", 420))
+        assert healing["initialDelaySec"] > boot
+        assert mig["versions"][0]["instanceTemplate"].startswith("projects/")
+        template = m.one(f"{GCP}/instanceTemplate:InstanceTemplate").inputs
+        assert template["namePrefix"] == f"piano-{stack}-"
+        assert "name" not in template
+        assert template["networkInterfaces"][0].get("accessConfigs") in (None, [])
+
+    return run_stack(stack).then(check)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pulumi.runtime.test
+def test_secrets_are_per_secret_iam_and_secret_outputs(stack: str) -> pulumi.Output[None]:
+    def check(m: RecordingMocks) -> None:
+        secrets = m.of_type("gcp:secretmanager/secret:Secret")
+        assert len(secrets) == len(FAKE_SECRETS)
+        assert all(s.inputs["deletionProtection"] is True for s in secrets)
+        bindings = m.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
+        assert sorted(b.inputs["secretId"] for b in bindings) == sorted(
+            s.inputs["secretId"] for s in secrets
+        )
+        sa = f"serviceAccount:piano-api-{stack}@fixture.iam.gserviceaccount.com"
+        assert {b.inputs["member"] for b in bindings} == {sa}
+        assert {b.inputs["role"] for b in bindings} == {"roles/secretmanager.secretAccessor"}
+        project_roles = {r.inputs["role"] for r in m.of_type("gcp:projects/iAMMember:IAMMember")}
+        assert not any("secretmanager" in role for role in project_roles)
+        assert not m.of_type("gcp:projects/iAMBinding:IAMBinding")
+        versions = m.of_type("gcp:secretmanager/secretVersion:SecretVersion")
+        assert all(is_secret(v.inputs["secretData"]) for v in versions)
+        assert sorted(unwrap(v.inputs["secretData"]) for v in versions) == sorted(
+            FAKE_SECRETS.values()
+        )
+
+    return run_stack(stack).then(check)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pulumi.runtime.test
+def test_worker_bindings_equal_the_manifest(stack: str) -> pulumi.Output[None]:
+    manifest = json.loads((INFRA.parent / "worker" / "bindings.json").read_text())
+
+    def check(m: RecordingMocks) -> None:
+        script = m.one("cloudflare:index/workersScript:WorkersScript").inputs
+        assert script["mainModule"] == manifest["main_module"].split("/")[-1]
+        assert script["compatibilityDate"] == manifest["compatibility_date"]
+        assert script["scriptName"] == f"{manifest['worker_name']}-{stack}"
+        bindings = {b["name"]: b for b in unwrap(script["bindings"])}
+        expected = (
+            {k["binding"] for k in manifest["kv_namespaces"]}
+            | {b["binding"] for b in manifest["r2_buckets"]}
+            | {manifest["ai"]["binding"]}
+            | set(manifest["vars"])
+            | set(manifest["secrets"])
+        )
+        assert set(bindings) == expected
+        kv = {r.name: r for r in m.of_type("cloudflare:index/workersKvNamespace:WorkersKvNamespace")}
+        for spec in manifest["kv_namespaces"]:
+            b = bindings[spec["binding"]]
+            assert b["type"] == "kv_namespace"
+            assert b["namespaceId"] == f"edge-storage-{spec['title']}-id"
+            assert kv[f"edge-storage-{spec['title']}"].inputs["title"] == f"{spec['title']}-{stack}"
+        for spec in manifest["r2_buckets"]:
+            assert bindings[spec["binding"]] == {
+                "name": spec["binding"],
+                "type": "r2_bucket",
+                "bucketName": f"{spec['bucket_name']}-{stack}",
+            }
+        assert bindings[manifest["ai"]["binding"]]["type"] == "ai"
+        for var in manifest["vars"]:
+            assert bindings[var]["type"] == "plain_text"
+        api_host = stack_config(stack)["piano:apiHostname"]
+        assert bindings["ORIGIN_URL"]["text"] == f"https://{api_host}"
+        for name in manifest["secrets"]:
+            assert bindings[name]["type"] == "secret_text"
+        assert is_secret(script["bindings"])
+        route = m.one("cloudflare:index/workersRoute:WorkersRoute").inputs
+        assert route["pattern"] == f"{api_host}/*"
+        assert route["script"] == script["scriptName"]
+
+    return run_stack(stack).then(check)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pulumi.runtime.test
+def test_edge_storage_rate_limit_and_dns(stack: str) -> pulumi.Output[None]:
+    cfg = stack_config(stack)
+
+    def check(m: RecordingMocks) -> None:
+        for lifecycle in m.of_type("cloudflare:index/r2BucketLifecycle:R2BucketLifecycle"):
+            (rule,) = lifecycle.inputs["rules"]
+            assert rule["conditions"] == {"prefix": "temp-uploads/"}
+            assert rule["deleteObjectsTransition"]["condition"] == {"type": "Age", "maxAge": 86400}
+        assert len(m.of_type("cloudflare:index/r2BucketLifecycle:R2BucketLifecycle")) == 2
+        for cors in m.of_type("cloudflare:index/r2BucketCors:R2BucketCors"):
+            allowed = cors.inputs["rules"][0]["allowed"]
+            assert "PUT" in allowed["methods"]
+            assert allowed["origins"] == json.loads(cfg["piano:corsOrigins"])
+        ruleset = m.one("cloudflare:index/ruleset:Ruleset").inputs
+        assert ruleset["phase"] == "http_ratelimit"
+        (rule,) = ruleset["rules"]
+        limit = rule["ratelimit"]
+        assert limit["requestsPerPeriod"] == int(cfg.get("piano:rateLimitPerMinute", 100))
+        assert limit["period"] == 60
+        assert "ip.src" in limit["characteristics"]
+        assert rule["action"] == "block"
+        api = next(r for r in m.of_type("cloudflare:index/dnsRecord:DnsRecord") if r.inputs["type"] == "A")
+        assert api.inputs["name"] == cfg["piano:apiHostname"]
+        assert api.inputs["content"] == "203.0.113.10"
+        assert api.inputs["proxied"] is True
+        data = {
+            r.name
+            for r in m.resources
+            if r.type
+            in {
+                "cloudflare:index/r2Bucket:R2Bucket",
+                "cloudflare:index/workersKvNamespace:WorkersKvNamespace",
+                "gcp:secretmanager/secret:Secret",
+            }
+        }
+        assert (data <= m.protected) == (stack == "prod")
+        assert not m.protected - data - {
+            r.name for r in m.of_type("gcp:secretmanager/secretVersion:SecretVersion")
+        }
+
+    return run_stack(stack).then(check)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pulumi.runtime.test
+def test_startup_script_installs_pinned_version_and_starts_both_units(
+    stack: str,
+) -> pulumi.Output[None]:
+    version = stack_config(stack)["piano:serviceVersion"]
+
+    def check(m: RecordingMocks) -> None:
+        script = m.one(f"{GCP}/instanceTemplate:InstanceTemplate").inputs["metadataStartupScript"]
+        assert f"PIANO_VERSION={version}\n" in script
+        assert script.count(f"piano-platform=={version}") == 2
+        assert f"-python.pkg.dev/piano-{stack}-000000/piano-{stack}/simple/" in script
+        assert "systemctl enable piano-secrets.service piano-migrate.service" in script
+        assert "systemctl restart piano-api.service piano-worker.service" in script
+        assert "uvicorn service.main:app --host 0.0.0.0 --port 8080 --workers 4 --proxy-headers" in script
+        assert "ExecStart=/opt/piano/venv/bin/python -m service.worker" in script
+        assert script.count("Restart=on-failure") == 2
+        assert script.count("EnvironmentFile=/etc/piano/secrets.env") == 3
+        assert f'"DATABASE_URL": "{stack}-database-url"' in script
+        assert f'ENVIRONMENT="{stack}"' in script
+        for value in FAKE_SECRETS.values():
+            assert value not in script
+
+    return run_stack(stack).then(check)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pulumi.runtime.test
+def test_outputs(stack: str) -> pulumi.Output[None]:
+    run = run_stack(stack)
+    api_host = stack_config(stack)["piano:apiHostname"]
+
+    def check(values: list[object]) -> None:
+        api_url, worker_url, buckets, kv_ids, mig = values
+        assert api_url == f"https://{api_host}"
+        assert worker_url == f"https://{api_host}/"
+        assert buckets == {"PDF_BUCKET": f"piano-pdfs-{stack}", "KNOWLEDGE_BUCKET": f"piano-knowledge-{stack}"}
+        assert set(kv_ids) == {"EMBEDDING_CACHE", "SEARCH_CACHE", "LLM_CACHE"}  # type: ignore[arg-type]
+        assert mig == f"piano-{stack}-api"
+
+    o = run.outputs
+    return pulumi.Output.all(
+        o["api_url"], o["worker_url"], o["bucket_names"], o["kv_ids"], o["mig_name"]
+    ).apply(check)
