@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -21,20 +22,31 @@ METADATA_HOST = os.environ.get("GCE_METADATA_HOST", "metadata.google.internal")
 SECRET_MANAGER = os.environ.get("SECRET_MANAGER_ENDPOINT", "https://secretmanager.googleapis.com")
 TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
 ATTEMPTS = 5
+BACKOFF_BASE = float(os.environ.get("LOAD_SECRETS_BACKOFF", "1"))
+
+
+class FetchError(RuntimeError):
+    """A definitive failure (permission denied, secret missing): retrying will not help."""
 
 
 def _get_json(url: str, headers: dict[str, str]) -> dict[str, object]:
+    """GET JSON; retry network errors, 429 and 5xx with backoff (boot-time blips are normal)."""
     last: Exception | None = None
     for attempt in range(ATTEMPTS):
+        req = urllib.request.Request(url, headers=headers)  # noqa: S310 - metadata/googleapis URLs
         try:
-            req = urllib.request.Request(url, headers=headers)  # noqa: S310 - fixed https/metadata URLs
             with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
                 body: dict[str, object] = json.load(resp)
                 return body
-        except Exception as exc:  # network blips at boot are normal; retry with backoff
+        except urllib.error.HTTPError as exc:
+            if exc.code != 429 and exc.code < 500:
+                detail = exc.read().decode("utf-8", "replace")[:500]
+                raise FetchError(f"GET {url} -> HTTP {exc.code}: {detail}") from exc
             last = exc
-            time.sleep(min(2**attempt, 10))
-    raise RuntimeError(f"GET {url.split('?')[0]} failed after {ATTEMPTS} attempts: {last}")
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            last = exc
+        time.sleep(min(BACKOFF_BASE * 2**attempt, 10))
+    raise FetchError(f"GET {url} failed after {ATTEMPTS} attempts: {last}")
 
 
 def access_token() -> str:
@@ -78,11 +90,15 @@ def main(argv: list[str]) -> int:
     spec_path = Path(argv[1] if len(argv) > 1 else "/etc/piano/secrets.json")
     out_path = Path(argv[2] if len(argv) > 2 else "/etc/piano/secrets.env")
     spec = json.loads(spec_path.read_text())
-    token = access_token()
-    values = {
-        env_var: fetch_secret(spec["project"], secret_id, token)
-        for env_var, secret_id in spec["secrets"].items()
-    }
+    try:
+        token = access_token()
+        values = {
+            env_var: fetch_secret(spec["project"], secret_id, token)
+            for env_var, secret_id in spec["secrets"].items()
+        }
+    except FetchError as exc:
+        print(f"load-secrets: {exc}", file=sys.stderr)
+        return 1
     write_private(out_path, render(values))
     print(f"load-secrets: wrote {len(values)} secrets to {out_path}")
     return 0
