@@ -41,7 +41,8 @@ lint: install ## ruff
 
 typecheck: install ## mypy
 	$(VENV)/bin/mypy service
-	$(VENV)/bin/mypy --explicit-package-bases infra/piano_infra infra/policypack infra/__main__.py
+	$(VENV)/bin/mypy --explicit-package-bases infra/piano_infra infra/__main__.py
+	cd infra/policypack && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml piano_policies __main__.py
 
 fmt: install ## Format and auto-fix
 	$(VENV)/bin/ruff format service tests

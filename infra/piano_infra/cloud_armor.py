@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
@@ -21,11 +20,11 @@ def chunk(ranges: Sequence[str], size: int = MAX_RANGES_PER_RULE) -> list[list[s
     return [list(ranges[i : i + size]) for i in range(0, len(ranges), size)]
 
 
-def allowlist_rules(ranges: Sequence[str]) -> list[dict[str, Any]]:
+def allowlist_rules(ranges: Sequence[str]) -> list[gcp.compute.SecurityPolicyRuleArgsDict]:
     """Allow rules of <= 10 ranges each, then the default rule that denies everything else."""
     if not ranges:
         raise ValueError("refusing to build an allow-list from zero ranges (would deny all)")
-    rules: list[dict[str, Any]] = [
+    rules: list[gcp.compute.SecurityPolicyRuleArgsDict] = [
         {
             "action": "allow",
             "priority": FIRST_ALLOW_PRIORITY + i,

@@ -24,7 +24,7 @@ class EdgeStorageArgs:
 
 
 class EdgeStorage(pulumi.ComponentResource):
-    """Data lives here, so prod resources carry protect=True (a `pulumi destroy` cannot drop them)."""
+    """Data lives here, so prod resources carry protect=True (`pulumi destroy` cannot drop them)."""
 
     buckets: dict[str, cloudflare.R2Bucket]  # by binding name
     bucket_names: dict[str, str]  # binding -> bucket name

@@ -39,28 +39,38 @@ def worker_bindings(
     kv_ids: dict[str, pulumi.Input[str]],
     var_overrides: dict[str, str],
     secret_values: dict[str, pulumi.Output[str]],
-) -> list[dict[str, Any]]:
+) -> list[cloudflare.WorkersScriptBindingArgsDict]:
     """Every binding in the manifest, nothing else; secrets go in as secret_text Outputs."""
-    bindings: list[dict[str, Any]] = []
+    bindings: list[cloudflare.WorkersScriptBindingArgsDict] = []
     for kv in manifest.kv_namespaces:
-        bindings.append({"name": kv.binding, "type": "kv_namespace", "namespace_id": kv_ids[kv.binding]})
+        bindings.append(
+            {"name": kv.binding, "type": "kv_namespace", "namespace_id": kv_ids[kv.binding]}
+        )
     for r2 in manifest.r2_buckets:
-        bindings.append({"name": r2.binding, "type": "r2_bucket", "bucket_name": bucket_names[r2.binding]})
+        bindings.append(
+            {"name": r2.binding, "type": "r2_bucket", "bucket_name": bucket_names[r2.binding]}
+        )
     if manifest.ai_binding:
         bindings.append({"name": manifest.ai_binding, "type": "ai"})
     unknown = set(var_overrides) - set(manifest.vars)
     if unknown:
         raise ValueError(f"overrides for vars not in the manifest: {sorted(unknown)}")
     for var, default in manifest.vars.items():
-        bindings.append({"name": var, "type": "plain_text", "text": var_overrides.get(var, default)})
+        bindings.append(
+            {"name": var, "type": "plain_text", "text": var_overrides.get(var, default)}
+        )
     for secret in manifest.secrets:
         bindings.append(
-            {"name": secret, "type": "secret_text", "text": pulumi.Output.secret(secret_values[secret])}
+            {
+                "name": secret,
+                "type": "secret_text",
+                "text": pulumi.Output.secret(secret_values[secret]),
+            }
         )
     return bindings
 
 
-def rate_limit_rule(api_hostname: str, per_minute: int) -> dict[str, Any]:
+def rate_limit_rule(api_hostname: str, per_minute: int) -> cloudflare.RulesetRuleArgsDict:
     return {
         "ref": "api_rate_limit_per_ip",
         "description": f"{per_minute} requests per minute per client IP on the API",
@@ -103,7 +113,11 @@ class EdgeWorker(pulumi.ComponentResource):
             main_module=Path(args.manifest.main_module).name,
             compatibility_date=args.manifest.compatibility_date,
             bindings=worker_bindings(
-                args.manifest, args.bucket_names, args.kv_ids, args.var_overrides, args.secret_values
+                args.manifest,
+                args.bucket_names,
+                args.kv_ids,
+                args.var_overrides,
+                args.secret_values,
             ),
             observability={"enabled": True},
             opts=child,

@@ -1,4 +1,4 @@
-"""Global external Application Load Balancer: address, certificate, HTTPS proxy, URL map, backend."""
+"""Global external Application LB: address, certificate, HTTPS proxy, URL map, backend."""
 
 from __future__ import annotations
 

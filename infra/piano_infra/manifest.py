@@ -1,4 +1,4 @@
-"""The Worker binding manifest (worker/bindings.json), the single source of the Worker's bindings."""
+"""The Worker binding manifest (worker/bindings.json): the single source of Worker bindings."""
 
 from __future__ import annotations
 

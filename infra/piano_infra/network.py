@@ -91,6 +91,4 @@ class Network(pulumi.ComponentResource):
             description="SSH through IAP only; instances have no external address",
             opts=child,
         )
-        self.register_outputs(
-            {"network": self.network.self_link, "subnet": self.subnet.self_link}
-        )
+        self.register_outputs({"network": self.network.self_link, "subnet": self.subnet.self_link})

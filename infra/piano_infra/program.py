@@ -42,7 +42,9 @@ def plain_env(s: StackSettings, manifest: BindingManifest) -> dict[str, str]:
     }
 
 
-def build(s: StackSettings, manifest: BindingManifest, bundle: Path | None = None) -> dict[str, object]:
+def build(
+    s: StackSettings, manifest: BindingManifest, bundle: Path | None = None
+) -> dict[str, object]:
     secret_ids = {var: s.secret_id(var) for var in s.secrets}
     network = Network("network", NetworkArgs(env=s.env, region=s.region, subnet_cidr=s.subnet_cidr))
     compute = Compute(

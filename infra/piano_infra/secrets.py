@@ -1,4 +1,4 @@
-"""Secret Manager secrets for the service, readable only by the service account, one binding each."""
+"""Secret Manager secrets for the service, readable only by its service account, per secret."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class Secrets(pulumi.ComponentResource):
             self.versions[env_var] = gcp.secretmanager.SecretVersion(
                 f"{name}-{secret_id}-v",
                 secret=secret.id,
-                secret_data=pulumi.Output.secret(args.values[env_var]),
+                secret_data=args.values[env_var].apply(pulumi.Output.secret),
                 opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
             )
             self.bindings[env_var] = gcp.secretmanager.SecretIamMember(

@@ -1,4 +1,4 @@
-"""Renders the instance startup script: install a pinned release, load secrets, run systemd units."""
+"""Renders the instance startup script: pinned release, secrets, systemd units."""
 
 from __future__ import annotations
 
@@ -104,9 +104,10 @@ def render(spec: StartupSpec) -> str:
         "# runs the API and the ingestion worker under systemd.\n",
         "set -euo pipefail\n",
         f"PIANO_VERSION={shlex.quote(spec.version)}\n\n",
-        "id piano >/dev/null 2>&1 || useradd --system --home /opt/piano --shell /usr/sbin/nologin piano\n",
+        "id piano >/dev/null 2>&1 || "
+        "useradd --system --home /opt/piano --shell /usr/sbin/nologin piano\n",
         "mkdir -p /opt/piano/bin /etc/piano\n",
-        "if [ \"$(cat /opt/piano/VERSION 2>/dev/null || true)\" != \"$PIANO_VERSION\" ]; then\n",
+        'if [ "$(cat /opt/piano/VERSION 2>/dev/null || true)" != "$PIANO_VERSION" ]; then\n',
         "  apt-get update -q\n",
         "  DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3.11 python3.11-venv\n",
         "  rm -rf /opt/piano/venv.new\n",
@@ -118,10 +119,10 @@ def render(spec: StartupSpec) -> str:
         "  # The wheel comes only from our Artifact Registry (no dependency confusion);\n",
         "  # its pinned dependencies then come from the default index.\n",
         "  /opt/piano/venv.new/bin/pip install -q --no-deps "
-        f"--index-url \"https://oauth2accesstoken:${{TOKEN}}@${{INDEX#https://}}\" {pin}\n",
+        f'--index-url "https://oauth2accesstoken:${{TOKEN}}@${{INDEX#https://}}" {pin}\n',
         f"  /opt/piano/venv.new/bin/pip install -q {pin}\n",
         "  rm -rf /opt/piano/venv && mv /opt/piano/venv.new /opt/piano/venv\n",
-        "  echo \"$PIANO_VERSION\" > /opt/piano/VERSION\n",
+        '  echo "$PIANO_VERSION" > /opt/piano/VERSION\n',
         "fi\n\n",
         _heredoc("/opt/piano/bin/load_secrets.py", loader_source(), "0755"),
         _heredoc("/etc/piano/secrets.json", secrets_spec + "\n", "0600"),

@@ -7,9 +7,9 @@ new data source cannot slip in unmocked.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -33,7 +33,9 @@ CLOUDFLARE_IPV6 = [
 
 FAKE_SECRETS = {
     "databaseUrl": "postgresql://piano:s3cr3t-db-pass@db.internal:5432/piano",
-    "jwtPrivateKey": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
+    "jwtPrivateKey": (
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+    ),
     "r2AccessKeyId": "r2-access-key-id-fake",
     "r2SecretAccessKey": "r2-secret-access-key-fake",
     "workersAiApiToken": "workers-ai-token-fake",
@@ -79,7 +81,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         state.update(_computed(args.typ, args.name, args.inputs))
         return f"{args.name}-id", state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         self.calls.append(args.token)
         if args.token == IP_RANGES_TOKEN:
             return {"ipv4Cidrs": self.ipv4, "ipv6Cidrs": self.ipv6, "etag": "fixture"}, []

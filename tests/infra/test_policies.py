@@ -14,7 +14,9 @@ from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceV
 LABELS = {"env": "prod", "service": "piano-platform"}
 
 
-def view(typ: str, props: dict[str, Any], protect: bool = False, stack: str = "prod") -> v.ResourceView:
+def view(
+    typ: str, props: dict[str, Any], protect: bool = False, stack: str = "prod"
+) -> v.ResourceView:
     return v.ResourceView(type=typ, name="r", props=props, protect=protect, stack=stack)
 
 
@@ -23,7 +25,9 @@ CASES: list[tuple[str, v.Validator, v.ResourceView, v.ResourceView]] = [
         "firewall from anywhere",
         v.no_open_ingress,
         view(v.FIREWALL, {"direction": "INGRESS", "sourceRanges": ["0.0.0.0/0"], "allows": [{}]}),
-        view(v.FIREWALL, {"direction": "INGRESS", "sourceRanges": ["35.191.0.0/16"], "allows": [{}]}),
+        view(
+            v.FIREWALL, {"direction": "INGRESS", "sourceRanges": ["35.191.0.0/16"], "allows": [{}]}
+        ),
     ),
     (
         "firewall with no source filter",
@@ -40,68 +44,140 @@ CASES: list[tuple[str, v.Validator, v.ResourceView, v.ResourceView]] = [
     (
         "cloud armor allow-all",
         v.no_open_ingress,
-        view(v.SECURITY_POLICY, {"rules": [{"action": "allow", "priority": 1, "match": {"config": {"srcIpRanges": ["*"]}}}]}),
-        view(v.SECURITY_POLICY, {"rules": [{"action": "deny(403)", "priority": 1, "match": {"config": {"srcIpRanges": ["*"]}}}]}),
+        view(
+            v.SECURITY_POLICY,
+            {
+                "rules": [
+                    {"action": "allow", "priority": 1, "match": {"config": {"srcIpRanges": ["*"]}}}
+                ]
+            },
+        ),
+        view(
+            v.SECURITY_POLICY,
+            {
+                "rules": [
+                    {
+                        "action": "deny(403)",
+                        "priority": 1,
+                        "match": {"config": {"srcIpRanges": ["*"]}},
+                    }
+                ]
+            },
+        ),
     ),
     (
         "backend without health check",
         v.backend_has_health_check_and_security_policy,
         view("gcp:compute/backendService:BackendService", {"securityPolicy": "p"}),
-        view("gcp:compute/backendService:BackendService", {"securityPolicy": "p", "healthChecks": "h"}),
+        view(
+            "gcp:compute/backendService:BackendService",
+            {"securityPolicy": "p", "healthChecks": "h"},
+        ),
     ),
     (
         "backend without security policy",
         v.backend_has_health_check_and_security_policy,
         view("gcp:compute/backendService:BackendService", {"healthChecks": "h"}),
-        view("gcp:compute/backendService:BackendService", {"healthChecks": "h", "securityPolicy": "p"}),
+        view(
+            "gcp:compute/backendService:BackendService",
+            {"healthChecks": "h", "securityPolicy": "p"},
+        ),
     ),
     (
         "PEM key in a startup script",
         v.no_plaintext_secrets,
-        view("gcp:compute/instanceTemplate:InstanceTemplate", {"metadataStartupScript": "echo '-----BEGIN RSA PRIVATE KEY-----'"}),
-        view("gcp:compute/instanceTemplate:InstanceTemplate", {"metadataStartupScript": "load_secrets.py"}),
+        view(
+            "gcp:compute/instanceTemplate:InstanceTemplate",
+            {"metadataStartupScript": "echo '-----BEGIN RSA PRIVATE KEY-----'"},
+        ),
+        view(
+            "gcp:compute/instanceTemplate:InstanceTemplate",
+            {"metadataStartupScript": "load_secrets.py"},
+        ),
     ),
     (
         "database password in metadata",
         v.no_plaintext_secrets,
-        view("gcp:compute/instanceTemplate:InstanceTemplate", {"metadata": {"db": "postgresql://u:hunter2@db/x"}}),
-        view("gcp:compute/instanceTemplate:InstanceTemplate", {"metadata": {"db": "postgresql://db/x"}}),
+        view(
+            "gcp:compute/instanceTemplate:InstanceTemplate",
+            {"metadata": {"db": "postgresql://u:hunter2@db/x"}},
+        ),
+        view(
+            "gcp:compute/instanceTemplate:InstanceTemplate",
+            {"metadata": {"db": "postgresql://db/x"}},
+        ),
     ),
     (
         "API key as a plain Worker var",
         v.no_plaintext_secrets,
-        view(v.WORKERS_SCRIPT, {"bindings": [{"name": "LLM", "type": "plain_text", "text": "sk-ant-api03-abcdefghijkl"}]}),
-        view(v.WORKERS_SCRIPT, {"bindings": [{"name": "LLM", "type": "secret_text", "text": "sk-ant-api03-abcdefghijkl"}]}),
+        view(
+            v.WORKERS_SCRIPT,
+            {
+                "bindings": [
+                    {"name": "LLM", "type": "plain_text", "text": "sk-ant-api03-abcdefghijkl"}
+                ]
+            },
+        ),
+        view(
+            v.WORKERS_SCRIPT,
+            {
+                "bindings": [
+                    {"name": "LLM", "type": "secret_text", "text": "sk-ant-api03-abcdefghijkl"}
+                ]
+            },
+        ),
     ),
     (
         "secret-named plain_text binding",
         v.no_plaintext_secrets,
-        view(v.WORKERS_SCRIPT, {"bindings": [{"name": "ORIGIN_SHARED_SECRET", "type": "plain_text", "text": "x"}]}),
-        view(v.WORKERS_SCRIPT, {"bindings": [{"name": "ORIGIN_URL", "type": "plain_text", "text": "https://a"}]}),
+        view(
+            v.WORKERS_SCRIPT,
+            {"bindings": [{"name": "ORIGIN_SHARED_SECRET", "type": "plain_text", "text": "x"}]},
+        ),
+        view(
+            v.WORKERS_SCRIPT,
+            {"bindings": [{"name": "ORIGIN_URL", "type": "plain_text", "text": "https://a"}]},
+        ),
     ),
     (
         "OpenAI key outside the secret version",
         v.no_plaintext_secrets,
-        view("gcp:secretmanager/secret:Secret", {"annotations": {"k": "sk-proj-abcdefghijklmnopqrstuvwx"}}),
+        view(
+            "gcp:secretmanager/secret:Secret",
+            {"annotations": {"k": "sk-proj-abcdefghijklmnopqrstuvwx"}},
+        ),
         view(v.SECRET_VERSION, {"secretData": "sk-proj-abcdefghijklmnopqrstuvwx"}),
     ),
     (
         "r2.dev public access",
         v.buckets_not_public,
-        view("cloudflare:index/r2ManagedDomain:R2ManagedDomain", {"bucketName": "b", "enabled": True}),
-        view("cloudflare:index/r2ManagedDomain:R2ManagedDomain", {"bucketName": "b", "enabled": False}),
+        view(
+            "cloudflare:index/r2ManagedDomain:R2ManagedDomain", {"bucketName": "b", "enabled": True}
+        ),
+        view(
+            "cloudflare:index/r2ManagedDomain:R2ManagedDomain",
+            {"bucketName": "b", "enabled": False},
+        ),
     ),
     (
         "R2 custom domain",
         v.buckets_not_public,
-        view("cloudflare:index/r2CustomDomain:R2CustomDomain", {"bucketName": "b", "domain": "cdn.x"}),
+        view(
+            "cloudflare:index/r2CustomDomain:R2CustomDomain", {"bucketName": "b", "domain": "cdn.x"}
+        ),
         view("cloudflare:index/r2Bucket:R2Bucket", {"name": "b"}),
     ),
     (
         "GCS bucket open to allUsers",
         v.buckets_not_public,
-        view("gcp:storage/bucketIAMMember:BucketIAMMember", {"member": "allUsers", "role": "roles/storage.objectViewer"}),
-        view("gcp:storage/bucketIAMMember:BucketIAMMember", {"member": "serviceAccount:a@b", "role": "roles/storage.objectViewer"}),
+        view(
+            "gcp:storage/bucketIAMMember:BucketIAMMember",
+            {"member": "allUsers", "role": "roles/storage.objectViewer"},
+        ),
+        view(
+            "gcp:storage/bucketIAMMember:BucketIAMMember",
+            {"member": "serviceAccount:a@b", "role": "roles/storage.objectViewer"},
+        ),
     ),
     (
         "GCS bucket without public access prevention",

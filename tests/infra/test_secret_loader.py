@@ -24,7 +24,11 @@ from piano_infra.startup import StartupSpec, render
 
 LOADER = Path(load_secrets.__file__)
 TOKEN = "ya29.fixture-token"
-PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\nAQEFAASC$x\"q`\n-----END PRIVATE KEY-----\n"
+PEM = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    'MIIEvQIBADANBgkqhkiG9w0B\nAQEFAASC$x"q`\n'
+    "-----END PRIVATE KEY-----\n"
+)
 SECRETS = {"prod-database-url": "postgresql://u:p@db:5432/piano", "prod-jwt-private-key": PEM}
 
 
@@ -53,19 +57,38 @@ class FakeGoogle(BaseHTTPRequestHandler):
             return
         if type(self).flaky > 0:
             type(self).flaky -= 1
-            self._send(503, {"error": {"code": 503, "message": "unavailable", "status": "UNAVAILABLE"}})
+            self._send(
+                503, {"error": {"code": 503, "message": "unavailable", "status": "UNAVAILABLE"}}
+            )
             return
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-            self._send(401, {"error": {"code": 401, "message": "bad token", "status": "UNAUTHENTICATED"}})
+            self._send(
+                401, {"error": {"code": 401, "message": "bad token", "status": "UNAUTHENTICATED"}}
+            )
             return
         prefix, suffix = "/v1/projects/piano-prod/secrets/", "/versions/latest:access"
         secret = self.path[len(prefix) : -len(suffix)] if self.path.endswith(suffix) else ""
         if not self.path.startswith(prefix) or secret not in SECRETS:
             name = f"projects/piano-prod/secrets/{secret}"
-            self._send(404, {"error": {"code": 404, "message": f"Secret [{name}] not found or has no versions.", "status": "NOT_FOUND"}})
+            self._send(
+                404,
+                {
+                    "error": {
+                        "code": 404,
+                        "message": f"Secret [{name}] not found or has no versions.",
+                        "status": "NOT_FOUND",
+                    }
+                },
+            )
             return
         data = base64.b64encode(SECRETS[secret].encode()).decode()
-        self._send(200, {"name": f"projects/123456/secrets/{secret}/versions/3", "payload": {"data": data, "dataCrc32c": "1234"}})
+        self._send(
+            200,
+            {
+                "name": f"projects/123456/secrets/{secret}/versions/3",
+                "payload": {"data": data, "dataCrc32c": "1234"},
+            },
+        )
 
 
 @pytest.fixture
@@ -90,7 +113,11 @@ def _run(tmp_path: Path, host: str, secrets: dict[str, str]) -> subprocess.Compl
     }
     return subprocess.run(
         [sys.executable, str(LOADER), str(spec), str(tmp_path / "out" / "secrets.env")],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -115,7 +142,11 @@ def _parse_systemd_env(text: str) -> dict[str, str]:
 
 
 def test_loader_writes_a_private_env_file_with_multiline_pem(google: str, tmp_path: Path) -> None:
-    result = _run(tmp_path, google, {"DATABASE_URL": "prod-database-url", "JWT_PRIVATE_KEY": "prod-jwt-private-key"})
+    result = _run(
+        tmp_path,
+        google,
+        {"DATABASE_URL": "prod-database-url", "JWT_PRIVATE_KEY": "prod-jwt-private-key"},
+    )
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out" / "secrets.env"
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
@@ -132,8 +163,12 @@ def test_loader_retries_transient_errors(google: str, tmp_path: Path) -> None:
     assert len([p for p, _ in FakeGoogle.requests if p.startswith("/v1/")]) == 3
 
 
-def test_loader_fails_fast_and_writes_nothing_when_a_secret_is_missing(google: str, tmp_path: Path) -> None:
-    result = _run(tmp_path, google, {"DATABASE_URL": "prod-database-url", "OPENAI_API_KEY": "prod-nope"})
+def test_loader_fails_fast_and_writes_nothing_when_a_secret_is_missing(
+    google: str, tmp_path: Path
+) -> None:
+    result = _run(
+        tmp_path, google, {"DATABASE_URL": "prod-database-url", "OPENAI_API_KEY": "prod-nope"}
+    )
     assert result.returncode == 1
     assert "HTTP 404" in result.stderr and "NOT_FOUND" in result.stderr
     assert not (tmp_path / "out" / "secrets.env").exists()

@@ -107,7 +107,11 @@ def test_health_check_and_backend(stack: str) -> pulumi.Output[None]:
         cert = m.one("gcp:certificatemanager/certificate:Certificate").inputs
         api_host = stack_config(stack)["piano:apiHostname"]
         assert cert["managed"]["domains"] == [api_host]
-        acme = next(r for r in m.of_type("cloudflare:index/dnsRecord:DnsRecord") if r.inputs["type"] == "CNAME")
+        acme = next(
+            r
+            for r in m.of_type("cloudflare:index/dnsRecord:DnsRecord")
+            if r.inputs["type"] == "CNAME"
+        )
         assert acme.inputs["name"] == f"_acme-challenge.{api_host}"
         assert acme.inputs["proxied"] is False
 
@@ -217,7 +221,9 @@ def test_worker_bindings_equal_the_manifest(stack: str) -> pulumi.Output[None]:
             | set(manifest["secrets"])
         )
         assert set(bindings) == expected
-        kv = {r.name: r for r in m.of_type("cloudflare:index/workersKvNamespace:WorkersKvNamespace")}
+        kv = {
+            r.name: r for r in m.of_type("cloudflare:index/workersKvNamespace:WorkersKvNamespace")
+        }
         for spec in manifest["kv_namespaces"]:
             b = bindings[spec["binding"]]
             assert b["type"] == "kv_namespace"
@@ -267,7 +273,9 @@ def test_edge_storage_rate_limit_and_dns(stack: str) -> pulumi.Output[None]:
         assert limit["period"] == 60
         assert "ip.src" in limit["characteristics"]
         assert rule["action"] == "block"
-        api = next(r for r in m.of_type("cloudflare:index/dnsRecord:DnsRecord") if r.inputs["type"] == "A")
+        api = next(
+            r for r in m.of_type("cloudflare:index/dnsRecord:DnsRecord") if r.inputs["type"] == "A"
+        )
         assert api.inputs["name"] == cfg["piano:apiHostname"]
         assert api.inputs["content"] == "203.0.113.10"
         assert api.inputs["proxied"] is True
@@ -282,9 +290,11 @@ def test_edge_storage_rate_limit_and_dns(stack: str) -> pulumi.Output[None]:
             }
         }
         assert (data <= m.protected) == (stack == "prod")
-        assert not m.protected - data - {
-            r.name for r in m.of_type("gcp:secretmanager/secretVersion:SecretVersion")
-        }
+        assert (
+            not m.protected
+            - data
+            - {r.name for r in m.of_type("gcp:secretmanager/secretVersion:SecretVersion")}
+        )
 
     return run_stack(stack).then(check)
 
@@ -303,7 +313,10 @@ def test_startup_script_installs_pinned_version_and_starts_both_units(
         assert f"-python.pkg.dev/piano-{stack}-000000/piano-{stack}/simple/" in script
         assert "systemctl enable piano-secrets.service piano-migrate.service" in script
         assert "systemctl restart piano-api.service piano-worker.service" in script
-        assert "uvicorn service.main:app --host 0.0.0.0 --port 8080 --workers 4 --proxy-headers" in script
+        assert (
+            "uvicorn service.main:app --host 0.0.0.0 --port 8080 --workers 4 --proxy-headers"
+            in script
+        )
         assert "ExecStart=/opt/piano/venv/bin/python -m service.worker" in script
         assert script.count("Restart=on-failure") == 2
         assert script.count("EnvironmentFile=/etc/piano/secrets.env") == 3
@@ -325,7 +338,10 @@ def test_outputs(stack: str) -> pulumi.Output[None]:
         api_url, worker_url, buckets, kv_ids, mig = values
         assert api_url == f"https://{api_host}"
         assert worker_url == f"https://{api_host}/"
-        assert buckets == {"PDF_BUCKET": f"piano-pdfs-{stack}", "KNOWLEDGE_BUCKET": f"piano-knowledge-{stack}"}
+        assert buckets == {
+            "PDF_BUCKET": f"piano-pdfs-{stack}",
+            "KNOWLEDGE_BUCKET": f"piano-knowledge-{stack}",
+        }
         assert set(kv_ids) == {"EMBEDDING_CACHE", "SEARCH_CACHE", "LLM_CACHE"}  # type: ignore[arg-type]
         assert mig == f"piano-{stack}-api"
 

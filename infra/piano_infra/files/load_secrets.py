@@ -20,7 +20,7 @@ from pathlib import Path
 
 METADATA_HOST = os.environ.get("GCE_METADATA_HOST", "metadata.google.internal")
 SECRET_MANAGER = os.environ.get("SECRET_MANAGER_ENDPOINT", "https://secretmanager.googleapis.com")
-TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
+TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"  # noqa: S105
 ATTEMPTS = 5
 BACKOFF_BASE = float(os.environ.get("LOAD_SECRETS_BACKOFF", "1"))
 

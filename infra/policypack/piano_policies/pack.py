@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pulumi_policy import (
+    Policy,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -30,7 +31,7 @@ def adapt(fn: Validator) -> Callable[[ResourceValidationArgs, ReportViolation], 
     return validate
 
 
-def policies() -> list[ResourceValidationPolicy]:
+def policies() -> list[Policy]:
     return [
         ResourceValidationPolicy(name=name, description=description, validate=adapt(fn))
         for name, (description, fn) in ALL.items()

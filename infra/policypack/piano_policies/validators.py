@@ -21,7 +21,7 @@ BACKEND_SERVICES = {
     "gcp:compute/backendService:BackendService",
     "gcp:compute/regionBackendService:RegionBackendService",
 }
-SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
+SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"  # noqa: S105
 WORKERS_SCRIPT = "cloudflare:index/workersScript:WorkersScript"
 
 # GCP types that have a `labels` input (most networking types have none to carry).
@@ -95,8 +95,10 @@ def no_open_ingress(r: ResourceView) -> list[str]:
             open_ = sorted(OPEN_RANGES & set(_ingress_ranges(r.props)))
             if open_:
                 out.append(f"firewall {r.name} allows ingress from {', '.join(open_)}")
-            if not r.props.get("sourceRanges") and not r.props.get("sourceTags") and not r.props.get(
-                "sourceServiceAccounts"
+            if (
+                not r.props.get("sourceRanges")
+                and not r.props.get("sourceTags")
+                and not r.props.get("sourceServiceAccounts")
             ):
                 out.append(f"firewall {r.name} has no source filter (means 0.0.0.0/0)")
     if r.type == SECURITY_POLICY:
@@ -166,9 +168,7 @@ def buckets_not_public(r: ResourceView) -> list[str]:
     out: list[str] = []
     if r.type == "cloudflare:index/r2ManagedDomain:R2ManagedDomain" and r.props.get("enabled"):
         out.append(f"{r.name}: public r2.dev access is enabled on {r.props.get('bucketName')}")
-    if r.type == "cloudflare:index/r2CustomDomain:R2CustomDomain" and r.props.get(
-        "enabled", True
-    ):
+    if r.type == "cloudflare:index/r2CustomDomain:R2CustomDomain" and r.props.get("enabled", True):
         out.append(f"{r.name}: bucket {r.props.get('bucketName')} is public on a custom domain")
     if r.type == "gcp:storage/bucket:Bucket":
         if r.props.get("publicAccessPrevention") != "enforced":
