@@ -12,9 +12,7 @@ from piano_infra.startup import StartupSpec, render
 
 HEALTH_PATH = "/api/health"
 BOOT_IMAGE = "debian-cloud/debian-12"
-# Project-level roles the VM needs for logs and metrics. Secret access is granted per secret
-# (secrets.py) and registry access per repository, never project-wide.
-PROJECT_ROLES = ["roles/logging.logWriter", "roles/monitoring.metricWriter"]
+ROLLOUT_TIMEOUT = "45m"  # pulumi up waits until every instance runs the new template
 
 
 @dataclass
@@ -35,6 +33,10 @@ class ComputeArgs:
     plain_env: dict[str, str]
     network: pulumi.Input[str]
     subnet: pulumi.Input[str]
+    service_account_email: pulumi.Input[str]
+    service_account_member: pulumi.Input[str]
+    # Instances read secrets at boot, so the MIG waits for these (secret versions, IAM).
+    boot_dependencies: list[pulumi.Resource]
 
 
 def release_index_url(region: str, project: str, repository: str) -> str:
@@ -44,7 +46,6 @@ def release_index_url(region: str, project: str, repository: str) -> str:
 class Compute(pulumi.ComponentResource):
     """API instances: every instance runs the same pinned release; rollouts never drop capacity."""
 
-    service_account: gcp.serviceaccount.Account
     health_check: gcp.compute.HealthCheck
     template: gcp.compute.InstanceTemplate
     mig: gcp.compute.RegionInstanceGroupManager
@@ -56,21 +57,6 @@ class Compute(pulumi.ComponentResource):
     ) -> None:
         super().__init__("platform:compute:Compute", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.service_account = gcp.serviceaccount.Account(
-            f"{name}-sa",
-            account_id=f"piano-api-{args.env}",
-            display_name=f"piano API instances ({args.env})",
-            opts=child,
-        )
-        member = pulumi.Output.concat("serviceAccount:", self.service_account.email)
-        for role in PROJECT_ROLES:
-            gcp.projects.IAMMember(
-                f"{name}-{role.split('/')[-1]}",
-                project=args.project,
-                role=role,
-                member=member,
-                opts=child,
-            )
         repo_id = f"piano-{args.env}"
         self.registry = gcp.artifactregistry.Repository(
             f"{name}-releases",
@@ -81,12 +67,12 @@ class Compute(pulumi.ComponentResource):
             labels=args.labels,
             opts=child,
         )
-        gcp.artifactregistry.RepositoryIamMember(
+        registry_reader = gcp.artifactregistry.RepositoryIamMember(
             f"{name}-releases-reader",
             repository=self.registry.name,
             location=args.region,
             role="roles/artifactregistry.reader",
-            member=member,
+            member=args.service_account_member,
             opts=child,
         )
         self.startup_script = render(
@@ -128,7 +114,7 @@ class Compute(pulumi.ComponentResource):
             ],
             network_interfaces=[{"network": args.network, "subnetwork": args.subnet}],
             service_account={
-                "email": self.service_account.email,
+                "email": args.service_account_email,
                 "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
             },
             shielded_instance_config={
@@ -163,8 +149,18 @@ class Compute(pulumi.ComponentResource):
                 "instance_redistribution_type": "PROACTIVE",
             },
             all_instances_config={"labels": args.labels},
-            wait_for_instances=False,
-            opts=child,
+            # Block `pulumi up` until the rollout finished, so the old template is only
+            # deleted once no instance uses it, and a release that never gets healthy
+            # fails the update instead of passing silently.
+            wait_for_instances=True,
+            wait_for_instances_status="UPDATED",
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[registry_reader, *args.boot_dependencies],
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=ROLLOUT_TIMEOUT, update=ROLLOUT_TIMEOUT
+                ),
+            ),
         )
         self.autoscaler = gcp.compute.RegionAutoscaler(
             f"{name}-autoscaler",
@@ -181,7 +177,6 @@ class Compute(pulumi.ComponentResource):
         )
         self.register_outputs(
             {
-                "service_account": self.service_account.email,
                 "mig_name": self.mig.name,
                 "instance_group": self.mig.instance_group,
             }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,7 +108,6 @@ class EdgeWorker(pulumi.ComponentResource):
             account_id=args.account_id,
             script_name=script_name,
             content=content,
-            content_sha256=hashlib.sha256(content.encode()).hexdigest(),
             main_module=Path(args.manifest.main_module).name,
             compatibility_date=args.manifest.compatibility_date,
             bindings=worker_bindings(

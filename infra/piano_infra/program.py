@@ -11,6 +11,7 @@ from piano_infra.cloud_armor import CloudArmor, CloudArmorArgs
 from piano_infra.compute import Compute, ComputeArgs
 from piano_infra.edge_storage import EdgeStorage, EdgeStorageArgs
 from piano_infra.edge_worker import EdgeWorker, EdgeWorkerArgs
+from piano_infra.identity import ServiceIdentity, ServiceIdentityArgs
 from piano_infra.load_balancer import LoadBalancer, LoadBalancerArgs
 from piano_infra.manifest import BindingManifest
 from piano_infra.network import Network, NetworkArgs
@@ -47,6 +48,18 @@ def build(
 ) -> dict[str, object]:
     secret_ids = {var: s.secret_id(var) for var in s.secrets}
     network = Network("network", NetworkArgs(env=s.env, region=s.region, subnet_cidr=s.subnet_cidr))
+    identity = ServiceIdentity("identity", ServiceIdentityArgs(env=s.env, project=s.gcp_project))
+    secrets = Secrets(
+        "secrets",
+        SecretsArgs(
+            env=s.env,
+            labels=s.labels,
+            secret_ids=secret_ids,
+            values=s.secrets,
+            accessor_member=identity.member,
+            protect=s.protect_data,
+        ),
+    )
     compute = Compute(
         "compute",
         ComputeArgs(
@@ -66,17 +79,9 @@ def build(
             plain_env=plain_env(s, manifest),
             network=network.network.id,
             subnet=network.subnet.id,
-        ),
-    )
-    Secrets(
-        "secrets",
-        SecretsArgs(
-            env=s.env,
-            labels=s.labels,
-            secret_ids=secret_ids,
-            values=s.secrets,
-            accessor_email=compute.service_account.email,
-            protect=s.protect_data,
+            service_account_email=identity.email,
+            service_account_member=identity.member,
+            boot_dependencies=[*secrets.versions.values(), *secrets.bindings.values()],
         ),
     )
     armor = CloudArmor(

@@ -17,7 +17,7 @@ class SecretsArgs:
     # env var name -> secret id and value (a secret Output from stack config)
     secret_ids: dict[str, str]
     values: dict[str, pulumi.Output[str]]
-    accessor_email: pulumi.Input[str]
+    accessor_member: pulumi.Input[str]  # "serviceAccount:..."
     protect: bool = False
 
 
@@ -55,7 +55,7 @@ class Secrets(pulumi.ComponentResource):
                 f"{name}-{secret_id}-accessor",
                 secret_id=secret.secret_id,
                 role=ACCESSOR_ROLE,
-                member=pulumi.Output.concat("serviceAccount:", args.accessor_email),
+                member=args.accessor_member,
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.register_outputs({"secret_ids": list(args.secret_ids.values())})

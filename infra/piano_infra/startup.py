@@ -61,7 +61,9 @@ def _units() -> dict[str, str]:
             "Load piano secrets from Secret Manager",
             "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
             "ExecStart=/usr/bin/python3 /opt/piano/bin/load_secrets.py "
-            "/etc/piano/secrets.json /etc/piano/secrets.env\n",
+            "/etc/piano/secrets.json /etc/piano/secrets.env\n"
+            # IAM grants can take a minute to propagate: a 403 at first boot is retried.
+            "Restart=on-failure\nRestartSec=15\n",
             "",
             "network-online.target",
         ),

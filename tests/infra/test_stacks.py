@@ -26,6 +26,13 @@ GOOGLE_LB = [ipaddress.ip_network(n) for n in ("130.211.0.0/22", "35.191.0.0/16"
 IAP = ipaddress.ip_network("35.235.240.0/20")
 
 
+def _heredoc(script: str, unit: str) -> str:
+    """Body of the file the startup script writes to /etc/systemd/system/<unit>."""
+    start = script.index(f"cat > /etc/systemd/system/{unit} <<'PIANO_EOF'\n")
+    body_start = script.index("\n", start) + 1
+    return script[body_start : script.index("PIANO_EOF\n", body_start)]
+
+
 def _zones(stack: str) -> list[str]:
     return json.loads(stack_config(stack)["piano:zones"])
 
@@ -313,13 +320,25 @@ def test_startup_script_installs_pinned_version_and_starts_both_units(
         assert f"-python.pkg.dev/piano-{stack}-000000/piano-{stack}/simple/" in script
         assert "systemctl enable piano-secrets.service piano-migrate.service" in script
         assert "systemctl restart piano-api.service piano-worker.service" in script
-        assert (
-            "uvicorn service.main:app --host 0.0.0.0 --port 8080 --workers 4 --proxy-headers"
-            in script
+        api, worker = (
+            _heredoc(script, "piano-api.service"),
+            _heredoc(script, "piano-worker.service"),
         )
-        assert "ExecStart=/opt/piano/venv/bin/python -m service.worker" in script
-        assert script.count("Restart=on-failure") == 2
-        assert script.count("EnvironmentFile=/etc/piano/secrets.env") == 3
+        assert (
+            "ExecStart=/opt/piano/venv/bin/uvicorn service.main:app --host 0.0.0.0 --port 8080"
+            " --workers 4 --proxy-headers\n" in api
+        )
+        assert "ExecStart=/opt/piano/venv/bin/python -m service.worker\n" in worker
+        for unit in (api, worker):
+            assert "Restart=on-failure\n" in unit
+            assert "EnvironmentFile=/etc/piano/secrets.env\n" in unit
+            assert "EnvironmentFile=/etc/piano/service.env\n" in unit
+            assert "Requires=piano-secrets.service piano-migrate.service\n" in unit
+            assert "User=piano\n" in unit
+            assert "WantedBy=multi-user.target" in unit
+        loader = _heredoc(script, "piano-secrets.service")
+        assert "ExecStart=/usr/bin/python3 /opt/piano/bin/load_secrets.py" in loader
+        assert "chmod 0600 /etc/piano/secrets.json" in script
         assert f'"DATABASE_URL": "{stack}-database-url"' in script
         assert f'ENVIRONMENT="{stack}"' in script
         for value in FAKE_SECRETS.values():
