@@ -43,6 +43,28 @@ def plain_env(s: StackSettings, manifest: BindingManifest) -> dict[str, str]:
     }
 
 
+def worker_var_overrides(s: StackSettings, manifest: BindingManifest) -> dict[str, str]:
+    """Per-stack values for the manifest's vars (its defaults are for local development)."""
+    overrides = {
+        "ORIGIN_URL": f"https://{s.api_hostname}",
+        "ALLOWED_ORIGINS": ",".join(s.cors_origins),
+        "RATE_LIMIT_PER_MINUTE": str(s.rate_limit_per_minute),
+    }
+    if "ORIGIN_URL" not in manifest.vars:
+        raise ValueError("worker/bindings.json must declare the ORIGIN_URL var")
+    return {k: v for k, v in overrides.items() if k in manifest.vars}
+
+
+def worker_secrets(s: StackSettings, manifest: BindingManifest) -> dict[str, pulumi.Output[str]]:
+    missing = [name for name in manifest.secrets if name not in s.secrets]
+    if missing:
+        raise ValueError(
+            f"worker/bindings.json declares secrets {missing} that have no stack secret config; "
+            "add them to SECRET_CONFIG_KEYS in piano_infra/settings.py"
+        )
+    return {name: s.secrets[name] for name in manifest.secrets}
+
+
 def build(
     s: StackSettings, manifest: BindingManifest, bundle: Path | None = None
 ) -> dict[str, object]:
@@ -120,12 +142,8 @@ def build(
             bundle=bundle or manifest.main_module_path,
             bucket_names={b: n for b, n in storage.bucket_names.items()},
             kv_ids={b: ns.id for b, ns in storage.kv.items()},
-            var_overrides={
-                "ORIGIN_URL": f"https://{s.api_hostname}",
-                "ALLOWED_ORIGINS": ",".join(s.cors_origins),
-                "RATE_LIMIT_PER_MINUTE": str(s.rate_limit_per_minute),
-            },
-            secret_values={name: s.secrets[name] for name in manifest.secrets},
+            var_overrides=worker_var_overrides(s, manifest),
+            secret_values=worker_secrets(s, manifest),
             origin_ip=lb.address.address,
             acme_record=lb.acme_record,
             rate_limit_per_minute=s.rate_limit_per_minute,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -368,3 +369,15 @@ def test_outputs(stack: str) -> pulumi.Output[None]:
     return pulumi.Output.all(
         o["api_url"], o["worker_url"], o["bucket_names"], o["kv_ids"], o["mig_name"]
     ).apply(check)
+
+
+@pulumi.runtime.test
+def test_missing_worker_bundle_fails_with_a_clear_message(tmp_path: Path) -> pulumi.Output[None]:
+    from piano_infra.manifest import load_manifest
+    from piano_infra.program import build
+    from piano_infra.settings import load
+
+    run_stack("dev")  # sets mocks + config
+    with pytest.raises(FileNotFoundError, match="Worker bundle"):
+        build(load("dev"), load_manifest(), tmp_path / "missing.js")
+    return pulumi.Output.from_input(None)
