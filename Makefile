@@ -40,7 +40,7 @@ lint: install ## ruff
 	$(VENV)/bin/ruff format --check service tests infra
 
 typecheck: install ## mypy
-	$(VENV)/bin/mypy service
+	$(VENV)/bin/mypy service tests
 	$(VENV)/bin/mypy --explicit-package-bases infra/piano_infra infra/__main__.py
 	cd infra/policypack && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml piano_policies __main__.py
 

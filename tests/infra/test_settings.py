@@ -56,7 +56,7 @@ def _settings(**changes: object) -> StackSettings:
         service_version="1.0.0",
         cors_origins=["https://app.example.net"],
     )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(base, **changes)
 
 
 @pytest.mark.parametrize(

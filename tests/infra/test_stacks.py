@@ -23,8 +23,8 @@ from infra_harness import (
 
 STACKS = ["dev", "staging", "prod"]
 GCP = "gcp:compute"
-GOOGLE_LB = [ipaddress.ip_network(n) for n in ("130.211.0.0/22", "35.191.0.0/16")]
-IAP = ipaddress.ip_network("35.235.240.0/20")
+GOOGLE_LB = [ipaddress.IPv4Network(n) for n in ("130.211.0.0/22", "35.191.0.0/16")]
+IAP = ipaddress.IPv4Network("35.235.240.0/20")
 
 
 def _heredoc(script: str, unit: str) -> str:
@@ -45,7 +45,7 @@ def test_firewall_admits_only_google_lb_and_iap(stack: str) -> pulumi.Output[Non
         rules = m.of_type(f"{GCP}/firewall:Firewall")
         assert rules, "no firewall rules"
         for rule in rules:
-            sources = [ipaddress.ip_network(s) for s in rule.inputs["sourceRanges"]]
+            sources = [ipaddress.IPv4Network(s) for s in rule.inputs["sourceRanges"]]
             assert all(any(s.subnet_of(g) for g in [*GOOGLE_LB, IAP]) for s in sources), rule
             if any(s.subnet_of(IAP) for s in sources):
                 assert rule.inputs["allows"] == [{"protocol": "tcp", "ports": ["22"]}]
@@ -362,7 +362,8 @@ def test_outputs(stack: str) -> pulumi.Output[None]:
             "PDF_BUCKET": f"piano-pdfs-{stack}",
             "KNOWLEDGE_BUCKET": f"piano-knowledge-{stack}",
         }
-        assert set(kv_ids) == {"EMBEDDING_CACHE", "SEARCH_CACHE", "LLM_CACHE"}  # type: ignore[arg-type]
+        assert isinstance(kv_ids, dict)
+        assert set(kv_ids) == {"EMBEDDING_CACHE", "SEARCH_CACHE", "LLM_CACHE"}
         assert mig == f"piano-{stack}-api"
 
     o = run.outputs
