@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from pathlib import Path
 
 import pulumi
@@ -382,3 +383,20 @@ def test_missing_worker_bundle_fails_with_a_clear_message(tmp_path: Path) -> pul
     with pytest.raises(FileNotFoundError, match="Worker bundle"):
         build(load("dev"), load_manifest(), tmp_path / "missing.js")
     return pulumi.Output.from_input(None)
+
+
+@pulumi.runtime.test
+def test_every_resource_is_parented_to_a_platform_component() -> pulumi.Output[None]:
+    run = run_stack("prod")
+
+    def check(urns: list[str]) -> None:
+        # urn:pulumi:<stack>::<project>::pulumi:pulumi:Stack$<parent type>$<type>::<name>
+        types = [urn.split("::")[2].removeprefix("pulumi:pulumi:Stack$") for urn in urns]
+        components = [t for t in types if "$" not in t]
+        assert components, "no components"
+        assert all(re.fullmatch(r"platform:[a-z]+:[A-Z][A-Za-z]+", t) for t in components)
+        children = [t for t in types if "$" in t]
+        assert len(children) > 60
+        assert all(t.split("$")[0].startswith("platform:") for t in children)
+
+    return run.done.apply(check)
