@@ -21,6 +21,7 @@ class NetworkArgs:
     env: str
     region: str
     subnet_cidr: str
+    allow_iap_ssh: bool = True
 
 
 class Network(pulumi.ComponentResource):
@@ -79,16 +80,18 @@ class Network(pulumi.ComponentResource):
             description="Google front ends and health checkers to the service port only",
             opts=child,
         )
-        self.iap_firewall = gcp.compute.Firewall(
-            f"{name}-allow-iap-ssh",
-            name=f"piano-{args.env}-allow-iap-ssh",
-            network=self.network.id,
-            direction="INGRESS",
-            priority=1000,
-            source_ranges=IAP_TCP_RANGES,
-            target_tags=[INSTANCE_TAG],
-            allows=[{"protocol": "tcp", "ports": ["22"]}],
-            description="SSH through IAP only; instances have no external address",
-            opts=child,
-        )
+        self.iap_firewall: gcp.compute.Firewall | None = None
+        if args.allow_iap_ssh:
+            self.iap_firewall = gcp.compute.Firewall(
+                f"{name}-allow-iap-ssh",
+                name=f"piano-{args.env}-allow-iap-ssh",
+                network=self.network.id,
+                direction="INGRESS",
+                priority=1000,
+                source_ranges=IAP_TCP_RANGES,
+                target_tags=[INSTANCE_TAG],
+                allows=[{"protocol": "tcp", "ports": ["22"]}],
+                description="SSH through IAP only; instances have no external address",
+                opts=child,
+            )
         self.register_outputs({"network": self.network.self_link, "subnet": self.subnet.self_link})

@@ -69,7 +69,12 @@ def build(
     s: StackSettings, manifest: BindingManifest, bundle: Path | None = None
 ) -> dict[str, object]:
     secret_ids = {var: s.secret_id(var) for var in s.secrets}
-    network = Network("network", NetworkArgs(env=s.env, region=s.region, subnet_cidr=s.subnet_cidr))
+    network = Network(
+        "network",
+        NetworkArgs(
+            env=s.env, region=s.region, subnet_cidr=s.subnet_cidr, allow_iap_ssh=s.allow_iap_ssh
+        ),
+    )
     identity = ServiceIdentity("identity", ServiceIdentityArgs(env=s.env, project=s.gcp_project))
     secrets = Secrets(
         "secrets",

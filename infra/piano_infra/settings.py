@@ -49,6 +49,7 @@ class StackSettings:
     embedding_provider: str = "workers-ai"
     llm_provider: str = "anthropic"
     workers_dev_subdomain: str | None = None
+    allow_iap_ssh: bool = True
     secrets: dict[str, pulumi.Output[str]] = field(default_factory=dict)
 
     @property
@@ -96,6 +97,7 @@ def load(stack: str | None = None) -> StackSettings:
         embedding_provider=cfg.get("embeddingProvider") or "workers-ai",
         llm_provider=cfg.get("llmProvider") or "anthropic",
         workers_dev_subdomain=cfg.get("workersDevSubdomain"),
+        allow_iap_ssh=cfg.get_bool("allowIapSsh") is not False,
         secrets={var: cfg.require_secret(key) for var, key in SECRET_CONFIG_KEYS.items()},
     )
     validate(settings)

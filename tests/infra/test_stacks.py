@@ -59,6 +59,16 @@ def test_firewall_admits_only_google_lb_and_iap(stack: str) -> pulumi.Output[Non
     return run_stack(stack).then(check)
 
 
+@pulumi.runtime.test
+def test_iap_ssh_rule_can_be_switched_off() -> pulumi.Output[None]:
+    def check(m: RecordingMocks) -> None:
+        (rule,) = m.of_type(f"{GCP}/firewall:Firewall")
+        assert rule.inputs["sourceRanges"] == ["130.211.0.0/22", "35.191.0.0/16"]
+        assert rule.inputs["allows"] == [{"protocol": "tcp", "ports": ["8080"]}]
+
+    return run_stack("prod", overrides={"piano:allowIapSsh": "false"}).then(check)
+
+
 @pytest.mark.parametrize("stack", STACKS)
 @pulumi.runtime.test
 def test_cloud_armor_holds_every_cloudflare_range_in_chunks(stack: str) -> pulumi.Output[None]:
