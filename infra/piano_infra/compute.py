@@ -28,7 +28,9 @@ class ComputeArgs:
     max_replicas: int
     cpu_target: float
     autohealing_initial_delay_sec: int
+    expected_boot_seconds: int
     service_version: str
+    pip_extra_index_url: str | None
     secret_ids: dict[str, str]
     plain_env: dict[str, str]
     network: pulumi.Input[str]
@@ -80,6 +82,7 @@ class Compute(pulumi.ComponentResource):
                 version=args.service_version,
                 project=args.project,
                 package_index=release_index_url(args.region, args.project, repo_id),
+                extra_index=args.pip_extra_index_url,
                 secret_ids=args.secret_ids,
                 plain_env=args.plain_env,
             )
@@ -170,7 +173,8 @@ class Compute(pulumi.ComponentResource):
             autoscaling_policy={
                 "min_replicas": args.min_replicas,
                 "max_replicas": args.max_replicas,
-                "cooldown_period": args.autohealing_initial_delay_sec,
+                # initialisation period: ignore a new VM's CPU while it installs and boots
+                "cooldown_period": args.expected_boot_seconds,
                 "cpu_utilization": {"target": args.cpu_target},
             },
             opts=child,

@@ -49,7 +49,10 @@ class Secrets(pulumi.ComponentResource):
                 f"{name}-{secret_id}-v",
                 secret=secret.id,
                 secret_data=args.values[env_var].apply(pulumi.Output.secret),
-                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+                # Rotation replaces the version; the old one is disabled (restorable), not
+                # destroyed. Versions are not protected, or rotation could never replace them.
+                deletion_policy="DISABLE",
+                opts=pulumi.ResourceOptions(parent=self),
             )
             self.bindings[env_var] = gcp.secretmanager.SecretIamMember(
                 f"{name}-{secret_id}-accessor",

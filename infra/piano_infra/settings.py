@@ -50,6 +50,7 @@ class StackSettings:
     llm_provider: str = "anthropic"
     workers_dev_subdomain: str | None = None
     allow_iap_ssh: bool = True
+    pip_extra_index_url: str | None = None
     secrets: dict[str, pulumi.Output[str]] = field(default_factory=dict)
 
     @property
@@ -98,6 +99,7 @@ def load(stack: str | None = None) -> StackSettings:
         llm_provider=cfg.get("llmProvider") or "anthropic",
         workers_dev_subdomain=cfg.get("workersDevSubdomain"),
         allow_iap_ssh=cfg.get_bool("allowIapSsh") is not False,
+        pip_extra_index_url=cfg.get("pipExtraIndexUrl"),
         secrets={var: cfg.require_secret(key) for var, key in SECRET_CONFIG_KEYS.items()},
     )
     validate(settings)

@@ -183,10 +183,15 @@ def test_rendered_startup_script_is_valid_bash_and_embeds_the_loader() -> None:
             package_index="https://europe-west1-python.pkg.dev/piano-prod/piano-prod/simple/",
             secret_ids={"DATABASE_URL": "prod-database-url"},
             plain_env={"ENVIRONMENT": "prod", "S3_BUCKET_PROJECTS": "piano-pdfs-prod"},
+            extra_index="https://mirror.example.net/torch-cpu/simple/",
         )
     )
     subprocess.run(["bash", "-n"], input=script, text=True, check=True, timeout=30)
     assert LOADER.read_text() in script
     assert "chmod 0600 /etc/piano/secrets.json" in script
     assert "--no-deps --index-url" in script
+    assert (
+        "pip install -q --extra-index-url https://mirror.example.net/torch-cpu/simple/ "
+        "piano-platform==1.2.3\n" in script
+    )
     assert 'S3_BUCKET_PROJECTS="piano-pdfs-prod"' in script

@@ -147,6 +147,7 @@ def test_autoscaler_bounds_follow_stack_config(stack: str) -> pulumi.Output[None
         assert policy["minReplicas"] == int(cfg.get("piano:minReplicas", 2)) >= 2
         assert policy["maxReplicas"] == int(cfg.get("piano:maxReplicas", 10))
         assert policy["cpuUtilization"]["target"] == pytest.approx(0.7)
+        assert policy["cooldownPeriod"] == int(cfg.get("piano:expectedBootSeconds", 420))
 
     return run_stack(stack).then(check)
 
@@ -309,11 +310,9 @@ def test_edge_storage_rate_limit_and_dns(stack: str) -> pulumi.Output[None]:
             }
         }
         assert (data <= m.protected) == (stack == "prod")
-        assert (
-            not m.protected
-            - data
-            - {r.name for r in m.of_type("gcp:secretmanager/secretVersion:SecretVersion")}
-        )
+        assert m.protected <= data
+        versions = m.of_type("gcp:secretmanager/secretVersion:SecretVersion")
+        assert {v.inputs["deletionPolicy"] for v in versions} == {"DISABLE"}
 
     return run_stack(stack).then(check)
 

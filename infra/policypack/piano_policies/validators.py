@@ -48,7 +48,6 @@ DATA_TYPES = {
     "cloudflare:index/r2Bucket:R2Bucket",
     "cloudflare:index/workersKvNamespace:WorkersKvNamespace",
     "gcp:secretmanager/secret:Secret",
-    "gcp:secretmanager/secretVersion:SecretVersion",
     "gcp:storage/bucket:Bucket",
     "gcp:sql/databaseInstance:DatabaseInstance",
 }
