@@ -21,6 +21,11 @@ SECRET_CONFIG_KEYS: dict[str, str] = {
     "OPENAI_API_KEY": "openaiApiKey",
     "METRICS_TOKEN": "metricsToken",
 }
+# Set only during a rotation: the service accepts these alongside the current secret/key.
+OPTIONAL_SECRET_CONFIG_KEYS: dict[str, str] = {
+    "ORIGIN_SHARED_SECRET_PREVIOUS": "originSharedSecretPrevious",
+    "JWT_ACCEPTED_PUBLIC_KEYS": "jwtAcceptedPublicKeys",
+}
 
 
 @dataclass(frozen=True)
@@ -100,10 +105,19 @@ def load(stack: str | None = None) -> StackSettings:
         workers_dev_subdomain=cfg.get("workersDevSubdomain"),
         allow_iap_ssh=cfg.get_bool("allowIapSsh") is not False,
         pip_extra_index_url=cfg.get("pipExtraIndexUrl"),
-        secrets={var: cfg.require_secret(key) for var, key in SECRET_CONFIG_KEYS.items()},
+        secrets=_secrets(cfg),
     )
     validate(settings)
     return settings
+
+
+def _secrets(cfg: pulumi.Config) -> dict[str, pulumi.Output[str]]:
+    secrets = {var: cfg.require_secret(key) for var, key in SECRET_CONFIG_KEYS.items()}
+    for var, key in OPTIONAL_SECRET_CONFIG_KEYS.items():
+        value = cfg.get_secret(key)
+        if value is not None:
+            secrets[var] = value
+    return secrets
 
 
 def validate(s: StackSettings) -> None:

@@ -409,3 +409,23 @@ def test_every_resource_is_parented_to_a_platform_component() -> pulumi.Output[N
         assert all(t.split("$")[0].startswith("platform:") for t in children)
 
     return run.done.apply(check)
+
+
+@pulumi.runtime.test
+def test_optional_rotation_secrets_flow_to_secret_manager_and_the_loader() -> pulumi.Output[None]:
+    overrides: dict[str, str | None] = {"piano:originSharedSecretPrevious": "old-origin-secret"}
+
+    def check(m: RecordingMocks) -> None:
+        ids = {s.inputs["secretId"] for s in m.of_type("gcp:secretmanager/secret:Secret")}
+        assert "prod-origin-shared-secret-previous" in ids
+        assert "prod-jwt-accepted-public-keys" not in ids
+        bound = {
+            b.inputs["secretId"]
+            for b in m.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
+        }
+        assert bound == ids
+        script = m.one(f"{GCP}/instanceTemplate:InstanceTemplate").inputs["metadataStartupScript"]
+        assert '"ORIGIN_SHARED_SECRET_PREVIOUS": "prod-origin-shared-secret-previous"' in script
+        assert "old-origin-secret" not in script
+
+    return run_stack("prod", overrides=overrides).then(check)
