@@ -1,4 +1,4 @@
-"""Service account, release registry, instance template, regional MIG, autoscaler, health check."""
+"""Release-registry grant, instance template, regional MIG, autoscaler, health check."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ class ComputeArgs:
     autohealing_initial_delay_sec: int
     expected_boot_seconds: int
     service_version: str
+    release_repository: ReleaseRepository
     pip_extra_index_url: str | None
     secret_ids: dict[str, str]
     plain_env: dict[str, str]
@@ -41,8 +42,17 @@ class ComputeArgs:
     boot_dependencies: list[pulumi.Resource]
 
 
-def release_index_url(region: str, project: str, repository: str) -> str:
-    return f"https://{region}-python.pkg.dev/{project}/{repository}/simple/"
+@dataclass(frozen=True)
+class ReleaseRepository:
+    """Artifact Registry Python repository holding piano-platform wheels."""
+
+    project: str
+    location: str
+    name: str
+
+    @property
+    def index_url(self) -> str:
+        return f"https://{self.location}-python.pkg.dev/{self.project}/{self.name}/simple/"
 
 
 class Compute(pulumi.ComponentResource):
@@ -59,20 +69,15 @@ class Compute(pulumi.ComponentResource):
     ) -> None:
         super().__init__("platform:compute:Compute", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        repo_id = f"piano-{args.env}"
-        self.registry = gcp.artifactregistry.Repository(
-            f"{name}-releases",
-            repository_id=repo_id,
-            location=args.region,
-            format="PYTHON",
-            description="piano-platform wheels; instances install pinned versions from here",
-            labels=args.labels,
-            opts=child,
-        )
+        # The release repository exists before any stack (wheels are published, then deployed;
+        # staging and prod can share it to promote the same artifact); only the read grant is
+        # managed here, scoped to that one repository.
+        repo = args.release_repository
         registry_reader = gcp.artifactregistry.RepositoryIamMember(
             f"{name}-releases-reader",
-            repository=self.registry.name,
-            location=args.region,
+            project=repo.project,
+            location=repo.location,
+            repository=repo.name,
             role="roles/artifactregistry.reader",
             member=args.service_account_member,
             opts=child,
@@ -81,7 +86,7 @@ class Compute(pulumi.ComponentResource):
             StartupSpec(
                 version=args.service_version,
                 project=args.project,
-                package_index=release_index_url(args.region, args.project, repo_id),
+                package_index=repo.index_url,
                 extra_index=args.pip_extra_index_url,
                 secret_ids=args.secret_ids,
                 plain_env=args.plain_env,

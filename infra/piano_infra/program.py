@@ -8,7 +8,7 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 
 from piano_infra.cloud_armor import CloudArmor, CloudArmorArgs
-from piano_infra.compute import Compute, ComputeArgs
+from piano_infra.compute import Compute, ComputeArgs, ReleaseRepository
 from piano_infra.edge_storage import EdgeStorage, EdgeStorageArgs
 from piano_infra.edge_worker import EdgeWorker, EdgeWorkerArgs
 from piano_infra.identity import ServiceIdentity, ServiceIdentityArgs
@@ -104,6 +104,11 @@ def build(
             expected_boot_seconds=s.expected_boot_seconds,
             service_version=s.service_version,
             pip_extra_index_url=s.pip_extra_index_url,
+            release_repository=ReleaseRepository(
+                project=s.release_repository_project or s.gcp_project,
+                location=s.release_repository_location or s.region,
+                name=s.release_repository,
+            ),
             secret_ids=secret_ids,
             plain_env=plain_env(s, manifest),
             network=network.network.id,

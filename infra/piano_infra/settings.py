@@ -56,6 +56,9 @@ class StackSettings:
     workers_dev_subdomain: str | None = None
     allow_iap_ssh: bool = True
     pip_extra_index_url: str | None = None
+    release_repository: str = "piano-releases"
+    release_repository_project: str | None = None  # default: gcp:project
+    release_repository_location: str | None = None  # default: gcp:region
     secrets: dict[str, pulumi.Output[str]] = field(default_factory=dict)
 
     @property
@@ -105,6 +108,9 @@ def load(stack: str | None = None) -> StackSettings:
         workers_dev_subdomain=cfg.get("workersDevSubdomain"),
         allow_iap_ssh=cfg.get_bool("allowIapSsh") is not False,
         pip_extra_index_url=cfg.get("pipExtraIndexUrl"),
+        release_repository=cfg.get("releaseRepository") or "piano-releases",
+        release_repository_project=cfg.get("releaseRepositoryProject"),
+        release_repository_location=cfg.get("releaseRepositoryLocation"),
         secrets=_secrets(cfg),
     )
     validate(settings)

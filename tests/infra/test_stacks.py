@@ -328,7 +328,14 @@ def test_startup_script_installs_pinned_version_and_starts_both_units(
         script = m.one(f"{GCP}/instanceTemplate:InstanceTemplate").inputs["metadataStartupScript"]
         assert f"PIANO_VERSION={version}\n" in script
         assert script.count(f"piano-platform=={version}") == 2
-        assert f"-python.pkg.dev/piano-{stack}-000000/piano-{stack}/simple/" in script
+        index = f"europe-west1-python.pkg.dev/piano-{stack}-000000/piano-releases/simple/"
+        assert f"INDEX=https://{index}\n" in script
+        reader = m.one("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember").inputs
+        assert reader["repository"] == "piano-releases"
+        assert reader["role"] == "roles/artifactregistry.reader"
+        assert (
+            reader["member"] == f"serviceAccount:piano-api-{stack}@fixture.iam.gserviceaccount.com"
+        )
         assert "systemctl enable piano-secrets.service piano-migrate.service" in script
         assert "systemctl restart piano-api.service piano-worker.service" in script
         api, worker = (
