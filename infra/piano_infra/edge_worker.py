@@ -54,9 +54,17 @@ def worker_bindings(
     unknown = set(var_overrides) - set(manifest.vars)
     if unknown:
         raise ValueError(f"overrides for vars not in the manifest: {sorted(unknown)}")
-    for var, default in manifest.vars.items():
+    effective = {**manifest.vars, **var_overrides}
+    for var, value in effective.items():
+        bindings.append({"name": var, "type": "plain_text", "text": value})
+    for rl in manifest.ratelimits:
         bindings.append(
-            {"name": var, "type": "plain_text", "text": var_overrides.get(var, default)}
+            {
+                "name": rl.binding,
+                "type": "ratelimit",
+                "namespace_id": rl.namespace_id,
+                "simple": {"limit": int(effective[rl.limit_var]), "period": rl.period},
+            }
         )
     for secret in manifest.secrets:
         bindings.append(
@@ -99,7 +107,8 @@ class EdgeWorker(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         if not args.bundle.is_file():
             raise FileNotFoundError(
-                f"Worker bundle {args.bundle} is missing; build worker/ before `pulumi up`"
+                f"Worker bundle {args.bundle} is missing; build it first: "
+                "(cd worker && npm ci && npm run build)"
             )
         content = args.bundle.read_text()
         script_name = f"{args.manifest.worker_name}-{args.env}"
@@ -108,7 +117,7 @@ class EdgeWorker(pulumi.ComponentResource):
             account_id=args.account_id,
             script_name=script_name,
             content=content,
-            main_module=Path(args.manifest.main_module).name,
+            main_module=args.bundle.name,
             compatibility_date=args.manifest.compatibility_date,
             bindings=worker_bindings(
                 args.manifest,

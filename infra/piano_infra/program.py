@@ -151,7 +151,7 @@ def build(
             zone_id=s.cloudflare_zone_id,
             api_hostname=s.api_hostname,
             manifest=manifest,
-            bundle=bundle or manifest.main_module_path,
+            bundle=bundle or manifest.deploy_path,
             bucket_names={b: n for b, n in storage.bucket_names.items()},
             kv_ids={b: ns.id for b, ns in storage.kv.items()},
             var_overrides=worker_var_overrides(s, manifest),

@@ -132,7 +132,7 @@ def worker_bundle() -> Path | None:
     """The real Worker bundle when this checkout has it, else the fixture."""
     from piano_infra.manifest import load_manifest
 
-    real = load_manifest().main_module_path
+    real = load_manifest().deploy_path
     return None if real.is_file() else FIXTURES / "index.js"
 
 

@@ -229,7 +229,8 @@ def test_worker_bindings_equal_the_manifest(stack: str) -> pulumi.Output[None]:
 
     def check(m: RecordingMocks) -> None:
         script = m.one("cloudflare:index/workersScript:WorkersScript").inputs
-        assert script["mainModule"] == manifest["main_module"].split("/")[-1]
+        deployed = manifest.get("bundle") or manifest["main_module"]
+        assert script["mainModule"] == deployed.split("/")[-1]
         assert script["compatibilityDate"] == manifest["compatibility_date"]
         assert script["scriptName"] == f"{manifest['worker_name']}-{stack}"
         bindings = {b["name"]: b for b in unwrap(script["bindings"])}
@@ -237,8 +238,9 @@ def test_worker_bindings_equal_the_manifest(stack: str) -> pulumi.Output[None]:
             {k["binding"] for k in manifest["kv_namespaces"]}
             | {b["binding"] for b in manifest["r2_buckets"]}
             | {manifest["ai"]["binding"]}
-            | set(manifest["vars"])
+            | {v for v in manifest["vars"] if not v.startswith("$")}
             | set(manifest["secrets"])
+            | {r["binding"] for r in manifest.get("ratelimits", [])}
         )
         assert set(bindings) == expected
         kv = {
@@ -257,7 +259,13 @@ def test_worker_bindings_equal_the_manifest(stack: str) -> pulumi.Output[None]:
             }
         assert bindings[manifest["ai"]["binding"]]["type"] == "ai"
         for var in manifest["vars"]:
-            assert bindings[var]["type"] == "plain_text"
+            if not var.startswith("$"):
+                assert bindings[var]["type"] == "plain_text"
+        for rl in manifest.get("ratelimits", []):
+            assert bindings[rl["binding"]]["simple"] == {
+                "limit": int(bindings[rl["limit_var"]]["text"]),
+                "period": rl["period"],
+            }
         api_host = stack_config(stack)["piano:apiHostname"]
         assert bindings["ORIGIN_URL"]["text"] == f"https://{api_host}"
         for name in manifest["secrets"]:
