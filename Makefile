@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 
-.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt
+.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker
 
 help: ## List targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -54,4 +54,17 @@ test-python: install
 test-infra: install ## Pulumi program mock tests and policy-pack tests (no cloud access)
 	$(PY) -m pytest -q tests/infra
 
-test: lint typecheck test-infra test-python ## Everything CI runs
+test: lint typecheck test-infra test-python test-worker ## Everything CI runs
+
+# --- Edge Worker (worker/): pinned npm packages, tests inside workerd via Miniflare ---
+WORKER_STAMP := worker/node_modules/.installed
+
+$(WORKER_STAMP): worker/package-lock.json
+	@command -v npm >/dev/null || { echo "need node (>= 20) and npm on PATH"; exit 1; }
+	cd worker && npm ci --no-audit --no-fund
+	@touch $(WORKER_STAMP)
+
+worker-install: $(WORKER_STAMP) ## Install the edge Worker's pinned npm packages (npm ci)
+
+test-worker: install $(WORKER_STAMP) ## Edge Worker tests inside workerd (node --test + Miniflare; moto from .venv)
+	cd worker && npm test
