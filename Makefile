@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
+WORKER_STAMP := worker/node_modules/.installed
 
 .PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker
 
@@ -22,7 +23,7 @@ $(STAMP): pyproject.toml $(wildcard $(LOCK))
 
 install: $(STAMP) ## Create .venv and install pinned dependencies
 
-up: install ## Start the local stack in the foreground (Ctrl-C stops it)
+up: install $(WORKER_STAMP) ## Start the local stack in the foreground (Ctrl-C stops it)
 	$(PY) -m service.devstack up
 
 reset: install ## Stop nothing, wipe local data under .local/
@@ -48,7 +49,7 @@ fmt: install ## Format and auto-fix
 	$(VENV)/bin/ruff format service tests
 	$(VENV)/bin/ruff check --fix service tests
 
-test-python: install
+test-python: install $(WORKER_STAMP)
 	$(PY) -m pytest -n 2 tests --ignore=tests/infra
 
 test-infra: install ## Pulumi program mock tests and policy-pack tests (no cloud access)
@@ -57,7 +58,6 @@ test-infra: install ## Pulumi program mock tests and policy-pack tests (no cloud
 test: lint typecheck test-infra test-python test-worker ## Everything CI runs
 
 # --- Edge Worker (worker/): pinned npm packages, tests inside workerd via Miniflare ---
-WORKER_STAMP := worker/node_modules/.installed
 
 $(WORKER_STAMP): worker/package-lock.json
 	@command -v npm >/dev/null || { echo "need node (>= 20) and npm on PATH"; exit 1; }

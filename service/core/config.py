@@ -34,6 +34,10 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    # The edge Worker in workerd, in front of the API (make up). Needs Node.js and worker/ npm deps.
+    edge_enabled: bool = True
+    edge_port: int = 8787
+    edge_rate_limit_per_minute: int = Field(default=100, ge=0)
 
     auth_provider: Literal["local", "supabase"] = "local"
     # PEM of the RS256 signing key. If empty, jwt_private_key_file is used (generated on first run).
