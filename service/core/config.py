@@ -68,8 +68,6 @@ class Settings(BaseSettings):
     workers_ai_base_url: str = "https://api.cloudflare.com/client/v4"
     openai_base_url: str = ""
     openai_api_key: SecretStr = SecretStr("")
-    # Shared with the edge Worker: guards /api/internal/*. Empty = the internal routes are off (404).
-    origin_shared_secret: SecretStr = SecretStr("")
     # Chunking, in cl100k_base tokens (shrunk further when the embedding model's limit is lower).
     chunk_tokens: int = Field(default=512, ge=32, le=8192)
     chunk_overlap_tokens: int = Field(default=128, ge=0)
@@ -84,6 +82,27 @@ class Settings(BaseSettings):
     worker_stalled_check_seconds: float = Field(default=15.0, gt=0)
     # Public-domain books loaded by `make seed` (the repo's ../shared/corpus by default).
     corpus_dir: Path = REPO_ROOT.parent / "shared" / "corpus"
+
+    # --- object storage (projects, knowledge base) ---
+    # S3-compatible endpoint: Cloudflare R2 in production (https://<account>.r2.cloudflarestorage.com),
+    # a local moto server on loopback for `make up` and tests (started for loopback endpoints only).
+    s3_endpoint_url: str = "http://127.0.0.1:9000"
+    s3_access_key_id: str = "local-dev-access-key"
+    s3_secret_access_key: SecretStr = SecretStr("local-dev-secret-key")
+    s3_region: str = "us-east-1"  # R2 wants "auto"
+    s3_bucket_projects: str = "piano-pdfs"
+    s3_bucket_knowledge: str = "piano-knowledge"
+    s3_max_attempts: int = Field(default=3, ge=1)  # botocore "standard" retries, first try included
+    s3_timeout_seconds: float = Field(default=10.0, gt=0)
+    upload_max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    presign_ttl_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
+    # Shared with the edge Worker (X-Origin-Secret); empty turns /stream-authorization off (404).
+    origin_shared_secret: SecretStr = SecretStr("")
+
+    @property
+    def creates_buckets(self) -> bool:
+        """Buckets are made on startup only where we own the store (never against R2)."""
+        return self.environment in ("local", "test")
 
     @property
     def signing_key_path(self) -> Path:

@@ -18,6 +18,7 @@ from service.core.migrations import apply_migrations
 from service.devstack.demo_users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
 from service.devstack.postgres import start_embedded
 from service.devstack.processes import Supervisor, http_ok, install_sigterm_as_interrupt, python
+from service.storage import local_server
 
 
 def step(message: str) -> None:
@@ -41,6 +42,26 @@ def migrate(settings: Settings, url: str) -> None:
     step("applying migrations")
     applied = apply_migrations(url)
     step(f"migrations: {len(applied)} applied" + (f" ({', '.join(applied)})" if applied else ""))
+
+
+def start_object_store(sup: Supervisor, settings: Settings, env: dict[str, str]) -> None:
+    """Local S3 server when S3_ENDPOINT_URL is on loopback; data replayed from .local/s3/."""
+    address = local_server.loopback_address(settings.s3_endpoint_url)
+    if address is None:
+        step(f"using object storage at {settings.s3_endpoint_url}")
+        return
+    data_dir = settings.local_dir / "s3"
+    step(f"starting S3 server on {address[0]}:{address[1]} (data in {data_dir})")
+    child = sup.start(
+        "s3",
+        local_server.server_command(*address),
+        {**env, **local_server.recording_env(data_dir)},
+    )
+    endpoint = settings.s3_endpoint_url.rstrip("/")
+    sup.wait_ready(child, lambda: local_server.is_up(endpoint), 60, endpoint)
+    replayed = local_server.replay(endpoint, data_dir)
+    if replayed:
+        step(f"S3 state restored ({replayed} recorded requests replayed)")
 
 
 def cmd_migrate(settings: Settings) -> int:
@@ -82,6 +103,7 @@ def _banner(settings: Settings) -> str:
   Piano platform is up.
     API        {api}
     API docs   {api}/docs
+    S3         {settings.s3_endpoint_url} (buckets {settings.s3_bucket_projects}, {settings.s3_bucket_knowledge})
     Health     {api}/api/health
 
   Demo accounts (password: {DEMO_PASSWORD}):
@@ -105,6 +127,7 @@ def cmd_up(settings: Settings) -> int:
             if settings.environment == "local":
                 ensure_demo_users(url)
             env = {**os.environ, "DATABASE_URL": url, "LOCAL_DIR": str(settings.local_dir)}
+            start_object_store(sup, settings, env)
             step(f"starting API on {settings.api_host}:{settings.api_port}")
             api = sup.start(
                 "api",
