@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from uuid import UUID
@@ -75,3 +76,28 @@ async def enqueue_processing(app: App, document_id: UUID) -> int | None:
     except AlreadyEnqueued:
         log.info("processing already queued", extra={"document_id": str(document_id)})
         return None
+
+
+class QueueClient:
+    """The API's handle on the queue: opened on first use, so the API starts while the DB is down."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._app: App | None = None
+        self._lock = asyncio.Lock()
+
+    async def app(self) -> App:
+        async with self._lock:
+            if self._app is None:
+                app = build_queue_app(self.database_url)
+                await app.open_async()
+                self._app = app
+            return self._app
+
+    async def enqueue_processing(self, document_id: UUID) -> int | None:
+        return await enqueue_processing(await self.app(), document_id)
+
+    async def close(self) -> None:
+        if self._app is not None:
+            await self._app.close_async()
+            self._app = None
