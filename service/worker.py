@@ -43,9 +43,7 @@ async def retry_stalled_jobs(app: App, settings: Settings) -> None:
 async def run(settings: Settings) -> None:
     database_url = settings.database_url
     if not database_url:
-        from service.devstack.postgres import start_embedded
-
-        database_url = start_embedded(settings.local_dir / "pgdata")
+        raise SystemExit("DATABASE_URL is not set (`make worker` uses the embedded server)")
     pool = create_pool(settings, database_url)
     await pool.open(wait=True)
     install_runtime(
