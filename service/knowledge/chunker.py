@@ -144,14 +144,12 @@ class Chunker:
 
     # --- packing ---
 
-    def _fits(self, content: str) -> tuple[bool, int]:
-        tokens = count_cl100k(content)
-        if tokens > self.policy.chunk_tokens:
-            return False, tokens
+    def _fits(self, content: str) -> bool:
+        if count_cl100k(content) > self.policy.chunk_tokens:
+            return False
         if self._model_count and self.policy.model_max_tokens is not None:
-            if self._model_count(content) > self.policy.model_max_tokens:
-                return False, tokens
-        return True, tokens
+            return self._model_count(content) <= self.policy.model_max_tokens
+        return True
 
     def chunk(self, extracted: Extracted) -> list[Chunk]:
         full = extracted.joined()
@@ -178,24 +176,25 @@ class Chunker:
                 model += nxt.model_tokens
             while True:
                 content = full[segments[i].start : segments[j].end]
-                ok, exact = self._fits(content)
-                if ok or j == i:
+                if self._fits(content) or j == i:
                     break
                 j -= 1
-            chunks.append(self._make(len(chunks), full, segments[i : j + 1], exact))
+            chunks.append(self._make(len(chunks), full, segments[i : j + 1]))
             if j + 1 >= len(segments):
                 break
             # Next chunk starts far enough back to repeat up to `overlap` tokens of whole sentences.
             k = j + 1
-            carried = 0
-            while k - 1 > i and carried + segments[k - 1].tokens <= overlap:
+            end = segments[j].end
+            while k - 1 > i and (
+                segments[k - 1].tokens <= overlap
+                and count_cl100k(full[segments[k - 1].start : end]) <= overlap
+            ):
                 k -= 1
-                carried += segments[k].tokens
             i = k
         return chunks
 
     @staticmethod
-    def _make(index: int, full: str, segs: list[_Segment], tokens: int) -> Chunk:
+    def _make(index: int, full: str, segs: list[_Segment]) -> Chunk:
         start, end = segs[0].start, segs[-1].end
         # Trim the whitespace a sentence split leaves at the end, keeping offsets exact.
         while end > start and full[end - 1].isspace():
@@ -208,9 +207,7 @@ class Chunker:
         return Chunk(
             index=index,
             content=content,
-            token_count=count_cl100k(content)
-            if content != full[segs[0].start : segs[-1].end]
-            else tokens,
+            token_count=count_cl100k(content),
             char_start=start,
             char_end=end,
             page_start=min(pages) if pages else None,
