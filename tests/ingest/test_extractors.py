@@ -53,7 +53,10 @@ def test_pdf_chunks_carry_the_right_page_numbers() -> None:
     non_blank = {p for p, text in truth.items() if text}
     assert seen_pages >= non_blank
     # Printed page 10 (PDF page 8) starts with the subheading "Freak Pianists".
-    assert any("Freak Pianists" in c.content and c.page_start <= 8 <= c.page_end for c in chunks)
+    assert any(
+        "Freak Pianists" in c.content and (c.page_start or 0) <= 8 <= (c.page_end or 0)
+        for c in chunks
+    )
 
 
 def test_pdf_without_text_layer_fails_with_no_text_layer() -> None:

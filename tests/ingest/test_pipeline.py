@@ -55,7 +55,8 @@ def test_pdf_is_processed_with_page_numbers_matching_ground_truth(
     truth = {
         row["pdf_page_index"]: re.sub(r"\s+", " ", row["text"])
         for row in map(
-            json.loads, (CORPUS_DIR / "cooke-1913-scans-pdf/page_text.jsonl").read_text().splitlines()
+            json.loads,
+            (CORPUS_DIR / "cooke-1913-scans-pdf/page_text.jsonl").read_text().splitlines(),
         )
     }
 
@@ -74,7 +75,9 @@ def test_pdf_is_processed_with_page_numbers_matching_ground_truth(
                 (doc_id,),
             )
             rows = await cur.fetchall()
-            staged = await (await conn.execute("SELECT count(*) AS n FROM document_chunks_staging")).fetchone()
+            staged = await (
+                await conn.execute("SELECT count(*) AS n FROM document_chunks_staging")
+            ).fetchone()
             assert doc is not None and staged is not None
             return doc, rows, staged["n"]
 
@@ -117,7 +120,11 @@ class _WatchingEmbedder:
 
     def __init__(self, inner: Embedder, url: str, doc_id: uuid.UUID) -> None:
         self.inner = inner
-        self.model, self.dimensions, self.max_tokens = inner.model, inner.dimensions, inner.max_tokens
+        self.model, self.dimensions, self.max_tokens = (
+            inner.model,
+            inner.dimensions,
+            inner.max_tokens,
+        )
         self.url, self.doc_id = url, doc_id
         self.calls = 0
         self.seen_live: list[int] = []

@@ -6,70 +6,22 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
-import pytest
 from psycopg.rows import dict_row
 
-from service.core.config import Settings
 from service.knowledge.queue import QueueClient
 from service.knowledge.sources import CORPUS_SCHEME
-from tests.conftest import CORPUS_DIR, REPO_ROOT
 from tests.ingest.fake_workers_ai import FakeWorkersAI
 
 BOOK = "hullah-leschetizky/43915-0.txt"
 
 
-@pytest.fixture
-def start_worker(
-    clean_db: str, settings: Settings, fake_ai: FakeWorkersAI, tmp_path: Path
-) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    env = {
-        **os.environ,
-        **fake_ai.env(),
-        "DATABASE_URL": clean_db,
-        "ENVIRONMENT": "test",
-        "LOG_LEVEL": "INFO",
-        "CORPUS_DIR": str(CORPUS_DIR),
-        "S3_ENDPOINT_URL": settings.s3_endpoint_url,
-        "EMBEDDING_BATCH_SIZE": "5",
-        "CHUNK_INSERT_BATCH": "5",
-        "WORKER_HEARTBEAT_SECONDS": "0.5",
-        "WORKER_STALLED_AFTER_SECONDS": "2",
-        "WORKER_STALLED_CHECK_SECONDS": "0.5",
-    }
-
-    def start(name: str) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service.worker"],
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-def _doc(url: str, doc_id: uuid.UUID) -> dict[str, object]:
+def _doc(url: str, doc_id: uuid.UUID) -> dict[str, Any]:
     with psycopg.connect(url, row_factory=dict_row) as conn:
         row = conn.execute(
             "SELECT status, chunks_total, chunks_embedded, error_code FROM knowledge_documents "
@@ -94,8 +46,8 @@ def test_killed_worker_job_is_retried_and_completes_once(
 ) -> None:
     fake_ai.delay_seconds = 0.3  # slow enough that the kill lands mid-job
     doc_id = uuid.uuid4()
-    with psycopg.connect(clean_db, autocommit=True) as conn:
-        conn.execute(
+    with psycopg.connect(clean_db, autocommit=True) as setup:
+        setup.execute(
             "INSERT INTO knowledge_documents (id, title, source_type, source_url, is_public) "
             "VALUES (%s, 'Leschetizky', 'text', %s, true)",
             (doc_id, CORPUS_SCHEME + BOOK),
