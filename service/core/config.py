@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     # Web fetches.
     web_fetch_timeout_seconds: float = Field(default=15.0, gt=0)
     web_fetch_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    # Private/loopback/link-local targets are refused (SSRF); only tests and dev turn this on.
+    web_fetch_allow_private: bool = False
     # Job queue worker (procrastinate): heartbeat and how long before a silent worker's job is retried.
     worker_concurrency: int = Field(default=1, ge=1)
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)

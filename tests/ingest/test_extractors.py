@@ -90,7 +90,7 @@ def site() -> Iterator[str]:
 
 def test_saved_page_over_http_keeps_the_article_and_drops_boilerplate(site: str) -> None:
     url = f"{site}/piano-blog-post.html"
-    html = asyncio.run(fetch_html(url, timeout_seconds=5, max_bytes=1_000_000))
+    html = asyncio.run(fetch_html(url, timeout_seconds=5, max_bytes=1_000_000, allow_private=True))
     extracted = extract_html(html, url)
     text = extracted.joined()
     assert "only single instrument capable of conveying the complete entity" in text
@@ -103,13 +103,28 @@ def test_saved_page_over_http_keeps_the_article_and_drops_boilerplate(site: str)
 
 def test_web_fetch_checks_type_and_size(site: str) -> None:
     with pytest.raises(ExtractionError) as info:
-        asyncio.run(fetch_html(f"{site}/captions.vtt", timeout_seconds=5, max_bytes=1_000_000))
+        asyncio.run(
+            fetch_html(
+                f"{site}/captions.vtt", timeout_seconds=5, max_bytes=1_000_000, allow_private=True
+            )
+        )
     assert info.value.code == "unsupported_content_type"
     with pytest.raises(ExtractionError) as info:
-        asyncio.run(fetch_html(f"{site}/piano-blog-post.html", timeout_seconds=5, max_bytes=1000))
+        asyncio.run(
+            fetch_html(
+                f"{site}/piano-blog-post.html",
+                timeout_seconds=5,
+                max_bytes=1000,
+                allow_private=True,
+            )
+        )
     assert info.value.code == "page_too_large"
     with pytest.raises(ExtractionError) as info:
-        asyncio.run(fetch_html(f"{site}/missing.html", timeout_seconds=5, max_bytes=1000))
+        asyncio.run(
+            fetch_html(
+                f"{site}/missing.html", timeout_seconds=5, max_bytes=1000, allow_private=True
+            )
+        )
     assert info.value.code == "fetch_failed"
 
 
@@ -144,3 +159,10 @@ def test_bad_transcript_is_rejected() -> None:
     with pytest.raises(ExtractionError) as info:
         parse_transcript(b"WEBVTT\n\nthis is not a cue\n")
     assert info.value.code in ("transcript_invalid", "transcript_empty")
+
+
+def test_web_fetch_refuses_private_addresses_by_default(site: str) -> None:
+    for url in (f"{site}/piano-blog-post.html", "http://169.254.169.254/computeMetadata/v1/"):
+        with pytest.raises(ExtractionError) as info:
+            asyncio.run(fetch_html(url, timeout_seconds=5, max_bytes=1000))
+        assert info.value.code == "url_not_allowed"
