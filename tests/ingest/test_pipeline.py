@@ -6,9 +6,11 @@ import asyncio
 import json
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg.rows import dict_row
 
 from service.core.config import Settings
@@ -50,8 +52,10 @@ def _reader(settings: Settings) -> SourceReader:
 
 
 def test_pdf_is_processed_with_page_numbers_matching_ground_truth(
-    clean_db: str, settings: Settings, local_embedder: Embedder
+    clean_db: str, settings: Settings, fake_ai: FakeWorkersAI
 ) -> None:
+    bge = settings.model_copy(update=fake_ai.settings_overrides())
+    embedder = build_embedder(bge)
     truth = {
         row["pdf_page_index"]: re.sub(r"\s+", " ", row["text"])
         for row in map(
@@ -64,7 +68,7 @@ def test_pdf_is_processed_with_page_numbers_matching_ground_truth(
         async with await _connect(clean_db) as conn:
             doc_id = await _make_doc(conn, PDF, "pdf")
             result = await process_document(
-                conn, settings, doc_id, embedder=local_embedder, reader=_reader(settings)
+                conn, bge, doc_id, embedder=embedder, reader=_reader(bge)
             )
             assert result.status == "completed", result
             doc = await repo.get(conn, doc_id)
@@ -85,25 +89,27 @@ def test_pdf_is_processed_with_page_numbers_matching_ground_truth(
     assert doc["status"] == "completed"
     assert doc["page_count"] == 38
     assert doc["chunks_total"] == doc["chunks_embedded"] == len(rows) > 30
-    assert doc["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
-    assert doc["embedding_dim"] == 384
+    assert doc["embedding_model"] == "@cf/baai/bge-base-en-v1.5"
+    assert doc["embedding_dim"] == 768
     assert staged == 0
     assert [r["chunk_index"] for r in rows] == list(range(len(rows)))
     for r in rows:
-        assert r["dims"] == 384 and r["is_public"] and r["owner_id"] is None
+        assert r["dims"] == 768 and r["is_public"] and r["owner_id"] is None
         pages = range(r["page_start"], r["page_end"] + 1)
         words = [w for w in re.sub(r"\s+", " ", r["content"]).split(" ") if len(w) > 12]
         assert all(any(w in truth[p] for p in pages) for w in words)
 
 
 def test_image_only_pdf_fails_with_no_text_layer(
-    clean_db: str, settings: Settings, local_embedder: Embedder
+    clean_db: str, settings: Settings, fake_ai: FakeWorkersAI
 ) -> None:
+    bge = settings.model_copy(update=fake_ai.settings_overrides())
+
     async def run() -> dict[str, Any] | None:
         async with await _connect(clean_db) as conn:
             doc_id = await _make_doc(conn, SCAN, "pdf")
             result = await process_document(
-                conn, settings, doc_id, embedder=local_embedder, reader=_reader(settings)
+                conn, bge, doc_id, embedder=build_embedder(bge), reader=_reader(bge)
             )
             assert result.status == "failed"
             return await repo.get(conn, doc_id)
@@ -178,3 +184,39 @@ def test_reprocessing_swaps_chunks_atomically(
     # While new batches were staged, readers saw the whole old document, never a mix.
     assert watcher.seen_live and all(seen == old_count for seen in watcher.seen_live)
     assert n == distinct == old_count
+
+
+def test_local_model_run_stores_its_model_and_sections(
+    clean_db: str, settings: Settings, local_embedder: Embedder, tmp_path: Path
+) -> None:
+    """The default provider end to end, on a short Markdown note (the model is slow on CPU)."""
+    note = tmp_path / "notes" / "practice.md"
+    note.parent.mkdir()
+    note.write_text(
+        "# Scales\n\nPlay scales slowly with an even tone. Keep the wrist loose.\n\n"
+        "# Arpeggios\n\nLet the thumb pass under smoothly. Listen to every note.\n"
+    )
+    local = settings.model_copy(update={"corpus_dir": tmp_path})
+
+    async def run() -> list[dict[str, Any]]:
+        async with await _connect(clean_db) as conn:
+            doc_id = await _make_doc(conn, "notes/practice.md", "text")
+            reader = SourceReader(local, None)
+            result = await process_document(
+                conn, local, doc_id, embedder=local_embedder, reader=reader
+            )
+            assert result.status == "completed", result
+            cur = await conn.execute(
+                "SELECT section, embedding_model, vector_dims(embedding) AS dims, "
+                "embedding::vector(384) <=> embedding::vector(384) AS self_distance "
+                "FROM document_chunks WHERE document_id = %s ORDER BY chunk_index",
+                (doc_id,),
+            )
+            return await cur.fetchall()
+
+    rows = asyncio.run(run())
+    assert rows
+    assert {r["embedding_model"] for r in rows} == {"sentence-transformers/all-MiniLM-L6-v2"}
+    assert {r["dims"] for r in rows} == {384}
+    assert rows[0]["section"] == "Scales"
+    assert rows[0]["self_distance"] == pytest.approx(0.0, abs=1e-6)
