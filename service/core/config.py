@@ -78,7 +78,8 @@ class Settings(BaseSettings):
     # Private/loopback/link-local targets are refused (SSRF); only tests and dev turn this on.
     web_fetch_allow_private: bool = False
     # Job queue worker (procrastinate): heartbeat and how long before a silent worker's job is retried.
-    worker_concurrency: int = Field(default=1, ge=1)
+    # 2: a teacher's upload is not stuck behind a long book (the CPU model still runs one batch at a time).
+    worker_concurrency: int = Field(default=2, ge=1)
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     worker_stalled_after_seconds: float = Field(default=60.0, gt=0)
     worker_stalled_check_seconds: float = Field(default=15.0, gt=0)
