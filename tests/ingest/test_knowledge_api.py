@@ -283,6 +283,10 @@ def test_internal_embeddings_endpoint(
     body = {"texts": ["How do I practise trills?", "Pedalling in Chopin"]}
     r = httpx.post(f"{live_api.url}/api/internal/embeddings", json=body)
     assert r.status_code == 404, "off unless ORIGIN_SHARED_SECRET is set"
+    r = httpx.post(f"{live_api.url}/api/internal/embeddings", json={"texts": []})
+    assert r.status_code == 404, "invisible even to bad bodies"
+    r = httpx.post(f"{secret_api}/api/internal/embeddings", json={"texts": []})
+    assert r.status_code == 403, "the secret is checked before the body"
     r = httpx.post(f"{secret_api}/api/internal/embeddings", json=body)
     assert r.status_code == 403
     r = httpx.post(
