@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
+import psycopg
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -16,3 +18,33 @@ def obs_pg_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
     server = pgserver.get_server(str(tmp_path_factory.mktemp("obs-pg")), cleanup_mode="stop")
     return str(server.get_uri())
+
+
+@pytest.fixture(scope="session")
+def sampled_db(obs_pg_url: str) -> str:
+    """A database with what the samplers read: an HNSW index and a procrastinate queue."""
+    with psycopg.connect(obs_pg_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS obs_samplers WITH (FORCE)")
+        conn.execute("CREATE DATABASE obs_samplers")
+    url = obs_pg_url.replace("@/postgres?", "@/obs_samplers?")
+    schema = files("procrastinate").joinpath("sql/schema.sql").read_text()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute("CREATE TABLE chunks (id bigserial PRIMARY KEY, embedding vector(3))")
+        conn.execute(
+            "INSERT INTO chunks (embedding) "
+            "SELECT ARRAY[random(), random(), random()]::vector FROM generate_series(1, 200)"
+        )
+        conn.execute(
+            "CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw (embedding vector_cosine_ops)"
+        )
+        conn.execute(schema)  # type: ignore[arg-type]
+        conn.execute(
+            "INSERT INTO procrastinate_jobs (queue_name, task_name, status) "
+            "VALUES ('ingest', 'ingest_document', 'todo'), ('ingest', 'ingest_document', 'todo')"
+        )
+        conn.execute(
+            "INSERT INTO procrastinate_events (job_id, type, at) "
+            "SELECT id, 'deferred', now() - interval '90 seconds' FROM procrastinate_jobs"
+        )
+    return url

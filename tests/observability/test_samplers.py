@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from importlib.resources import files
 
-import psycopg
-import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from service.observability import metrics
@@ -16,35 +13,6 @@ from service.observability.samplers import observe_pool, sample_once
 def _gauge(metric: object, **labels: str) -> float:
     target = metric.labels(**labels) if labels else metric  # type: ignore[attr-defined]
     return float(target._value.get())
-
-
-@pytest.fixture(scope="module")
-def sampled_db(obs_pg_url: str) -> str:
-    with psycopg.connect(obs_pg_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS obs_samplers WITH (FORCE)")
-        conn.execute("CREATE DATABASE obs_samplers")
-    url = obs_pg_url.replace("@/postgres?", "@/obs_samplers?")
-    schema = files("procrastinate").joinpath("sql/schema.sql").read_text()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        conn.execute("CREATE TABLE chunks (id bigserial PRIMARY KEY, embedding vector(3))")
-        conn.execute(
-            "INSERT INTO chunks (embedding) "
-            "SELECT ARRAY[random(), random(), random()]::vector FROM generate_series(1, 200)"
-        )
-        conn.execute(
-            "CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw (embedding vector_cosine_ops)"
-        )
-        conn.execute(schema)  # type: ignore[arg-type]
-        conn.execute(
-            "INSERT INTO procrastinate_jobs (queue_name, task_name, status) "
-            "VALUES ('ingest', 'ingest_document', 'todo'), ('ingest', 'ingest_document', 'todo')"
-        )
-        conn.execute(
-            "INSERT INTO procrastinate_events (job_id, type, at) "
-            "SELECT id, 'deferred', now() - interval '90 seconds' FROM procrastinate_jobs"
-        )
-    return url
 
 
 def test_sample_once_fills_database_gauges(sampled_db: str) -> None:
