@@ -36,8 +36,8 @@ admin: install ## Promote a user to admin: make admin EMAIL=someone@example.com
 	$(PY) -m service.devstack admin "$(EMAIL)"
 
 lint: install ## ruff
-	$(VENV)/bin/ruff check service tests
-	$(VENV)/bin/ruff format --check service tests
+	$(VENV)/bin/ruff check service tests dashboards
+	$(VENV)/bin/ruff format --check service tests dashboards
 
 typecheck: install ## mypy
 	$(VENV)/bin/mypy service
@@ -49,4 +49,21 @@ fmt: install ## Format and auto-fix
 test-python: install
 	$(PY) -m pytest -n 2 tests
 
-test: lint typecheck test-python ## Everything CI runs
+test: lint typecheck test-monitoring test-python ## Everything CI runs
+
+# --- Monitoring as code (issue 8) ------------------------------------------------------------
+.PHONY: promtool test-monitoring dashboards
+
+promtool: ## Install promtool (Debian's prometheus package) if it is missing
+	@command -v promtool >/dev/null || { \
+	  echo "==> installing Debian's prometheus for promtool"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }
+
+test-monitoring: install promtool ## promtool check + unit tests of the alert rules, dashboard golden check
+	promtool check rules dashboards/prometheus/rules/*.yml
+	promtool check config --syntax-only dashboards/prometheus/prometheus.yml
+	cd dashboards/prometheus && promtool test rules tests/*.yml
+	$(PY) -m dashboards.generate --check
+
+dashboards: install ## Regenerate dashboards/grafana/*.json from dashboards/generate.py
+	$(PY) -m dashboards.generate
