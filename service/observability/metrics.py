@@ -28,7 +28,7 @@ BATCH_BUCKETS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 1
 
 RAG_STAGES: tuple[str, ...] = ("embed", "search", "rerank", "llm_ttft", "total")
 CONFIDENCE_LEVELS: tuple[str, ...] = ("high", "medium", "low", "none")
-CACHE_RESULTS: tuple[str, ...] = ("hit", "miss")
+CACHE_RESULTS: tuple[str, ...] = ("hit", "miss", "error")  # error: backend failed, served as a miss
 POOL_STATES: tuple[str, ...] = ("in_use", "idle", "waiting")
 
 # --- HTTP -------------------------------------------------------------------------------------
@@ -65,7 +65,7 @@ RAG_ANSWER_CONFIDENCE = Counter(
 # --- Caches -----------------------------------------------------------------------------------
 CACHE_REQUESTS = Counter(
     "cache_requests",
-    "Cache look-ups by layer (embedding, retrieval, answer, ...) and result (hit or miss).",
+    "Cache look-ups by layer (embedding, search, answer) and result (hit, miss, error).",
     ["layer", "result"],
 )
 

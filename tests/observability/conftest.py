@@ -38,7 +38,7 @@ def sampled_db(obs_pg_url: str) -> str:
         conn.execute(
             "CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw (embedding vector_cosine_ops)"
         )
-        conn.execute(schema)  # type: ignore[arg-type]
+        conn.execute(schema)
         conn.execute(
             "INSERT INTO procrastinate_jobs (queue_name, task_name, status) "
             "VALUES ('ingest', 'ingest_document', 'todo'), ('ingest', 'ingest_document', 'todo')"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -18,14 +19,12 @@ def test_committed_json_matches_generator() -> None:
     assert not stale, f"stale dashboards {stale}; run: python -m dashboards.generate"
 
 
-def test_check_mode_detects_a_stale_file(
-    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    out = tmp_path  # type: ignore[assignment]
+def test_check_mode_detects_a_stale_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path
     monkeypatch.setattr(generate, "OUT_DIR", out)
     assert generate.main([]) == 0
     assert generate.main(["--check"]) == 0
-    victim = out / "piano-rag.json"  # type: ignore[operator]
+    victim = out / "piano-rag.json"
     victim.write_text(victim.read_text().replace("P95 by stage", "P95 per stage"))
     assert generate.main(["--check"]) == 1
 

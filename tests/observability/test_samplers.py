@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+from prometheus_client import Gauge
 from psycopg_pool import AsyncConnectionPool
 
 from service.observability import metrics
 from service.observability.samplers import observe_pool, sample_once
 
 
-def _gauge(metric: object, **labels: str) -> float:
-    target = metric.labels(**labels) if labels else metric  # type: ignore[attr-defined]
+def _gauge(metric: Gauge, **labels: str) -> float:
+    target = metric.labels(**labels) if labels else metric
     return float(target._value.get())
 
 
