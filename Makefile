@@ -68,6 +68,9 @@ test-monitoring: install promtool ## promtool check + unit tests of the alert ru
 dashboards: install ## Regenerate dashboards/grafana/*.json from dashboards/generate.py
 	$(PY) -m dashboards.generate
 
-.PHONY: drill-backup-restore
+.PHONY: drill-backup-restore drill-reembed
 drill-backup-restore: install ## Drill: pg_dump -> pg_restore into a scratch DB, prove equality (DATABASE_URL or embedded)
 	$(PY) -m service.ops.drills.backup_restore
+
+drill-reembed: install ## Drill: re-embed into a new model's HNSW index while searches run, then switch
+	$(PY) -m service.ops.drills.reembed

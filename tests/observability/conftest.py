@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 
@@ -12,12 +16,22 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def obs_pg_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """An embedded PostgreSQL 16 + pgvector (PyPI pgserver), stopped when the session ends."""
+def obs_pg_url() -> Iterator[str]:
+    """An embedded PostgreSQL 16 + pgvector (PyPI pgserver), deleted when the session ends.
+
+    Its data dir lives outside pytest's basetemp: other pytest sessions on the same machine
+    prune old basetemp directories, which would pull the data dir from under a running server.
+    A fresh sub-directory, because pgserver (running postgres as its own user when we are
+    root) sets the ownership of a data dir it creates itself.
+    """
     import pgserver
 
-    server = pgserver.get_server(str(tmp_path_factory.mktemp("obs-pg")), cleanup_mode="stop")
-    return str(server.get_uri())
+    data_dir = Path(tempfile.mkdtemp(prefix="obs-pg-")) / "data"
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
+    server = pgserver.get_server(str(data_dir), cleanup_mode="delete")
+    yield str(server.get_uri())
+    server.cleanup()
+    shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

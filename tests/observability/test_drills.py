@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from service.ops.drills import backup_restore
+from service.ops.drills import backup_restore, reembed
 from service.ops.drills.postgres_tools import with_database
 
 
@@ -59,3 +59,28 @@ def test_snapshot_comparison_detects_a_changed_row(source_db: str) -> None:
     assert any(p.startswith("table public.drill_chunks:") for p in problems)
     assert any("drill_chunks_tsv" in p for p in problems)
     assert len(problems) == 2
+
+
+def test_reembed_drill(obs_pg_url: str, tmp_path: Path) -> None:
+    with psycopg.connect(obs_pg_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS drill_reembed_test WITH (FORCE)")
+        conn.execute("CREATE DATABASE drill_reembed_test")
+    url = with_database(obs_pg_url, "drill_reembed_test")
+    report_path = tmp_path / "reembed.json"
+    assert reembed.main(["--database-url", url, "--report", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["ok"] is True
+    assert report["searches"] > 50
+    assert report["failed"] == report["empty"] == report["wrong_model_after_switch"] == 0
+    assert report["chunks_reembedded"] == reembed.DOCUMENTS * reembed.CHUNKS_PER_DOCUMENT
+    assert report["new_index_used"] and report["old_index_dropped"]
+
+
+def test_reembed_drill_fails_when_old_vectors_go_first(obs_pg_url: str) -> None:
+    """Deleting the old vectors before switching the query model leaves searches empty."""
+    with psycopg.connect(obs_pg_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS drill_reembed_bad WITH (FORCE)")
+        conn.execute("CREATE DATABASE drill_reembed_bad")
+    report = reembed.run(with_database(obs_pg_url, "drill_reembed_bad"), cleanup_before_switch=True)
+    assert report.ok is False
+    assert report.empty > 0

@@ -44,6 +44,8 @@ def start_embedded(data_dir: Path) -> str:
     """Start (or reuse) an embedded PostgreSQL 16 + pgvector from PyPI pgserver; returns its URL."""
     import pgserver
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # Only the parent: pgserver creates the data dir itself, with the ownership it needs.
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
     server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
     return str(server.get_uri())
