@@ -8,8 +8,9 @@ requests through the metrics middleware.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import pytest
 from fastapi import FastAPI
@@ -17,10 +18,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg_pool import AsyncConnectionPool
 
-from service.observability import metrics
-from service.observability.http_metrics import HttpMetricsMiddleware
-from service.observability.router import build_metrics_router
-from service.observability.samplers import sample_once
+from service.observability.install import install_observability, sampling
 from tests.observability.promql import (
     metric_names,
     metric_sources,
@@ -31,37 +29,48 @@ from tests.observability.promql import (
 TOKEN = "scrape-token"
 
 
-def _app() -> FastAPI:
+def _app(database_url: str) -> FastAPI:
     """The observability wiring on a minimal app; the full service app replaces it later."""
-    app = FastAPI()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncConnectionPool(database_url, min_size=1, max_size=2, open=False) as pool:
+            await pool.wait()
+            app.state.pool = pool
+            async with sampling(pool, interval_seconds=0.05):
+                yield
+
+    app = FastAPI(lifespan=lifespan)
 
     @app.get("/api/projects/{project_id}")
     def project(project_id: int) -> dict[str, int]:
         return {"id": project_id}
 
-    app.include_router(build_metrics_router(token=TOKEN))
-    app.add_middleware(HttpMetricsMiddleware)
+    install_observability(
+        app,
+        version="test",
+        environment="test",
+        metrics_token=TOKEN,
+        llm_providers=("openai",),
+        embedding_providers=("local",),
+    )
     return app
 
 
 @pytest.fixture(scope="module")
 def exported_names(sampled_db: str) -> Iterator[set[str]]:
-    metrics.set_build_info(version="test", environment="test")
-    metrics.prime_label_sets(
-        llm_providers=("openai",), embedding_providers=("local",), cache_layers=("answer",)
-    )
-
-    async def sample() -> None:
-        async with AsyncConnectionPool(sampled_db, min_size=1, max_size=2, open=False) as pool:
-            await pool.wait()
-            await sample_once(pool)
-
-    asyncio.run(sample())
-    with TestClient(_app()) as client:
+    with TestClient(_app(sampled_db)) as client:
         for pid in (1, 2, 3):
             assert client.get(f"/api/projects/{pid}").status_code == 200
-        resp = client.get("/api/metrics", headers={"authorization": f"Bearer {TOKEN}"})
-        assert resp.status_code == 200
+        assert client.get("/api/metrics").status_code == 401
+        deadline = time.monotonic() + 10
+        while True:
+            resp = client.get("/api/metrics", headers={"authorization": f"Bearer {TOKEN}"})
+            assert resp.status_code == 200
+            if 'db_index_size_bytes{index="chunks_embedding_hnsw"' in resp.text:
+                break  # the sampler has run at least once
+            assert time.monotonic() < deadline, "samplers never ran"
+            time.sleep(0.05)
         yield {
             sample.name
             for family in text_string_to_metric_families(resp.text)
