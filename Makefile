@@ -40,7 +40,7 @@ lint: install ## ruff
 	$(VENV)/bin/ruff format --check service tests dashboards
 
 typecheck: install ## mypy
-	$(VENV)/bin/mypy service
+	$(VENV)/bin/mypy service tests
 
 fmt: install ## Format and auto-fix
 	$(VENV)/bin/ruff format service tests

@@ -1,0 +1,54 @@
+"""The app factory: settings in, a fully wired FastAPI app out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service.api.router import ROUTERS
+from service.auth.provider import build_auth
+from service.core.config import Settings, get_settings
+from service.core.db import create_pool
+from service.core.errors import ErrorResponse, UnhandledErrorMiddleware, install_error_handlers
+from service.core.logs import AccessLogMiddleware, configure_logging
+from service.core.request_context import RequestIdMiddleware
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set (`make up` sets it for the embedded server)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = create_pool(settings, settings.database_url)
+        await pool.open(wait=False)
+        app.state.pool = pool
+        log.info("api started", extra={"environment": settings.environment})
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="Piano Platform API",
+        version="0.1.0",
+        lifespan=lifespan,
+        responses={500: {"model": ErrorResponse, "description": "internal_error"}},
+    )
+    app.state.settings = settings
+    app.state.auth = build_auth(settings)
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    # Added last = outermost: request id first, so every log line and error body carries it.
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app

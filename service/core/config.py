@@ -1,0 +1,73 @@
+"""Settings come from the environment (and an optional .env file) so one build runs in every stack."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """Every field is documented in README.md and .env.example; keep the three in step."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Literal["local", "test", "dev", "staging", "prod"] = "local"
+    build_version: str = "dev"
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    # Where `make up` keeps embedded PostgreSQL data, keys and object storage.
+    local_dir: Path = REPO_ROOT / ".local"
+
+    # Empty means "use the embedded pgserver" (make up / tests); production always sets it.
+    database_url: str = ""
+    db_pool_min_size: int = Field(default=2, ge=1)
+    db_pool_max_size: int = Field(default=20, ge=1)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=15000, ge=0)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+
+    auth_provider: Literal["local", "supabase"] = "local"
+    # PEM of the RS256 signing key. If empty, jwt_private_key_file is used (generated on first run).
+    jwt_private_key: SecretStr = SecretStr("")
+    jwt_private_key_file: Path | None = None
+    # Extra public keys accepted for verification during a key rotation: a PEM bundle (production,
+    # from Secret Manager) and/or every *.pem in a directory (default <local_dir>/keys/accepted).
+    jwt_accepted_public_keys: str = ""
+    jwt_accepted_keys_dir: Path | None = None
+    # How often file-based keys are re-read, so a rotation needs no restart (0 disables).
+    jwt_key_reload_seconds: float = Field(default=5.0, ge=0)
+    jwt_issuer: str = "piano-platform"
+    jwt_audience: str = "piano-api"
+    access_token_ttl_seconds: int = Field(default=3600, gt=0)
+    refresh_token_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    jwt_leeway_seconds: int = Field(default=30, ge=0)
+
+    supabase_jwks_url: str = ""
+    supabase_issuer: str = ""
+    supabase_audience: str = "authenticated"
+
+    # Worker <-> origin trust. The previous value stays accepted during a rotation.
+    origin_shared_secret: SecretStr = SecretStr("")
+    origin_shared_secret_previous: SecretStr = SecretStr("")
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.jwt_private_key_file or (self.local_dir / "keys" / "jwt-signing.pem")
+
+    @property
+    def accepted_keys_dir(self) -> Path:
+        return self.jwt_accepted_keys_dir or (self.local_dir / "keys" / "accepted")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,152 @@
+"""`python -m service.devstack {up,migrate,reset,admin}`: what the Makefile targets run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+
+from service.auth.keys import load_key_ring
+from service.core.config import Settings
+from service.core.migrations import apply_migrations
+from service.devstack.demo_users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
+from service.devstack.postgres import start_embedded
+from service.devstack.processes import Supervisor, http_ok, install_sigterm_as_interrupt, python
+
+
+def step(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """The configured DATABASE_URL, or the embedded server (stopped when the block exits)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    step(f"starting embedded PostgreSQL (data in {settings.local_dir / 'pgdata'})")
+    started = time.perf_counter()
+    url = start_embedded(settings.local_dir / "pgdata")
+    step(f"PostgreSQL ready in {time.perf_counter() - started:.1f}s")
+    yield url
+
+
+def migrate(settings: Settings, url: str) -> None:
+    step("applying migrations")
+    applied = apply_migrations(url)
+    step(f"migrations: {len(applied)} applied" + (f" ({', '.join(applied)})" if applied else ""))
+
+
+def cmd_migrate(settings: Settings) -> int:
+    with database(settings) as url:
+        migrate(settings, url)
+    return 0
+
+
+def cmd_admin(settings: Settings, email: str) -> int:
+    with database(settings) as url:
+        migrate(settings, url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute(
+                "UPDATE users SET role = 'admin', updated_at = now() WHERE lower(email) = lower(%s) "
+                "RETURNING id",
+                (email,),
+            ).fetchone()
+    if row is None:
+        print(f"no user with email {email}", file=sys.stderr)
+        return 1
+    step(f"{email} is now an admin (user id {row[0]})")
+    return 0
+
+
+def cmd_reset(settings: Settings) -> int:
+    target = settings.local_dir
+    if target.exists():
+        shutil.rmtree(target)
+        step(f"removed {target}")
+    else:
+        step(f"nothing to remove at {target}")
+    return 0
+
+
+def _banner(settings: Settings) -> str:
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    users = "\n".join(f"      {role:<8} {email}" for email, _, role in DEMO_USERS)
+    return f"""
+  Piano platform is up.
+    API        {api}
+    API docs   {api}/docs
+    Health     {api}/api/health
+
+  Demo accounts (password: {DEMO_PASSWORD}):
+{users}
+
+  Log in:
+    curl -s -X POST {api}/api/auth/login -H 'Content-Type: application/json' \\
+         -d '{{"email":"teacher@example.com","password":"{DEMO_PASSWORD}"}}'
+
+  Ctrl-C stops everything. Data is kept in {settings.local_dir} (make reset wipes it).
+"""
+
+
+def cmd_up(settings: Settings) -> int:
+    install_sigterm_as_interrupt()
+    sup = Supervisor()
+    try:
+        with database(settings) as url:
+            migrate(settings, url)
+            load_key_ring(settings)  # create the signing key once, before any API process starts
+            if settings.environment == "local":
+                ensure_demo_users(url)
+            env = {**os.environ, "DATABASE_URL": url, "LOCAL_DIR": str(settings.local_dir)}
+            step(f"starting API on {settings.api_host}:{settings.api_port}")
+            api = sup.start(
+                "api",
+                [
+                    python(),
+                    "-m",
+                    "uvicorn",
+                    "service.main:app",
+                    "--host",
+                    settings.api_host,
+                    "--port",
+                    str(settings.api_port),
+                    "--no-access-log",
+                ],
+                env,
+            )
+            health = f"http://{settings.api_host}:{settings.api_port}/api/health"
+            sup.wait_ready(api, http_ok(health), 60, health)
+            print(_banner(settings), flush=True)
+            return sup.watch()
+    except KeyboardInterrupt:
+        step("stopping")
+        return 0
+    finally:
+        sup.stop_all()
+        step("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service.devstack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run the local stack in the foreground")
+    sub.add_parser("migrate", help="apply migrations")
+    sub.add_parser("reset", help="wipe local data")
+    admin = sub.add_parser("admin", help="promote a user to admin")
+    admin.add_argument("email")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.command == "up":
+        return cmd_up(settings)
+    if args.command == "migrate":
+        return cmd_migrate(settings)
+    if args.command == "reset":
+        return cmd_reset(settings)
+    return cmd_admin(settings, args.email)

@@ -1,0 +1,130 @@
+"""Shared fixtures: a real PostgreSQL (embedded pgserver) per test worker and the real API over HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from service.app import create_app
+from service.core.config import Settings
+from service.core.migrations import apply_migrations
+from service.devstack.postgres import start_embedded
+from tests.factories import Accounts
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CORPUS_DIR = Path(os.environ.get("CORPUS_DIR", REPO_ROOT.parent / "shared" / "corpus"))
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One embedded server per xdist worker; stopped when the worker process exits."""
+    return start_embedded(tmp_path_factory.mktemp("pg") / "data")
+
+
+def _database_url(server_url: str, dbname: str) -> str:
+    # pgserver URLs look like postgresql://postgres:@/postgres?host=/path
+    return server_url.replace("@/postgres?", f"@/{dbname}?")
+
+
+@pytest.fixture(scope="session")
+def db_url(pg_server_url: str) -> str:
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS app_test WITH (FORCE)")
+        conn.execute("CREATE DATABASE app_test")
+    url = _database_url(pg_server_url, "app_test")
+    apply_migrations(url)
+    return url
+
+
+def _truncate_all(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename NOT LIKE '\\_yoyo%%' AND tablename <> 'yoyo_lock'"
+            ).fetchall()
+        ]
+        if tables:
+            conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def clean_db(db_url: str) -> str:
+    _truncate_all(db_url)
+    return db_url
+
+
+def make_settings(db_url: str, local_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": db_url,
+        "local_dir": local_dir,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """Runs an app in uvicorn on a background thread: tests speak real HTTP to it."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test API server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(db_url, tmp_path_factory.mktemp("local"))
+
+
+@pytest.fixture(scope="session")
+def live_api(settings: Settings) -> Iterator[LiveServer]:
+    with LiveServer(create_app(settings)) as server:
+        yield server
+
+
+@pytest.fixture
+def client(live_api: LiveServer, clean_db: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_api.url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture
+def accounts(client: httpx.Client, clean_db: str) -> Accounts:
+    return Accounts(client, clean_db)
