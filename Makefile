@@ -68,9 +68,14 @@ test-monitoring: install promtool ## promtool check + unit tests of the alert ru
 dashboards: install ## Regenerate dashboards/grafana/*.json from dashboards/generate.py
 	$(PY) -m dashboards.generate
 
-.PHONY: drill-backup-restore drill-reembed
+.PHONY: drill-backup-restore drill-reembed drill-key-rotation drills
 drill-backup-restore: install ## Drill: pg_dump -> pg_restore into a scratch DB, prove equality (DATABASE_URL or embedded)
 	$(PY) -m service.ops.drills.backup_restore
 
 drill-reembed: install ## Drill: re-embed into a new model's HNSW index while searches run, then switch
 	$(PY) -m service.ops.drills.reembed
+
+drill-key-rotation: install ## Drill: rotate the JWT signing key under load across two API instances; no request may fail
+	$(PY) -m service.ops.drills.key_rotation
+
+drills: drill-backup-restore drill-key-rotation drill-reembed ## Run every drill against the local environment

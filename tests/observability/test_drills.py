@@ -9,7 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from service.ops.drills import backup_restore, reembed
+from service.core.migrations import apply_migrations
+from service.ops.drills import backup_restore, key_rotation, reembed
 from service.ops.drills.postgres_tools import with_database
 
 
@@ -84,3 +85,32 @@ def test_reembed_drill_fails_when_old_vectors_go_first(obs_pg_url: str) -> None:
     report = reembed.run(with_database(obs_pg_url, "drill_reembed_bad"), cleanup_before_switch=True)
     assert report.ok is False
     assert report.empty > 0
+
+
+@pytest.fixture(scope="module")
+def keys_db(obs_pg_url: str) -> str:
+    with psycopg.connect(obs_pg_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS drill_keys_test WITH (FORCE)")
+        conn.execute("CREATE DATABASE drill_keys_test")
+    url = with_database(obs_pg_url, "drill_keys_test")
+    apply_migrations(url)
+    return url
+
+
+def test_key_rotation_drill(keys_db: str, tmp_path: Path) -> None:
+    report = key_rotation.run(keys_db, tmp_path)
+    assert report.ok, report
+    assert report.failed == 0
+    assert report.kids_seen == 2
+    assert report.old_token_valid_after_switch
+    assert report.jwks_kids_at_end == 1
+
+
+def test_key_rotation_drill_fails_without_announcing_the_new_key(
+    keys_db: str, tmp_path: Path
+) -> None:
+    """Signing with a key that a slower-reloading instance does not know yet breaks requests."""
+    report = key_rotation.run(keys_db, tmp_path, reload_seconds=(0.1, 2.0), skip_announce=True)
+    assert report.ok is False
+    assert report.failed > 0
+    assert all("401" in failure for failure in report.failures)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -34,7 +35,10 @@ def pg_binary(name: str) -> str:
 
 
 def with_database(url: str, dbname: str) -> str:
-    """The same server and credentials, another database."""
+    """The same server and credentials, another database (URLs stay URLs: yoyo needs one)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("postgresql", "postgres"):
+        return urlunsplit(parts._replace(path=f"/{dbname}"))
     params = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
     params["dbname"] = dbname
     return make_conninfo("", **params)
