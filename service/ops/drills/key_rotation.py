@@ -35,9 +35,10 @@ import jwt
 import psycopg
 import uvicorn
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from service.app import create_app
-from service.auth.keys import generate_private_key_pem
+from service.auth.keys import generate_private_key_pem, thumbprint
 from service.core.config import Settings
 from service.core.migrations import apply_migrations
 from service.ops.drills.postgres_tools import start_embedded, with_database
@@ -151,6 +152,26 @@ def _public_pem(private_pem: bytes) -> bytes:
     )
 
 
+def thumbprint_of(private_pem: bytes) -> str:
+    key = serialization.load_pem_private_key(private_pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return thumbprint(key.public_key())
+
+
+def _first_new_key_token(http: httpx.Client, email: str, old_kid: str) -> str:
+    """Log in until the instance has picked up the new signing key."""
+    deadline = time.monotonic() + 10
+    while True:
+        resp = http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+        resp.raise_for_status()
+        token = str(resp.json()["access_token"])
+        if jwt.get_unverified_header(token).get("kid") != old_kid:
+            return token
+        if time.monotonic() > deadline:
+            raise RuntimeError("the instance never switched to the new signing key")
+        time.sleep(0.05)
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(data)
@@ -163,6 +184,7 @@ def run(
     *,
     reload_seconds: tuple[float, float] = (0.1, 0.1),
     skip_announce: bool = False,
+    settle_seconds: float | None = None,
 ) -> Report:
     started = time.monotonic()
     keys_dir = local_dir / "keys"
@@ -183,10 +205,12 @@ def run(
             jwt_leeway_seconds=0,
         )
 
-    settle = 2 * max(reload_seconds) + 0.3
+    # Long enough for every instance to have re-read the key files.
+    settle = settle_seconds if settle_seconds is not None else 2 * max(reload_seconds) + 0.3
     # Short-lived tokens keep the drill short, but an old token must outlive one settle period.
     ttl = int(2 * settle) + 3
     report = Report(ok=False)
+    probe_failures: Counter[str] = Counter()
     with Instance(settings(reload_seconds[0])) as a, Instance(settings(reload_seconds[1])) as b:
         with httpx.Client(base_url=a.url, timeout=10) as http:
             email = f"rotation-{time.time_ns()}@example.com"
@@ -214,6 +238,14 @@ def run(
                 old_token = relogin.json()["access_token"]
                 _write_atomically(accepted / "previous.pem", _public_pem(old_pem))
                 _write_atomically(signing, new_pem)
+                # The first token of the new key must already work on every instance.
+                probe = _first_new_key_token(http, email, old_kid=thumbprint_of(old_pem))
+                for instance in (a, b):
+                    resp = http.get(
+                        f"{instance.url}/api/auth/me", headers={"authorization": f"Bearer {probe}"}
+                    )
+                    if resp.status_code != 200:
+                        probe_failures[f"probe {resp.status_code} {_code(resp)}"] += 1
                 time.sleep(settle)
                 check = http.get("/api/auth/me", headers={"authorization": f"Bearer {old_token}"})
                 report.old_token_valid_after_switch = check.status_code == 200
@@ -229,8 +261,9 @@ def run(
     new_kid = str(jwt.get_unverified_header(client.tokens["access_token"]).get("kid"))
     report.requests = client.requests
     report.refreshes = client.refreshes
-    report.failures = dict(client.failures)
-    report.failed = sum(client.failures.values())
+    failures = client.failures + probe_failures
+    report.failures = dict(failures)
+    report.failed = sum(failures.values())
     report.kids_seen = len(set(client.kids))
     report.jwks_kids_at_end = len(kids)
     report.final_kid_is_new = kids == [new_kid] and client.kids[0] != new_kid
