@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
+WORKER_STAMP := worker/node_modules/.installed
 
-.PHONY: help install up reset migrate admin test test-python lint typecheck fmt
+.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker
 
 help: ## List targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -17,12 +18,12 @@ $(STAMP): pyproject.toml $(wildcard $(LOCK))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "==> installing Python dependencies into $(VENV) (first run takes a few minutes)"
 	$(PIP) install --progress-bar on -q --upgrade pip==25.3
-	$(PIP) install --progress-bar on $(if $(wildcard $(LOCK)),-c $(LOCK)) -e '.[dev]'
+	$(PIP) install --progress-bar on $(if $(wildcard $(LOCK)),-c $(LOCK)) -e '.[dev,infra]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install pinned dependencies
 
-up: install ## Start the local stack in the foreground (Ctrl-C stops it)
+up: install $(WORKER_STAMP) ## Start the local stack in the foreground (Ctrl-C stops it)
 	$(PY) -m service.devstack up
 
 reset: install ## Stop nothing, wipe local data under .local/
@@ -36,20 +37,37 @@ admin: install ## Promote a user to admin: make admin EMAIL=someone@example.com
 	$(PY) -m service.devstack admin "$(EMAIL)"
 
 lint: install ## ruff
-	$(VENV)/bin/ruff check service tests dashboards
-	$(VENV)/bin/ruff format --check service tests dashboards
+	$(VENV)/bin/ruff check service tests infra dashboards
+	$(VENV)/bin/ruff format --check service tests infra dashboards
 
 typecheck: install ## mypy
 	$(VENV)/bin/mypy service tests
+	$(VENV)/bin/mypy --explicit-package-bases infra/piano_infra infra/__main__.py
+	cd infra/policypack && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml piano_policies __main__.py
 
 fmt: install ## Format and auto-fix
 	$(VENV)/bin/ruff format service tests
 	$(VENV)/bin/ruff check --fix service tests
 
-test-python: install
-	$(PY) -m pytest -n 2 tests
+test-python: install $(WORKER_STAMP)
+	$(PY) -m pytest -n 2 tests --ignore=tests/infra
 
-test: lint typecheck test-monitoring test-python ## Everything CI runs
+test-infra: install ## Pulumi program mock tests and policy-pack tests (no cloud access)
+	$(PY) -m pytest -q tests/infra
+
+test: lint typecheck test-infra test-monitoring test-python test-worker ## Everything CI runs
+
+# --- Edge Worker (worker/): pinned npm packages, tests inside workerd via Miniflare ---
+
+$(WORKER_STAMP): worker/package-lock.json
+	@command -v npm >/dev/null || { echo "need node (>= 20) and npm on PATH"; exit 1; }
+	cd worker && npm ci --no-audit --no-fund
+	@touch $(WORKER_STAMP)
+
+worker-install: $(WORKER_STAMP) ## Install the edge Worker's pinned npm packages (npm ci)
+
+test-worker: install $(WORKER_STAMP) ## Edge Worker tests inside workerd (node --test + Miniflare; moto from .venv)
+	cd worker && npm test
 
 # --- Monitoring as code (issue 8) ------------------------------------------------------------
 .PHONY: promtool test-monitoring dashboards

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    # The edge Worker in workerd, in front of the API (make up). Needs Node.js and worker/ npm deps.
+    edge_enabled: bool = True
+    edge_port: int = 8787
+    edge_rate_limit_per_minute: int = Field(default=100, ge=0)
 
     auth_provider: Literal["local", "supabase"] = "local"
     # PEM of the RS256 signing key. If empty, jwt_private_key_file is used (generated on first run).
@@ -54,6 +58,25 @@ class Settings(BaseSettings):
     supabase_jwks_url: str = ""
     supabase_issuer: str = ""
     supabase_audience: str = "authenticated"
+
+    # --- object storage (projects, knowledge base) ---
+    # S3-compatible endpoint: Cloudflare R2 in production (https://<account>.r2.cloudflarestorage.com),
+    # a local moto server on loopback for `make up` and tests (started for loopback endpoints only).
+    s3_endpoint_url: str = "http://127.0.0.1:9000"
+    s3_access_key_id: str = "local-dev-access-key"
+    s3_secret_access_key: SecretStr = SecretStr("local-dev-secret-key")
+    s3_region: str = "us-east-1"  # R2 wants "auto"
+    s3_bucket_projects: str = "piano-pdfs"
+    s3_bucket_knowledge: str = "piano-knowledge"
+    s3_max_attempts: int = Field(default=3, ge=1)  # botocore "standard" retries, first try included
+    s3_timeout_seconds: float = Field(default=10.0, gt=0)
+    upload_max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    presign_ttl_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
+
+    @property
+    def creates_buckets(self) -> bool:
+        """Buckets are made on startup only where we own the store (never against R2)."""
+        return self.environment in ("local", "test")
 
     # Worker <-> origin trust. The previous value stays accepted during a rotation.
     origin_shared_secret: SecretStr = SecretStr("")

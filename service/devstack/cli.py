@@ -16,8 +16,10 @@ from service.auth.keys import load_key_ring
 from service.core.config import Settings
 from service.core.migrations import apply_migrations
 from service.devstack.demo_users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
+from service.devstack.edge import origin_secret, start_edge
 from service.devstack.postgres import start_embedded
 from service.devstack.processes import Supervisor, http_ok, install_sigterm_as_interrupt, python
+from service.storage import local_server
 
 
 def step(message: str) -> None:
@@ -41,6 +43,26 @@ def migrate(settings: Settings, url: str) -> None:
     step("applying migrations")
     applied = apply_migrations(url)
     step(f"migrations: {len(applied)} applied" + (f" ({', '.join(applied)})" if applied else ""))
+
+
+def start_object_store(sup: Supervisor, settings: Settings, env: dict[str, str]) -> None:
+    """Local S3 server when S3_ENDPOINT_URL is on loopback; data replayed from .local/s3/."""
+    address = local_server.loopback_address(settings.s3_endpoint_url)
+    if address is None:
+        step(f"using object storage at {settings.s3_endpoint_url}")
+        return
+    data_dir = settings.local_dir / "s3"
+    step(f"starting S3 server on {address[0]}:{address[1]} (data in {data_dir})")
+    child = sup.start(
+        "s3",
+        local_server.server_command(*address),
+        {**env, **local_server.recording_env(data_dir)},
+    )
+    endpoint = settings.s3_endpoint_url.rstrip("/")
+    sup.wait_ready(child, lambda: local_server.is_up(endpoint), 60, endpoint)
+    replayed = local_server.replay(endpoint, data_dir)
+    if replayed:
+        step(f"S3 state restored ({replayed} recorded requests replayed)")
 
 
 def cmd_migrate(settings: Settings) -> int:
@@ -77,11 +99,18 @@ def cmd_reset(settings: Settings) -> int:
 
 def _banner(settings: Settings) -> str:
     api = f"http://{settings.api_host}:{settings.api_port}"
+    edge = f"http://{settings.api_host}:{settings.edge_port}"
+    edge_line = (
+        f"    Edge       {edge}  (the Worker in workerd, in front of the API: use this one)\n"
+        if settings.edge_enabled
+        else ""
+    )
     users = "\n".join(f"      {role:<8} {email}" for email, _, role in DEMO_USERS)
     return f"""
   Piano platform is up.
-    API        {api}
+{edge_line}    API        {api}
     API docs   {api}/docs
+    S3         {settings.s3_endpoint_url} (buckets {settings.s3_bucket_projects}, {settings.s3_bucket_knowledge})
     Health     {api}/api/health
 
   Demo accounts (password: {DEMO_PASSWORD}):
@@ -104,7 +133,14 @@ def cmd_up(settings: Settings) -> int:
             load_key_ring(settings)  # create the signing key once, before any API process starts
             if settings.environment == "local":
                 ensure_demo_users(url)
-            env = {**os.environ, "DATABASE_URL": url, "LOCAL_DIR": str(settings.local_dir)}
+            secret = origin_secret(settings)
+            env = {
+                **os.environ,
+                "DATABASE_URL": url,
+                "LOCAL_DIR": str(settings.local_dir),
+                "ORIGIN_SHARED_SECRET": secret,
+            }
+            start_object_store(sup, settings, env)
             step(f"starting API on {settings.api_host}:{settings.api_port}")
             api = sup.start(
                 "api",
@@ -123,6 +159,12 @@ def cmd_up(settings: Settings) -> int:
             )
             health = f"http://{settings.api_host}:{settings.api_port}/api/health"
             sup.wait_ready(api, http_ok(health), 60, health)
+            if settings.edge_enabled:
+                step(f"starting edge Worker (workerd) on {settings.api_host}:{settings.edge_port}")
+                edge = start_edge(sup, settings, env, secret)
+                if edge is not None:
+                    edge_health = f"http://{settings.api_host}:{settings.edge_port}/health"
+                    sup.wait_ready(edge, http_ok(edge_health), 90, edge_health)
             print(_banner(settings), flush=True)
             return sup.watch()
     except KeyboardInterrupt:

@@ -26,9 +26,13 @@ def _postgres_running(data_dir: Path) -> bool:
     return False
 
 
-def _start(local_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _start(local_dir: Path, port: int, log: Path, edge_port: int = 0) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env |= {"LOCAL_DIR": str(local_dir), "API_PORT": str(port), "ENVIRONMENT": "local"}
+    env |= {"EDGE_PORT": str(edge_port or free_port())}
+    env["S3_ENDPOINT_URL"] = (
+        f"http://127.0.0.1:{free_port()}"  # local S3 server off the default port
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "service.devstack", "up"],
         cwd=REPO_ROOT,
@@ -62,9 +66,14 @@ def test_up_serves_health_survives_restart_and_stops_cleanly(tmp_path: Path) -> 
     api = f"http://127.0.0.1:{port}"
     log = tmp_path / "up.log"
 
-    proc = _start(local_dir, port, log)
+    edge_port = free_port()
+    proc = _start(local_dir, port, log, edge_port)
     try:
         _wait_healthy(proc, f"{api}/api/health", log)
+        # The edge Worker (workerd) comes up in front of the API and reports both healthy.
+        _wait_healthy(proc, f"http://127.0.0.1:{edge_port}/health", log, timeout=90)
+        r = httpx.get(f"http://127.0.0.1:{edge_port}/api/health")
+        assert r.status_code == 200 and r.json()["database"] == "ok"
         r = httpx.post(
             f"{api}/api/auth/register",
             json={
@@ -85,9 +94,14 @@ def test_up_serves_health_survives_restart_and_stops_cleanly(tmp_path: Path) -> 
         httpx.get(f"{api}/api/health", timeout=1)
 
     # Second start: same data, the user registered above can still log in.
-    proc = _start(local_dir, port, log)
+    edge_port = free_port()
+    proc = _start(local_dir, port, log, edge_port)
     try:
         _wait_healthy(proc, f"{api}/api/health", log)
+        # The edge Worker (workerd) comes up in front of the API and reports both healthy.
+        _wait_healthy(proc, f"http://127.0.0.1:{edge_port}/health", log, timeout=90)
+        r = httpx.get(f"http://127.0.0.1:{edge_port}/api/health")
+        assert r.status_code == 200 and r.json()["database"] == "ok"
         r = httpx.post(
             f"{api}/api/auth/login", json={"email": "keep@example.com", "password": "correct horse"}
         )
