@@ -69,6 +69,18 @@ worker-install: $(WORKER_STAMP) ## Install the edge Worker's pinned npm packages
 test-worker: install $(WORKER_STAMP) ## Edge Worker tests inside workerd (node --test + Miniflare; moto from .venv)
 	cd worker && npm test
 
+# --- knowledge base and ingestion ---
+.PHONY: seed worker bench-ingest
+
+seed: install ## Load the demo books (../shared/corpus) and process them, printing progress
+	$(PY) -m service.devstack seed
+
+worker: install ## Run one ingestion worker (production runs `python -m service.worker`)
+	$(PY) -m service.devstack worker
+
+bench-ingest: install ## Ingest the corpus; pages/s, chunks/s, embeddings/s to loadtest/results/
+	$(PY) -m loadtest.bench_ingest
+
 # --- Monitoring as code (issue 8) ------------------------------------------------------------
 .PHONY: promtool test-monitoring dashboards
 

@@ -16,6 +16,7 @@ from service.core.db import create_pool
 from service.core.errors import ErrorResponse, UnhandledErrorMiddleware, install_error_handlers
 from service.core.logs import AccessLogMiddleware, configure_logging
 from service.core.request_context import RequestIdMiddleware
+from service.knowledge.queue import QueueClient
 from service.storage import ObjectStore, StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.queue.close()
             await pool.close()
 
     app = FastAPI(
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.auth = build_auth(settings)
     app.state.store = ObjectStore(settings)
+    app.state.queue = QueueClient(settings.database_url)  # knowledge processing jobs
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

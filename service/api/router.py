@@ -8,6 +8,8 @@ from service.api.routes import annotations as annotation_routes
 from service.api.routes import (
     auth,
     health,
+    internal_embeddings,
+    knowledge,
     project_access,
     projects,
     relationships,
@@ -22,4 +24,6 @@ ROUTERS: list[APIRouter] = [
     projects.router,
     project_access.router,
     annotation_routes.router,
+    knowledge.router,
+    internal_embeddings.router,
 ]

@@ -15,6 +15,7 @@ import psycopg
 from service.auth.keys import load_key_ring
 from service.core.config import Settings
 from service.core.migrations import apply_migrations
+from service.devstack import ingest
 from service.devstack.demo_users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
 from service.devstack.edge import origin_secret, start_edge
 from service.devstack.postgres import start_embedded
@@ -165,6 +166,9 @@ def cmd_up(settings: Settings) -> int:
                 if edge is not None:
                     edge_health = f"http://{settings.api_host}:{settings.edge_port}/health"
                     sup.wait_ready(edge, http_ok(edge_health), 90, edge_health)
+            ingest.start_worker(sup, env)
+            if settings.environment == "local" and ingest.seed(settings, url):
+                ingest.report_progress_in_background(url)
             print(_banner(settings), flush=True)
             return sup.watch()
     except KeyboardInterrupt:
@@ -175,12 +179,44 @@ def cmd_up(settings: Settings) -> int:
         step("stopped")
 
 
+def cmd_seed(settings: Settings) -> int:
+    """Loads the demo books and processes them (a worker runs until they are done)."""
+    install_sigterm_as_interrupt()
+    sup = Supervisor()
+    try:
+        with database(settings) as url:
+            migrate(settings, url)
+            env = {**os.environ, "DATABASE_URL": url, "LOCAL_DIR": str(settings.local_dir)}
+            start_object_store(sup, settings, env)
+            return ingest.seed_and_wait(settings, url, env)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        sup.stop_all()
+
+
+def cmd_worker(settings: Settings) -> int:
+    """`make worker` locally: one worker against DATABASE_URL or the embedded server."""
+    from service.worker import main as worker_main
+
+    if settings.database_url:
+        return worker_main()
+    with database(settings) as url:
+        os.environ["DATABASE_URL"] = url
+        from service.core.config import get_settings
+
+        get_settings.cache_clear()
+        return worker_main()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service.devstack")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="run the local stack in the foreground")
     sub.add_parser("migrate", help="apply migrations")
     sub.add_parser("reset", help="wipe local data")
+    sub.add_parser("seed", help="load and process the demo books")
+    sub.add_parser("worker", help="run one ingestion worker")
     admin = sub.add_parser("admin", help="promote a user to admin")
     admin.add_argument("email")
     args = parser.parse_args(argv)
@@ -191,4 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_migrate(settings)
     if args.command == "reset":
         return cmd_reset(settings)
+    if args.command == "seed":
+        return cmd_seed(settings)
+    if args.command == "worker":
+        return cmd_worker(settings)
     return cmd_admin(settings, args.email)

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from service.core.config import REPO_ROOT, Settings
+from service.embeddings.local import LOCAL_MODEL
 from service.devstack.processes import Child, Supervisor
 
 DEV_SCRIPT = REPO_ROOT / "worker" / "scripts" / "dev.mjs"
@@ -35,6 +36,8 @@ def edge_env(settings: Settings, env: dict[str, str], secret: str) -> dict[str, 
         "WORKER_PORT": str(settings.edge_port),
         "WORKER_PERSIST_DIR": str(settings.local_dir / "worker"),
         "RATE_LIMIT_PER_MINUTE": str(settings.edge_rate_limit_per_minute),
+        # The Worker's embedding cache key and the model it tells the origin it used.
+        "EMBEDDING_MODEL": settings.embedding_model or LOCAL_MODEL,
         # Local R2 is filled on first read from the API's S3 server (see worker/README.md).
         "LOCAL_S3_ENDPOINT": settings.s3_endpoint_url,
         "LOCAL_S3_REGION": settings.s3_region,
