@@ -37,8 +37,8 @@ admin: install ## Promote a user to admin: make admin EMAIL=someone@example.com
 	$(PY) -m service.devstack admin "$(EMAIL)"
 
 lint: install ## ruff
-	$(VENV)/bin/ruff check service tests infra
-	$(VENV)/bin/ruff format --check service tests infra
+	$(VENV)/bin/ruff check service tests infra dashboards
+	$(VENV)/bin/ruff format --check service tests infra dashboards
 
 typecheck: install ## mypy
 	$(VENV)/bin/mypy service tests
@@ -55,7 +55,7 @@ test-python: install $(WORKER_STAMP)
 test-infra: install ## Pulumi program mock tests and policy-pack tests (no cloud access)
 	$(PY) -m pytest -q tests/infra
 
-test: lint typecheck test-infra test-python test-worker ## Everything CI runs
+test: lint typecheck test-infra test-monitoring test-python test-worker ## Everything CI runs
 
 # --- Edge Worker (worker/): pinned npm packages, tests inside workerd via Miniflare ---
 
@@ -80,3 +80,32 @@ worker: install ## Run one ingestion worker (production runs `python -m service.
 
 bench-ingest: install ## Ingest the corpus; pages/s, chunks/s, embeddings/s to loadtest/results/
 	$(PY) -m loadtest.bench_ingest
+
+# --- Monitoring as code (issue 8) ------------------------------------------------------------
+.PHONY: promtool test-monitoring dashboards
+
+promtool: ## Install promtool (Debian's prometheus package) if it is missing
+	@command -v promtool >/dev/null || { \
+	  echo "==> installing Debian's prometheus for promtool"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }
+
+test-monitoring: install promtool ## promtool check + unit tests of the alert rules, dashboard golden check
+	promtool check rules dashboards/prometheus/rules/*.yml
+	promtool check config --syntax-only dashboards/prometheus/prometheus.yml
+	cd dashboards/prometheus && promtool test rules tests/*.yml
+	$(PY) -m dashboards.generate --check
+
+dashboards: install ## Regenerate dashboards/grafana/*.json from dashboards/generate.py
+	$(PY) -m dashboards.generate
+
+.PHONY: drill-backup-restore drill-reembed drill-key-rotation drills
+drill-backup-restore: install ## Drill: pg_dump -> pg_restore into a scratch DB, prove equality (DATABASE_URL or embedded)
+	$(PY) -m service.ops.drills.backup_restore
+
+drill-reembed: install ## Drill: re-embed into a new model's HNSW index while searches run, then switch
+	$(PY) -m service.ops.drills.reembed
+
+drill-key-rotation: install ## Drill: rotate the JWT signing key under load across two API instances; no request may fail
+	$(PY) -m service.ops.drills.key_rotation
+
+drills: drill-backup-restore drill-key-rotation drill-reembed ## Run every drill against the local environment
