@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     build_version: str = "dev"
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
+    # Bearer token for GET /api/metrics (empty: open, for scrapes inside the VPC only; the edge blocks it).
+    metrics_token: SecretStr = SecretStr("")
+    metrics_sample_seconds: float = Field(default=15.0, gt=0)
 
     # Where `make up` keeps embedded PostgreSQL data, keys and object storage.
     local_dir: Path = REPO_ROOT / ".local"

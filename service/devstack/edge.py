@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 from service.core.config import REPO_ROOT, Settings
-from service.embeddings.local import LOCAL_MODEL
 from service.devstack.processes import Child, Supervisor
+from service.embeddings.local import LOCAL_MODEL
 
 DEV_SCRIPT = REPO_ROOT / "worker" / "scripts" / "dev.mjs"
 

@@ -11,7 +11,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
-from service.observability.install import install_observability
 from tests.conftest import LiveServer, make_settings
 
 TOKEN = "real-app-token"
@@ -19,12 +18,13 @@ TOKEN = "real-app-token"
 
 @pytest.fixture(scope="module")
 def real_api(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = make_settings(db_url, Path(tmp_path_factory.mktemp("obs-local")))
-    app = create_app(settings)
-    install_observability(
-        app, version="9.9.9", environment=settings.environment, metrics_token=TOKEN
+    settings = make_settings(
+        db_url,
+        Path(tmp_path_factory.mktemp("obs-local")),
+        metrics_token=TOKEN,
+        build_version="9.9.9",
     )
-    with LiveServer(app) as server:
+    with LiveServer(create_app(settings)) as server:
         yield server
 
 
