@@ -18,6 +18,9 @@ API_COMMAND = (
 )
 WORKER_COMMAND = "/opt/piano/venv/bin/python -m service.worker"
 MIGRATE_COMMAND = "/opt/piano/venv/bin/python -m service.devstack migrate"
+# API workers and the ingestion worker write prometheus-client multiprocess files here, so the
+# API's /api/metrics also exports the ingestion worker's counters. Emptied at every boot.
+METRICS_DIR = "/run/piano-metrics"
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ def _units() -> dict[str, str]:
     long_running = (
         "[Service]\nType=simple\nUser=piano\nGroup=piano\nWorkingDirectory=/opt/piano\n"
         f"{env_files}"
+        f"Environment=PROMETHEUS_MULTIPROC_DIR={METRICS_DIR}\n"
         "Restart=on-failure\nRestartSec=5\nLimitNOFILE=65536\n"
     )
     return {
@@ -64,6 +68,7 @@ def _units() -> dict[str, str]:
             "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
             "ExecStart=/usr/bin/python3 /opt/piano/bin/load_secrets.py "
             "/etc/piano/secrets.json /etc/piano/secrets.env\n"
+            f"ExecStartPost=/bin/sh -c 'rm -rf {METRICS_DIR} && install -d -o piano -g piano {METRICS_DIR}'\n"
             # IAM grants can take a minute to propagate: a 403 at first boot is retried.
             "Restart=on-failure\nRestartSec=15\n",
             "",

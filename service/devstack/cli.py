@@ -135,11 +135,17 @@ def cmd_up(settings: Settings) -> int:
             if settings.environment == "local":
                 ensure_demo_users(url)
             secret = origin_secret(settings)
+            # API and ingestion worker share prometheus-client's multiprocess directory, so the
+            # API's /api/metrics includes the worker's counters (as on production instances).
+            metrics_dir = settings.local_dir / "metrics"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
             env = {
                 **os.environ,
                 "DATABASE_URL": url,
                 "LOCAL_DIR": str(settings.local_dir),
                 "ORIGIN_SHARED_SECRET": secret,
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             }
             start_object_store(sup, settings, env)
             step(f"starting API on {settings.api_host}:{settings.api_port}")

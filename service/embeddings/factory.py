@@ -6,6 +6,7 @@ import threading
 
 from service.core.config import Settings
 from service.embeddings.base import Embedder
+from service.embeddings.instrumented import InstrumentedEmbedder
 from service.embeddings.local import LOCAL_DIMENSIONS, LOCAL_MODEL, LocalEmbedder
 from service.embeddings.openai_compatible import (
     OPENAI_DEFAULT_MAX_TOKENS,
@@ -82,6 +83,6 @@ def get_embedder(settings: Settings) -> Embedder:
     with _lock:
         embedder = _instances.get(key)
         if embedder is None:
-            embedder = build_embedder(settings)
+            embedder = InstrumentedEmbedder(build_embedder(settings), settings.embedding_provider)
             _instances[key] = embedder
         return embedder

@@ -15,6 +15,7 @@ from service.core.db import Pool
 from service.embeddings import Embedder
 from service.knowledge.pipeline import process_document
 from service.knowledge.sources import SourceReader
+from service.observability.metrics import INGESTION_CHUNKS, INGESTION_JOBS
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +44,29 @@ def install_runtime(runtime: WorkerRuntime) -> None:
     _runtime = runtime
 
 
+# Run statuses as the ingestion_jobs_total{outcome} label (alerts use "failed" and "succeeded").
+_OUTCOMES = {"completed": "succeeded", "failed": "failed"}
+
+
 @tasks.task(name="process_document", queue=QUEUE)
 async def process_document_task(document_id: str) -> None:
     """Retried from scratch if its worker dies: the run discards the dead run's staging rows."""
     if _runtime is None:
         raise RuntimeError("worker runtime not installed")
     async with _runtime.pool.connection() as conn:
-        await process_document(
-            conn,
-            _runtime.settings,
-            UUID(document_id),
-            embedder=_runtime.embedder,
-            reader=_runtime.reader,
-        )
+        try:
+            result = await process_document(
+                conn,
+                _runtime.settings,
+                UUID(document_id),
+                embedder=_runtime.embedder,
+                reader=_runtime.reader,
+            )
+        except Exception:
+            INGESTION_JOBS.labels("failed").inc()
+            raise
+    INGESTION_JOBS.labels(_OUTCOMES.get(result.status, result.status)).inc()
+    INGESTION_CHUNKS.inc(result.chunks)
 
 
 def build_queue_app(database_url: str, *, min_size: int = 1, max_size: int = 4) -> App:

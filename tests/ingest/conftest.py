@@ -13,6 +13,7 @@ import pytest
 
 from service.core.config import Settings
 from service.embeddings import Embedder, get_embedder
+from service.embeddings.instrumented import InstrumentedEmbedder
 from service.embeddings.local import LocalEmbedder
 from tests.conftest import CORPUS_DIR, REPO_ROOT
 from tests.ingest.fake_workers_ai import FakeWorkersAI
@@ -21,8 +22,8 @@ from tests.ingest.fake_workers_ai import FakeWorkersAI
 @pytest.fixture(scope="session")
 def local_embedder(settings: Settings) -> Embedder:
     embedder = get_embedder(settings)
-    assert isinstance(embedder, LocalEmbedder)
-    embedder.load()
+    assert isinstance(embedder, InstrumentedEmbedder) and isinstance(embedder.inner, LocalEmbedder)
+    embedder.inner.load()
     return embedder
 
 
