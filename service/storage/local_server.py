@@ -7,14 +7,17 @@ so uploaded files survive a restart. moto does not verify SigV4 signatures: see 
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+log = logging.getLogger(__name__)
 
 
 def loopback_address(endpoint_url: str) -> tuple[str, int] | None:
@@ -29,11 +32,29 @@ def server_command(host: str, port: int) -> list[str]:
     return [sys.executable, "-m", "service.storage.local_server", "-H", host, "-p", str(port)]
 
 
+def _serialise_recorder_writes() -> None:
+    """moto's recorder appends each request with unlocked writes from its request threads, so
+    concurrent uploads interleave and corrupt the recording. One lock around it fixes that."""
+    import threading
+
+    from moto.moto_api._internal.recorder.models import Recorder
+
+    original = Recorder._record_request
+    lock = threading.Lock()
+
+    def locked(self: Recorder, *args: Any, **kwargs: Any) -> None:
+        with lock:
+            original(self, *args, **kwargs)
+
+    Recorder._record_request = locked  # type: ignore[method-assign]
+
+
 def main() -> None:
     """moto's own server entry point, minus its per-request access log on the console."""
     from moto.server import main as moto_main
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    _serialise_recorder_writes()
     moto_main(sys.argv[1:])
 
 
@@ -56,13 +77,35 @@ def is_up(endpoint_url: str) -> bool:
         return False
 
 
+def _drop_corrupt_lines(recording: Path) -> int:
+    """Recordings written before the recorder lock may hold interleaved lines; keep the valid ones."""
+    good: list[bytes] = []
+    bad = 0
+    with recording.open("rb") as f:
+        for line in f:
+            try:
+                json.loads(line)
+            except ValueError:
+                bad += 1
+                continue
+            good.append(line if line.endswith(b"\n") else line + b"\n")
+    if bad:
+        log.warning("dropped %d corrupt lines from %s", bad, recording)
+        print(
+            f"!! S3 recording: {bad} corrupt entries dropped (objects in them are lost)", flush=True
+        )
+        tmp = recording.with_suffix(".jsonl.tmp")
+        tmp.write_bytes(b"".join(good))
+        tmp.replace(recording)
+    return len(good)
+
+
 def replay(endpoint_url: str, data_dir: Path) -> int:
     """Replays the recording into a fresh server; returns the number of recorded requests."""
     recording = data_dir / "recording.jsonl"
     if not recording.exists() or recording.stat().st_size == 0:
         return 0
-    with recording.open("rb") as f:
-        count = sum(1 for _ in f)
+    count = _drop_corrupt_lines(recording)
     r = httpx.post(f"{endpoint_url}/moto-api/recorder/replay-recording", timeout=600)
     r.raise_for_status()
     return count
