@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api.routes import auth, health, relationships, well_known
+from service.api.routes import auth, chat, health, relationships, well_known
 
 ROUTERS: list[APIRouter] = [
     health.router,
     well_known.router,
     auth.router,
     relationships.router,
+    chat.router,
 ]
