@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     cache_embedding_ttl_seconds: int = Field(default=24 * 3600, ge=0)
     cache_search_ttl_seconds: int = Field(default=3600, ge=0)
     cache_answer_ttl_seconds: int = Field(default=24 * 3600, ge=0)
+    # Shared with the knowledge-base block (same names there): the edge Worker's secret, and the
+    # corpus `make eval` reads (CI clones the repo with shared/ beside it).
+    origin_shared_secret: SecretStr = SecretStr("")
+    corpus_dir: Path = REPO_ROOT.parent / "shared" / "corpus"
 
     auth_provider: Literal["local", "supabase"] = "local"
     # PEM of the RS256 signing key. If empty, jwt_private_key_file is used (generated on first run).
