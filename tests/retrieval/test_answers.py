@@ -171,7 +171,7 @@ def test_worker_embedding_needs_secret_model_and_dimension(
 @pytest.fixture(scope="module")
 def llm() -> Iterator[tuple[LLMServer, str]]:
     server = LLMServer()
-    with LiveServer(server.app) as live:  # type: ignore[arg-type]
+    with LiveServer(server.app) as live:
         yield server, live.url
 
 
