@@ -50,3 +50,15 @@ test-python: install
 	$(PY) -m pytest -n 2 tests
 
 test: lint typecheck test-python ## Everything CI runs
+
+# --- knowledge base and ingestion ---
+.PHONY: seed worker bench-ingest
+
+seed: install ## Load the demo books (../shared/corpus) and process them, printing progress
+	$(PY) -m service.devstack seed
+
+worker: install ## Run one ingestion worker (production runs `python -m service.worker`)
+	$(PY) -m service.devstack worker
+
+bench-ingest: install ## Ingest the corpus; pages/s, chunks/s, embeddings/s to loadtest/results/
+	$(PY) -m loadtest.bench_ingest

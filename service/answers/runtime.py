@@ -36,11 +36,10 @@ def build_cache(settings: Settings, pool: Pool, hooks: RagHooks) -> RagCache:
 
 def build_reranker(settings: Settings) -> Reranker:
     if settings.rerank_provider == "workers-ai":
-        token = getattr(settings, "workers_ai_api_token", None)
         return WorkersAIRerank(
-            str(getattr(settings, "workers_ai_base_url", "https://api.cloudflare.com/client/v4")),
-            str(getattr(settings, "cloudflare_account_id", "")),
-            token.get_secret_value() if token is not None else "",
+            settings.workers_ai_base_url,
+            settings.cloudflare_account_id,
+            settings.workers_ai_api_token.get_secret_value(),
             settings.rerank_model,
             settings.llm_timeout_seconds,
         )

@@ -73,10 +73,6 @@ class Settings(BaseSettings):
     cache_embedding_ttl_seconds: int = Field(default=24 * 3600, ge=0)
     cache_search_ttl_seconds: int = Field(default=3600, ge=0)
     cache_answer_ttl_seconds: int = Field(default=24 * 3600, ge=0)
-    # Shared with the knowledge-base block (same names there): the edge Worker's secret, and the
-    # corpus `make eval` reads (CI clones the repo with shared/ beside it).
-    origin_shared_secret: SecretStr = SecretStr("")
-    corpus_dir: Path = REPO_ROOT.parent / "shared" / "corpus"
 
     auth_provider: Literal["local", "supabase"] = "local"
     # PEM of the RS256 signing key. If empty, jwt_private_key_file is used (generated on first run).
@@ -93,6 +89,59 @@ class Settings(BaseSettings):
     supabase_jwks_url: str = ""
     supabase_issuer: str = ""
     supabase_audience: str = "authenticated"
+
+    # --- Knowledge base and ingestion (issue 4) ---
+    # Embedding provider: local (sentence-transformers, offline), workers-ai (Cloudflare REST),
+    # openai-compatible (POST {base}/embeddings). Model/dimensions default per provider when empty/0.
+    embedding_provider: Literal["local", "workers-ai", "openai-compatible"] = "local"
+    embedding_model: str = ""
+    embedding_dimensions: int = Field(default=0, ge=0)
+    # The model's own input limit in its tokens; 0 = the provider's known default.
+    embedding_max_tokens: int = Field(default=0, ge=0)
+    embedding_batch_size: int = Field(default=50, ge=1, le=100)
+    embedding_max_attempts: int = Field(default=5, ge=1, le=10)
+    embedding_backoff_seconds: float = Field(default=0.5, ge=0)
+    embedding_timeout_seconds: float = Field(default=30.0, gt=0)
+    workers_ai_api_token: SecretStr = SecretStr("")
+    cloudflare_account_id: str = ""
+    workers_ai_base_url: str = "https://api.cloudflare.com/client/v4"
+    openai_base_url: str = ""
+    openai_api_key: SecretStr = SecretStr("")
+    # Chunking, in cl100k_base tokens (shrunk further when the embedding model's limit is lower).
+    chunk_tokens: int = Field(default=512, ge=32, le=8192)
+    chunk_overlap_tokens: int = Field(default=128, ge=0)
+    chunk_insert_batch: int = Field(default=100, ge=1)
+    # Web fetches.
+    web_fetch_timeout_seconds: float = Field(default=15.0, gt=0)
+    web_fetch_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    # Job queue worker (procrastinate): heartbeat and how long before a silent worker's job is retried.
+    worker_concurrency: int = Field(default=1, ge=1)
+    worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    worker_stalled_after_seconds: float = Field(default=60.0, gt=0)
+    worker_stalled_check_seconds: float = Field(default=15.0, gt=0)
+    # Public-domain books loaded by `make seed` (the repo's ../shared/corpus by default).
+    corpus_dir: Path = REPO_ROOT.parent / "shared" / "corpus"
+
+    # --- object storage (projects, knowledge base) ---
+    # S3-compatible endpoint: Cloudflare R2 in production (https://<account>.r2.cloudflarestorage.com),
+    # a local moto server on loopback for `make up` and tests (started for loopback endpoints only).
+    s3_endpoint_url: str = "http://127.0.0.1:9000"
+    s3_access_key_id: str = "local-dev-access-key"
+    s3_secret_access_key: SecretStr = SecretStr("local-dev-secret-key")
+    s3_region: str = "us-east-1"  # R2 wants "auto"
+    s3_bucket_projects: str = "piano-pdfs"
+    s3_bucket_knowledge: str = "piano-knowledge"
+    s3_max_attempts: int = Field(default=3, ge=1)  # botocore "standard" retries, first try included
+    s3_timeout_seconds: float = Field(default=10.0, gt=0)
+    upload_max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    presign_ttl_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
+    # Shared with the edge Worker (X-Origin-Secret); empty turns /stream-authorization off (404).
+    origin_shared_secret: SecretStr = SecretStr("")
+
+    @property
+    def creates_buckets(self) -> bool:
+        """Buckets are made on startup only where we own the store (never against R2)."""
+        return self.environment in ("local", "test")
 
     @property
     def signing_key_path(self) -> Path:

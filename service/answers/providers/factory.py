@@ -30,11 +30,10 @@ def build_provider(settings: Settings) -> LLMProvider | None:
             **common,  # type: ignore[arg-type]
         )
     if settings.llm_provider == "workers-ai":
-        token = getattr(settings, "workers_ai_api_token", None)
         return WorkersAIProvider(
-            str(getattr(settings, "workers_ai_base_url", "https://api.cloudflare.com/client/v4")),
-            str(getattr(settings, "cloudflare_account_id", "")),
-            token.get_secret_value() if token is not None else "",
+            settings.workers_ai_base_url,
+            settings.cloudflare_account_id,
+            settings.workers_ai_api_token.get_secret_value(),
             settings.workers_ai_llm_model,
             **common,  # type: ignore[arg-type]
         )

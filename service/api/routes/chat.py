@@ -57,8 +57,7 @@ def accepted_embedding(
     settings: Settings, engine: RagEngine, body: QueryRequest, origin_secret: str | None
 ) -> list[float] | None:
     """The Worker's precomputed vector, only with the right secret, model and dimension."""
-    secret = getattr(settings, "origin_shared_secret", None)
-    expected = secret.get_secret_value() if secret is not None else ""
+    expected = settings.origin_shared_secret.get_secret_value()
     if not (expected and origin_secret and body.query_embedding is not None):
         return None
     if not hmac.compare_digest(expected.encode(), origin_secret.encode()):
