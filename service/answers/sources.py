@@ -11,10 +11,10 @@ SNIPPET_CHARS = 240
 
 
 def document_url(hit: SearchHit) -> str:
-    """The original when it is on the web; otherwise the knowledge API's file of the document."""
-    if hit.source_url:
+    """The original when it is on the web; otherwise our access-checked file route."""
+    if hit.source_url and hit.source_url.startswith(("http://", "https://")):
         return hit.source_url
-    return f"/api/knowledge/documents/{hit.document_id}/file"
+    return f"/api/sources/{hit.document_id}/file"
 
 
 def with_time(url: str, seconds: float) -> str:

@@ -14,6 +14,7 @@ from service.api.routes import (
     project_access,
     projects,
     relationships,
+    sources,
     well_known,
 )
 
@@ -28,4 +29,5 @@ ROUTERS: list[APIRouter] = [
     knowledge.router,
     internal_embeddings.router,
     chat.router,
+    sources.router,
 ]

@@ -11,7 +11,7 @@ import pytest
 
 from service.app import create_app
 from service.search.query_embedding import QueryEmbedder, query_embedder
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import CORPUS_DIR, LiveServer, make_settings
 from tests.factories import Accounts
 
 
@@ -41,6 +41,7 @@ def rag_api(
         db_url,
         tmp_path_factory.mktemp("rag"),
         origin_shared_secret="edge-secret",
+        corpus_dir=CORPUS_DIR,
         llm_provider="extractive",
     )
     app = create_app(settings)
