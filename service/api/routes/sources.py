@@ -25,6 +25,14 @@ MEDIA_TYPES = {"pdf": "application/pdf", "text": "text/plain; charset=utf-8"}
 LINK_TTL_SECONDS = 300
 
 
+def _corpus_path(corpus_dir: Path, url: str) -> Path:
+    root = corpus_dir.resolve()
+    path = (root / url.removeprefix(CORPUS_SCHEME)).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise APIError(404, "file_missing", "The source file is not available.")
+    return path
+
+
 @router.get(
     "/{document_id}/file",
     responses={
@@ -50,10 +58,7 @@ async def source_file(
     if url.startswith(("http://", "https://")):
         return RedirectResponse(url, status_code=307)
     if url.startswith(CORPUS_SCHEME):
-        root = Path(settings.corpus_dir).resolve()
-        path = (root / url.removeprefix(CORPUS_SCHEME)).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
-            raise APIError(404, "file_missing", "The source file is not available.")
+        path = await run_in_threadpool(_corpus_path, Path(settings.corpus_dir), url)
         return FileResponse(
             path,
             media_type=MEDIA_TYPES.get(doc["source_type"], "application/octet-stream"),
