@@ -62,3 +62,8 @@ worker: install ## Run one ingestion worker (production runs `python -m service.
 
 bench-ingest: install ## Ingest the corpus; pages/s, chunks/s, embeddings/s to loadtest/results/
 	$(PY) -m loadtest.bench_ingest
+
+.PHONY: eval
+
+eval: install ## Retrieval eval: query sets, 100k ANN recall per role, ef_search sweep -> loadtest/results/eval-*/
+	$(PY) -m service.evals --all
