@@ -329,7 +329,7 @@ class RagEngine:
             )
         timings["total"] = (time.perf_counter() - started) * 1000
         timings = {k: round(v, 2) for k, v in timings.items()}
-        self.hooks.on_query("answered" if hits else "no_sources", level, timings)
+        self.hooks.on_query("ok" if hits else "no_context", level, timings)
         yield (
             "done",
             {

@@ -35,7 +35,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--ann", action="store_true", help="run the ANN recall/latency study")
     p.add_argument("--ann-rows", type=int, default=100_000)
-    p.add_argument("--ann-queries", type=int, default=200)
+    p.add_argument("--ann-queries", type=int, default=100)
     p.add_argument("--no-dbpedia", action="store_true", help="skip ingesting the DBpedia subset")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--threads", type=int, default=2, help="torch threads for corpus embedding")

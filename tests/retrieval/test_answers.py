@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from service.answers.citations import CitationFilter, clean_all
+from service.answers.hooks import RagHooks
 from service.app import create_app
 from service.search.query_embedding import QueryEmbedder
 from tests.conftest import LiveServer, make_settings
@@ -175,12 +176,15 @@ def llm() -> Iterator[tuple[LLMServer, str]]:
         yield server, live.url
 
 
-def _api(db_url: str, tmp: Any, embedder: QueryEmbedder, **overrides: object) -> LiveServer:
+def _api(
+    db_url: str, tmp: Any, embedder: QueryEmbedder, hooks: RagHooks, **overrides: object
+) -> LiveServer:
     settings = make_settings(
         db_url, tmp, cache_backend="none", llm_first_token_timeout_seconds=1.0, **overrides
     )
     app = create_app(settings)
     app.state.rag_embedder = embedder
+    app.state.rag_hooks = hooks
     return LiveServer(app)
 
 
@@ -223,8 +227,14 @@ def test_provider_stream_and_fallback(
     server.mode = mode
     with psycopg.connect(clean_db, autocommit=True) as db:
         plant(db, embed)
+    fallbacks: list[tuple[str, str]] = []
+    outcomes: list[tuple[str, str]] = []
+    hooks = RagHooks(
+        on_fallback=lambda p, r: fallbacks.append((p, r)),
+        on_llm=lambda p, o: outcomes.append((p, o)),
+    )
     with (
-        _api(clean_db, tmp_path, embedder, **PROVIDERS[provider](url)) as api,
+        _api(clean_db, tmp_path, embedder, hooks, **PROVIDERS[provider](url)) as api,
         httpx.Client(base_url=api.url, timeout=30) as client,
     ):
         teacher = Accounts(client, clean_db).create("teacher")
@@ -244,6 +254,7 @@ def test_provider_stream_and_fallback(
         assert text == "Practise slowly with a quiet hand [1]. Lift each finger  in turn [2]."
         assert done["provider"] == provider and done["fallback"] is None
         assert done["dropped_citations"] == 1
+        assert fallbacks == [] and outcomes == [(provider, "ok")]
         assert [d["n"] for n, d in events if n == "citation"] == [1, 2]
         sent = server.requests[-1]["body"]
         prompt = json.dumps(sent)
@@ -253,3 +264,4 @@ def test_provider_stream_and_fallback(
         assert done["fallback"] == {"provider": provider, "reason": reason}
         assert done["provider"] == "extractive" and done["extractive"] is True
         assert "Extractive answer" in text
+        assert fallbacks == [(provider, reason)] and outcomes == [(provider, reason)]
