@@ -208,8 +208,20 @@ PROVIDERS = {
 }
 
 
-@pytest.mark.parametrize("provider", list(PROVIDERS))
-@pytest.mark.parametrize("mode", ["ok", "http_error", "hang", "malformed_midway"])
+# Every failure mode through the OpenAI-compatible client; each wire format ok and failing.
+CASES = [
+    ("openai-compatible", "ok"),
+    ("openai-compatible", "http_error"),
+    ("openai-compatible", "hang"),
+    ("openai-compatible", "malformed_midway"),
+    ("workers-ai", "ok"),
+    ("workers-ai", "hang"),
+    ("anthropic", "ok"),
+    ("anthropic", "malformed_midway"),
+]
+
+
+@pytest.mark.parametrize(("provider", "mode"), CASES)
 def test_provider_stream_and_fallback(
     provider: str,
     mode: str,
