@@ -228,6 +228,18 @@ class RagEngine:
         )
 
     async def events(self, inp: QueryInput) -> AsyncIterator[Event]:
+        """The event stream; a client that goes away mid-answer is counted as `cancelled`."""
+        finished = False
+        try:
+            async for event in self._events(inp):
+                if event[0] in ("done", "error"):
+                    finished = True
+                yield event
+        finally:
+            if not finished:
+                self.hooks.on_query("cancelled", "", {})
+
+    async def _events(self, inp: QueryInput) -> AsyncIterator[Event]:
         started = time.perf_counter()
         try:
             r = await self.retrieve(inp)

@@ -24,5 +24,5 @@ class RagHooks:
     on_cache: Callable[[str, str], None] = field(default=_noop)  # layer, hit|miss|error
     on_llm: Callable[[str, str], None] = field(default=_noop)  # provider, ok|error|timeout
     on_fallback: Callable[[str, str], None] = field(default=_noop)  # provider, reason
-    # outcome (ok|no_context|error), confidence or "", timings in ms by stage
+    # outcome (ok|no_context|error|cancelled), confidence or "", timings in ms by stage
     on_query: Callable[[str, str, dict[str, float]], None] = field(default=_noop)

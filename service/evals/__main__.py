@@ -48,7 +48,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         settings = settings.model_copy(update={"corpus_dir": args.corpus})
     files: list[Path] = list(args.queries or [])
     if args.all:
-        files = files or list(SHIPPED)
+        files = files or [f for f in SHIPPED if not (args.no_dbpedia and "dbpedia" in f.name)]
         args.ann = True
     import os
 
