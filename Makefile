@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 
-.PHONY: help install up reset migrate admin test test-python lint typecheck fmt
+.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker
 
 help: ## List targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml $(wildcard $(LOCK))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "==> installing Python dependencies into $(VENV) (first run takes a few minutes)"
 	$(PIP) install --progress-bar on -q --upgrade pip==25.3
-	$(PIP) install --progress-bar on $(if $(wildcard $(LOCK)),-c $(LOCK)) -e '.[dev]'
+	$(PIP) install --progress-bar on $(if $(wildcard $(LOCK)),-c $(LOCK)) -e '.[dev,infra]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install pinned dependencies
@@ -36,20 +36,38 @@ admin: install ## Promote a user to admin: make admin EMAIL=someone@example.com
 	$(PY) -m service.devstack admin "$(EMAIL)"
 
 lint: install ## ruff
-	$(VENV)/bin/ruff check service tests
-	$(VENV)/bin/ruff format --check service tests
+	$(VENV)/bin/ruff check service tests infra
+	$(VENV)/bin/ruff format --check service tests infra
 
 typecheck: install ## mypy
 	$(VENV)/bin/mypy service tests
+	$(VENV)/bin/mypy --explicit-package-bases infra/piano_infra infra/__main__.py
+	cd infra/policypack && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml piano_policies __main__.py
 
 fmt: install ## Format and auto-fix
 	$(VENV)/bin/ruff format service tests
 	$(VENV)/bin/ruff check --fix service tests
 
 test-python: install
-	$(PY) -m pytest -n 2 tests
+	$(PY) -m pytest -n 2 tests --ignore=tests/infra
 
-test: lint typecheck test-python ## Everything CI runs
+test-infra: install ## Pulumi program mock tests and policy-pack tests (no cloud access)
+	$(PY) -m pytest -q tests/infra
+
+test: lint typecheck test-infra test-python test-worker ## Everything CI runs
+
+# --- Edge Worker (worker/): pinned npm packages, tests inside workerd via Miniflare ---
+WORKER_STAMP := worker/node_modules/.installed
+
+$(WORKER_STAMP): worker/package-lock.json
+	@command -v npm >/dev/null || { echo "need node (>= 20) and npm on PATH"; exit 1; }
+	cd worker && npm ci --no-audit --no-fund
+	@touch $(WORKER_STAMP)
+
+worker-install: $(WORKER_STAMP) ## Install the edge Worker's pinned npm packages (npm ci)
+
+test-worker: install $(WORKER_STAMP) ## Edge Worker tests inside workerd (node --test + Miniflare; moto from .venv)
+	cd worker && npm test
 
 # --- knowledge base and ingestion ---
 .PHONY: seed worker bench-ingest

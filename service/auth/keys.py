@@ -7,6 +7,8 @@ import hashlib
 import json
 import logging
 import os
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,12 +67,12 @@ def generate_private_key_pem() -> bytes:
     )
 
 
-def _load_or_create_signing_pem(settings: Settings) -> bytes:
+def _load_or_create_signing_pem(settings: Settings, create: bool = True) -> bytes:
     configured = settings.jwt_private_key.get_secret_value()
     if configured:
         return configured.encode()
     path = settings.signing_key_path
-    if not path.exists():
+    if not path.exists() and create:
         if settings.environment in ("staging", "prod"):
             raise RuntimeError("JWT_PRIVATE_KEY must be set outside local environments")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,25 +89,86 @@ def _load_or_create_signing_pem(settings: Settings) -> bytes:
     return path.read_bytes()
 
 
-def _load_public(path: Path) -> rsa.RSAPublicKey:
-    data = path.read_bytes()
-    try:
-        key = serialization.load_pem_public_key(data)
-    except ValueError:
-        key = serialization.load_pem_private_key(data, password=None).public_key()
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError(f"{path} is not an RSA key")
-    return key
+_PEM_BLOCK = re.compile(rb"-----BEGIN [A-Z ]+-----.+?-----END [A-Z ]+-----", re.S)
 
 
-def load_key_ring(settings: Settings) -> KeyRing:
-    private = serialization.load_pem_private_key(_load_or_create_signing_pem(settings), None)
+def _public_keys_from_pem(data: bytes) -> list[rsa.RSAPublicKey]:
+    """Accepts public or private PEM blocks (a bundle may hold several)."""
+    keys: list[rsa.RSAPublicKey] = []
+    for block in _PEM_BLOCK.findall(data):
+        if b"PRIVATE KEY" in block:
+            key: object = serialization.load_pem_private_key(block, password=None).public_key()
+        else:
+            key = serialization.load_pem_public_key(block)
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise ValueError("accepted JWT keys must be RSA keys")
+        keys.append(key)
+    return keys
+
+
+def _accepted_public_keys(settings: Settings) -> list[rsa.RSAPublicKey]:
+    keys = _public_keys_from_pem(settings.jwt_accepted_public_keys.encode())
+    directory = settings.accepted_keys_dir
+    if directory.is_dir():
+        for path in sorted(directory.glob("*.pem")):
+            keys.extend(_public_keys_from_pem(path.read_bytes()))
+    return keys
+
+
+def load_key_ring(settings: Settings, create: bool = True) -> KeyRing:
+    private = serialization.load_pem_private_key(
+        _load_or_create_signing_pem(settings, create), None
+    )
     if not isinstance(private, rsa.RSAPrivateKey):
         raise ValueError("JWT signing key must be an RSA private key")
     signing_public = private.public_key()
     kid = thumbprint(signing_public)
     public = {kid: PublicKey(kid, signing_public)}
-    for extra in settings.jwt_previous_public_key_files:
-        key = _load_public(extra)
+    for key in _accepted_public_keys(settings):
         public.setdefault(thumbprint(key), PublicKey(thumbprint(key), key))
     return KeyRing(signing_key=private, signing_kid=kid, public_keys=public)
+
+
+class KeyRingSource:
+    """The current key ring, re-read when key files change, so rotating keys needs no restart.
+
+    A half-finished rotation on disk (missing or unreadable file) keeps the last good ring.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._ring = load_key_ring(settings)
+        self._stamp = self._fingerprint()
+        self._checked = time.monotonic()
+
+    def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        paths: list[Path] = []
+        if not self.settings.jwt_private_key.get_secret_value():
+            paths.append(self.settings.signing_key_path)
+        directory = self.settings.accepted_keys_dir
+        if directory.is_dir():
+            paths.extend(sorted(directory.glob("*.pem")))
+        stamp = []
+        for path in paths:
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            stamp.append((str(path), st.st_mtime_ns, st.st_size))
+        return tuple(stamp)
+
+    def current(self) -> KeyRing:
+        interval = self.settings.jwt_key_reload_seconds
+        if interval and time.monotonic() - self._checked >= interval:
+            self._checked = time.monotonic()
+            stamp = self._fingerprint()
+            if stamp != self._stamp:
+                try:
+                    self._ring = load_key_ring(self.settings, create=False)
+                    self._stamp = stamp
+                    log.info("JWT keys reloaded", extra={"kids": sorted(self._ring.public_keys)})
+                except (OSError, ValueError) as exc:
+                    log.error(
+                        "JWT key reload failed; keeping current keys", extra={"error": str(exc)}
+                    )
+        return self._ring

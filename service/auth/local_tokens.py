@@ -8,7 +8,7 @@ import uuid
 import jwt
 
 from service.auth.identity import ROLES, TokenClaims
-from service.auth.keys import KeyRing
+from service.auth.keys import KeyRingSource
 from service.auth.token_errors import from_jwt_exception, token_error
 from service.core.config import Settings
 
@@ -17,7 +17,7 @@ _REQUIRED = ["exp", "iat", "nbf", "sub", "iss", "aud"]
 
 
 class LocalTokenService:
-    def __init__(self, settings: Settings, keys: KeyRing) -> None:
+    def __init__(self, settings: Settings, keys: KeyRingSource) -> None:
         self.settings = settings
         self.keys = keys
 
@@ -35,11 +35,9 @@ class LocalTokenService:
             "exp": now + ttl,
             "jti": uuid.uuid4().hex,
         }
+        ring = self.keys.current()
         token = jwt.encode(
-            claims,
-            self.keys.signing_key,
-            algorithm=ALGORITHM,
-            headers={"kid": self.keys.signing_kid},
+            claims, ring.signing_key, algorithm=ALGORITHM, headers={"kid": ring.signing_kid}
         )
         return token, ttl
 
@@ -52,7 +50,7 @@ class LocalTokenService:
             raise token_error(
                 "token_invalid_algorithm", "The access token uses a disallowed algorithm."
             )
-        public = self.keys.public_keys.get(str(header.get("kid")))
+        public = self.keys.current().public_keys.get(str(header.get("kid")))
         if public is None:
             raise token_error(
                 "token_invalid_signature", "The access token was signed by an unknown key."

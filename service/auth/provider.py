@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from service.auth.identity import TokenClaims
-from service.auth.keys import KeyRing, load_key_ring
+from service.auth.keys import KeyRingSource
 from service.auth.local_tokens import LocalTokenService
 from service.auth.sessions import AuthSessions
 from service.auth.supabase import SupabaseTokenVerifier
@@ -21,13 +21,13 @@ class TokenVerifier(Protocol):
 class AuthContext:
     provider: str
     verifier: TokenVerifier
-    keys: KeyRing | None = None
+    keys: KeyRingSource | None = None
     sessions: AuthSessions | None = None
 
 
 def build_auth(settings: Settings) -> AuthContext:
     if settings.auth_provider == "supabase":
         return AuthContext(provider="supabase", verifier=SupabaseTokenVerifier(settings))
-    keys = load_key_ring(settings)
+    keys = KeyRingSource(settings)
     tokens = LocalTokenService(settings, keys)
     return AuthContext(provider="local", verifier=tokens, keys=keys, sessions=AuthSessions(tokens))

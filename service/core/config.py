@@ -78,8 +78,12 @@ class Settings(BaseSettings):
     # PEM of the RS256 signing key. If empty, jwt_private_key_file is used (generated on first run).
     jwt_private_key: SecretStr = SecretStr("")
     jwt_private_key_file: Path | None = None
-    # Old public keys (PEM files) still accepted while tokens signed by them expire (key rotation).
-    jwt_previous_public_key_files: list[Path] = Field(default_factory=list)
+    # Extra public keys accepted for verification during a key rotation: a PEM bundle (production,
+    # from Secret Manager) and/or every *.pem in a directory (default <local_dir>/keys/accepted).
+    jwt_accepted_public_keys: str = ""
+    jwt_accepted_keys_dir: Path | None = None
+    # How often file-based keys are re-read, so a rotation needs no restart (0 disables).
+    jwt_key_reload_seconds: float = Field(default=5.0, ge=0)
     jwt_issuer: str = "piano-platform"
     jwt_audience: str = "piano-api"
     access_token_ttl_seconds: int = Field(default=3600, gt=0)
@@ -135,8 +139,9 @@ class Settings(BaseSettings):
     s3_timeout_seconds: float = Field(default=10.0, gt=0)
     upload_max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     presign_ttl_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
-    # Shared with the edge Worker (X-Origin-Secret); empty turns /stream-authorization off (404).
+    # Worker <-> origin trust. The previous value stays accepted during a rotation.
     origin_shared_secret: SecretStr = SecretStr("")
+    origin_shared_secret_previous: SecretStr = SecretStr("")
 
     @property
     def creates_buckets(self) -> bool:
@@ -146,6 +151,10 @@ class Settings(BaseSettings):
     @property
     def signing_key_path(self) -> Path:
         return self.jwt_private_key_file or (self.local_dir / "keys" / "jwt-signing.pem")
+
+    @property
+    def accepted_keys_dir(self) -> Path:
+        return self.jwt_accepted_keys_dir or (self.local_dir / "keys" / "accepted")
 
 
 @lru_cache

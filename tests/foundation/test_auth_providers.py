@@ -137,11 +137,15 @@ def test_supabase_mode_has_no_local_accounts(supabase_api: tuple[str, JwksServer
 
 
 def test_key_rotation_accepts_previous_key(clean_db: str, tmp_path: Path) -> None:
-    """Old tokens stay valid while the previous public key is configured, then stop."""
+    """Old tokens stay valid while the previous public key is accepted, then stop."""
     old_key = tmp_path / "old.pem"
     old_key.write_bytes(generate_private_key_pem())
     new_key = tmp_path / "new.pem"
     new_key.write_bytes(generate_private_key_pem())
+    old_public = serialization.load_pem_private_key(old_key.read_bytes(), None).public_key()
+    old_public_pem = old_public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
 
     def app_with(**overrides: Any) -> Settings:
         return make_settings(clean_db, tmp_path, **overrides)
@@ -161,7 +165,7 @@ def test_key_rotation_accepts_previous_key(clean_db: str, tmp_path: Path) -> Non
             json={"email": "rot@example.com", "password": "correct horse"},
         ).json()["access_token"]
 
-    rotated = app_with(jwt_private_key_file=new_key, jwt_previous_public_key_files=[old_key])
+    rotated = app_with(jwt_private_key_file=new_key, jwt_accepted_public_keys=old_public_pem)
     with LiveServer(create_app(rotated)) as srv:
         assert (
             httpx.get(
@@ -175,3 +179,67 @@ def test_key_rotation_accepts_previous_key(clean_db: str, tmp_path: Path) -> Non
     with LiveServer(create_app(app_with(jwt_private_key_file=new_key))) as srv:
         r = httpx.get(f"{srv.url}/api/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401
+
+
+def test_key_files_reload_without_restart(clean_db: str, tmp_path: Path) -> None:
+    """Rotation on disk: accept the next key, sign with it, drop the old one; one running process."""
+    keys = tmp_path / "keys"
+    accepted = keys / "accepted"
+    accepted.mkdir(parents=True)
+    signing = keys / "jwt-signing.pem"
+    signing.write_bytes(generate_private_key_pem())
+    settings = make_settings(
+        clean_db,
+        tmp_path,
+        jwt_private_key_file=signing,
+        jwt_accepted_keys_dir=accepted,
+        jwt_key_reload_seconds=0.05,
+    )
+    with LiveServer(create_app(settings)) as srv:
+        httpx.post(
+            f"{srv.url}/api/auth/register",
+            json={
+                "email": "hot@example.com",
+                "password": "correct horse",
+                "display_name": "H",
+                "role": "student",
+            },
+        )
+
+        def login() -> str:
+            r = httpx.post(
+                f"{srv.url}/api/auth/login",
+                json={"email": "hot@example.com", "password": "correct horse"},
+            )
+            return str(r.json()["access_token"])
+
+        def kid_of(token: str) -> str:
+            return str(jwt.get_unverified_header(token)["kid"])
+
+        old_token = login()
+        (accepted / "previous.pem").write_bytes(signing.read_bytes())
+        signing.write_bytes(generate_private_key_pem())
+        time.sleep(0.2)
+        new_token = login()
+        assert kid_of(new_token) != kid_of(old_token)
+        for tok in (old_token, new_token):
+            assert (
+                httpx.get(
+                    f"{srv.url}/api/auth/me", headers={"Authorization": f"Bearer {tok}"}
+                ).status_code
+                == 200
+            )
+        (accepted / "previous.pem").unlink()
+        time.sleep(0.2)
+        assert (
+            httpx.get(
+                f"{srv.url}/api/auth/me", headers={"Authorization": f"Bearer {old_token}"}
+            ).status_code
+            == 401
+        )
+        assert (
+            httpx.get(
+                f"{srv.url}/api/auth/me", headers={"Authorization": f"Bearer {new_token}"}
+            ).status_code
+            == 200
+        )

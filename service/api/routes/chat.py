@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import PoolTimeout
 from sse_starlette import EventSourceResponse
@@ -19,6 +18,7 @@ from service.api.deps import AuthDep, CurrentUser, DbConn, User, get_current_use
 from service.core.config import Settings
 from service.core.db import Pool
 from service.core.errors import APIError, error_responses
+from service.core.origin_trust import is_from_edge
 from service.models.chat import (
     CachePurged,
     ChatMessage,
@@ -54,13 +54,10 @@ BriefUser = Annotated[User, Depends(brief_user)]
 
 
 def accepted_embedding(
-    settings: Settings, engine: RagEngine, body: QueryRequest, origin_secret: str | None
+    request: Request, settings: Settings, engine: RagEngine, body: QueryRequest
 ) -> list[float] | None:
     """The Worker's precomputed vector, only with the right secret, model and dimension."""
-    expected = settings.origin_shared_secret.get_secret_value()
-    if not (expected and origin_secret and body.query_embedding is not None):
-        return None
-    if not hmac.compare_digest(expected.encode(), origin_secret.encode()):
+    if body.query_embedding is None or not is_from_edge(request, settings):
         return None
     if body.embedding_model != engine.embedder.model:
         return None
@@ -127,7 +124,6 @@ async def query(
     body: QueryRequest,
     request: Request,
     user: BriefUser,
-    x_origin_secret: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Answer a question from the caller's accessible knowledge, with [n] citations.
 
@@ -148,7 +144,7 @@ async def query(
         role=user.role,
         top_k=body.top_k,
         history=history,
-        query_embedding=accepted_embedding(settings, engine, body, x_origin_secret),
+        query_embedding=accepted_embedding(request, settings, engine, body),
     )
     events = _persisted(engine.events(inp), pool, session_id)
 

@@ -16,5 +16,5 @@ async def jwks(auth: AuthDep) -> JSONResponse:
     """Public keys for verifying our access tokens (current and still-accepted rotated keys)."""
     if auth.keys is None:
         raise APIError(404, "not_found", "This deployment does not issue its own tokens.")
-    body: dict[str, Any] = auth.keys.jwks()
+    body: dict[str, Any] = auth.keys.current().jwks()
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})

@@ -1,0 +1,1 @@
+"""Pulumi components that stand up one environment of the piano platform."""

@@ -1,0 +1,1 @@
+"""Policy-as-code for the piano platform: plain validators plus their CrossGuard wiring."""

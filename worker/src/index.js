@@ -1,0 +1,106 @@
+// piano-edge: the Cloudflare Worker in front of the FastAPI origin.
+// Order per request: request id -> settings -> CORS preflight -> rate limit -> route,
+// then security + CORS headers on whatever comes back.
+import { applyCors, isPreflight, preflightResponse } from "./cors.js";
+import { ConfigError, loadSettings } from "./settings.js";
+import { HttpError, errorResponse, httpErrorResponse } from "./errors.js";
+import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
+import { applySecurityHeaders } from "./security-headers.js";
+import { enforceRateLimit } from "./rate-limit.js";
+import { checkDeclaredLength, readBodyLimited } from "./body.js";
+import { forwardHeaders, originFetch, passThrough } from "./origin.js";
+import { health } from "./routes/health.js";
+import { chatQuery } from "./routes/chat.js";
+import { generateEmbedding } from "./routes/embeddings.js";
+import { STREAM_PATH, streamProject } from "./routes/stream.js";
+
+/** Paths the edge never exposes, compared after decoding and slash clean-up. */
+function isBlockedPath(pathname) {
+  let path;
+  try {
+    path = decodeURIComponent(pathname);
+  } catch {
+    return true;
+  }
+  path = path.replace(/\/{2,}/g, "/").replace(/\/+$/, "").toLowerCase();
+  return path === "/api/metrics" || path === "/metrics" || path === "/api/internal" || path.startsWith("/api/internal/");
+}
+
+function methodNotAllowed(allowed) {
+  return new HttpError(405, "method_not_allowed", `Use ${allowed}`, { Allow: allowed });
+}
+
+/** Everything without an edge route goes to the origin unchanged (minus trust headers). */
+async function proxy(request, settings, requestId) {
+  const url = new URL(request.url);
+  const hasBody = !["GET", "HEAD"].includes(request.method);
+  checkDeclaredLength(request, settings.maxBodyBytes);
+  const body = hasBody ? await readBodyLimited(request, settings.maxBodyBytes) : null;
+  const upstream = await originFetch(settings, `${url.pathname}${url.search}`, {
+    method: request.method,
+    headers: forwardHeaders(request, requestId),
+    body,
+  });
+  return passThrough(upstream);
+}
+
+async function route(request, env, settings, requestId, ctx) {
+  const { pathname } = new URL(request.url);
+  if (isBlockedPath(pathname)) throw new HttpError(404, "not_found", "Not found");
+  if (pathname === "/health") {
+    if (!["GET", "HEAD"].includes(request.method)) throw methodNotAllowed("GET, HEAD");
+    return health(request, env, settings, requestId);
+  }
+  if (pathname === "/api/chat/query") {
+    if (request.method !== "POST") throw methodNotAllowed("POST");
+    return chatQuery(request, env, settings, requestId, ctx);
+  }
+  if (pathname === "/api/embeddings/generate") {
+    if (request.method !== "POST") throw methodNotAllowed("POST");
+    return generateEmbedding(request, env, settings, requestId, ctx);
+  }
+  const stream = STREAM_PATH.exec(pathname);
+  if (stream) {
+    if (!["GET", "HEAD"].includes(request.method)) throw methodNotAllowed("GET, HEAD");
+    return streamProject(request, env, settings, requestId, stream[1]);
+  }
+  return proxy(request, settings, requestId);
+}
+
+/** Responses from fetch() or R2 can have immutable headers; copy before decorating. */
+function finalise(response, request, settings, requestId) {
+  const { pathname } = new URL(request.url);
+  const out = new Response(response.body, response);
+  out.headers.set(REQUEST_ID_HEADER, requestId);
+  applySecurityHeaders(out.headers, pathname);
+  if (settings) applyCors(out.headers, request, settings);
+  return out;
+}
+
+export default {
+  async fetch(request, env, ctx) {
+    const requestId = requestIdFor(request);
+    let settings = null;
+    let response;
+    try {
+      settings = loadSettings(env);
+      if (isPreflight(request)) {
+        return finalise(preflightResponse(request, settings, requestId), request, null, requestId);
+      }
+      response =
+        (await enforceRateLimit(request, env, settings, requestId)) ??
+        (await route(request, env, settings, requestId, ctx));
+    } catch (err) {
+      if (err instanceof HttpError) {
+        response = httpErrorResponse(err, requestId);
+      } else if (err instanceof ConfigError) {
+        console.error(`edge misconfigured: ${err.message}`);
+        response = errorResponse(503, "edge_misconfigured", "The edge is misconfigured", requestId);
+      } else {
+        console.error(`unhandled edge error: ${err?.stack ?? err}`);
+        response = errorResponse(500, "internal_error", "Unexpected edge error", requestId);
+      }
+    }
+    return finalise(response, request, settings, requestId);
+  },
+};

@@ -1,0 +1,96 @@
+// Talking to the origin (FastAPI behind the GCP load balancer): header hygiene,
+// the shared-secret trust header, timeouts, and 502/504 in the API's error shape.
+import { HttpError } from "./errors.js";
+import { REQUEST_ID_HEADER } from "./request-id.js";
+import { clientIp } from "./rate-limit.js";
+
+export const ORIGIN_SECRET_HEADER = "X-Origin-Secret";
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) plus ones the edge owns.
+const DROPPED_REQUEST_HEADERS = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "content-length",
+  "x-origin-secret",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+  "x-real-ip",
+  "cf-connecting-ip",
+  "cf-worker",
+];
+
+const DROPPED_RESPONSE_HEADERS = ["connection", "keep-alive", "transfer-encoding", "x-origin-secret"];
+
+/** Headers to send upstream: the client's minus anything that could forge trust. */
+export function forwardHeaders(request, requestId) {
+  const headers = new Headers(request.headers);
+  for (const name of DROPPED_REQUEST_HEADERS) headers.delete(name);
+  const url = new URL(request.url);
+  headers.set("X-Forwarded-For", clientIp(request));
+  headers.set("X-Forwarded-Host", url.host);
+  headers.set("X-Forwarded-Proto", url.protocol.replace(":", ""));
+  headers.set(REQUEST_ID_HEADER, requestId);
+  return headers;
+}
+
+/** Minimal headers for the edge's own calls (auth checks, embeddings). */
+export function edgeHeaders(requestId, settings, { authorization = null, trusted = true } = {}) {
+  const headers = new Headers({ Accept: "application/json", [REQUEST_ID_HEADER]: requestId });
+  if (trusted) headers.set(ORIGIN_SECRET_HEADER, settings.originSecret);
+  if (authorization) headers.set("Authorization", authorization);
+  return headers;
+}
+
+export function responseHeaders(upstream) {
+  const headers = new Headers(upstream.headers);
+  for (const name of DROPPED_RESPONSE_HEADERS) headers.delete(name);
+  return headers;
+}
+
+/**
+ * fetch() against the origin with a time-to-headers budget. The timer stops once
+ * headers arrive, so long SSE streams are not cut off.
+ */
+export async function originFetch(settings, pathAndQuery, init = {}, timeoutMs = settings.originTimeoutMs) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    return await fetch(`${settings.originUrl}${pathAndQuery}`, {
+      ...init,
+      redirect: "manual",
+      signal: controller.signal,
+    });
+  } catch (err) {
+    if (controller.signal.aborted) {
+      throw new HttpError(504, "origin_timeout", `Origin did not respond within ${timeoutMs} ms`);
+    }
+    throw new HttpError(502, "origin_unavailable", `Origin request failed: ${err?.message ?? err}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Re-emit an origin response (streaming its body untouched). */
+export function passThrough(upstream) {
+  return new Response(upstream.body, {
+    status: upstream.status,
+    statusText: upstream.statusText,
+    headers: responseHeaders(upstream),
+  });
+}
+
+/** Read a JSON body from the origin, turning garbage into a 502. */
+export async function originJson(upstream, what) {
+  try {
+    return await upstream.json();
+  } catch {
+    throw new HttpError(502, "origin_bad_response", `Origin sent an unreadable ${what} response`);
+  }
+}

@@ -1,0 +1,46 @@
+// POST /api/chat/query: attach the (cached) query embedding, forward with the shared
+// secret, and stream the origin's SSE back as it arrives (no buffering).
+import { readJsonLimited } from "../body.js";
+import { MAX_EMBED_TEXT_CHARS, cachedEmbedding } from "../embeddings.js";
+import { ORIGIN_SECRET_HEADER, forwardHeaders, originFetch, passThrough } from "../origin.js";
+
+// Fields only the edge may set; anything a client sends under these names is dropped.
+const EDGE_OWNED_FIELDS = ["query_embedding", "embedding_model"];
+
+export async function chatQuery(request, env, settings, requestId, ctx) {
+  const payload = await readJsonLimited(request, settings.maxBodyBytes);
+  const body = payload && typeof payload === "object" && !Array.isArray(payload) ? { ...payload } : payload;
+  const headers = forwardHeaders(request, requestId);
+  headers.set("Content-Type", "application/json");
+  // Compressed SSE tends to be buffered by the compressor; ask for the raw stream.
+  headers.set("Accept-Encoding", "identity");
+
+  if (body && typeof body === "object" && !Array.isArray(body)) {
+    for (const field of EDGE_OWNED_FIELDS) delete body[field];
+    // Over-long queries are left for the origin to validate and embed.
+    if (typeof body.query === "string" && body.query.trim() && body.query.length <= MAX_EMBED_TEXT_CHARS) {
+      try {
+        const embedded = await cachedEmbedding(env, settings, body.query, requestId, ctx);
+        body.query_embedding = embedded.embedding;
+        body.embedding_model = embedded.model;
+        headers.set(ORIGIN_SECRET_HEADER, settings.originSecret);
+        headers.set("X-Edge-Embedding-Cache", embedded.cached ? "hit" : "miss");
+      } catch (err) {
+        // Degrade: the origin can embed the query itself.
+        console.warn(`query embedding failed, forwarding without it: ${err?.message ?? err}`);
+      }
+    }
+  }
+  // Validation of the rest of the payload is the origin's job (one schema, one place).
+  const upstream = await originFetch(settings, "/api/chat/query", {
+    method: "POST",
+    headers,
+    body: JSON.stringify(body),
+  });
+  const response = passThrough(upstream);
+  if ((upstream.headers.get("Content-Type") || "").startsWith("text/event-stream")) {
+    response.headers.set("Cache-Control", "no-cache, no-transform");
+    response.headers.set("X-Accel-Buffering", "no");
+  }
+  return response;
+}

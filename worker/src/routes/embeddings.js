@@ -1,0 +1,39 @@
+// POST /api/embeddings/generate: a cached embedding for authenticated callers.
+// The origin decides who is authenticated (GET /api/auth/me); nothing about the
+// caller is cached, only the embedding, which is the same for every user.
+import { readJsonLimited } from "../body.js";
+import { HttpError } from "../errors.js";
+import { MAX_EMBED_TEXT_CHARS, cachedEmbedding } from "../embeddings.js";
+import { edgeHeaders, originFetch, passThrough } from "../origin.js";
+
+async function requireAuthenticated(request, settings, requestId) {
+  const authorization = request.headers.get("Authorization");
+  if (!authorization) throw new HttpError(401, "not_authenticated", "Authorization header is required");
+  const upstream = await originFetch(settings, "/api/auth/me", {
+    method: "GET",
+    headers: edgeHeaders(requestId, settings, { authorization, trusted: false }),
+  });
+  if (upstream.ok) {
+    await upstream.body?.cancel();
+    return null;
+  }
+  return passThrough(upstream);
+}
+
+export async function generateEmbedding(request, env, settings, requestId, ctx) {
+  const denied = await requireAuthenticated(request, settings, requestId);
+  if (denied) return denied;
+  const payload = await readJsonLimited(request, settings.maxBodyBytes);
+  const text = payload?.text;
+  if (typeof text !== "string" || !text.trim()) {
+    throw new HttpError(400, "validation_error", "Field 'text' must be a non-empty string");
+  }
+  if (text.length > MAX_EMBED_TEXT_CHARS) {
+    throw new HttpError(400, "validation_error", `Field 'text' is longer than ${MAX_EMBED_TEXT_CHARS} characters`);
+  }
+  const result = await cachedEmbedding(env, settings, text, requestId, ctx);
+  return Response.json(
+    { model: result.model, dimensions: result.dimensions, embedding: result.embedding, cached: result.cached },
+    { headers: { "Cache-Control": "no-store" } },
+  );
+}
