@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 from service.core.config import REPO_ROOT, Settings
 from service.embeddings.factory import get_embedder
 from service.evals import report
-from service.evals.corpus import ingest_books, ingest_dbpedia
+from service.evals.corpus import IngestReport, ingest_books, ingest_dbpedia
 from service.evals.database import fresh_database
 from service.evals.querysets import SHIPPED
 from service.evals.retrieval_eval import evaluate_files
@@ -37,6 +37,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--ann-rows", type=int, default=100_000)
     p.add_argument("--ann-queries", type=int, default=100)
     p.add_argument("--no-dbpedia", action="store_true", help="skip ingesting the DBpedia subset")
+    p.add_argument("--no-books", action="store_true", help="skip ingesting the books")
+    p.add_argument("--db-name", default="eval_corpus", help="name of the isolated database")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--threads", type=int, default=2, help="torch threads for corpus embedding")
     return p.parse_args(argv)
@@ -60,8 +62,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "corpus_dir": str(settings.corpus_dir),
     }
     embedder = get_embedder(settings)
-    print(f"==> corpus {settings.corpus_dir} -> isolated database eval_corpus", flush=True)
-    db_url = fresh_database(eval_dir / "pg", "eval_corpus", server)
+    print(f"==> corpus {settings.corpus_dir} -> isolated database {args.db_name}", flush=True)
+    db_url = fresh_database(eval_dir / "pg", args.db_name, server)
     if hasattr(embedder, "load"):
         await asyncio.to_thread(embedder.load)
         import torch
@@ -71,7 +73,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with await psycopg.AsyncConnection.connect(
         db_url, autocommit=True, row_factory=dict_row
     ) as conn:
-        books = await ingest_books(conn, settings, embedder)
+        books = IngestReport() if args.no_books else await ingest_books(conn, settings, embedder)
         needs_dbpedia = not args.no_dbpedia and (
             args.all or any("dbpedia" in f.name for f in files)
         )
