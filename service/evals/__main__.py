@@ -22,7 +22,7 @@ from service.core.config import REPO_ROOT, Settings
 from service.embeddings.factory import get_embedder
 from service.evals import report
 from service.evals.corpus import IngestReport, ingest_books, ingest_dbpedia
-from service.evals.database import fresh_database
+from service.evals.database import existing_database, fresh_database
 from service.evals.querysets import SHIPPED
 from service.evals.retrieval_eval import evaluate_files
 
@@ -39,6 +39,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-dbpedia", action="store_true", help="skip ingesting the DBpedia subset")
     p.add_argument("--no-books", action="store_true", help="skip ingesting the books")
     p.add_argument("--db-name", default="eval_corpus", help="name of the isolated database")
+    p.add_argument(
+        "--reuse-corpus", action="store_true", help="use the already ingested --db-name as is"
+    )
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--threads", type=int, default=2, help="torch threads for corpus embedding")
     return p.parse_args(argv)
@@ -62,6 +65,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "corpus_dir": str(settings.corpus_dir),
     }
     embedder = get_embedder(settings)
+    if args.reuse_corpus:
+        db_url = existing_database(eval_dir / "pg", args.db_name, server)
+        return await evaluate(args, settings, embedder, db_url, files, eval_dir, server, results)
     print(f"==> corpus {settings.corpus_dir} -> isolated database {args.db_name}", flush=True)
     db_url = fresh_database(eval_dir / "pg", args.db_name, server)
     if hasattr(embedder, "load"):
@@ -89,6 +95,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"    {results['corpus']['chunks']} chunks in {results['corpus']['seconds']:.0f} s",
         flush=True,
     )
+    return await evaluate(args, settings, embedder, db_url, files, eval_dir, server, results)
+
+
+async def evaluate(
+    args: argparse.Namespace,
+    settings: Settings,
+    embedder: Any,
+    db_url: str,
+    files: list[Path],
+    eval_dir: Path,
+    server: str,
+    results: dict[str, Any],
+) -> dict[str, Any]:
     if files:
         print("==> labelled queries", flush=True)
         results["queries"] = await evaluate_files(db_url, settings, embedder, files, args.k)

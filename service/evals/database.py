@@ -21,6 +21,10 @@ def fresh_database(data_dir: Path, name: str, database_url: str = "") -> str:
     return url
 
 
+def existing_database(data_dir: Path, name: str, database_url: str = "") -> str:
+    return _with_dbname(database_url or start_embedded(data_dir), name)
+
+
 def _with_dbname(url: str, name: str) -> str:
     if "@/postgres?" in url:  # pgserver: postgresql://postgres:@/postgres?host=/path
         return url.replace("@/postgres?", f"@/{name}?")
