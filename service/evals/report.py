@@ -93,7 +93,7 @@ def chart(a: dict[str, Any], path: Path) -> None:
     ax2.plot(ef, [s["p50_ms"] for s in a["sweep"]], "s--", color="tab:orange", label="p50 ms")
     ax2.plot(ef, [s["p95_ms"] for s in a["sweep"]], "^--", color="tab:red", label="p95 ms")
     ax2.set_ylabel("latency (ms)")
-    fig.legend(loc="lower right")
+    fig.legend(loc="lower right", bbox_to_anchor=(0.86, 0.2))
     ax1.set_title(f"HNSW at {a['rows']:,} vectors (unfiltered)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
