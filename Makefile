@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
+WORKER_STAMP := worker/node_modules/.installed
 
 .PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker
 
@@ -22,7 +23,7 @@ $(STAMP): pyproject.toml $(wildcard $(LOCK))
 
 install: $(STAMP) ## Create .venv and install pinned dependencies
 
-up: install ## Start the local stack in the foreground (Ctrl-C stops it)
+up: install $(WORKER_STAMP) ## Start the local stack in the foreground (Ctrl-C stops it)
 	$(PY) -m service.devstack up
 
 reset: install ## Stop nothing, wipe local data under .local/
@@ -36,8 +37,8 @@ admin: install ## Promote a user to admin: make admin EMAIL=someone@example.com
 	$(PY) -m service.devstack admin "$(EMAIL)"
 
 lint: install ## ruff
-	$(VENV)/bin/ruff check service tests infra
-	$(VENV)/bin/ruff format --check service tests infra
+	$(VENV)/bin/ruff check service tests infra dashboards
+	$(VENV)/bin/ruff format --check service tests infra dashboards
 
 typecheck: install ## mypy
 	$(VENV)/bin/mypy service tests
@@ -48,16 +49,15 @@ fmt: install ## Format and auto-fix
 	$(VENV)/bin/ruff format service tests
 	$(VENV)/bin/ruff check --fix service tests
 
-test-python: install
+test-python: install $(WORKER_STAMP)
 	$(PY) -m pytest -n 2 tests --ignore=tests/infra
 
 test-infra: install ## Pulumi program mock tests and policy-pack tests (no cloud access)
 	$(PY) -m pytest -q tests/infra
 
-test: lint typecheck test-infra test-python test-worker ## Everything CI runs
+test: lint typecheck test-infra test-monitoring test-python test-worker ## Everything CI runs
 
 # --- Edge Worker (worker/): pinned npm packages, tests inside workerd via Miniflare ---
-WORKER_STAMP := worker/node_modules/.installed
 
 $(WORKER_STAMP): worker/package-lock.json
 	@command -v npm >/dev/null || { echo "need node (>= 20) and npm on PATH"; exit 1; }
@@ -81,6 +81,36 @@ worker: install ## Run one ingestion worker (production runs `python -m service.
 bench-ingest: install ## Ingest the corpus; pages/s, chunks/s, embeddings/s to loadtest/results/
 	$(PY) -m loadtest.bench_ingest
 
+# --- Monitoring as code (issue 8) ------------------------------------------------------------
+.PHONY: promtool test-monitoring dashboards
+
+promtool: ## Install promtool (Debian's prometheus package) if it is missing
+	@command -v promtool >/dev/null || { \
+	  echo "==> installing Debian's prometheus for promtool"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }
+
+test-monitoring: install promtool ## promtool check + unit tests of the alert rules, dashboard golden check
+	promtool check rules dashboards/prometheus/rules/*.yml
+	promtool check config --syntax-only dashboards/prometheus/prometheus.yml
+	cd dashboards/prometheus && promtool test rules tests/*.yml
+	$(PY) -m dashboards.generate --check
+
+dashboards: install ## Regenerate dashboards/grafana/*.json from dashboards/generate.py
+	$(PY) -m dashboards.generate
+
+.PHONY: drill-backup-restore drill-reembed drill-key-rotation drills
+drill-backup-restore: install ## Drill: pg_dump -> pg_restore into a scratch DB, prove equality (DATABASE_URL or embedded)
+	$(PY) -m service.ops.drills.backup_restore
+
+drill-reembed: install ## Drill: re-embed into a new model's HNSW index while searches run, then switch
+	$(PY) -m service.ops.drills.reembed
+
+drill-key-rotation: install ## Drill: rotate the JWT signing key under load across two API instances; no request may fail
+	$(PY) -m service.ops.drills.key_rotation
+
+drills: drill-backup-restore drill-key-rotation drill-reembed ## Run every drill against the local environment
+
+# --- retrieval and answers ---
 .PHONY: eval
 
 eval: install ## Retrieval eval: query sets, 100k ANN recall per role, ef_search sweep -> loadtest/results/eval-*/

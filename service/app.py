@@ -17,6 +17,7 @@ from service.core.errors import ErrorResponse, UnhandledErrorMiddleware, install
 from service.core.logs import AccessLogMiddleware, configure_logging
 from service.core.request_context import RequestIdMiddleware
 from service.knowledge.queue import QueueClient
+from service.observability.install import install_observability, sampling
 from service.storage import ObjectStore, StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 log.warning("object storage unavailable at startup", extra={"error": str(exc)})
         log.info("api started", extra={"environment": settings.environment})
         try:
-            yield
+            async with sampling(pool, settings.metrics_sample_seconds):
+                yield
         finally:
             await app.state.queue.close()
             await pool.close()
@@ -58,6 +60,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    install_observability(
+        app,
+        version=settings.build_version,
+        environment=settings.environment,
+        metrics_token=settings.metrics_token.get_secret_value(),
+        embedding_providers=(settings.embedding_provider,),
+    )
     # Added last = outermost: request id first, so every log line and error body carries it.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(AccessLogMiddleware)

@@ -1,12 +1,6 @@
 """Telemetry hooks: the engine reports outcomes here; metrics are wired to them in one place.
 
-Wiring (service/observability/metrics.py), e.g. in answers/runtime.get_engine:
-    RagHooks(
-        on_cache=lambda layer, result: CACHE_REQUESTS.labels(layer, result).inc(),
-        on_llm=lambda provider, outcome: LLM_REQUESTS.labels(provider, outcome).inc(),
-        on_fallback=lambda provider, reason: LLM_FALLBACKS.labels(provider, reason).inc(),
-        on_query=record_query,  # RAG_QUERIES[outcome], RAG_ANSWER_CONFIDENCE[level],
-    )                           # RAG_QUERY_DURATION[stage] from timings_ms / 1000
+service/answers/telemetry.py maps them onto the Prometheus metrics.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from service.answers.engine import RagEngine
 from service.answers.hooks import RagHooks
 from service.answers.providers.factory import build_provider, provider_model
+from service.answers.telemetry import metric_hooks
 from service.cache.backends import CacheBackend, MemoryCache, NullCache, PostgresCache
 from service.cache.layers import RagCache
 from service.core.config import Settings
@@ -50,7 +51,7 @@ def get_engine(app: FastAPI) -> RagEngine:
     engine: RagEngine | None = getattr(app.state, "rag_engine", None)
     if engine is None:
         settings: Settings = app.state.settings
-        hooks: RagHooks = getattr(app.state, "rag_hooks", None) or RagHooks()
+        hooks: RagHooks = getattr(app.state, "rag_hooks", None) or metric_hooks()
         # Tests (and the eval harness) may pre-set app.state.rag_embedder.
         embedder: QueryEmbedder = getattr(app.state, "rag_embedder", None) or query_embedder(
             settings

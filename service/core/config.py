@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     build_version: str = "dev"
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
+    # Bearer token for GET /api/metrics (empty: open, for scrapes inside the VPC only; the edge blocks it).
+    metrics_token: SecretStr = SecretStr("")
+    metrics_sample_seconds: float = Field(default=15.0, gt=0)
 
     # Where `make up` keeps embedded PostgreSQL data, keys and object storage.
     local_dir: Path = REPO_ROOT / ".local"
@@ -34,6 +37,10 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    # The edge Worker in workerd, in front of the API (make up). Needs Node.js and worker/ npm deps.
+    edge_enabled: bool = True
+    edge_port: int = 8787
+    edge_rate_limit_per_minute: int = Field(default=100, ge=0)
 
     # --- Retrieval and answers (RAG, issue 5) -----------------------------------------------
     # The query embedder, Cloudflare account/token, ORIGIN_SHARED_SECRET and CORPUS_DIR are the
@@ -119,8 +126,11 @@ class Settings(BaseSettings):
     # Web fetches.
     web_fetch_timeout_seconds: float = Field(default=15.0, gt=0)
     web_fetch_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    # Private/loopback/link-local targets are refused (SSRF); only tests and dev turn this on.
+    web_fetch_allow_private: bool = False
     # Job queue worker (procrastinate): heartbeat and how long before a silent worker's job is retried.
-    worker_concurrency: int = Field(default=1, ge=1)
+    # 2: a teacher's upload is not stuck behind a long book (the CPU model still runs one batch at a time).
+    worker_concurrency: int = Field(default=2, ge=1)
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     worker_stalled_after_seconds: float = Field(default=60.0, gt=0)
     worker_stalled_check_seconds: float = Field(default=15.0, gt=0)

@@ -17,6 +17,7 @@ from service.core.config import Settings
 from service.core.migrations import apply_migrations
 from service.devstack import ingest
 from service.devstack.demo_users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
+from service.devstack.edge import origin_secret, start_edge
 from service.devstack.postgres import start_embedded
 from service.devstack.processes import Supervisor, http_ok, install_sigterm_as_interrupt, python
 from service.storage import local_server
@@ -99,10 +100,16 @@ def cmd_reset(settings: Settings) -> int:
 
 def _banner(settings: Settings) -> str:
     api = f"http://{settings.api_host}:{settings.api_port}"
+    edge = f"http://{settings.api_host}:{settings.edge_port}"
+    edge_line = (
+        f"    Edge       {edge}  (the Worker in workerd, in front of the API: use this one)\n"
+        if settings.edge_enabled
+        else ""
+    )
     users = "\n".join(f"      {role:<8} {email}" for email, _, role in DEMO_USERS)
     return f"""
   Piano platform is up.
-    API        {api}
+{edge_line}    API        {api}
     API docs   {api}/docs
     S3         {settings.s3_endpoint_url} (buckets {settings.s3_bucket_projects}, {settings.s3_bucket_knowledge})
     Health     {api}/api/health
@@ -127,7 +134,13 @@ def cmd_up(settings: Settings) -> int:
             load_key_ring(settings)  # create the signing key once, before any API process starts
             if settings.environment == "local":
                 ensure_demo_users(url)
-            env = {**os.environ, "DATABASE_URL": url, "LOCAL_DIR": str(settings.local_dir)}
+            secret = origin_secret(settings)
+            env = {
+                **os.environ,
+                "DATABASE_URL": url,
+                "LOCAL_DIR": str(settings.local_dir),
+                "ORIGIN_SHARED_SECRET": secret,
+            }
             start_object_store(sup, settings, env)
             step(f"starting API on {settings.api_host}:{settings.api_port}")
             api = sup.start(
@@ -147,6 +160,12 @@ def cmd_up(settings: Settings) -> int:
             )
             health = f"http://{settings.api_host}:{settings.api_port}/api/health"
             sup.wait_ready(api, http_ok(health), 60, health)
+            if settings.edge_enabled:
+                step(f"starting edge Worker (workerd) on {settings.api_host}:{settings.edge_port}")
+                edge = start_edge(sup, settings, env, secret)
+                if edge is not None:
+                    edge_health = f"http://{settings.api_host}:{settings.edge_port}/health"
+                    sup.wait_ready(edge, http_ok(edge_health), 90, edge_health)
             ingest.start_worker(sup, env)
             if settings.environment == "local" and ingest.seed(settings, url):
                 ingest.report_progress_in_background(url)

@@ -66,12 +66,20 @@ def build_queue_app(database_url: str, *, min_size: int = 1, max_size: int = 4) 
     return app
 
 
-async def enqueue_processing(app: App, document_id: UUID) -> int | None:
+# Demo books are processed one at a time and after user documents, so an upload never waits
+# for the whole corpus: it takes the worker's other slot.
+SEED_PRIORITY = -10
+SEED_LOCK = "knowledge-seed"
+
+
+async def enqueue_processing(
+    app: App, document_id: UUID, priority: int = 0, lock: str | None = None
+) -> int | None:
     """One queued job per document at a time; a job per document runs one at a time (lock)."""
     key = f"knowledge-document:{document_id}"
     try:
         return await app.configure_task(
-            PROCESS_TASK, queue=QUEUE, lock=key, queueing_lock=key
+            PROCESS_TASK, queue=QUEUE, lock=lock or key, queueing_lock=key, priority=priority
         ).defer_async(document_id=str(document_id))
     except AlreadyEnqueued:
         log.info("processing already queued", extra={"document_id": str(document_id)})
@@ -94,8 +102,10 @@ class QueueClient:
                 self._app = app
             return self._app
 
-    async def enqueue_processing(self, document_id: UUID) -> int | None:
-        return await enqueue_processing(await self.app(), document_id)
+    async def enqueue_processing(
+        self, document_id: UUID, priority: int = 0, lock: str | None = None
+    ) -> int | None:
+        return await enqueue_processing(await self.app(), document_id, priority, lock)
 
     async def close(self) -> None:
         if self._app is not None:

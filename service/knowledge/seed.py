@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.core.db import Conn
-from service.knowledge.queue import QueueClient
+from service.knowledge.queue import SEED_LOCK, SEED_PRIORITY, QueueClient
 from service.knowledge.sources import CORPUS_SCHEME
 
 # Fixed ids: seeding twice finds the rows already there (they are the "seeded" marker).
@@ -76,7 +76,7 @@ async def seed_corpus(
             ),
         )
         if await cur.fetchone() is not None:
-            await queue.enqueue_processing(book.id)
+            await queue.enqueue_processing(book.id, priority=SEED_PRIORITY, lock=SEED_LOCK)
             queued.append(book.id)
     return queued
 

@@ -67,6 +67,7 @@ class SourceReader:
                 doc["source_url"],
                 timeout_seconds=self.settings.web_fetch_timeout_seconds,
                 max_bytes=self.settings.web_fetch_max_bytes,
+                allow_private=self.settings.web_fetch_allow_private,
             )
             return await asyncio.to_thread(extract_html, html, doc["source_url"])
         data = await self._stored_bytes(doc)

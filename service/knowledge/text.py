@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from service.knowledge.extracted import Block, Extracted, ExtractionError
 
@@ -11,6 +12,7 @@ _PG_END = re.compile(
     r"^(\*{3}\s*END OF (THE|THIS) PROJECT GUTENBERG.*|End of (the )?Project Gutenberg.*)$",
     re.M | re.I,
 )
+FRONT_MATTER = "Front matter"
 _MD_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
 _CHAPTER = re.compile(r"^(CHAPTER|PART|BOOK)\s+[\dIVXLC]+\.?$|^[IVXLC]+\.?$", re.I)
 
@@ -67,4 +69,7 @@ def extract_text(data: bytes) -> Extracted:
         if heading:
             section = heading[:200]
         blocks.append(Block(text=paragraph, section=section))
+    if section is not None:
+        # Text before the first heading (title page, preface) still gets a citable label.
+        blocks = [b if b.section else replace(b, section=FRONT_MATTER) for b in blocks]
     return Extracted(blocks=blocks)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import re
+import socket
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import trafilatura
@@ -13,42 +17,73 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 USER_AGENT = "piano-platform-ingest/0.1 (+knowledge base)"
 
 
-async def fetch_html(url: str, *, timeout_seconds: float, max_bytes: int) -> str:
-    """Streams the body so a huge or endless response is cut off at `max_bytes`."""
+MAX_REDIRECTS = 5
+
+
+async def check_public_host(url: str) -> None:
+    """Teachers choose these URLs: never let them reach the metadata server or private hosts."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ExtractionError("url_not_allowed", "Only absolute http(s) URLs can be fetched.")
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parts.hostname, parts.port or 443, type=socket.SOCK_STREAM
+        )
+    except OSError as exc:
+        raise ExtractionError("fetch_failed", f"The host {parts.hostname} was not found.") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise ExtractionError("url_not_allowed", f"{parts.hostname} is not a public address.")
+
+
+async def fetch_html(
+    url: str, *, timeout_seconds: float, max_bytes: int, allow_private: bool = False
+) -> str:
+    """Streams the body so a huge or endless response is cut off at `max_bytes`.
+
+    Redirects are followed by hand so every hop is checked against private addresses.
+    """
     timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0))
     try:
-        async with (
-            httpx.AsyncClient(
-                timeout=timeout,
-                follow_redirects=True,
-                max_redirects=5,
-                headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml"},
-            ) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code >= 400:
-                raise ExtractionError(
-                    "fetch_failed", f"The page answered HTTP {response.status_code}."
-                )
-            content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type not in HTML_TYPES:
-                raise ExtractionError(
-                    "unsupported_content_type",
-                    f"Expected an HTML page, got {content_type or 'no content type'}.",
-                )
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise ExtractionError("page_too_large", f"The page is over {max_bytes} bytes.")
-            body = bytearray()
-            async for piece in response.aiter_bytes():
-                body.extend(piece)
-                if len(body) > max_bytes:
-                    raise ExtractionError("page_too_large", f"The page is over {max_bytes} bytes.")
-            encoding = response.encoding or "utf-8"
+        async with httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml"},
+        ) as client:
+            for _ in range(MAX_REDIRECTS + 1):
+                if not allow_private:
+                    await check_public_host(url)
+                async with client.stream("GET", url) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        url = urljoin(url, response.headers["location"])
+                        continue
+                    return await _read_html(response, max_bytes)
+            raise ExtractionError("fetch_failed", "The page redirected too many times.")
     except httpx.TimeoutException as exc:
         raise ExtractionError("fetch_timeout", f"The page did not answer in time: {url}") from exc
     except httpx.HTTPError as exc:
         raise ExtractionError("fetch_failed", f"The page could not be fetched: {exc}") from exc
+
+
+async def _read_html(response: httpx.Response, max_bytes: int) -> str:
+    if response.status_code >= 400:
+        raise ExtractionError("fetch_failed", f"The page answered HTTP {response.status_code}.")
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in HTML_TYPES:
+        raise ExtractionError(
+            "unsupported_content_type",
+            f"Expected an HTML page, got {content_type or 'no content type'}.",
+        )
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise ExtractionError("page_too_large", f"The page is over {max_bytes} bytes.")
+    body = bytearray()
+    async for piece in response.aiter_bytes():
+        body.extend(piece)
+        if len(body) > max_bytes:
+            raise ExtractionError("page_too_large", f"The page is over {max_bytes} bytes.")
+    encoding = response.encoding or "utf-8"
     return bytes(body).decode(encoding, errors="replace")
 
 

@@ -17,6 +17,7 @@ from service.storage import ObjectStore
 log = logging.getLogger(__name__)
 
 PDF_MAGIC = b"%PDF"
+PDF_CONTENT_TYPE = "application/pdf"
 _SPOOL_BYTES = 8 * 1024 * 1024
 
 
@@ -51,6 +52,12 @@ def inspect_upload(store: ObjectStore, bucket: str, key: str, max_bytes: int) ->
     if info is None:
         raise UploadRejected(
             "upload_missing", "Nothing was uploaded to the upload URL yet.", object_exists=False
+        )
+    if (info.content_type or "").split(";")[0].strip().lower() != PDF_CONTENT_TYPE:
+        # R2/S3 already refuse this (Content-Type is signed); stores that skip signature checks don't.
+        raise UploadRejected(
+            "wrong_content_type",
+            f"The upload was sent as {info.content_type!r}; it must be {PDF_CONTENT_TYPE}.",
         )
     if info.size > max_bytes:
         raise UploadRejected(

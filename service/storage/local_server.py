@@ -7,6 +7,7 @@ so uploaded files survive a restart. moto does not verify SigV4 signatures: see 
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,7 +26,19 @@ def loopback_address(endpoint_url: str) -> tuple[str, int] | None:
 
 
 def server_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)]
+    return [sys.executable, "-m", "service.storage.local_server", "-H", host, "-p", str(port)]
+
+
+def main() -> None:
+    """moto's own server entry point, minus its per-request access log on the console."""
+    from moto.server import main as moto_main
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    moto_main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
 
 
 def recording_env(data_dir: Path) -> dict[str, str]:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
-from tests.conftest import REPO_ROOT, free_port
+from tests.local_stack import LocalStack
 
 pytestmark = pytest.mark.slow
 
@@ -26,47 +21,17 @@ def _postgres_running(data_dir: Path) -> bool:
     return False
 
 
-def _start(local_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env |= {"LOCAL_DIR": str(local_dir), "API_PORT": str(port), "ENVIRONMENT": "local"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "service.devstack", "up"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 60) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return time.monotonic() - start
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"not healthy within {timeout}s:\n{log.read_text()}")
-
-
-def _interrupt(proc: subprocess.Popen[bytes]) -> int:
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does to the foreground group
-    return proc.wait(30)
-
-
 def test_up_serves_health_survives_restart_and_stops_cleanly(tmp_path: Path) -> None:
-    local_dir, port = tmp_path / "local", free_port()
-    api = f"http://127.0.0.1:{port}"
-    log = tmp_path / "up.log"
-
-    proc = _start(local_dir, port, log)
+    stack = LocalStack(tmp_path / "local", tmp_path / "up.log")
+    stack.start()
     try:
-        _wait_healthy(proc, f"{api}/api/health", log)
+        stack.wait_healthy(f"{stack.api}/api/health", timeout=60)
+        # The edge Worker (workerd) comes up in front of the API and reports both healthy.
+        stack.wait_healthy(f"{stack.edge}/health")
+        r = httpx.get(f"{stack.edge}/api/health")
+        assert r.status_code == 200 and r.json()["database"] == "ok"
         r = httpx.post(
-            f"{api}/api/auth/register",
+            f"{stack.api}/api/auth/register",
             json={
                 "email": "keep@example.com",
                 "password": "correct horse",
@@ -75,23 +40,24 @@ def test_up_serves_health_survives_restart_and_stops_cleanly(tmp_path: Path) -> 
             },
         )
         assert r.status_code == 201
-        out = log.read_text()
-        assert f"{api}/docs" in out and "teacher@example.com" in out
+        out = stack.log.read_text()
+        assert f"{stack.api}/docs" in out and "teacher@example.com" in out
     finally:
-        code = _interrupt(proc)
-    assert code == 0, log.read_text()
-    assert not _postgres_running(local_dir / "pgdata"), "embedded PostgreSQL left running"
+        code = stack.interrupt()
+    assert code == 0, stack.log.read_text()
+    assert not _postgres_running(stack.local_dir / "pgdata"), "embedded PostgreSQL left running"
     with pytest.raises(httpx.HTTPError):
-        httpx.get(f"{api}/api/health", timeout=1)
+        httpx.get(f"{stack.api}/api/health", timeout=1)
 
     # Second start: same data, the user registered above can still log in.
-    proc = _start(local_dir, port, log)
+    stack.start()
     try:
-        _wait_healthy(proc, f"{api}/api/health", log)
+        stack.wait_healthy(f"{stack.api}/api/health", timeout=60)
         r = httpx.post(
-            f"{api}/api/auth/login", json={"email": "keep@example.com", "password": "correct horse"}
+            f"{stack.api}/api/auth/login",
+            json={"email": "keep@example.com", "password": "correct horse"},
         )
         assert r.status_code == 200
     finally:
-        assert _interrupt(proc) == 0
-    assert not _postgres_running(local_dir / "pgdata")
+        assert stack.interrupt() == 0
+    assert not _postgres_running(stack.local_dir / "pgdata")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from service.core.config import Settings
 from service.embeddings import Embedder, get_embedder
 from service.embeddings.local import LocalEmbedder
+from tests.conftest import CORPUS_DIR, REPO_ROOT
 from tests.ingest.fake_workers_ai import FakeWorkersAI
 
 
@@ -25,3 +31,48 @@ def fake_ai() -> Iterator[FakeWorkersAI]:
     fake = FakeWorkersAI()
     yield fake
     fake.close()
+
+
+@pytest.fixture
+def start_worker(
+    clean_db: str, settings: Settings, fake_ai: FakeWorkersAI, tmp_path: Path
+) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
+    """Real `python -m service.worker` processes on the test database, embedding via the fake."""
+    procs: list[subprocess.Popen[bytes]] = []
+    env = {
+        **os.environ,
+        **fake_ai.env(),
+        "DATABASE_URL": clean_db,
+        "ENVIRONMENT": "test",
+        "LOG_LEVEL": "INFO",
+        "CORPUS_DIR": str(CORPUS_DIR),
+        "S3_ENDPOINT_URL": settings.s3_endpoint_url,
+        "EMBEDDING_BATCH_SIZE": "5",
+        "CHUNK_INSERT_BATCH": "5",
+        "WORKER_HEARTBEAT_SECONDS": "0.5",
+        "WORKER_STALLED_AFTER_SECONDS": "2",
+        "WORKER_STALLED_CHECK_SECONDS": "0.5",
+    }
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        log = (tmp_path / f"{name}.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service.worker"],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

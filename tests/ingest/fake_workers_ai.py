@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from pydantic import SecretStr
+
 ACCOUNT = "test-account"
 TOKEN = "test-token"
 MODEL = "@cf/baai/bge-base-en-v1.5"
@@ -111,7 +113,7 @@ class FakeWorkersAI:
             "embedding_provider": "workers-ai",
             "workers_ai_base_url": self.base_url,
             "cloudflare_account_id": ACCOUNT,
-            "workers_ai_api_token": TOKEN,
+            "workers_ai_api_token": SecretStr(TOKEN),
         }
 
     def env(self) -> dict[str, str]:

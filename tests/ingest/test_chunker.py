@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from service.embeddings.tokens import count_cl100k, count_wordpiece
@@ -22,11 +24,11 @@ def _check(chunks: list[Chunk], text: str, size: int, overlap: int) -> None:
     for c in chunks:
         assert c.content == text[c.char_start : c.char_end]
         assert c.token_count == count_cl100k(c.content) <= size
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert a.char_start < b.char_start, "every chunk moves forward"
         assert b.char_start <= a.char_end + 2, "no text skipped between chunks"
         assert count_cl100k(_overlap(a, b, text)) <= overlap + 2
-    shared = [_overlap(a, b, text) for a, b in zip(chunks, chunks[1:], strict=False)]
+    shared = [_overlap(a, b, text) for a, b in itertools.pairwise(chunks)]
     assert sum(1 for s in shared if s.strip()) > len(shared) // 2, "most chunks overlap"
 
 

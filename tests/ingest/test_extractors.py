@@ -53,7 +53,10 @@ def test_pdf_chunks_carry_the_right_page_numbers() -> None:
     non_blank = {p for p, text in truth.items() if text}
     assert seen_pages >= non_blank
     # Printed page 10 (PDF page 8) starts with the subheading "Freak Pianists".
-    assert any("Freak Pianists" in c.content and c.page_start <= 8 <= c.page_end for c in chunks)
+    assert any(
+        "Freak Pianists" in c.content and (c.page_start or 0) <= 8 <= (c.page_end or 0)
+        for c in chunks
+    )
 
 
 def test_pdf_without_text_layer_fails_with_no_text_layer() -> None:
@@ -87,7 +90,7 @@ def site() -> Iterator[str]:
 
 def test_saved_page_over_http_keeps_the_article_and_drops_boilerplate(site: str) -> None:
     url = f"{site}/piano-blog-post.html"
-    html = asyncio.run(fetch_html(url, timeout_seconds=5, max_bytes=1_000_000))
+    html = asyncio.run(fetch_html(url, timeout_seconds=5, max_bytes=1_000_000, allow_private=True))
     extracted = extract_html(html, url)
     text = extracted.joined()
     assert "only single instrument capable of conveying the complete entity" in text
@@ -100,13 +103,28 @@ def test_saved_page_over_http_keeps_the_article_and_drops_boilerplate(site: str)
 
 def test_web_fetch_checks_type_and_size(site: str) -> None:
     with pytest.raises(ExtractionError) as info:
-        asyncio.run(fetch_html(f"{site}/captions.vtt", timeout_seconds=5, max_bytes=1_000_000))
+        asyncio.run(
+            fetch_html(
+                f"{site}/captions.vtt", timeout_seconds=5, max_bytes=1_000_000, allow_private=True
+            )
+        )
     assert info.value.code == "unsupported_content_type"
     with pytest.raises(ExtractionError) as info:
-        asyncio.run(fetch_html(f"{site}/piano-blog-post.html", timeout_seconds=5, max_bytes=1000))
+        asyncio.run(
+            fetch_html(
+                f"{site}/piano-blog-post.html",
+                timeout_seconds=5,
+                max_bytes=1000,
+                allow_private=True,
+            )
+        )
     assert info.value.code == "page_too_large"
     with pytest.raises(ExtractionError) as info:
-        asyncio.run(fetch_html(f"{site}/missing.html", timeout_seconds=5, max_bytes=1000))
+        asyncio.run(
+            fetch_html(
+                f"{site}/missing.html", timeout_seconds=5, max_bytes=1000, allow_private=True
+            )
+        )
     assert info.value.code == "fetch_failed"
 
 
@@ -141,3 +159,10 @@ def test_bad_transcript_is_rejected() -> None:
     with pytest.raises(ExtractionError) as info:
         parse_transcript(b"WEBVTT\n\nthis is not a cue\n")
     assert info.value.code in ("transcript_invalid", "transcript_empty")
+
+
+def test_web_fetch_refuses_private_addresses_by_default(site: str) -> None:
+    for url in (f"{site}/piano-blog-post.html", "http://169.254.169.254/computeMetadata/v1/"):
+        with pytest.raises(ExtractionError) as info:
+            asyncio.run(fetch_html(url, timeout_seconds=5, max_bytes=1000))
+        assert info.value.code == "url_not_allowed"

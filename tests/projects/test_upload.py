@@ -74,26 +74,33 @@ def test_upload_round_trip_of_the_38_page_scan(
     ]
 
 
-def _bad_upload_case(case: str) -> tuple[bytes | None, str]:
+def _bad_upload_case(case: str) -> tuple[bytes | None, str, str]:
+    pdf = "application/pdf"
     if case == "not_a_pdf":
-        return b"PK\x03\x04 this is a zip, not a PDF" * 10, "not_a_pdf"
+        return b"PK\x03\x04 this is a zip, not a PDF" * 10, pdf, "not_a_pdf"
+    if case == "wrong_content_type":
+        return small_pdf(), "text/plain", "wrong_content_type"
     if case == "too_large":
-        return b"%PDF-1.7\n" + b"0" * UPLOAD_LIMIT, "file_too_large"
+        return b"%PDF-1.7\n" + b"0" * UPLOAD_LIMIT, pdf, "file_too_large"
     if case == "missing":
-        return None, "upload_missing"
-    return b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\ngarbage\n%%EOF", "pdf_corrupt"
+        return None, pdf, "upload_missing"
+    corrupt = b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\ngarbage\n%%EOF"
+    return corrupt, pdf, "pdf_corrupt"
 
 
-@pytest.mark.parametrize("case", ["not_a_pdf", "too_large", "missing", "corrupt"])
+@pytest.mark.parametrize(
+    "case", ["not_a_pdf", "wrong_content_type", "too_large", "missing", "corrupt"]
+)
 def test_bad_uploads_get_their_code_and_leave_nothing(
     http: httpx.Client, people: Accounts, projects_settings: Settings, case: str
 ) -> None:
     owner = people.create("student")
     created = create_project(http, owner)
     project = created["project"]
-    data, code = _bad_upload_case(case)
+    data, content_type, code = _bad_upload_case(case)
     if data is not None:
-        assert upload(created["upload_url"], data).is_success
+        # The local store doesn't check signatures, so even a wrong content type lands.
+        assert upload(created["upload_url"], data, content_type).is_success
         assert len(_keys(projects_settings, project)) == 1
     r = http.post(f"/api/projects/{project['id']}/confirm", headers=owner.headers)
     assert r.status_code == 422, r.text

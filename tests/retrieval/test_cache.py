@@ -108,3 +108,22 @@ def test_admin_purges_answer_cache(
     assert left == (0,)
     r = rag_client.delete("/api/chat/cache?layer=bogus", headers=admin.headers)
     assert r.status_code == 422
+
+
+def test_queries_and_cache_layers_are_counted(
+    rag_client: httpx.Client, rag_accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
+) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, labels: dict[str, str]) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    teacher = rag_accounts.create("teacher")
+    plant(db, embed)
+    ok_before = value("rag_queries_total", {"outcome": "ok"})
+    hits_before = value("cache_requests_total", {"layer": "search", "result": "hit"})
+    _ask(rag_client, teacher.headers)
+    _ask(rag_client, teacher.headers)
+    assert value("rag_queries_total", {"outcome": "ok"}) == ok_before + 2
+    assert value("cache_requests_total", {"layer": "search", "result": "hit"}) >= hits_before + 1
+    assert value("rag_query_duration_seconds_count", {"stage": "total"}) >= 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Query, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 from pydantic import BaseModel, ValidationError
 
 from service.api.deps import CurrentUser, DbConn, User
@@ -16,7 +16,7 @@ from service.models.annotations import (
     AnnotationCreate,
     AnnotationUpdate,
 )
-from service.models.common import Page, PageParams, page_params
+from service.models.common import Page, PageParams
 from service.projects.access import allows, load_project
 from service.repositories import annotations as annotation_rows
 
@@ -88,11 +88,16 @@ async def create_annotation(
 async def list_annotations(
     user: CurrentUser,
     conn: DbConn,
-    paging: Annotated[PageParams, Depends(page_params)],
     project_id: Annotated[UUID, Query()],
-    page: Annotated[int | None, Query(ge=1, le=100_000, description="Only this page")] = None,
+    page: Annotated[int | None, Query(ge=1, le=100_000, description="PDF page filter")] = None,
+    page_number: Annotated[
+        int, Query(ge=1, le=100_000, description="1-based result page (`page` is the PDF page)")
+    ] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")] = 20,
 ) -> Page[Annotation]:
+    """`page` means the PDF page here, so pagination is `page_number` + `page_size`."""
     await load_project(conn, project_id, user, "view")
+    paging = PageParams(page=page_number, page_size=page_size)
     rows, total = await annotation_rows.list_for_project(
         conn, project_id, page, limit=paging.page_size, offset=paging.offset
     )

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-import hmac
-from typing import Annotated
-
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Request
 
 from service.api.deps import SettingsDep
 from service.core.errors import APIError, error_responses
+from service.core.origin_trust import is_from_edge, origin_trust_enabled
 from service.embeddings import EmbeddingError, get_embedder
 from service.models.knowledge import EmbeddingsRequest, EmbeddingsResponse
 
-router = APIRouter(prefix="/api/internal", tags=["internal"])
+
+async def require_edge(request: Request, settings: SettingsDep) -> None:
+    """The origin secret shared with the Worker (current or previous during a rotation);
+    checked before the body, so the endpoint is invisible (404) when no secret is configured."""
+    if not origin_trust_enabled(settings):
+        raise APIError(404, "not_found", "Not Found")
+    if not is_from_edge(request, settings):
+        raise APIError(403, "forbidden", "A valid X-Origin-Secret header is required.")
+
+
+router = APIRouter(prefix="/api/internal", tags=["internal"], dependencies=[Depends(require_edge)])
 
 
 @router.post(
@@ -20,17 +28,8 @@ router = APIRouter(prefix="/api/internal", tags=["internal"])
     response_model=EmbeddingsResponse,
     responses=error_responses(403, 404, 422, 503),
 )
-async def embeddings(
-    body: EmbeddingsRequest,
-    settings: SettingsDep,
-    x_origin_secret: Annotated[str | None, Header()] = None,
-) -> EmbeddingsResponse:
-    """Guarded by the origin secret shared with the Worker; off (404) when none is configured."""
-    secret = settings.origin_shared_secret.get_secret_value()
-    if not secret:
-        raise APIError(404, "not_found", "Not Found")
-    if not x_origin_secret or not hmac.compare_digest(x_origin_secret, secret):
-        raise APIError(403, "forbidden", "A valid X-Origin-Secret header is required.")
+async def embeddings(body: EmbeddingsRequest, settings: SettingsDep) -> EmbeddingsResponse:
+    """Query embeddings with the configured provider (the model loaded once per process)."""
     embedder = get_embedder(settings)
     try:
         vectors = await embedder.embed(body.texts)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -12,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CurrentUser, DbConn, SettingsDep
 from service.core.errors import APIError, error_responses
+from service.core.origin_trust import is_from_edge, origin_trust_enabled
 from service.models.common import Page, PageParams, page_params
 from service.models.projects import (
     Ownership,
@@ -189,7 +189,7 @@ async def update_project(
         raise APIError(422, "title_required", "The title can't be removed.")
     if fields:
         await projects.update_fields(conn, project_id, fields)
-    return to_project(await load_project(conn, project_id, user, "edit"))
+    return to_project(await load_project(conn, project_id, user, "view"))
 
 
 @router.delete(
@@ -222,18 +222,18 @@ async def delete_project(
 )
 async def stream_authorization(
     project_id: UUID,
+    request: Request,
     user: CurrentUser,
     conn: DbConn,
     settings: SettingsDep,
     x_origin_secret: Annotated[str | None, Header()] = None,
 ) -> StreamAuthorization:
     """For the edge Worker: may this caller stream this PDF from the R2 binding, and which key."""
-    expected = settings.origin_shared_secret.get_secret_value()
-    if not expected:
+    if not origin_trust_enabled(settings):
         raise APIError(404, "feature_disabled", "Edge streaming is not configured.")
     if not x_origin_secret:
         raise APIError(401, "origin_secret_missing", "X-Origin-Secret is required.")
-    if not hmac.compare_digest(x_origin_secret.encode(), expected.encode()):
+    if not is_from_edge(request, settings):  # current or previous secret, constant-time
         raise APIError(403, "origin_secret_invalid", "X-Origin-Secret does not match.")
     row = await load_project(conn, project_id, user, "view")
     if row["status"] != "ready":

@@ -1,0 +1,1 @@
+"""Monitoring as code: Grafana dashboard generator, Prometheus rules and their tests."""

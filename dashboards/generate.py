@@ -1,0 +1,788 @@
+"""Generate the Grafana dashboards from code (grafana-foundation-sdk, built for Grafana 11.6).
+
+    python -m dashboards.generate          # rewrite dashboards/grafana/*.json
+    python -m dashboards.generate --check  # exit 1 if the committed JSON is stale
+
+The SDK release is pinned in pyproject.toml (``1769699379!11.6.0``) to match the Grafana we run;
+its version string names the Grafana schema it targets. Every dashboard has a fixed uid (alert
+``dashboard`` annotations link to it), a ``$datasource`` variable and uses ``$__rate_interval``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from grafana_foundation_sdk.builders import common as common_b
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import piechart, prometheus, stat, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import piechart as piechart_m
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DataSourceRef,
+    Threshold,
+    ThresholdsMode,
+)
+
+OUT_DIR = Path(__file__).resolve().parent / "grafana"
+GRAFANA_VERSION = "11.6"
+DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
+API = 'job="piano-api"'
+NOT_METRICS = 'route!="/api/metrics"'
+
+Query = tuple[str, str]  # (PromQL, legend)
+
+
+# --- panel helpers ----------------------------------------------------------------------------
+def _targets(queries: list[Query]) -> list[prometheus.Dataquery]:
+    return [
+        prometheus.Dataquery()
+        .expr(expr)
+        .legend_format(legend)
+        .ref_id(chr(ord("A") + i))
+        .datasource(DATASOURCE)
+        for i, (expr, legend) in enumerate(queries)
+    ]
+
+
+def _thresholds(limit: float | None) -> dash.ThresholdsConfig:
+    steps = [Threshold(value=None, color="green")]
+    if limit is not None:
+        steps.append(Threshold(value=limit, color="red"))
+    return dash.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(steps)
+
+
+def graph(
+    title: str,
+    queries: list[Query],
+    *,
+    unit: str = "short",
+    description: str = "",
+    limit: float | None = None,
+    stacked: bool = False,
+    width: int = 12,
+) -> timeseries.Panel:
+    """A time series; ``limit`` draws the target as a red threshold line."""
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(_targets(queries))  # type: ignore[arg-type]
+        .unit(unit)
+        .height(8)
+        .span(width)
+        .line_width(1)
+        .fill_opacity(10 if not stacked else 60)
+        .thresholds(_thresholds(limit))
+        .legend(
+            common_b.VizLegendOptions()
+            .display_mode(common.LegendDisplayMode.LIST)
+            .placement(common.LegendPlacement.BOTTOM)
+            .show_legend(True)
+        )
+        .tooltip(common_b.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI))
+    )
+    if limit is not None:
+        panel = panel.thresholds_style(
+            common_b.GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.LINE)
+        )
+    if stacked:
+        panel = panel.stacking(common_b.StackingConfig().mode(common.StackingMode.NORMAL))
+    return panel
+
+
+def single(
+    title: str,
+    expr: str,
+    *,
+    unit: str = "short",
+    description: str = "",
+    limit: float | None = None,
+    width: int = 6,
+) -> stat.Panel:
+    """A single current value, red from ``limit`` on."""
+    return (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(_targets([(expr, "")]))  # type: ignore[arg-type]
+        .unit(unit)
+        .height(4)
+        .span(width)
+        .thresholds(_thresholds(limit))
+        .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+        .color_mode(common.BigValueColorMode.BACKGROUND)
+        .graph_mode(common.BigValueGraphMode.AREA)
+    )
+
+
+def pie(
+    title: str, queries: list[Query], *, description: str = "", width: int = 6
+) -> piechart.Panel:
+    return (
+        piechart.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(_targets(queries))  # type: ignore[arg-type]
+        .height(8)
+        .span(width)
+        .pie_type(piechart_m.PieChartType.DONUT)
+        .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+    )
+
+
+def quantiles(metric: str, selector: str, by: str = "") -> list[Query]:
+    """P50/P95/P99 of a histogram over the dashboard's rate interval."""
+    group = f"{by}, le" if by else "le"
+    return [
+        (
+            f"histogram_quantile({q}, sum by ({group}) "
+            f"(rate({metric}_bucket{{{selector}}}[$__rate_interval])))",
+            f"p{round(q * 100)}" + (f" {{{{{by}}}}}" if by else ""),
+        )
+        for q in (0.5, 0.95, 0.99)
+    ]
+
+
+def p95(metric: str, selector: str, by: str) -> Query:
+    return (
+        f"histogram_quantile(0.95, sum by ({by}, le) "
+        f"(rate({metric}_bucket{{{selector}}}[$__rate_interval])))",
+        f"{{{{{by}}}}}",
+    )
+
+
+def rate(metric: str, selector: str = API, by: str = "") -> str:
+    """``sum [by (...)] (rate(metric{selector}[$__rate_interval]))``."""
+    grouping = f" by ({by})" if by else ""
+    return f"sum{grouping} (rate({metric}{{{selector}}}[$__rate_interval]))"
+
+
+def base(uid: str, title: str, description: str, tags: list[str]) -> dash.Dashboard:
+    return (
+        dash.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["piano-platform", *tags])
+        .editable()
+        .timezone("utc")
+        .time("now-6h", "now")
+        .refresh("1m")
+        .tooltip(DashboardCursorSync.CROSSHAIR)
+        .with_variable(
+            dash.DatasourceVariable("datasource").label("Data source").type("prometheus")
+        )
+    )
+
+
+# --- dashboards -------------------------------------------------------------------------------
+def api_overview() -> dash.Dashboard:
+    sel = f"{API},{NOT_METRICS}"
+    return (
+        base(
+            "piano-api",
+            "API overview",
+            "FastAPI service on the MIG: traffic, errors, latency by route, instances, build.",
+            ["api"],
+        )
+        .with_row(dash.Row("Health"))
+        .with_panel(single("Instances up", f"sum(up{{{API}}})", description="Scraped targets."))
+        .with_panel(
+            single(
+                "5xx ratio (5m)",
+                "sum(job:http_requests:5xx_ratio_5m)",
+                unit="percentunit",
+                limit=0.01,
+                description="Alert ApiHighErrorRate fires above 1 % for 5 minutes.",
+            )
+        )
+        .with_panel(
+            single(
+                "API P95 (5m)",
+                "max(job:http_request_duration_seconds:p95_5m)",
+                unit="s",
+                limit=0.05,
+                description="Target P95 < 50 ms; alert ApiHighLatency at 1 s.",
+            )
+        )
+        .with_panel(
+            single(
+                "Running builds",
+                f"count by (version) (build_info{{{API}}})",
+                description="Instances per build version; two versions mean a rollout is running.",
+            )
+        )
+        .with_row(dash.Row("Traffic and errors"))
+        .with_panel(
+            graph(
+                "Requests per second by route",
+                [
+                    (
+                        f"sum by (route) (rate(http_requests_total{{{sel}}}[$__rate_interval]))",
+                        "{{route}}",
+                    )
+                ],
+                unit="reqps",
+            )
+        )
+        .with_panel(
+            graph(
+                "Responses by status",
+                [
+                    (
+                        f"sum by (status) (rate(http_requests_total{{{sel}}}[$__rate_interval]))",
+                        "{{status}}",
+                    )
+                ],
+                unit="reqps",
+                stacked=True,
+            )
+        )
+        .with_panel(
+            graph(
+                "5xx ratio",
+                [
+                    (
+                        f'sum(rate(http_requests_total{{{sel},status=~"5.."}}[$__rate_interval]))'
+                        f" / sum(rate(http_requests_total{{{sel}}}[$__rate_interval]))",
+                        "5xx",
+                    )
+                ],
+                unit="percentunit",
+                limit=0.01,
+            )
+        )
+        .with_panel(
+            graph(
+                "Latency P50 / P95 / P99",
+                quantiles("http_request_duration_seconds", sel),
+                unit="s",
+                limit=0.05,
+                description="Red line: the 50 ms P95 target (a histogram bucket edge).",
+            )
+        )
+        .with_panel(
+            graph(
+                "P95 by route",
+                [p95("http_request_duration_seconds", sel, "route")],
+                unit="s",
+                limit=0.05,
+                width=24,
+            )
+        )
+    )
+
+
+def rag_performance() -> dash.Dashboard:
+    total = f'{API},stage="total"'
+    return (
+        base(
+            "piano-rag",
+            "RAG performance",
+            "Question answering: latency per stage against the 200 ms P95 target, caches, "
+            "confidence, LLM providers.",
+            ["rag"],
+        )
+        .with_row(dash.Row("Latency"))
+        .with_panel(
+            graph(
+                "RAG query latency P50 / P95 / P99",
+                quantiles("rag_query_duration_seconds", total),
+                unit="s",
+                limit=0.2,
+                description="Whole query (stage=total). Red line: the 200 ms P95 target.",
+            )
+        )
+        .with_panel(
+            graph(
+                "P95 by stage",
+                [p95("rag_query_duration_seconds", API, "stage")],
+                unit="s",
+                limit=0.2,
+                description="embed, search, rerank, llm_ttft (time to first token) and total.",
+            )
+        )
+        .with_panel(
+            graph(
+                "SLO: share of queries slower than 200 ms",
+                [
+                    ("sum(job:rag_query_slow:ratio_rate5m)", "5m"),
+                    ("sum(job:rag_query_slow:ratio_rate1h)", "1h"),
+                    ("sum(job:rag_query_slow:ratio_rate6h)", "6h"),
+                ],
+                unit="percentunit",
+                limit=0.05,
+                description="Error budget 5 %. Fast-burn alert: 1h and 5m above 72 %; slow-burn: "
+                "6h and 30m above 30 %.",
+            )
+        )
+        .with_panel(
+            graph(
+                "Search latency P95",
+                [
+                    (
+                        "histogram_quantile(0.95, sum by (le) "
+                        f"(rate(vector_search_duration_seconds_bucket{{{API}}}[$__rate_interval])))",
+                        "vector (HNSW)",
+                    ),
+                    (
+                        "histogram_quantile(0.95, sum by (le) "
+                        f"(rate(fts_search_duration_seconds_bucket{{{API}}}[$__rate_interval])))",
+                        "full-text",
+                    ),
+                ],
+                unit="s",
+            )
+        )
+        .with_row(dash.Row("Traffic and quality"))
+        .with_panel(
+            graph(
+                "Queries per second by outcome",
+                [
+                    (
+                        f"sum by (outcome) (rate(rag_queries_total{{{API}}}[$__rate_interval]))",
+                        "{{outcome}}",
+                    )
+                ],
+                unit="reqps",
+                stacked=True,
+            )
+        )
+        .with_panel(
+            graph(
+                "Error ratio",
+                [
+                    (
+                        f'sum(rate(rag_queries_total{{{API},outcome="error"}}[$__rate_interval]))'
+                        f" / sum(rate(rag_queries_total{{{API}}}[$__rate_interval]))",
+                        "errors",
+                    )
+                ],
+                unit="percentunit",
+                limit=0.01,
+            )
+        )
+        .with_panel(
+            graph(
+                "Cache hit rate by layer",
+                [
+                    (
+                        rate("cache_requests_total", f'{API},result="hit"', "layer")
+                        + " / "
+                        + rate("cache_requests_total", API, "layer"),
+                        "{{layer}}",
+                    )
+                ],
+                unit="percentunit",
+                description="Alert CacheHitRateCollapsed fires below 20 % under load.",
+            )
+        )
+        .with_panel(
+            pie(
+                "Answer confidence mix",
+                [
+                    (
+                        "sum by (level) "
+                        f"(increase(rag_answer_confidence_total{{{API}}}[$__range]))",
+                        "{{level}}",
+                    )
+                ],
+                description="Answers by confidence level over the selected time range.",
+            )
+        )
+        .with_panel(
+            graph(
+                "Confidence over time",
+                [
+                    (
+                        rate("rag_answer_confidence_total", API, "level"),
+                        "{{level}}",
+                    )
+                ],
+                unit="reqps",
+                stacked=True,
+                width=6,
+            )
+        )
+        .with_row(dash.Row("LLM and embeddings"))
+        .with_panel(
+            graph(
+                "LLM requests by provider and outcome",
+                [
+                    (
+                        "sum by (provider, outcome) "
+                        f"(rate(llm_requests_total{{{API}}}[$__rate_interval]))",
+                        "{{provider}} {{outcome}}",
+                    )
+                ],
+                unit="reqps",
+            )
+        )
+        .with_panel(
+            graph(
+                "LLM error ratio by provider",
+                [
+                    (
+                        rate("llm_requests_total", f'{API},outcome!="ok"', "provider")
+                        + " / "
+                        + rate("llm_requests_total", API, "provider"),
+                        "{{provider}}",
+                    )
+                ],
+                unit="percentunit",
+                limit=0.1,
+            )
+        )
+        .with_panel(
+            graph(
+                "LLM fallbacks",
+                [
+                    (
+                        "sum by (provider, reason) "
+                        f"(rate(llm_fallbacks_total{{{API}}}[$__rate_interval]))",
+                        "from {{provider}}: {{reason}}",
+                    )
+                ],
+                unit="reqps",
+            )
+        )
+        .with_panel(
+            graph(
+                "Embedding batches",
+                [
+                    (
+                        "sum by (provider, outcome) "
+                        f"(rate(embedding_requests_total{{{API}}}[$__rate_interval]))",
+                        "{{provider}} {{outcome}}",
+                    ),
+                ],
+                unit="reqps",
+            )
+        )
+        .with_panel(
+            graph(
+                "Embedding batch duration P95",
+                [p95("embedding_batch_duration_seconds", API, "provider")],
+                unit="s",
+                width=24,
+            )
+        )
+    )
+
+
+def database() -> dash.Dashboard:
+    return (
+        base(
+            "piano-db",
+            "Database",
+            "PostgreSQL (Supabase) as the API sees it: pool, query latency, slow queries, index "
+            "cache hit rate, HNSW index size. All series come from the API's own sampler "
+            "(service/observability/samplers.py), so no separate exporter is needed.",
+            ["database"],
+        )
+        .with_row(dash.Row("Connectivity and pool"))
+        .with_panel(
+            single(
+                "Database reachable",
+                f"min(db_up{{{API}}})",
+                description="1 = every instance's last probe succeeded. Alert DatabaseUnreachable.",
+            )
+        )
+        .with_panel(
+            single(
+                "Pool use",
+                f'sum(db_pool_connections{{{API},state="in_use"}})'
+                f" / sum(db_pool_max_connections{{{API}}})",
+                unit="percentunit",
+                limit=0.8,
+            )
+        )
+        .with_panel(
+            single(
+                "Clients waiting for a connection",
+                f'sum(db_pool_connections{{{API},state="waiting"}})',
+                limit=1,
+            )
+        )
+        .with_panel(
+            single(
+                "Slow queries running",
+                f"max(db_slow_queries{{{API}}})",
+                limit=1,
+                description="Statements active for more than 1 s (pg_stat_activity).",
+            )
+        )
+        .with_panel(
+            graph(
+                "Pool connections by state",
+                [(f"sum by (state) (db_pool_connections{{{API}}})", "{{state}}")],
+                stacked=True,
+            )
+        )
+        .with_panel(
+            graph(
+                "Query latency P50 / P95 / P99 (vector search)",
+                quantiles("vector_search_duration_seconds", API),
+                unit="s",
+            )
+        )
+        .with_panel(
+            graph(
+                "Query latency P50 / P95 / P99 (full-text search)",
+                quantiles("fts_search_duration_seconds", API),
+                unit="s",
+            )
+        )
+        .with_panel(
+            graph(
+                "Slow queries running",
+                [(f"max(db_slow_queries{{{API}}})", "> 1 s")],
+            )
+        )
+        .with_row(dash.Row("Indexes"))
+        .with_panel(
+            graph(
+                "Index cache hit rate",
+                [(f"max(db_index_hit_ratio{{{API}}})", "hit rate")],
+                unit="percentunit",
+                description="Index blocks served from shared buffers (pg_statio_user_indexes).",
+            )
+        )
+        .with_panel(
+            graph(
+                "HNSW index size",
+                [(f'max by (index) (db_index_size_bytes{{{API},method="hnsw"}})', "{{index}}")],
+                unit="bytes",
+                description="pgvector HNSW indexes; growth beyond RAM slows vector search.",
+            )
+        )
+        .with_panel(
+            graph(
+                "All index sizes",
+                [
+                    (
+                        f"max by (index, method) (db_index_size_bytes{{{API}}})",
+                        "{{index}} ({{method}})",
+                    )
+                ],
+                unit="bytes",
+                width=24,
+            )
+        )
+    )
+
+
+def ingestion() -> dash.Dashboard:
+    return (
+        base(
+            "piano-ingestion",
+            "Ingestion",
+            "Knowledge-base ingestion jobs (procrastinate queue): depth, age, throughput and "
+            "failures.",
+            ["ingestion"],
+        )
+        .with_panel(single("Queue depth", f"max(ingestion_queue_depth{{{API}}})"))
+        .with_panel(
+            single(
+                "Oldest waiting job",
+                f"max(ingestion_oldest_job_age_seconds{{{API}}})",
+                unit="s",
+                limit=900,
+                description="Alert IngestionQueueStuck fires above 15 minutes.",
+            )
+        )
+        .with_panel(
+            single(
+                "Failure ratio (15m)",
+                "sum(job:ingestion_jobs:failure_ratio_15m)",
+                unit="percentunit",
+                limit=0.25,
+            )
+        )
+        .with_panel(
+            single(
+                "Chunks written (1h)",
+                f"sum(increase(ingestion_chunks_total{{{API}}}[1h]))",
+            )
+        )
+        .with_panel(
+            graph(
+                "Queue depth and oldest job age",
+                [
+                    (f"max(ingestion_queue_depth{{{API}}})", "depth"),
+                    (f"max(ingestion_oldest_job_age_seconds{{{API}}}) / 60", "oldest job (min)"),
+                ],
+            )
+        )
+        .with_panel(
+            graph(
+                "Jobs finished by outcome",
+                [
+                    (
+                        f"sum by (outcome) (rate(ingestion_jobs_total{{{API}}}[$__rate_interval]))",
+                        "{{outcome}}",
+                    )
+                ],
+                unit="ops",
+                stacked=True,
+            )
+        )
+        .with_panel(
+            graph(
+                "Chunks written per second",
+                [(f"sum(rate(ingestion_chunks_total{{{API}}}[$__rate_interval]))", "chunks")],
+                unit="ops",
+            )
+        )
+        .with_panel(
+            graph(
+                "Failures",
+                [
+                    (
+                        f'sum(rate(ingestion_jobs_total{{{API},outcome="failed"}}[$__rate_interval]))',
+                        "failed jobs/s",
+                    )
+                ],
+                unit="ops",
+            )
+        )
+    )
+
+
+def edge() -> dash.Dashboard:
+    cf = "Source: Cloudflare GraphQL analytics, scraped by lablabs/cloudflare-exporter."
+    return (
+        base(
+            "piano-edge",
+            "Edge (Cloudflare)",
+            "The Cloudflare Worker in front of the API. Every panel reads Cloudflare analytics "
+            "through lablabs/cloudflare-exporter, not the API's metrics.",
+            ["edge", "cloudflare"],
+        )
+        .with_panel(
+            graph(
+                "Worker requests per second",
+                [
+                    (
+                        "sum by (script_name) "
+                        "(rate(cloudflare_worker_requests_count[$__rate_interval]))",
+                        "{{script_name}}",
+                    )
+                ],
+                unit="reqps",
+                description=cf,
+            )
+        )
+        .with_panel(
+            graph(
+                "Worker errors per second",
+                [
+                    (
+                        "sum by (script_name) "
+                        "(rate(cloudflare_worker_errors_count[$__rate_interval]))",
+                        "{{script_name}}",
+                    )
+                ],
+                unit="reqps",
+                description=cf,
+            )
+        )
+        .with_panel(
+            graph(
+                "Rate-limited responses (429)",
+                [
+                    (
+                        'sum(rate(cloudflare_zone_requests_status{status="429"}[$__rate_interval]))',
+                        "429/s",
+                    )
+                ],
+                unit="reqps",
+                description=cf,
+            )
+        )
+        .with_panel(
+            graph(
+                "Edge cache hit rate",
+                [
+                    (
+                        "sum(rate(cloudflare_zone_requests_cached[$__rate_interval]))"
+                        " / sum(rate(cloudflare_zone_requests_total[$__rate_interval]))",
+                        "cached",
+                    )
+                ],
+                unit="percentunit",
+                description=cf,
+            )
+        )
+        .with_panel(
+            graph(
+                "Worker CPU time",
+                [
+                    (
+                        "max by (script_name, quantile) (cloudflare_worker_cpu_time)",
+                        "{{script_name}} q{{quantile}}",
+                    )
+                ],
+                unit="µs",
+                description=cf,
+                width=24,
+            )
+        )
+    )
+
+
+DASHBOARDS: dict[str, Callable[[], dash.Dashboard]] = {
+    "piano-api": api_overview,
+    "piano-rag": rag_performance,
+    "piano-db": database,
+    "piano-ingestion": ingestion,
+    "piano-edge": edge,
+}
+
+
+def render() -> dict[str, str]:
+    """File name -> JSON text; deterministic so the committed files compare byte for byte."""
+    out: dict[str, str] = {}
+    for uid, build in DASHBOARDS.items():
+        model = build().build()
+        for i, panel in enumerate(model.panels or [], start=1):
+            panel.id_val = i
+        text = json.dumps(model, cls=JSONEncoder, indent=2, sort_keys=True, ensure_ascii=False)
+        out[f"{uid}.json"] = text + "\n"
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--check", action="store_true", help="fail if committed JSON is stale")
+    args = parser.parse_args(argv)
+    rendered = render()
+    if args.check:
+        stale = [
+            name
+            for name, text in rendered.items()
+            if not (OUT_DIR / name).exists() or (OUT_DIR / name).read_text() != text
+        ]
+        extra = sorted({p.name for p in OUT_DIR.glob("*.json")} - set(rendered))
+        for name in stale + extra:
+            print(f"stale: dashboards/grafana/{name}", file=sys.stderr)
+        return 1 if stale or extra else 0
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered.items():
+        (OUT_DIR / name).write_text(text)
+    for path in OUT_DIR.glob("*.json"):
+        if path.name not in rendered:
+            path.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""The edge Worker in real workerd (worker/scripts/dev.mjs), in front of the local API."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+from pathlib import Path
+
+from service.core.config import REPO_ROOT, Settings
+from service.devstack.processes import Child, Supervisor
+from service.embeddings.local import LOCAL_MODEL
+
+DEV_SCRIPT = REPO_ROOT / "worker" / "scripts" / "dev.mjs"
+
+
+def origin_secret(settings: Settings) -> str:
+    """The configured secret, or one generated once into .local/ so API and Worker agree across restarts."""
+    configured = settings.origin_shared_secret.get_secret_value()
+    if configured:
+        return configured
+    path: Path = settings.local_dir / "origin-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def edge_env(settings: Settings, env: dict[str, str], secret: str) -> dict[str, str]:
+    return {
+        **env,
+        "ORIGIN_URL": f"http://{settings.api_host}:{settings.api_port}",
+        "ORIGIN_SHARED_SECRET": secret,
+        "WORKER_HOST": settings.api_host,
+        "WORKER_PORT": str(settings.edge_port),
+        "WORKER_PERSIST_DIR": str(settings.local_dir / "worker"),
+        "RATE_LIMIT_PER_MINUTE": str(settings.edge_rate_limit_per_minute),
+        # The Worker's embedding cache key and the model it tells the origin it used.
+        "EMBEDDING_MODEL": settings.embedding_model or LOCAL_MODEL,
+        # Local R2 is filled on first read from the API's S3 server (see worker/README.md).
+        "LOCAL_S3_ENDPOINT": settings.s3_endpoint_url,
+        "LOCAL_S3_REGION": settings.s3_region,
+        "LOCAL_S3_ACCESS_KEY_ID": settings.s3_access_key_id,
+        "LOCAL_S3_SECRET_ACCESS_KEY": settings.s3_secret_access_key.get_secret_value(),
+        "LOCAL_R2_BACKFILL_BUCKETS": json.dumps(
+            {
+                "PDF_BUCKET": settings.s3_bucket_projects,
+                "KNOWLEDGE_BUCKET": settings.s3_bucket_knowledge,
+            }
+        ),
+    }
+
+
+def start_edge(
+    sup: Supervisor, settings: Settings, env: dict[str, str], secret: str
+) -> Child | None:
+    node = shutil.which("node")
+    if node is None:
+        print("!! node not found: the edge Worker is not started (the API still is)", flush=True)
+        return None
+    return sup.start("edge", [node, str(DEV_SCRIPT)], edge_env(settings, env, secret))

@@ -1,0 +1,1 @@
+"""Prometheus metrics, the /api/metrics endpoint and the samplers that feed gauges."""

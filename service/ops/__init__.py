@@ -1,0 +1,1 @@
+"""Operational tooling that runs against a real database: drills rehearsing the runbooks."""

@@ -1,0 +1,204 @@
+"""Backup-and-restore drill: dump a database, restore it into a scratch database, prove equality.
+
+Rehearses runbooks/procedures/database-backup-and-restore.md with the same commands (pg_dump
+custom format, pg_restore --exit-on-error). The source is only read: digests of every table are
+taken in one REPEATABLE READ transaction whose snapshot pg_dump reuses (``--snapshot``), so the
+comparison is exact even while the local stack keeps writing.
+
+    python -m service.ops.drills.backup_restore [--database-url URL] [--report PATH]
+
+Without a URL (and without DATABASE_URL) it starts an embedded server and seeds sample data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from service.ops.drills.postgres_tools import pg_binary, start_embedded, with_database
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_REPORT = REPO_ROOT / ".local" / "drills" / "backup-restore.json"
+SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+
+TABLES_SQL = """
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname <> ALL(%s) AND n.nspname NOT LIKE 'pg_temp%%'
+ORDER BY 1, 2
+"""
+INDEXES_SQL = """
+SELECT schemaname || '.' || indexname || ': ' || indexdef FROM pg_indexes
+WHERE schemaname <> ALL(%s) ORDER BY 1
+"""
+EXTENSIONS_SQL = "SELECT extname FROM pg_extension ORDER BY 1"
+
+
+@dataclass
+class Snapshot:
+    tables: dict[str, tuple[int, str]]  # "schema.table" -> (rows, checksum of all rows)
+    indexes: list[str]
+    extensions: list[str]
+
+
+@dataclass
+class Report:
+    ok: bool
+    source: str
+    tables: int = 0
+    rows: int = 0
+    dump_bytes: int = 0
+    dump_seconds: float = 0.0
+    restore_seconds: float = 0.0
+    hnsw_indexes: int = 0
+    mismatches: list[str] = field(default_factory=list)
+
+
+def take_snapshot(conn: psycopg.Connection[Any]) -> Snapshot:
+    """Row count and an order-independent checksum per table, plus index and extension lists."""
+    tables: dict[str, tuple[int, str]] = {}
+    for schema, table in conn.execute(TABLES_SQL, (list(SYSTEM_SCHEMAS),)).fetchall():
+        query = sql.SQL(
+            "SELECT count(*), md5(coalesce(string_agg(md5(t::text), '' ORDER BY md5(t::text)), ''))"
+            " FROM {} AS t"
+        ).format(sql.Identifier(schema, table))
+        row = conn.execute(query).fetchone()
+        assert row is not None
+        tables[f"{schema}.{table}"] = (int(row[0]), str(row[1]))
+    indexes = [r[0] for r in conn.execute(INDEXES_SQL, (list(SYSTEM_SCHEMAS),)).fetchall()]
+    extensions = [r[0] for r in conn.execute(EXTENSIONS_SQL).fetchall()]
+    return Snapshot(tables, indexes, extensions)
+
+
+def compare(source: Snapshot, restored: Snapshot) -> list[str]:
+    problems = []
+    for name in sorted(set(source.tables) | set(restored.tables)):
+        if source.tables.get(name) != restored.tables.get(name):
+            problems.append(
+                f"table {name}: {source.tables.get(name)} != {restored.tables.get(name)}"
+            )
+    for idx in sorted(set(source.indexes) ^ set(restored.indexes)):
+        problems.append(f"index differs: {idx}")
+    if source.extensions != restored.extensions:
+        problems.append(f"extensions {source.extensions} != {restored.extensions}")
+    return problems
+
+
+def run(database_url: str, work_dir: Path) -> Report:
+    """Dump ``database_url``, restore into a scratch database on the same server, compare."""
+    report = Report(ok=False, source=_redact(database_url))
+    dump = work_dir / "drill.dump"
+    scratch = f"drill_restore_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+    try:
+        with psycopg.connect(database_url) as conn:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+            assert row is not None
+            source = take_snapshot(conn)
+            start = time.perf_counter()
+            _pg(
+                "pg_dump", "--format=custom", "--no-owner", "--no-privileges",
+                f"--snapshot={row[0]}", f"--file={dump}", database_url,
+            )  # fmt: skip
+            report.dump_seconds = round(time.perf_counter() - start, 3)
+            conn.rollback()
+        report.dump_bytes = dump.stat().st_size
+        target_url = with_database(database_url, scratch)
+        start = time.perf_counter()
+        _pg(
+            "pg_restore", "--no-owner", "--no-privileges", "--exit-on-error",
+            f"--dbname={target_url}", str(dump),
+        )  # fmt: skip
+        report.restore_seconds = round(time.perf_counter() - start, 3)
+        with psycopg.connect(target_url) as conn:
+            restored = take_snapshot(conn)
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
+            )
+    report.tables = len(source.tables)
+    report.rows = sum(rows for rows, _ in source.tables.values())
+    report.hnsw_indexes = sum(1 for idx in restored.indexes if "USING hnsw" in idx)
+    report.mismatches = compare(source, restored)
+    report.ok = not report.mismatches and report.tables > 0
+    return report
+
+
+SEED_SQL = [
+    "CREATE EXTENSION IF NOT EXISTS vector",
+    """CREATE TABLE IF NOT EXISTS drill_chunks (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        content text NOT NULL,
+        meta jsonb NOT NULL DEFAULT '{}',
+        embedding vector(8) NOT NULL,
+        tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', content)) STORED)""",
+    "CREATE INDEX IF NOT EXISTS drill_chunks_hnsw ON drill_chunks "
+    "USING hnsw (embedding vector_cosine_ops)",
+    "CREATE INDEX IF NOT EXISTS drill_chunks_tsv ON drill_chunks USING gin (tsv)",
+    """INSERT INTO drill_chunks (content, meta, embedding)
+       SELECT 'Scale practice ' || g || ': play C major hands together, tempo ' || (60 + g % 60),
+              jsonb_build_object('page', g % 40, 'title', 'Étude ' || g),
+              (SELECT array_agg(random())::vector(8) FROM generate_series(1, 8) WHERE g > 0)
+       FROM generate_series(1, 500) AS g""",
+]
+
+
+def seeded_embedded_database(data_dir: Path) -> str:
+    """An embedded server with a fresh sample database (vectors, HNSW, FTS, JSONB, unicode)."""
+    server_url = start_embedded(data_dir)
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS drill_source WITH (FORCE)")
+        admin.execute("CREATE DATABASE drill_source")
+    url = with_database(server_url, "drill_source")
+    seed_sample(url)
+    return url
+
+
+def seed_sample(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in SEED_SQL:
+            conn.execute(statement)
+
+
+def _pg(tool: str, *args: str) -> None:
+    # Arguments are our own flags plus the operator's database URL; no shell is involved.
+    result = subprocess.run([pg_binary(tool), *args], capture_output=True, text=True)  # noqa: S603
+    if result.returncode != 0:
+        raise RuntimeError(f"{tool} failed ({result.returncode}): {result.stderr.strip()}")
+
+
+def _redact(url: str) -> str:
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    return f"{params.get('host') or 'localhost'}/{params.get('dbname') or ''}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="drill-backup-") as tmp:
+        url = args.database_url or seeded_embedded_database(REPO_ROOT / ".local" / "drills" / "pg")
+        report = run(url, Path(tmp))
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(asdict(report), indent=2) + "\n")
+    print(json.dumps(asdict(report), indent=2))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
