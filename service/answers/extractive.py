@@ -13,6 +13,8 @@ from service.search.hybrid import SearchHit
 HEADER = "Extractive answer (quoted from your sources; no language model was used):"
 NO_SOURCES = "Extractive answer: no passage in the sources you can access matches this question."
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'A-Z0-9(])")
+# Editorial markup of the Gutenberg texts ("[Sidenote: _Title_]", "[Illustration]").
+_MARKUP = re.compile(r"\[(?:Sidenote|Illustration)[^\]]*\]")
 _WORD = re.compile(r"[a-z0-9']+")
 _STOP = frozenset(
     "a an and are as at be by can do does for from how i in is it my of on or should that the "
@@ -26,15 +28,20 @@ def _terms(text: str) -> set[str]:
 
 def best_sentences(query: str, text: str, limit: int = 2) -> list[str]:
     """The sentences sharing most terms with the query, in their original order."""
-    sentences = [s.strip() for s in _SENTENCE.split(" ".join(text.split())) if s.strip()]
+    flat = " ".join(_MARKUP.sub(" ", text).split())
+    sentences = [s.strip() for s in _SENTENCE.split(flat) if s.strip()]
     if not sentences:
         return []
     q = _terms(query)
+    # Statements before questions: a quoted reader's question is not an answer.
     scored = sorted(
         range(len(sentences)),
-        key=lambda i: (-len(q & _terms(sentences[i])), i),
+        key=lambda i: (sentences[i].endswith("?"), -len(q & _terms(sentences[i])), i),
     )
-    chosen = sorted(scored[:limit])
+    overlapping = [i for i in scored if q & _terms(sentences[i])]
+    statements = [i for i in overlapping if not sentences[i].endswith("?")]
+    relevant = statements or overlapping or scored[:1]
+    chosen = sorted(relevant[:limit])
     return [sentences[i][:600] for i in chosen]
 
 
