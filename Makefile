@@ -109,3 +109,9 @@ drill-key-rotation: install ## Drill: rotate the JWT signing key under load acro
 	$(PY) -m service.ops.drills.key_rotation
 
 drills: drill-backup-restore drill-key-rotation drill-reembed ## Run every drill against the local environment
+
+# --- retrieval and answers ---
+.PHONY: eval
+
+eval: install ## Retrieval eval: query sets, 100k ANN recall per role, ef_search sweep -> loadtest/results/eval-*/
+	$(PY) -m service.evals --all

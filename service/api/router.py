@@ -7,12 +7,14 @@ from fastapi import APIRouter
 from service.api.routes import annotations as annotation_routes
 from service.api.routes import (
     auth,
+    chat,
     health,
     internal_embeddings,
     knowledge,
     project_access,
     projects,
     relationships,
+    sources,
     well_known,
 )
 
@@ -26,4 +28,6 @@ ROUTERS: list[APIRouter] = [
     annotation_routes.router,
     knowledge.router,
     internal_embeddings.router,
+    chat.router,
+    sources.router,
 ]

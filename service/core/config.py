@@ -42,6 +42,46 @@ class Settings(BaseSettings):
     edge_port: int = 8787
     edge_rate_limit_per_minute: int = Field(default=100, ge=0)
 
+    # --- Retrieval and answers (RAG, issue 5) -----------------------------------------------
+    # The query embedder, Cloudflare account/token, ORIGIN_SHARED_SECRET and CORPUS_DIR are the
+    # knowledge-base settings (EMBEDDING_*, CLOUDFLARE_ACCOUNT_ID, WORKERS_AI_*).
+    # Candidates taken from each ranker before Reciprocal Rank Fusion, and the RRF constant.
+    search_vector_candidates: int = Field(default=40, ge=1, le=500)
+    search_fts_candidates: int = Field(default=40, ge=1, le=500)
+    search_rrf_k: int = Field(default=60, ge=1)
+    # HNSW ef_search for unfiltered scopes (100: recall@10 >= 0.99 at 100k in `make eval`); widened
+    # for narrower scopes up to the max (pgvector < 0.8).
+    search_ef_search: int = Field(default=100, ge=1, le=1000)
+    search_ef_search_max: int = Field(default=1000, ge=1, le=1000)
+    # Scopes smaller than this share of the model's chunks, or this many rows, are searched exactly.
+    search_exact_scope_fraction: float = Field(default=0.05, ge=0, le=1)
+    search_exact_scope_rows: int = Field(default=20000, ge=0)
+    rerank_provider: Literal["none", "workers-ai"] = "none"
+    rerank_model: str = "@cf/baai/bge-reranker-base"
+    rerank_candidates: int = Field(default=20, ge=1, le=100)
+    # LLM: extractive is the offline default and the fallback for every other provider.
+    llm_provider: Literal["extractive", "workers-ai", "openai-compatible", "anthropic"] = (
+        "extractive"
+    )
+    llm_timeout_seconds: float = Field(default=20.0, gt=0)
+    llm_first_token_timeout_seconds: float = Field(default=8.0, gt=0)
+    llm_max_tokens: int = Field(default=700, gt=0)
+    llm_temperature: float = Field(default=0.2, ge=0, le=2)
+    llm_history_messages: int = Field(default=4, ge=0, le=20)
+    workers_ai_llm_model: str = "@cf/meta/llama-4-scout-17b-16e-instruct"
+    llm_openai_base_url: str = "http://127.0.0.1:8000/v1"
+    llm_openai_api_key: SecretStr = SecretStr("")
+    llm_openai_model: str = ""
+    anthropic_base_url: str = "https://api.anthropic.com"
+    anthropic_api_key: SecretStr = SecretStr("")
+    anthropic_model: str = "claude-3-5-haiku-latest"
+    # Cache backend: postgres = UNLOGGED table in the app database (shared, no extra server);
+    # memory = per process; none = off.
+    cache_backend: Literal["postgres", "memory", "none"] = "postgres"
+    cache_embedding_ttl_seconds: int = Field(default=24 * 3600, ge=0)
+    cache_search_ttl_seconds: int = Field(default=3600, ge=0)
+    cache_answer_ttl_seconds: int = Field(default=24 * 3600, ge=0)
+
     auth_provider: Literal["local", "supabase"] = "local"
     # PEM of the RS256 signing key. If empty, jwt_private_key_file is used (generated on first run).
     jwt_private_key: SecretStr = SecretStr("")

@@ -1,0 +1,35 @@
+"""The engine's hooks wired to the service metrics (service/observability/metrics.py)."""
+
+from __future__ import annotations
+
+from service.answers.hooks import RagHooks
+from service.observability import metrics
+
+_STAGES = {"embed", "search", "rerank", "llm_ttft", "total"}
+
+
+def _cache(layer: str, result: str) -> None:
+    metrics.CACHE_REQUESTS.labels(layer=layer, result=result).inc()
+
+
+def _llm(provider: str, outcome: str) -> None:
+    metrics.LLM_REQUESTS.labels(provider=provider, outcome=outcome).inc()
+
+
+def _fallback(provider: str, reason: str) -> None:
+    metrics.LLM_FALLBACKS.labels(provider=provider, reason=reason).inc()
+
+
+def _query(outcome: str, confidence: str, timings_ms: dict[str, float]) -> None:
+    metrics.RAG_QUERIES.labels(outcome=outcome).inc()
+    if outcome == "no_context":
+        metrics.RAG_ANSWER_CONFIDENCE.labels(level="none").inc()
+    elif confidence:
+        metrics.RAG_ANSWER_CONFIDENCE.labels(level=confidence.lower()).inc()
+    for stage, ms in timings_ms.items():
+        if stage in _STAGES:
+            metrics.RAG_QUERY_DURATION.labels(stage=stage).observe(ms / 1000)
+
+
+def metric_hooks() -> RagHooks:
+    return RagHooks(on_cache=_cache, on_llm=_llm, on_fallback=_fallback, on_query=_query)

@@ -1,0 +1,1 @@
+"""Retrieval evaluation: labelled query sets, ANN recall at scale, and the ef_search sweep."""

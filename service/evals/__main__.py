@@ -1,0 +1,140 @@
+"""`python -m service.evals --queries FILE [--queries FILE ...] [--corpus DIR] [--k 10] [--ann]`
+
+Ingests the corpus into an isolated database (embedded server under .local/eval unless
+EVAL_DATABASE_URL names a server), runs the query files, optionally the 100k ANN study, and
+writes JSON + Markdown (+ PNG) under loadtest/results/eval-<timestamp>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from service.core.config import REPO_ROOT, Settings
+from service.embeddings.factory import get_embedder
+from service.evals import report
+from service.evals.corpus import IngestReport, ingest_books, ingest_dbpedia
+from service.evals.database import existing_database, fresh_database
+from service.evals.querysets import SHIPPED
+from service.evals.retrieval_eval import evaluate_files
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m service.evals", description=__doc__)
+    p.add_argument("--queries", type=Path, action="append", help="JSONL query file (repeatable)")
+    p.add_argument("--all", action="store_true", help="shipped query sets + ANN study (make eval)")
+    p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default CORPUS_DIR)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--ann", action="store_true", help="run the ANN recall/latency study")
+    p.add_argument("--ann-rows", type=int, default=100_000)
+    p.add_argument("--ann-queries", type=int, default=100)
+    p.add_argument("--no-dbpedia", action="store_true", help="skip ingesting the DBpedia subset")
+    p.add_argument("--no-books", action="store_true", help="skip ingesting the books")
+    p.add_argument("--db-name", default="eval_corpus", help="name of the isolated database")
+    p.add_argument(
+        "--reuse-corpus", action="store_true", help="use the already ingested --db-name as is"
+    )
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--threads", type=int, default=2, help="torch threads for corpus embedding")
+    return p.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    settings = Settings()
+    if args.corpus:
+        settings = settings.model_copy(update={"corpus_dir": args.corpus})
+    files: list[Path] = list(args.queries or [])
+    if args.all:
+        files = files or [f for f in SHIPPED if not (args.no_dbpedia and "dbpedia" in f.name)]
+        args.ann = True
+    import os
+
+    eval_dir = settings.local_dir / "eval"
+    server = os.environ.get("EVAL_DATABASE_URL", "")
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python -m service.evals " + " ".join(sys.argv[1:]),
+        "corpus_dir": str(settings.corpus_dir),
+    }
+    embedder = get_embedder(settings)
+    if args.reuse_corpus:
+        db_url = existing_database(eval_dir / "pg", args.db_name, server)
+        return await evaluate(args, settings, embedder, db_url, files, eval_dir, server, results)
+    print(f"==> corpus {settings.corpus_dir} -> isolated database {args.db_name}", flush=True)
+    db_url = fresh_database(eval_dir / "pg", args.db_name, server)
+    if hasattr(embedder, "load"):
+        await asyncio.to_thread(embedder.load)
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
+    started = time.perf_counter()
+    async with await psycopg.AsyncConnection.connect(
+        db_url, autocommit=True, row_factory=dict_row
+    ) as conn:
+        books = IngestReport() if args.no_books else await ingest_books(conn, settings, embedder)
+        needs_dbpedia = not args.no_dbpedia and (
+            args.all or any("dbpedia" in f.name for f in files)
+        )
+        dbp = await ingest_dbpedia(conn, settings, embedder) if needs_dbpedia else None
+        await conn.execute("ANALYZE")
+    results["corpus"] = {
+        "documents": books.documents + (dbp.documents if dbp else 0),
+        "chunks": books.chunks + (dbp.chunks if dbp else 0),
+        "model": embedder.model,
+        "seconds": time.perf_counter() - started,
+    }
+    print(
+        f"    {results['corpus']['chunks']} chunks in {results['corpus']['seconds']:.0f} s",
+        flush=True,
+    )
+    return await evaluate(args, settings, embedder, db_url, files, eval_dir, server, results)
+
+
+async def evaluate(
+    args: argparse.Namespace,
+    settings: Settings,
+    embedder: Any,
+    db_url: str,
+    files: list[Path],
+    eval_dir: Path,
+    server: str,
+    results: dict[str, Any],
+) -> dict[str, Any]:
+    if files:
+        print("==> labelled queries", flush=True)
+        results["queries"] = await evaluate_files(db_url, settings, embedder, files, args.k)
+    if args.ann:
+        from service.evals.ann import ann_study
+
+        print(f"==> ANN study at {args.ann_rows:,} vectors", flush=True)
+        results["ann"] = await ann_study(
+            settings, embedder, db_url, eval_dir / "pg", server, args.ann_rows, args.ann_queries
+        )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv if argv is not None else sys.argv[1:])
+    if not (args.queries or args.all or args.ann):
+        print("nothing to do: give --queries FILE, --ann or --all", file=sys.stderr)
+        return 2
+    results = asyncio.run(run(args))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = args.out or REPO_ROOT / "loadtest" / "results" / f"eval-{stamp}"
+    report.write(out, results)
+    print()
+    print((out / "report.md").read_text())
+    print(f"\nwritten to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

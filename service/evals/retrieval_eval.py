@@ -1,0 +1,108 @@
+"""Runs labelled query files through the production retrieval path (RagEngine.retrieve)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from service.answers.engine import QueryInput, RagEngine
+from service.cache.backends import NullCache
+from service.cache.layers import RagCache
+from service.core.config import Settings
+from service.core.db import Conn
+from service.embeddings.base import Embedder
+from service.evals.corpus import DBPEDIA_SCHEME
+from service.evals.metrics import normalise, percentile
+from service.evals.querysets import Retrieved, load, mean, score
+from service.search.rerank import NoRerank
+
+EVAL_USER = uuid.UUID(int=0)
+
+
+def engine_for(settings: Settings, pool: Any, embedder: Embedder) -> RagEngine:
+    return RagEngine(
+        settings, pool, embedder, RagCache(NullCache(), {}), NoRerank(), None, "extractive"
+    )
+
+
+async def _chunk_index(conn: Conn) -> dict[int, tuple[str, str]]:
+    cur = await conn.execute(
+        "SELECT c.id, c.content, d.id AS doc_id, d.source_url FROM document_chunks c "
+        "JOIN knowledge_documents d ON d.id = c.document_id"
+    )
+    out = {}
+    for r in await cur.fetchall():
+        url = r["source_url"] or ""
+        key = (
+            url.removeprefix(DBPEDIA_SCHEME) if url.startswith(DBPEDIA_SCHEME) else str(r["doc_id"])
+        )
+        out[r["id"]] = (normalise(r["content"]), key)
+    return out
+
+
+async def evaluate_files(
+    db_url: str, settings: Settings, embedder: Embedder, files: list[Path], k: int
+) -> dict[str, Any]:
+    pool = AsyncConnectionPool[Conn](
+        db_url,
+        min_size=1,
+        max_size=4,
+        kwargs={"row_factory": dict_row, "autocommit": True},
+        open=False,
+    )
+    await pool.open()
+    try:
+        engine = engine_for(settings, pool, embedder)
+        async with pool.connection() as conn:
+            chunks = await _chunk_index(conn)
+        all_texts = [t for t, _ in chunks.values()]
+        per_file: dict[str, Any] = {}
+        every: list[dict[str, float]] = []
+        for path in files:
+            queries = load(path)
+            started = time.perf_counter()
+            vectors = await embedder.embed([q.query for q in queries])
+            scores, latencies, misses = [], [], []
+            for q, vec in zip(queries, vectors, strict=True):
+                t0 = time.perf_counter()
+                r = await engine.retrieve(
+                    QueryInput(
+                        q.query,
+                        EVAL_USER,
+                        "admin",
+                        top_k=min(20, max(k, 20 if q.graded else k)),
+                        query_embedding=vec,
+                    )
+                )
+                latencies.append((time.perf_counter() - t0) * 1000)
+                ranked = [Retrieved(*chunks[h.chunk_id]) for h in r.hits]
+                s = score(q, ranked, all_texts, k)
+                scores.append(s)
+                if not q.graded and s[f"recall@{k}"] == 0:
+                    misses.append(q.id)
+            every.extend(scores)
+            per_file[path.stem] = {
+                "file": str(path),
+                "queries": len(queries),
+                "graded": any(q.graded for q in queries),
+                **mean(scores),
+                "search_p50_ms": percentile(latencies, 50),
+                "search_p95_ms": percentile(latencies, 95),
+                "seconds": time.perf_counter() - started,
+                "misses": misses[:50],
+            }
+            m = per_file[path.stem]
+            print(
+                f"  [queries] {path.stem}: n={len(queries)} recall@1={m['recall@1']:.3f} "
+                f"recall@5={m['recall@5']:.3f} recall@{k}={m[f'recall@{k}']:.3f} "
+                f"MRR={m['mrr']:.3f} nDCG@{k}={m[f'ndcg@{k}']:.3f}",
+                flush=True,
+            )
+        return {"k": k, "chunks": len(chunks), "files": per_file, "overall": mean(every)}
+    finally:
+        await pool.close()
