@@ -79,8 +79,13 @@ def build_documents(corpus: Path, target_chunks: int) -> list[SeedDocument]:
             )
     have = sum(len(d.chunks) for d in docs)
     if have < target_chunks:
-        docs += _synthetic(docs, target_chunks - have)
-    return docs
+        return docs + _synthetic(docs, target_chunks - have)
+    # Smaller corpora (smoke runs) keep a slice of every document rather than whole books.
+    share = target_chunks / have
+    return [
+        SeedDocument(d.title, d.source_type, d.chunks[: max(1, int(len(d.chunks) * share))])
+        for d in docs
+    ]
 
 
 def _synthetic(docs: list[SeedDocument], needed: int) -> list[SeedDocument]:

@@ -78,17 +78,20 @@ def evaluate(run: RunStats, thresholds: Thresholds) -> list[Check]:
                 Check(f"{cls.name} class", "a [classes] row", "no matching pattern", False)
             )
             continue
-        for pct, limit, measured in (
-            ("p95", target.p95_ms, cls.p95_ms),
-            ("p99", target.p99_ms, cls.p99_ms),
+        for pct, limit, measured, min_samples in (
+            ("p95", target.p95_ms, cls.p95_ms, thresholds.min_samples_p95),
+            ("p99", target.p99_ms, cls.p99_ms, thresholds.min_samples_p99),
         ):
+            gated = thresholds.gate_latency and cls.requests >= min_samples
+            note = ""
+            if not thresholds.gate_latency:
+                note = " (not gated)"
+            elif not gated:
+                note = f" (not gated: < {min_samples} samples)"
             ok = measured is not None and measured <= limit
             checks.append(
                 Check(
-                    f"{cls.name} {pct}",
-                    f"<= {limit:.0f} ms" + ("" if thresholds.gate_latency else " (not gated)"),
-                    _ms(measured),
-                    ok or not thresholds.gate_latency,
+                    f"{cls.name} {pct}", f"<= {limit:.0f} ms{note}", _ms(measured), ok or not gated
                 )
             )
     return checks
@@ -100,10 +103,12 @@ def breaches(checks: list[Check]) -> list[Check]:
 
 def render_table(checks: list[Check]) -> str:
     width = max(len(c.metric) for c in checks)
-    lines = [f"{'metric':<{width}}  {'target':<24} {'measured':<24} result"]
+    tw = max(len(c.target) for c in checks)
+    mw = max(len(c.measured) for c in checks)
+    lines = [f"{'metric':<{width}}  {'target':<{tw}}  {'measured':<{mw}}  result"]
     for c in checks:
         verdict = "pass" if c.ok else "FAIL"
-        lines.append(f"{c.metric:<{width}}  {c.target:<24} {c.measured:<24} {verdict}")
+        lines.append(f"{c.metric:<{width}}  {c.target:<{tw}}  {c.measured:<{mw}}  {verdict}")
     return "\n".join(lines)
 
 

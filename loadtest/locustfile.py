@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from locust import LoadTestShape, between, events, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
-from locust.exception import StopUser
+from locust.exception import RescheduleTaskImmediately, StopUser
 
 from loadtest.accounts import AccountPool, SeededAccount, read_accounts
 from loadtest.api_shapes import (
@@ -98,6 +98,7 @@ class SeededUser(FastHttpUser):
 
     abstract = True
     role: ClassVar[str] = "student"
+    mixed: ClassVar[bool] = False
     network_timeout = 15.0
     connection_timeout = 5.0
     account: SeededAccount
@@ -163,11 +164,18 @@ class SeededUser(FastHttpUser):
                 resp.failure(f"status:{status} {code}".strip())
             return None
 
+    def did(self, *issued: bool) -> None:
+        """End of a task. If it issued nothing (feature not served by the target), mixed profiles
+        move on to another task at once, so their time goes to what exists; single-feature users
+        idle through their wait."""
+        if self.mixed and not any(issued):
+            raise RescheduleTaskImmediately()
+
     # --- behaviours shared by the scenarios -------------------------------------------------
 
-    def ask(self) -> None:
+    def ask(self) -> bool:
         if not _caps().rag:
-            return
+            return False
         # Named per kind so the summary shows repeat (cache-friendly) and unseen latency apart.
         kind, query = _mix().next()
         self.call(
@@ -177,37 +185,42 @@ class SeededUser(FastHttpUser):
             json={"query": query, "stream": False},
             require="answer",
         )
+        return True
 
-    def me(self) -> None:
+    def me(self) -> bool:
         self.call("GET", "/api/auth/me", "api:me")
+        return True
 
-    def relationships(self) -> None:
+    def relationships(self) -> bool:
         self.call("GET", "/api/relationships?page_size=20", "api:relationships:list")
+        return True
 
-    def list_projects(self) -> None:
+    def list_projects(self) -> bool:
         if not _caps().projects:
-            return
+            return False
         data = self.call("GET", "/api/projects?page_size=20", "api:projects:list")
         if data:
             ids = [str(p["id"]) for p in data.get("items", []) if "id" in p]
             if ids:
                 self.project_ids = ids[:20]
+        return True
 
-    def get_project(self) -> None:
+    def get_project(self) -> bool:
         if not _caps().projects or not self.project_ids:
-            return
+            return False
         self.call("GET", f"/api/projects/{random.choice(self.project_ids)}", "api:projects:get")
+        return True
 
-    def upload_project(self, keep: bool) -> None:
-        """Create -> PUT the PDF to its presigned URL -> confirm; optionally rename and delete."""
+    def upload_project(self, keep: bool) -> bool:
+        """Create -> PUT the PDF to its presigned URL -> confirm -> rename; optionally delete."""
         if not _caps().projects or PDF_PATH is None:
-            return
+            return False
         pdf = PDF_PATH.read_bytes()
         created = self.call(
             "POST", "/api/projects", "api:projects:create", json=project_create_body(pdf)
         )
         if not created:
-            return
+            return True
         project_id, url, put_headers = upload_target(created)
         if url:
             self.call("PUT", url, "storage:put", data=pdf, headers=put_headers, expect=(200,))
@@ -221,11 +234,12 @@ class SeededUser(FastHttpUser):
         )
         if not keep:
             self.call("DELETE", f"/api/projects/{project_id}", "api:projects:delete")
+        return True
 
-    def annotate(self) -> None:
-        """List, create (highlight/note/drawing), edit and delete on the user's project."""
+    def annotate(self) -> bool:
+        """List, create (highlight/note/drawing), edit and maybe delete on the user's project."""
         if not _caps().annotations or not self.account.project_id:
-            return
+            return False
         pid = self.account.project_id
         self.call("GET", f"/api/annotations?project_id={pid}", "api:annotations:list")
         kind = random.choice(("highlight", "note", "drawing"))
@@ -233,7 +247,7 @@ class SeededUser(FastHttpUser):
             "POST", "/api/annotations", "api:annotations:create", json=annotation_body(pid, kind)
         )
         if not created or "id" not in created:
-            return
+            return True
         aid = created["id"]
         self.call(
             "PATCH",
@@ -241,8 +255,9 @@ class SeededUser(FastHttpUser):
             "api:annotations:update",
             json=annotation_patch(kind),
         )
-        if random.random() < 0.7:  # most annotations are kept, the rest undone
+        if random.random() < 0.3:  # most annotations are kept, some undone
             self.call("DELETE", f"/api/annotations/{aid}", "api:annotations:delete")
+        return True
 
 
 class RagQueryUser(SeededUser):
@@ -284,51 +299,51 @@ class StudentUser(SeededUser):
     """Browses their own and their teacher's material and asks the assistant."""
 
     role = "student"
+    mixed = True
     weight = 4
     wait_time = think(2, 8)
 
     @task(6)
     def ask_question(self) -> None:
-        self.ask()
+        self.did(self.ask())
 
     @task(3)
     def browse(self) -> None:
-        self.list_projects()
-        self.get_project()
+        self.did(self.list_projects() and self.get_project())
 
     @task(2)
     def annotate_page(self) -> None:
-        self.annotate()
+        self.did(self.annotate())
 
     @task(1)
     def profile(self) -> None:
-        self.me()
-        self.relationships()
+        self.did(self.me(), self.relationships())
 
 
 class TeacherUser(SeededUser):
     """Annotates scores, uploads new PDFs for students, checks on their students."""
 
     role = "teacher"
+    mixed = True
     weight = 1
     wait_time = think(2, 8)
 
     @task(4)
     def annotate_page(self) -> None:
-        self.annotate()
+        self.did(self.annotate())
 
     @task(2)
     def students(self) -> None:
-        self.relationships()
+        self.did(self.relationships())
         self.list_projects()
 
     @task(1)
     def upload(self) -> None:
-        self.upload_project(keep=True)
+        self.did(self.upload_project(keep=True))
 
     @task(2)
     def ask_question(self) -> None:
-        self.ask()
+        self.did(self.ask())
 
 
 class SpecShape(LoadTestShape):

@@ -7,6 +7,8 @@ Exit code: the gate's (0 only when every threshold holds; 1 on a breach; 2 if th
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import shlex
 import subprocess
@@ -54,11 +56,35 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--corpus-chunks", type=int, default=None,
                    help="chunks to seed (local default 10000; remote 0 = leave the corpus alone)")  # fmt: skip
     p.add_argument("--skip-setup", action="store_true")
+    p.add_argument("--regate", type=Path, default=None, metavar="RESULTS_DIR",
+                   help="re-evaluate a finished run (e.g. with other --thresholds); no load")  # fmt: skip
     return p.parse_args(argv)
+
+
+def finish(out: Path, thresholds_path: Path, info: report.RunInfo) -> int:
+    """Gate + chart + summary for the run in `out`; the process exit code."""
+    prefix = out / "locust"
+    thresholds = load_thresholds(thresholds_path, info.profile)
+    run = read_run(prefix)
+    checks = gate.evaluate(run, thresholds)
+    report.write_chart(
+        read_history(prefix), out / "chart.png", f"{info.scenario} / {info.profile} / {info.host}"
+    )
+    summary = report.write_summary(out, run, checks, thresholds, info)
+    print(gate.render_table(checks))
+    failed = gate.breaches(checks)
+    for check in failed:
+        print(check.breach_line())
+    print(f"==> {'FAIL' if failed else 'PASS'}: summary {summary}", flush=True)
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    if args.regate is not None:
+        info = report.RunInfo(**json.loads((args.regate / "run.json").read_text()))
+        info.command += f" (re-gated with {args.thresholds})"
+        return finish(args.regate, args.thresholds, info)
     smoke = args.profile == "smoke"
     scale = (
         args.scale if args.scale is not None else (SMOKE_SECONDS / SPEC_SECONDS if smoke else 1.0)
@@ -77,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     users_file = out / "users.json"
     command = "python -m loadtest.run " + shlex.join(argv if argv is not None else sys.argv[1:])
+    info = report.RunInfo(host, args.profile, args.scenario, scale, users, command)
+    (out / "run.json").write_text(json.dumps(dataclasses.asdict(info)))
     print(f"==> {args.profile} run of '{args.scenario}' against {host}: peak {users} users, "
           f"{sum(s.seconds for s in stages):.0f}s -> {out}", flush=True)  # fmt: skip
 
@@ -120,20 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             print("loadtest: locust did not complete", file=sys.stderr)
             return 2
 
-    thresholds = load_thresholds(args.thresholds, args.profile)
-    run = read_run(prefix)
-    checks = gate.evaluate(run, thresholds)
-    report.write_chart(
-        read_history(prefix), out / "chart.png", f"{args.scenario} / {args.profile} / {host}"
-    )
-    info = report.RunInfo(host, args.profile, args.scenario, scale, users, command)
-    summary = report.write_summary(out, run, checks, thresholds, info)
-    print(gate.render_table(checks))
-    failed = gate.breaches(checks)
-    for check in failed:
-        print(check.breach_line())
-    print(f"==> {'FAIL' if failed else 'PASS'}: summary {summary}", flush=True)
-    return 1 if failed else 0
+    return finish(out, args.thresholds, info)
 
 
 if __name__ == "__main__":

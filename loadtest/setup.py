@@ -152,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         f"==> setup: {len(accounts)} accounts ({with_projects} with a project) -> {args.users_file}",
         flush=True,
     )
-    if args.corpus_chunks > 0:
+    with httpx.Client(base_url=args.host, timeout=30) as probe:
+        serves_rag = "/api/chat/query" in probe.get("/openapi.json").json().get("paths", {})
+    if args.corpus_chunks > 0 and not serves_rag:
+        print("==> corpus: skipped (the target serves no /api/chat/query)", flush=True)
+    elif args.corpus_chunks > 0:
         from loadtest.corpus import seed_corpus
 
         seed_corpus(local_database_url(), corpus, args.corpus_chunks, args.cache_dir)

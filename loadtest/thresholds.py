@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_THRESHOLDS = Path(__file__).resolve().parent / "thresholds.toml"
+# Load profiles; a thresholds file may override [gate] per profile in [profiles.<name>].
+PROFILES = ("spec", "smoke", "stress")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,9 @@ class Thresholds:
     shed_is_graceful: bool = False
     max_timeouts: int | None = None
     gate_latency: bool = True
+    # Below these sample counts a percentile is just "the max of a handful": reported, not gated.
+    min_samples_p95: int = 20
+    min_samples_p99: int = 100
     llm_provider_p95_ms: float | None = None
     llm_provider_p99_ms: float | None = None
     source: str = ""
@@ -58,9 +63,8 @@ def load_thresholds(path: Path = DEFAULT_THRESHOLDS, profile: str = "spec") -> T
         data = tomllib.load(fh)
     gate = dict(data.get("gate", {}))
     profiles = data.get("profiles", {})
-    if profile != "spec" and profile not in profiles:
-        known = ", ".join(["spec", *profiles])
-        raise ThresholdsError(f"unknown profile '{profile}' (known: {known})")
+    if profile not in PROFILES:
+        raise ThresholdsError(f"unknown profile '{profile}' (known: {', '.join(PROFILES)})")
     gate.update(profiles.get(profile, {}))
 
     classes = []
@@ -83,6 +87,8 @@ def load_thresholds(path: Path = DEFAULT_THRESHOLDS, profile: str = "spec") -> T
         shed_is_graceful=bool(gate.get("shed_is_graceful", False)),
         max_timeouts=None if max_timeouts is None else int(max_timeouts),
         gate_latency=bool(gate.get("gate_latency", True)),
+        min_samples_p95=int(gate.get("min_samples_p95", 20)),
+        min_samples_p99=int(gate.get("min_samples_p99", 100)),
         llm_provider_p95_ms=budget.get("provider_p95_ms"),
         llm_provider_p99_ms=budget.get("provider_p99_ms"),
         source=str(path),
