@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -46,9 +45,7 @@ def project_create_body(pdf: bytes) -> dict[str, Any]:
     return {
         "title": f"Etude {random.randint(1, 99999)}",
         "filename": "cooke-1913-page.pdf",
-        "content_type": "application/pdf",
-        "size_bytes": len(pdf),
-        "sha256": hashlib.sha256(pdf).hexdigest(),
+        "description": f"One scanned page ({len(pdf)} bytes) for load testing",
     }
 
 
@@ -56,32 +53,32 @@ def upload_target(created: dict[str, Any]) -> tuple[str, str | None, dict[str, s
     """(project id, presigned PUT URL or None, headers the PUT must carry)."""
     project = created.get("project", created)
     upload = created.get("upload") or {}
-    url = upload.get("url") or created.get("upload_url")
-    headers = {str(k): str(v) for k, v in (upload.get("headers") or {}).items()}
+    url = upload.get("upload_url") or created.get("upload_url")
+    headers = {str(k): str(v) for k, v in (upload.get("upload_headers") or {}).items()}
     return str(project["id"]), url, headers
 
 
+# Coordinates are PDF points from the page's top-left (a letter page is 612 x 792).
 def _rect() -> dict[str, float]:
-    x, y = random.uniform(0, 0.8), random.uniform(0, 0.9)
-    return {"x": round(x, 4), "y": round(y, 4), "width": 0.15, "height": 0.03}
+    x, y = random.uniform(40, 450), random.uniform(40, 700)
+    return {"x": round(x, 1), "y": round(y, 1), "width": 120.0, "height": 14.0}
 
 
 def annotation_content(kind: str) -> dict[str, Any]:
     if kind == "highlight":
         return {"rects": [_rect(), _rect()], "color": "#ffeb3b"}
     if kind == "note":
-        return {"text": "Watch the wrist here: loose, not stiff.", "x": 0.42, "y": 0.31}
-    points = [[round(0.1 + i * 0.01, 4), round(0.5 + (i % 3) * 0.005, 4)] for i in range(24)]
+        return {
+            "text": "Watch the wrist here: loose, not stiff.",
+            "position": {"x": round(random.uniform(40, 500), 1), "y": 310.0},
+        }
+    points = [{"x": 100.0 + i * 6, "y": 400.0 + (i % 3) * 2} for i in range(24)]
     return {"strokes": [{"points": points, "width": 2, "color": "#d32f2f"}]}
 
 
 def annotation_body(project_id: str, kind: str) -> dict[str, Any]:
-    return {
-        "project_id": project_id,
-        "page": random.randint(1, 1),
-        "type": kind,
-        "content": annotation_content(kind),
-    }
+    # Page 1: the seeded projects are one-page PDFs.
+    return {"project_id": project_id, "page": 1, "type": kind, "content": annotation_content(kind)}
 
 
 def annotation_patch(kind: str) -> dict[str, Any]:
