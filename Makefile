@@ -51,6 +51,18 @@ test-python: install
 
 test: lint typecheck test-python ## Everything CI runs
 
+# --- knowledge base and ingestion ---
+.PHONY: seed worker bench-ingest
+
+seed: install ## Load the demo books (../shared/corpus) and process them, printing progress
+	$(PY) -m service.devstack seed
+
+worker: install ## Run one ingestion worker (production runs `python -m service.worker`)
+	$(PY) -m service.devstack worker
+
+bench-ingest: install ## Ingest the corpus; pages/s, chunks/s, embeddings/s to loadtest/results/
+	$(PY) -m loadtest.bench_ingest
+
 # --- performance gates (loadtest/) ---------------------------------------------------------------
 # make loadtest                      full spec shape (14 min, 100 users) against the local stack
 # make loadtest HOST=https://...     any environment (corpus left alone there)

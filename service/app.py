@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from service.api.router import ROUTERS
 from service.auth.provider import build_auth
@@ -15,6 +16,8 @@ from service.core.db import create_pool
 from service.core.errors import ErrorResponse, UnhandledErrorMiddleware, install_error_handlers
 from service.core.logs import AccessLogMiddleware, configure_logging
 from service.core.request_context import RequestIdMiddleware
+from service.knowledge.queue import QueueClient
+from service.storage import ObjectStore, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +33,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = create_pool(settings, settings.database_url)
         await pool.open(wait=False)
         app.state.pool = pool
+        if settings.creates_buckets:
+            try:
+                await run_in_threadpool(app.state.store.ensure_buckets)
+            except StorageUnavailable as exc:  # the API still serves everything but files
+                log.warning("object storage unavailable at startup", extra={"error": str(exc)})
         log.info("api started", extra={"environment": settings.environment})
         try:
             yield
         finally:
+            await app.state.queue.close()
             await pool.close()
 
     app = FastAPI(
@@ -44,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.auth = build_auth(settings)
+    app.state.store = ObjectStore(settings)
+    app.state.queue = QueueClient(settings.database_url)  # knowledge processing jobs
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

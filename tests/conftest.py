@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -109,8 +110,21 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_settings(db_url, tmp_path_factory.mktemp("local"))
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-speaking server (moto) on loopback per test worker; the app's boto3 code talks to it."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Settings:
+    return make_settings(db_url, tmp_path_factory.mktemp("local"), s3_endpoint_url=s3_endpoint)
 
 
 @pytest.fixture(scope="session")

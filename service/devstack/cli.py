@@ -15,9 +15,11 @@ import psycopg
 from service.auth.keys import load_key_ring
 from service.core.config import Settings
 from service.core.migrations import apply_migrations
+from service.devstack import ingest
 from service.devstack.demo_users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
 from service.devstack.postgres import start_embedded
 from service.devstack.processes import Supervisor, http_ok, install_sigterm_as_interrupt, python
+from service.storage import local_server
 
 
 def step(message: str) -> None:
@@ -41,6 +43,26 @@ def migrate(settings: Settings, url: str) -> None:
     step("applying migrations")
     applied = apply_migrations(url)
     step(f"migrations: {len(applied)} applied" + (f" ({', '.join(applied)})" if applied else ""))
+
+
+def start_object_store(sup: Supervisor, settings: Settings, env: dict[str, str]) -> None:
+    """Local S3 server when S3_ENDPOINT_URL is on loopback; data replayed from .local/s3/."""
+    address = local_server.loopback_address(settings.s3_endpoint_url)
+    if address is None:
+        step(f"using object storage at {settings.s3_endpoint_url}")
+        return
+    data_dir = settings.local_dir / "s3"
+    step(f"starting S3 server on {address[0]}:{address[1]} (data in {data_dir})")
+    child = sup.start(
+        "s3",
+        local_server.server_command(*address),
+        {**env, **local_server.recording_env(data_dir)},
+    )
+    endpoint = settings.s3_endpoint_url.rstrip("/")
+    sup.wait_ready(child, lambda: local_server.is_up(endpoint), 60, endpoint)
+    replayed = local_server.replay(endpoint, data_dir)
+    if replayed:
+        step(f"S3 state restored ({replayed} recorded requests replayed)")
 
 
 def cmd_migrate(settings: Settings) -> int:
@@ -82,6 +104,7 @@ def _banner(settings: Settings) -> str:
   Piano platform is up.
     API        {api}
     API docs   {api}/docs
+    S3         {settings.s3_endpoint_url} (buckets {settings.s3_bucket_projects}, {settings.s3_bucket_knowledge})
     Health     {api}/api/health
 
   Demo accounts (password: {DEMO_PASSWORD}):
@@ -105,6 +128,7 @@ def cmd_up(settings: Settings) -> int:
             if settings.environment == "local":
                 ensure_demo_users(url)
             env = {**os.environ, "DATABASE_URL": url, "LOCAL_DIR": str(settings.local_dir)}
+            start_object_store(sup, settings, env)
             step(f"starting API on {settings.api_host}:{settings.api_port}")
             api = sup.start(
                 "api",
@@ -123,6 +147,9 @@ def cmd_up(settings: Settings) -> int:
             )
             health = f"http://{settings.api_host}:{settings.api_port}/api/health"
             sup.wait_ready(api, http_ok(health), 60, health)
+            ingest.start_worker(sup, env)
+            if settings.environment == "local" and ingest.seed(settings, url):
+                ingest.report_progress_in_background(url)
             print(_banner(settings), flush=True)
             return sup.watch()
     except KeyboardInterrupt:
@@ -133,12 +160,44 @@ def cmd_up(settings: Settings) -> int:
         step("stopped")
 
 
+def cmd_seed(settings: Settings) -> int:
+    """Loads the demo books and processes them (a worker runs until they are done)."""
+    install_sigterm_as_interrupt()
+    sup = Supervisor()
+    try:
+        with database(settings) as url:
+            migrate(settings, url)
+            env = {**os.environ, "DATABASE_URL": url, "LOCAL_DIR": str(settings.local_dir)}
+            start_object_store(sup, settings, env)
+            return ingest.seed_and_wait(settings, url, env)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        sup.stop_all()
+
+
+def cmd_worker(settings: Settings) -> int:
+    """`make worker` locally: one worker against DATABASE_URL or the embedded server."""
+    from service.worker import main as worker_main
+
+    if settings.database_url:
+        return worker_main()
+    with database(settings) as url:
+        os.environ["DATABASE_URL"] = url
+        from service.core.config import get_settings
+
+        get_settings.cache_clear()
+        return worker_main()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service.devstack")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="run the local stack in the foreground")
     sub.add_parser("migrate", help="apply migrations")
     sub.add_parser("reset", help="wipe local data")
+    sub.add_parser("seed", help="load and process the demo books")
+    sub.add_parser("worker", help="run one ingestion worker")
     admin = sub.add_parser("admin", help="promote a user to admin")
     admin.add_argument("email")
     args = parser.parse_args(argv)
@@ -149,4 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_migrate(settings)
     if args.command == "reset":
         return cmd_reset(settings)
+    if args.command == "seed":
+        return cmd_seed(settings)
+    if args.command == "worker":
+        return cmd_worker(settings)
     return cmd_admin(settings, args.email)

@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS annotations;
+DROP TABLE IF EXISTS project_access;
+DROP TABLE IF EXISTS projects;

@@ -1,0 +1,11 @@
+DROP TRIGGER IF EXISTS document_chunks_generation_upd ON document_chunks;
+DROP TRIGGER IF EXISTS document_chunks_generation_del ON document_chunks;
+DROP TRIGGER IF EXISTS document_chunks_generation_ins ON document_chunks;
+DROP TRIGGER IF EXISTS knowledge_documents_generation ON knowledge_documents;
+DROP FUNCTION IF EXISTS document_chunks_changed();
+DROP FUNCTION IF EXISTS knowledge_documents_changed();
+DROP FUNCTION IF EXISTS bump_knowledge_generation(text[]);
+DROP TABLE IF EXISTS knowledge_generations;
+DROP TABLE IF EXISTS rag_cache;
+DROP TABLE IF EXISTS chat_messages;
+DROP TABLE IF EXISTS chat_sessions;

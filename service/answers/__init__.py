@@ -1,0 +1,1 @@
+"""Answers: prompt, LLM providers with an extractive fallback, citations and confidence."""

@@ -1,0 +1,347 @@
+"""The RAG pipeline: scope -> query embedding -> hybrid search -> rerank -> streamed answer.
+
+`events()` yields the SSE contract in order: `sources`, `delta`*, `citation`*, then `done`
+(or `error`). The JSON endpoint consumes the same events, so both paths behave identically.
+DB connections are taken from the pool only for the short steps that need them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from service.answers.citations import CitationFilter
+from service.answers.confidence import confidence
+from service.answers.extractive import ExtractiveProvider
+from service.answers.hooks import RagHooks
+from service.answers.prompt import SYSTEM_PROMPT, build_messages
+from service.answers.providers.base import LLMProvider
+from service.answers.sources import source_json
+from service.cache.layers import RagCache, cache_key, normalise_query
+from service.core.config import Settings
+from service.core.db import Pool
+from service.search.hybrid import SearchHit, SearchParams, hybrid_search
+from service.search.plan import VectorPlan, choose_plan
+from service.search.query_embedding import QueryEmbedder
+from service.search.rerank import Reranker
+from service.search.scope import AccessScope, Generations, generations, scope_for
+from service.search.stats import ChunkStatsCache, pgvector_version
+
+log = logging.getLogger(__name__)
+
+Event = tuple[str, dict[str, Any]]
+FALLBACK_SEPARATOR = "\n\n(The language model stopped early; continuing from the sources.)\n"
+
+
+@dataclass
+class QueryInput:
+    query: str
+    user_id: UUID
+    role: str
+    top_k: int = 5
+    history: Sequence[dict[str, str]] = ()
+    query_embedding: list[float] | None = None
+
+
+@dataclass
+class Retrieval:
+    scope: AccessScope
+    generations: Generations
+    hits: list[SearchHit]
+    plan: dict[str, Any] | None
+    cached: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class RagEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: Pool,
+        embedder: QueryEmbedder,
+        cache: RagCache,
+        reranker: Reranker,
+        provider: LLMProvider | None,
+        provider_model: str,
+        hooks: RagHooks | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.embedder = embedder
+        self.cache = cache
+        self.reranker = reranker
+        self.provider = provider
+        self.provider_model = provider_model
+        self.hooks = hooks or RagHooks()
+        self.stats = ChunkStatsCache()
+        self._pgvector: tuple[int, ...] | None = None
+        self.params = SearchParams(
+            model=embedder.model,
+            dimensions=embedder.dimensions,
+            vector_candidates=settings.search_vector_candidates,
+            fts_candidates=settings.search_fts_candidates,
+            rrf_k=settings.search_rrf_k,
+        )
+
+    # ---- retrieval -------------------------------------------------------------------------
+
+    async def _embedding(self, inp: QueryInput, scope: AccessScope, timings: dict) -> list[float]:
+        started = time.perf_counter()
+        if inp.query_embedding is not None:
+            timings["embed"] = 0.0
+            return inp.query_embedding
+        key = cache_key(
+            "embedding",
+            model=self.embedder.model,
+            scope=scope.fingerprint,
+            parts={"q": normalise_query(inp.query)},
+        )
+        cached = await self.cache.get("embedding", key)
+        if isinstance(cached, list) and len(cached) == self.embedder.dimensions:
+            vector = [float(x) for x in cached]
+        else:
+            vector = (await self.embedder.embed([inp.query]))[0]
+            await self.cache.set("embedding", key, vector)
+        timings["embed"] = (time.perf_counter() - started) * 1000
+        return vector
+
+    async def plan_for(self, scope: AccessScope, gens: Generations) -> VectorPlan:
+        async with self.pool.connection() as conn:
+            if self._pgvector is None:
+                self._pgvector = await pgvector_version(conn)
+            counts = await self.stats.counts(conn, self.params.model, gens.everything)
+        s = self.settings
+        return choose_plan(
+            scope_rows=counts.scope_rows(scope),
+            total_rows=counts.total,
+            candidates=self.params.vector_candidates,
+            ef_search=s.search_ef_search,
+            ef_search_max=s.search_ef_search_max,
+            exact_fraction=s.search_exact_scope_fraction,
+            exact_rows=s.search_exact_scope_rows,
+            iterative_available=self._pgvector >= (0, 8),
+        )
+
+    async def retrieve(self, inp: QueryInput) -> Retrieval:
+        timings: dict[str, float] = {}
+        async with self.pool.connection() as conn:
+            scope = await scope_for(conn, inp.user_id, inp.role)
+            gens = await generations(conn, scope)
+        vector = await self._embedding(inp, scope, timings)
+        started = time.perf_counter()
+        rerank_pool = (
+            max(inp.top_k, self.settings.rerank_candidates)
+            if self.reranker.name != "none"
+            else inp.top_k
+        )
+        key = cache_key(
+            "search",
+            model=self.params.model,
+            scope=scope.fingerprint,
+            parts={
+                "generation": gens.scope,
+                "q": normalise_query(inp.query),
+                "top_k": inp.top_k,
+                "params": [
+                    self.params.vector_candidates,
+                    self.params.fts_candidates,
+                    self.params.rrf_k,
+                    self.reranker.name,
+                ],
+                # A Worker-supplied vector may differ in the last bits from ours.
+                "vector": hashlib.sha256(repr(vector).encode()).hexdigest()[:16],
+            },
+        )
+        cached = await self.cache.get("search", key)
+        if isinstance(cached, list):
+            hits = [SearchHit.from_json(h) for h in cached]
+            # Defence in depth: never hand out a cached hit the caller can't read now.
+            hits = [h for h in hits if scope.allows(h.owner_id, h.is_public)]
+            timings["search"] = (time.perf_counter() - started) * 1000
+            return Retrieval(scope, gens, hits, None, True, timings)
+        plan = await self.plan_for(scope, gens)
+        async with self.pool.connection() as conn:
+            hits, elapsed = await hybrid_search(
+                conn,
+                params=self.params,
+                scope=scope,
+                plan=plan,
+                query_text=inp.query,
+                query_vector=vector,
+                limit=rerank_pool,
+            )
+        timings["search"] = elapsed
+        started = time.perf_counter()
+        hits = await self.reranker.rerank(inp.query, hits, inp.top_k)
+        timings["rerank"] = (time.perf_counter() - started) * 1000
+        await self.cache.set("search", key, [h.to_json() for h in hits])
+        return Retrieval(scope, gens, hits, plan.describe(), False, timings)
+
+    # ---- answering -------------------------------------------------------------------------
+
+    async def _bounded(self, provider: LLMProvider, messages: list[dict[str, str]]):  # type: ignore[no-untyped-def]
+        """The provider's deltas, with a first-token timeout and an overall deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.llm_timeout_seconds
+        stream = provider.stream(SYSTEM_PROMPT, messages).__aiter__()
+        first = True
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if first:
+                    remaining = min(remaining, self.settings.llm_first_token_timeout_seconds)
+                if remaining <= 0:
+                    raise TimeoutError
+                try:
+                    chunk = await asyncio.wait_for(stream.__anext__(), remaining)
+                except StopAsyncIteration:
+                    return
+                first = False
+                yield chunk
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:  # noqa: S110 - closing a failed stream is best effort
+                    pass
+
+    def _answer_key(self, inp: QueryInput, r: Retrieval) -> str:
+        history = hashlib.sha256(repr(list(inp.history)).encode()).hexdigest()[:16]
+        return cache_key(
+            "answer",
+            model=self.params.model,
+            scope=r.scope.fingerprint,
+            parts={
+                "generation": r.generations.scope,
+                "q": normalise_query(inp.query),
+                "chunks": [h.chunk_id for h in r.hits],
+                "llm": [self.settings.llm_provider, self.provider_model],
+                "history": history,
+            },
+        )
+
+    async def events(self, inp: QueryInput) -> AsyncIterator[Event]:
+        started = time.perf_counter()
+        try:
+            r = await self.retrieve(inp)
+        except Exception as exc:
+            log.exception("retrieval failed")
+            self.hooks.on_query("error", "", {})
+            yield (
+                "error",
+                {"code": "retrieval_failed", "message": f"Search failed: {type(exc).__name__}"},
+            )
+            return
+        timings = dict(r.timings)
+        hits = r.hits
+        yield "sources", {"sources": [source_json(n, h) for n, h in enumerate(hits, start=1)]}
+
+        level = confidence(hits)
+        cfilter = CitationFilter(len(hits))
+        answer_parts: list[str] = []
+        provider_name = "extractive"
+        fallback: dict[str, str] | None = None
+        cached_answer = False
+        llm_started = time.perf_counter()
+
+        def emit(text: str) -> Event | None:
+            out = cfilter.feed(text)
+            if not out:
+                return None
+            if "llm_ttft" not in timings:
+                timings["llm_ttft"] = (time.perf_counter() - llm_started) * 1000
+            answer_parts.append(out)
+            return "delta", {"text": out}
+
+        answer_key = self._answer_key(inp, r)
+        cached = await self.cache.get("answer", answer_key) if hits else None
+        if isinstance(cached, dict) and isinstance(cached.get("answer"), str):
+            cached_answer = True
+            provider_name = str(cached.get("provider", "cache"))
+            ev = emit(cached["answer"])
+            if ev:
+                yield ev
+        elif self.provider is None or not hits:
+            async for text in ExtractiveProvider(inp.query, hits).stream("", []):
+                ev = emit(text)
+                if ev:
+                    yield ev
+        else:
+            provider_name = self.provider.name
+            messages = build_messages(inp.query, hits, inp.history)
+            try:
+                async for text in self._bounded(self.provider, messages):
+                    ev = emit(text)
+                    if ev:
+                        yield ev
+                self.hooks.on_llm(provider_name, "ok")
+            except Exception as exc:
+                reason = "timeout" if isinstance(exc, TimeoutError) else "error"
+                log.warning(
+                    "llm provider failed; falling back to extractive",
+                    extra={"provider": provider_name, "reason": reason, "error": repr(exc)[:200]},
+                )
+                self.hooks.on_llm(provider_name, reason)
+                self.hooks.on_fallback(provider_name, reason)
+                fallback = {"provider": provider_name, "reason": reason}
+                if answer_parts:
+                    ev = emit(FALLBACK_SEPARATOR)
+                    if ev:
+                        yield ev
+                async for text in ExtractiveProvider(inp.query, hits).stream("", []):
+                    ev = emit(text)
+                    if ev:
+                        yield ev
+                provider_name = "extractive"
+        tail = cfilter.flush()
+        if tail:
+            answer_parts.append(tail)
+            yield "delta", {"text": tail}
+        timings["llm"] = (time.perf_counter() - llm_started) * 1000
+
+        for n in cfilter.cited:
+            hit = hits[n - 1]
+            src = source_json(n, hit)
+            yield (
+                "citation",
+                {
+                    "n": n,
+                    "chunk_id": hit.chunk_id,
+                    "document_id": str(hit.document_id),
+                    "title": hit.title,
+                    "page": hit.page_start,
+                    "timestamp_seconds": hit.start_seconds,
+                    "url": src["url"],
+                },
+            )
+
+        answer = "".join(answer_parts)
+        if hits and fallback is None and not cached_answer:
+            await self.cache.set(
+                "answer", answer_key, {"answer": answer, "provider": provider_name}
+            )
+        timings["total"] = (time.perf_counter() - started) * 1000
+        timings = {k: round(v, 2) for k, v in timings.items()}
+        self.hooks.on_query("answered" if hits else "no_sources", level, timings)
+        yield (
+            "done",
+            {
+                "answer": answer,
+                "confidence": level,
+                "timings_ms": timings,
+                "provider": provider_name,
+                "extractive": provider_name == "extractive",
+                "fallback": fallback,
+                "cached": {"search": r.cached, "answer": cached_answer},
+                "citations": list(cfilter.cited),
+                "dropped_citations": cfilter.dropped,
+                "search_plan": r.plan,
+            },
+        )

@@ -1,0 +1,1 @@
+"""LLM providers. Each streams text deltas; any exception means "fall back to extractive"."""

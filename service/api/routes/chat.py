@@ -1,0 +1,262 @@
+"""Questions over the knowledge base (JSON or SSE) and the chat sessions that keep them."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg_pool import PoolTimeout
+from sse_starlette import EventSourceResponse
+
+from service.answers.engine import Event, QueryInput, RagEngine
+from service.answers.runtime import get_engine
+from service.api.deps import AuthDep, CurrentUser, DbConn, User, get_current_user
+from service.core.config import Settings
+from service.core.db import Pool
+from service.core.errors import APIError, error_responses
+from service.models.chat import (
+    CachePurged,
+    ChatMessage,
+    ChatSession,
+    ChatSessionDetail,
+    MessageCreate,
+    QueryAnswer,
+    QueryRequest,
+    SessionCreate,
+)
+from service.models.common import Page, PageParams, page_params
+from service.repositories import chat
+
+router = APIRouter(prefix="/api/chat", tags=["chat"])
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def brief_user(
+    request: Request,
+    auth: AuthDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    """Like CurrentUser, but returns its connection at once: answers may stream for seconds."""
+    pool: Pool = request.app.state.pool
+    try:
+        async with pool.connection() as conn:
+            return await get_current_user(conn, auth, credentials)
+    except PoolTimeout as exc:
+        raise APIError(503, "database_unavailable", "The database is not answering.") from exc
+
+
+BriefUser = Annotated[User, Depends(brief_user)]
+
+
+def accepted_embedding(
+    settings: Settings, engine: RagEngine, body: QueryRequest, origin_secret: str | None
+) -> list[float] | None:
+    """The Worker's precomputed vector, only with the right secret, model and dimension."""
+    expected = settings.origin_shared_secret.get_secret_value()
+    if not (expected and origin_secret and body.query_embedding is not None):
+        return None
+    if not hmac.compare_digest(expected.encode(), origin_secret.encode()):
+        return None
+    if body.embedding_model != engine.embedder.model:
+        return None
+    if len(body.query_embedding) != engine.embedder.dimensions:
+        return None
+    return [float(x) for x in body.query_embedding]
+
+
+def _stored_sources(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in s.items() if k != "text"} for s in sources]
+
+
+async def _prepare_session(
+    pool: Pool, user: User, body: QueryRequest, history_limit: int
+) -> tuple[UUID | None, list[dict[str, str]]]:
+    if body.session_id is None:
+        return None, []
+    async with pool.connection() as conn:
+        if await chat.get_session(conn, body.session_id, user.id) is None:
+            raise APIError(404, "session_not_found", "No chat session with that id.")
+        history = await chat.recent_history(conn, body.session_id, history_limit)
+        await chat.add_message(conn, body.session_id, "user", body.query)
+    return body.session_id, history
+
+
+async def _persisted(
+    events: AsyncIterator[Event], pool: Pool, session_id: UUID | None
+) -> AsyncIterator[Event]:
+    """Passes events through; stores the assistant turn (with sources) before `done`."""
+    sources: list[dict[str, Any]] = []
+    async for name, data in events:
+        if name == "sources":
+            sources = data["sources"]
+        if name == "done":
+            data = {
+                **data,
+                "session_id": str(session_id) if session_id else None,
+                "message_id": None,
+            }
+            if session_id is not None:
+                async with pool.connection() as conn:
+                    row = await chat.add_message(
+                        conn,
+                        session_id,
+                        "assistant",
+                        data["answer"],
+                        sources=_stored_sources(sources),
+                        confidence=data["confidence"],
+                        provider=data["provider"],
+                    )
+                data["message_id"] = str(row["id"])
+        yield name, data
+
+
+@router.post(
+    "/query",
+    response_model=QueryAnswer,
+    responses={
+        **error_responses(401, 403, 404, 422, 503),
+        200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when stream=true"},
+    },
+)
+async def query(
+    body: QueryRequest,
+    request: Request,
+    user: BriefUser,
+    x_origin_secret: Annotated[str | None, Header()] = None,
+) -> Any:
+    """Answer a question from the caller's accessible knowledge, with [n] citations.
+
+    `stream=true` sends SSE events: `sources`, `delta`*, `citation`*, then `done` (or `error`).
+    """
+    settings: Settings = request.app.state.settings
+    pool: Pool = request.app.state.pool
+    engine = get_engine(request.app)
+    try:
+        session_id, history = await _prepare_session(
+            pool, user, body, settings.llm_history_messages
+        )
+    except PoolTimeout as exc:
+        raise APIError(503, "database_unavailable", "The database is not answering.") from exc
+    inp = QueryInput(
+        query=body.query,
+        user_id=user.id,
+        role=user.role,
+        top_k=body.top_k,
+        history=history,
+        query_embedding=accepted_embedding(settings, engine, body, x_origin_secret),
+    )
+    events = _persisted(engine.events(inp), pool, session_id)
+
+    if body.stream:
+
+        async def sse() -> AsyncIterator[dict[str, str]]:
+            async for name, data in events:
+                if name == "done":
+                    data = {k: v for k, v in data.items() if k != "answer"}
+                yield {"event": name, "data": json.dumps(data, separators=(",", ":"))}
+
+        return EventSourceResponse(sse(), ping=15, headers={"Cache-Control": "no-store"})
+
+    result: dict[str, Any] = {}
+    async for name, data in events:
+        if name == "sources":
+            result["sources"] = data["sources"]
+        elif name == "error":
+            raise APIError(503, data["code"], data["message"])
+        elif name == "done":
+            result.update(data)
+    return QueryAnswer(**result)
+
+
+@router.post(
+    "/sessions",
+    response_model=ChatSession,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(401, 422),
+)
+async def create_session(
+    user: CurrentUser, conn: DbConn, body: SessionCreate | None = None
+) -> ChatSession:
+    row = await chat.create_session(
+        conn, user.id, (body.title if body and body.title else "New chat")
+    )
+    return ChatSession(**row)
+
+
+@router.get("/sessions", response_model=Page[ChatSession], responses=error_responses(401, 422))
+async def list_sessions(
+    user: CurrentUser, conn: DbConn, paging: Annotated[PageParams, Depends(page_params)]
+) -> Page[ChatSession]:
+    """The caller's own sessions, most recently active first."""
+    rows, total = await chat.list_sessions(conn, user.id, paging.page_size, paging.offset)
+    return Page(
+        items=[
+            ChatSession(**{k: r[k] for k in ("id", "title", "created_at", "updated_at")})
+            for r in rows
+        ],
+        total=total,
+        page=paging.page,
+        page_size=paging.page_size,
+    )
+
+
+@router.get(
+    "/sessions/{session_id}",
+    response_model=ChatSessionDetail,
+    responses=error_responses(401, 404, 422),
+)
+async def get_session(session_id: UUID, user: CurrentUser, conn: DbConn) -> ChatSessionDetail:
+    """Only the owner sees a session (others get 404, so ids don't leak)."""
+    row = await chat.get_session(conn, session_id, user.id)
+    if row is None:
+        raise APIError(404, "session_not_found", "No chat session with that id.")
+    msgs = await chat.messages(conn, session_id)
+    return ChatSessionDetail(**row, messages=[ChatMessage(**m) for m in msgs])
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 404, 422),
+)
+async def delete_session(session_id: UUID, user: CurrentUser, conn: DbConn) -> Response:
+    if not await chat.delete_session(conn, session_id, user.id):
+        raise APIError(404, "session_not_found", "No chat session with that id.")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/messages",
+    response_model=ChatMessage,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(401, 404, 422),
+)
+async def add_message(body: MessageCreate, user: CurrentUser, conn: DbConn) -> ChatMessage:
+    """Append a message to one of the caller's sessions (e.g. a note or an edited answer)."""
+    if await chat.get_session(conn, body.session_id, user.id) is None:
+        raise APIError(404, "session_not_found", "No chat session with that id.")
+    row = await chat.add_message(conn, body.session_id, body.role, body.content)
+    return ChatMessage(**row)
+
+
+@router.delete(
+    "/cache",
+    response_model=CachePurged,
+    responses=error_responses(401, 403, 422),
+)
+async def purge_cache(
+    request: Request,
+    user: CurrentUser,
+    layer: Annotated[str | None, Query(pattern="^(embedding|search|answer)$")] = "answer",
+) -> CachePurged:
+    """Admins purge a cache layer (default: answers), e.g. after changing the prompt."""
+    if not user.is_admin:
+        raise APIError(403, "forbidden_role", "Only admins can purge caches.")
+    engine = get_engine(request.app)
+    purged = await engine.cache.purge(layer)  # type: ignore[arg-type]
+    return CachePurged(purged=purged, layer=layer)

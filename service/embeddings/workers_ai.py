@@ -1,0 +1,88 @@
+"""Cloudflare Workers AI over its REST API (`POST /accounts/{id}/ai/run/{model}`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from service.embeddings.base import EmbeddingError, batches, check_lengths, normalise
+from service.embeddings.retry import raise_for_retryable, with_retries
+from service.embeddings.tokens import count_wordpiece
+
+WORKERS_AI_MODEL = "@cf/baai/bge-base-en-v1.5"
+WORKERS_AI_DIMENSIONS = 768
+# Cloudflare documents "Max input tokens: 512" for bge-base-en-v1.5 (BERT uncased WordPiece).
+WORKERS_AI_MAX_TOKENS = 512
+
+
+class WorkersAIEmbedder:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        account_id: str,
+        api_token: str,
+        model: str = WORKERS_AI_MODEL,
+        dimensions: int = WORKERS_AI_DIMENSIONS,
+        max_tokens: int = WORKERS_AI_MAX_TOKENS,
+        batch_size: int = 50,
+        max_attempts: int = 5,
+        backoff_seconds: float = 0.5,
+        timeout_seconds: float = 30.0,
+    ) -> None:
+        if not account_id or not api_token:
+            raise EmbeddingError(
+                "embedding_not_configured",
+                "workers-ai needs CLOUDFLARE_ACCOUNT_ID and WORKERS_AI_API_TOKEN.",
+            )
+        self.model = model
+        self.dimensions = dimensions
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+        self.url = f"{base_url.rstrip('/')}/accounts/{account_id}/ai/run/{model}"
+        self._headers = {"Authorization": f"Bearer {api_token}"}
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.timeout = httpx.Timeout(timeout_seconds)
+
+    def count_tokens(self, text: str) -> int:
+        return count_wordpiece(text)
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        check_lengths(self, texts)
+        out: list[list[float]] = []
+        async with httpx.AsyncClient(timeout=self.timeout, headers=self._headers) as client:
+            for batch in batches(texts, self.batch_size):
+                out.extend(await self._embed_batch(client, batch))
+        return out
+
+    async def _embed_batch(self, client: httpx.AsyncClient, batch: list[str]) -> list[list[float]]:
+        async def call() -> dict[str, Any]:
+            response = await client.post(self.url, json={"text": batch})
+            raise_for_retryable(response)
+            if response.status_code >= 400:
+                raise EmbeddingError(
+                    "embedding_provider_rejected",
+                    f"Workers AI answered HTTP {response.status_code}: {response.text[:300]}",
+                )
+            body: dict[str, Any] = response.json()
+            return body
+
+        body = await with_retries(call, self.max_attempts, self.backoff_seconds, "Workers AI")
+        # REST wraps the model output in Cloudflare's envelope: {"result": {"shape", "data"}, ...}.
+        if body.get("success") is False:
+            raise EmbeddingError("embedding_provider_rejected", f"Workers AI: {body.get('errors')}")
+        result = body.get("result", body)
+        data = result.get("data") if isinstance(result, dict) else None
+        if not isinstance(data, list) or len(data) != len(batch):
+            raise EmbeddingError("embedding_bad_response", "Workers AI returned no usable data.")
+        vectors = [normalise(v) for v in data]
+        if any(len(v) != self.dimensions for v in vectors):
+            raise EmbeddingError(
+                "embedding_dimension_mismatch",
+                f"Workers AI returned vectors not of the configured {self.dimensions} dimensions.",
+            )
+        return vectors

@@ -1,0 +1,1 @@
+"""Knowledge base: extraction, chunking, embedding and storage of teachers' and platform documents."""

@@ -1,0 +1,103 @@
+"""The PostgreSQL job queue (procrastinate): task definitions and how the API enqueues them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from uuid import UUID
+
+from procrastinate import App, Blueprint, PsycopgConnector
+from procrastinate.exceptions import AlreadyEnqueued
+
+from service.core.config import Settings
+from service.core.db import Pool
+from service.embeddings import Embedder
+from service.knowledge.pipeline import process_document
+from service.knowledge.sources import SourceReader
+
+log = logging.getLogger(__name__)
+
+QUEUE = "ingest"
+NAMESPACE = "knowledge"
+PROCESS_TASK = f"{NAMESPACE}:process_document"
+
+tasks = Blueprint()
+
+
+@dataclass
+class WorkerRuntime:
+    """What tasks need, built once by the worker process (`python -m service.worker`)."""
+
+    settings: Settings
+    pool: Pool
+    embedder: Embedder
+    reader: SourceReader
+
+
+_runtime: WorkerRuntime | None = None
+
+
+def install_runtime(runtime: WorkerRuntime) -> None:
+    global _runtime
+    _runtime = runtime
+
+
+@tasks.task(name="process_document", queue=QUEUE)
+async def process_document_task(document_id: str) -> None:
+    """Retried from scratch if its worker dies: the run discards the dead run's staging rows."""
+    if _runtime is None:
+        raise RuntimeError("worker runtime not installed")
+    async with _runtime.pool.connection() as conn:
+        await process_document(
+            conn,
+            _runtime.settings,
+            UUID(document_id),
+            embedder=_runtime.embedder,
+            reader=_runtime.reader,
+        )
+
+
+def build_queue_app(database_url: str, *, min_size: int = 1, max_size: int = 4) -> App:
+    app = App(
+        connector=PsycopgConnector(conninfo=database_url, min_size=min_size, max_size=max_size)
+    )
+    app.add_tasks_from(tasks, namespace=NAMESPACE)
+    return app
+
+
+async def enqueue_processing(app: App, document_id: UUID) -> int | None:
+    """One queued job per document at a time; a job per document runs one at a time (lock)."""
+    key = f"knowledge-document:{document_id}"
+    try:
+        return await app.configure_task(
+            PROCESS_TASK, queue=QUEUE, lock=key, queueing_lock=key
+        ).defer_async(document_id=str(document_id))
+    except AlreadyEnqueued:
+        log.info("processing already queued", extra={"document_id": str(document_id)})
+        return None
+
+
+class QueueClient:
+    """The API's handle on the queue: opened on first use, so the API starts while the DB is down."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._app: App | None = None
+        self._lock = asyncio.Lock()
+
+    async def app(self) -> App:
+        async with self._lock:
+            if self._app is None:
+                app = build_queue_app(self.database_url)
+                await app.open_async()
+                self._app = app
+            return self._app
+
+    async def enqueue_processing(self, document_id: UUID) -> int | None:
+        return await enqueue_processing(await self.app(), document_id)
+
+    async def close(self) -> None:
+        if self._app is not None:
+            await self._app.close_async()
+            self._app = None

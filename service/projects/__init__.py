@@ -1,0 +1,1 @@
+"""Projects: who may do what with a PDF, and checking what was uploaded."""

@@ -1,0 +1,51 @@
+"""The sharing rules, in one place, so every endpoint applies them the same way.
+
+Levels rank view < edit < admin < owner. A teacher gets nothing implicit on a student's project:
+only an explicit share counts. Platform admins act as project admins on every project (support
+and moderation) but, like everyone else, cannot delete a project they don't own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from service.api.deps import User
+from service.core.db import Conn
+from service.core.errors import APIError
+from service.repositories import projects
+
+Level = Literal["view", "edit", "admin", "owner"]
+RANK: dict[str, int] = {"view": 1, "edit": 2, "admin": 3, "owner": 4}
+
+
+def effective_level(row: dict[str, Any], user: User) -> Level | None:
+    level: str | None = row.get("access_level")
+    if user.is_admin and RANK.get(level or "", 0) < RANK["admin"]:
+        level = "admin"
+    return level  # type: ignore[return-value]
+
+
+def allows(level: str | None, needed: Level) -> bool:
+    return RANK.get(level or "", 0) >= RANK[needed]
+
+
+async def load_project(
+    conn: Conn, project_id: UUID, user: User, needed: Level, *, allow_deleting: bool = False
+) -> dict[str, Any]:
+    """The project row with the caller's `access_level`; 404 if they can't see it, 403 if too low.
+
+    404 (not 403) for projects the caller can't see, so ids don't reveal that a project exists.
+    """
+    row = await projects.get_for_user(conn, project_id, user.id)
+    level = effective_level(row, user) if row else None
+    if row is None or level is None or (row["status"] == "deleting" and not allow_deleting):
+        raise APIError(404, "project_not_found", "No such project, or it isn't shared with you.")
+    if not allows(level, needed):
+        raise APIError(
+            403,
+            "insufficient_access",
+            f"This needs {needed} rights on the project; you have {level}.",
+        )
+    row["access_level"] = level
+    return row

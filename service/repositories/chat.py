@@ -1,0 +1,101 @@
+"""SQL for chat sessions and their messages. Every read is filtered by owner."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from service.core.db import Conn
+
+
+async def create_session(conn: Conn, user_id: UUID, title: str) -> dict[str, Any]:
+    cur = await conn.execute(
+        "INSERT INTO chat_sessions (user_id, title) VALUES (%s, %s) "
+        "RETURNING id, title, created_at, updated_at",
+        (user_id, title),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def get_session(conn: Conn, session_id: UUID, user_id: UUID) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        "SELECT id, title, created_at, updated_at FROM chat_sessions "
+        "WHERE id = %s AND user_id = %s",
+        (session_id, user_id),
+    )
+    return await cur.fetchone()
+
+
+async def list_sessions(
+    conn: Conn, user_id: UUID, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    cur = await conn.execute(
+        "SELECT id, title, created_at, updated_at, count(*) OVER () AS total "
+        "FROM chat_sessions WHERE user_id = %s ORDER BY updated_at DESC, id LIMIT %s OFFSET %s",
+        (user_id, limit, offset),
+    )
+    rows = await cur.fetchall()
+    if rows:
+        return rows, int(rows[0]["total"])
+    cnt = await conn.execute(
+        "SELECT count(*) AS n FROM chat_sessions WHERE user_id = %s", (user_id,)
+    )
+    total = await cnt.fetchone()
+    return [], int(total["n"]) if total else 0
+
+
+async def delete_session(conn: Conn, session_id: UUID, user_id: UUID) -> bool:
+    cur = await conn.execute(
+        "DELETE FROM chat_sessions WHERE id = %s AND user_id = %s", (session_id, user_id)
+    )
+    return cur.rowcount > 0
+
+
+async def messages(conn: Conn, session_id: UUID) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT id, role, content, sources, confidence, provider, created_at FROM chat_messages "
+        "WHERE session_id = %s ORDER BY created_at, id",
+        (session_id,),
+    )
+    return await cur.fetchall()
+
+
+async def recent_history(conn: Conn, session_id: UUID, limit: int) -> list[dict[str, str]]:
+    """The last `limit` turns, oldest first, in the {role, content} shape LLM APIs take."""
+    if limit <= 0:
+        return []
+    cur = await conn.execute(
+        "SELECT role, content FROM (SELECT role, content, created_at FROM chat_messages "
+        "WHERE session_id = %s ORDER BY created_at DESC LIMIT %s) m ORDER BY created_at",
+        (session_id, limit),
+    )
+    return [{"role": r["role"], "content": r["content"]} for r in await cur.fetchall()]
+
+
+async def add_message(
+    conn: Conn,
+    session_id: UUID,
+    role: str,
+    content: str,
+    *,
+    sources: list[dict[str, Any]] | None = None,
+    confidence: str | None = None,
+    provider: str | None = None,
+) -> dict[str, Any]:
+    async with conn.transaction():
+        cur = await conn.execute(
+            "INSERT INTO chat_messages (session_id, role, content, sources, confidence, provider) "
+            "VALUES (%s, %s, %s, %s, %s, %s) "
+            "RETURNING id, role, content, sources, confidence, provider, created_at",
+            (session_id, role, content, Jsonb(sources or []), confidence, provider),
+        )
+        row = await cur.fetchone()
+        await conn.execute(
+            "UPDATE chat_sessions SET updated_at = now() WHERE id = %s", (session_id,)
+        )
+    assert row is not None
+    return row

@@ -1,0 +1,245 @@
+"""SQL for knowledge documents and their chunks (live table plus per-run staging)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from service.core.db import Conn
+from service.knowledge.chunker import Chunk
+
+DOCUMENT_COLUMNS = (
+    "id, owner_id, created_by, title, source_type, source_url, filename, storage_key, is_public, "
+    "status, error_code, error_message, chunks_total, chunks_embedded, page_count, "
+    "embedding_model, embedding_dim, processing_started_at, processing_finished_at, "
+    "created_at, updated_at, processing_run_id"
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which documents a caller may see: all (admins), or public ones plus these owners'."""
+
+    everything: bool
+    owner_ids: Sequence[UUID] = ()
+
+
+def _scope_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
+    if scope.everything:
+        return "TRUE", {}
+    return "(is_public OR owner_id = ANY(%(owners)s))", {"owners": list(scope.owner_ids)}
+
+
+async def create(
+    conn: Conn,
+    *,
+    document_id: UUID,
+    owner_id: UUID | None,
+    created_by: UUID | None,
+    title: str,
+    source_type: str,
+    source_url: str | None,
+    filename: str | None,
+    storage_key: str | None,
+    is_public: bool,
+) -> dict[str, Any]:
+    cur = await conn.execute(
+        "INSERT INTO knowledge_documents (id, owner_id, created_by, title, source_type, "  # noqa: S608
+        "source_url, filename, storage_key, is_public) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        f"RETURNING {DOCUMENT_COLUMNS}",
+        (
+            document_id,
+            owner_id,
+            created_by,
+            title,
+            source_type,
+            source_url,
+            filename,
+            storage_key,
+            is_public,
+        ),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def get(conn: Conn, document_id: UUID) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        f"SELECT {DOCUMENT_COLUMNS} FROM knowledge_documents WHERE id = %s",  # noqa: S608
+        (document_id,),
+    )
+    return await cur.fetchone()
+
+
+async def list_visible(
+    conn: Conn, scope: Scope, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    where, params = _scope_sql(scope)
+    cur = await conn.execute(
+        f"SELECT {DOCUMENT_COLUMNS} FROM knowledge_documents WHERE {where} "  # noqa: S608
+        "ORDER BY created_at DESC, id LIMIT %(limit)s OFFSET %(offset)s",
+        {**params, "limit": limit, "offset": offset},
+    )
+    rows = await cur.fetchall()
+    count = await conn.execute(
+        f"SELECT count(*) AS n FROM knowledge_documents WHERE {where}",  # noqa: S608
+        params,
+    )
+    total = await count.fetchone()
+    return rows, int(total["n"]) if total else 0
+
+
+async def delete(conn: Conn, document_id: UUID) -> None:
+    """Chunks and staging rows go with it (ON DELETE CASCADE)."""
+    await conn.execute("DELETE FROM knowledge_documents WHERE id = %s", (document_id,))
+
+
+async def mark_queued(conn: Conn, document_id: UUID) -> None:
+    await conn.execute(
+        "UPDATE knowledge_documents SET status = 'pending', error_code = NULL, "
+        "error_message = NULL, processing_finished_at = NULL, updated_at = now() "
+        "WHERE id = %s AND status <> 'processing'",
+        (document_id,),
+    )
+
+
+# --- processing runs -------------------------------------------------------------------
+
+
+async def begin_run(conn: Conn, document_id: UUID, run_id: UUID) -> dict[str, Any] | None:
+    """Claims the document for this run and drops staging rows of any earlier, dead run."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "UPDATE knowledge_documents SET status = 'processing', processing_run_id = %s, "  # noqa: S608
+            "processing_started_at = now(), processing_finished_at = NULL, error_code = NULL, "
+            "error_message = NULL, chunks_total = 0, chunks_embedded = 0, updated_at = now() "
+            f"WHERE id = %s RETURNING {DOCUMENT_COLUMNS}",
+            (run_id, document_id),
+        )
+        row = await cur.fetchone()
+        if row is not None:
+            await conn.execute(
+                "DELETE FROM document_chunks_staging WHERE document_id = %s", (document_id,)
+            )
+    return row
+
+
+async def set_total(conn: Conn, document_id: UUID, run_id: UUID, total: int) -> None:
+    await conn.execute(
+        "UPDATE knowledge_documents SET chunks_total = %s, updated_at = now() "
+        "WHERE id = %s AND processing_run_id = %s",
+        (total, document_id, run_id),
+    )
+
+
+def vector_literal(vector: Sequence[float]) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+
+
+async def stage_chunks(
+    conn: Conn,
+    document_id: UUID,
+    run_id: UUID,
+    model: str,
+    chunks: Sequence[Chunk],
+    vectors: Sequence[Sequence[float]],
+) -> bool:
+    """One transaction per batch; returns False when the run lost the document (stop work)."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "SELECT 1 FROM knowledge_documents WHERE id = %s AND processing_run_id = %s FOR UPDATE",
+            (document_id, run_id),
+        )
+        if await cur.fetchone() is None:
+            return False
+        async with conn.cursor() as c:
+            await c.executemany(
+                "INSERT INTO document_chunks_staging (run_id, document_id, chunk_index, content, "
+                "token_count, char_start, char_end, page_start, page_end, start_seconds, "
+                "end_seconds, section, embedding_model, embedding) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector) "
+                "ON CONFLICT (run_id, chunk_index) DO NOTHING",
+                [
+                    (
+                        run_id,
+                        document_id,
+                        ch.index,
+                        ch.content,
+                        ch.token_count,
+                        ch.char_start,
+                        ch.char_end,
+                        ch.page_start,
+                        ch.page_end,
+                        ch.start_seconds,
+                        ch.end_seconds,
+                        ch.section,
+                        model,
+                        vector_literal(vec),
+                    )
+                    for ch, vec in zip(chunks, vectors, strict=True)
+                ],
+            )
+        await conn.execute(
+            "UPDATE knowledge_documents SET chunks_embedded = ("
+            " SELECT count(*) FROM document_chunks_staging WHERE run_id = %s), updated_at = now() "
+            "WHERE id = %s",
+            (run_id, document_id),
+        )
+    return True
+
+
+async def publish_run(
+    conn: Conn,
+    document_id: UUID,
+    run_id: UUID,
+    model: str,
+    dim: int,
+    page_count: int | None,
+) -> bool:
+    """The atomic swap: readers see the old chunks or the new ones, never a mix."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "SELECT owner_id, is_public FROM knowledge_documents "
+            "WHERE id = %s AND processing_run_id = %s FOR UPDATE",
+            (document_id, run_id),
+        )
+        doc = await cur.fetchone()
+        if doc is None:
+            return False
+        await conn.execute("DELETE FROM document_chunks WHERE document_id = %s", (document_id,))
+        await conn.execute(
+            "INSERT INTO document_chunks (document_id, chunk_index, content, token_count, "
+            "char_start, char_end, page_start, page_end, start_seconds, end_seconds, section, "
+            "owner_id, is_public, embedding_model, embedding) "
+            "SELECT document_id, chunk_index, content, token_count, char_start, char_end, "
+            "page_start, page_end, start_seconds, end_seconds, section, %s, %s, "
+            "embedding_model, embedding FROM document_chunks_staging WHERE run_id = %s "
+            "ORDER BY chunk_index",
+            (doc["owner_id"], doc["is_public"], run_id),
+        )
+        await conn.execute(
+            "DELETE FROM document_chunks_staging WHERE document_id = %s", (document_id,)
+        )
+        await conn.execute(
+            "UPDATE knowledge_documents SET status = 'completed', processing_run_id = NULL, "
+            "processing_finished_at = now(), chunks_embedded = chunks_total, "
+            "embedding_model = %s, embedding_dim = %s, page_count = %s, updated_at = now() "
+            "WHERE id = %s",
+            (model, dim, page_count, document_id),
+        )
+    return True
+
+
+async def fail_run(conn: Conn, document_id: UUID, run_id: UUID, code: str, message: str) -> None:
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE knowledge_documents SET status = 'failed', error_code = %s, "
+            "error_message = %s, processing_run_id = NULL, processing_finished_at = now(), "
+            "updated_at = now() WHERE id = %s AND processing_run_id = %s",
+            (code, message[:2000], document_id, run_id),
+        )
+        await conn.execute("DELETE FROM document_chunks_staging WHERE run_id = %s", (run_id,))

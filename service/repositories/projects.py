@@ -1,0 +1,117 @@
+"""SQL for projects. Visibility rules live in `service.projects.access`; this module only queries."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from service.core.db import Conn
+
+_COLUMNS = (
+    "p.id, p.owner_id, p.title, p.description, p.filename, p.storage_key, p.status, "
+    "p.page_count, p.file_size, p.etag, p.pdf_title, p.created_at, p.updated_at"
+)
+
+# The caller's effective level: owner, else their grant, else NULL.
+_LEVEL = (
+    "CASE WHEN p.owner_id = %(user)s THEN 'owner' "
+    "ELSE (SELECT a.level FROM project_access a "
+    "WHERE a.project_id = p.id AND a.user_id = %(user)s) END AS access_level"
+)
+
+
+async def create(
+    conn: Conn,
+    *,
+    project_id: UUID,
+    owner_id: UUID,
+    title: str,
+    description: str | None,
+    filename: str,
+    storage_key: str,
+) -> dict[str, Any]:
+    cur = await conn.execute(
+        "INSERT INTO projects (id, owner_id, title, description, filename, storage_key) "
+        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING *, 'owner' AS access_level",
+        (project_id, owner_id, title, description, filename, storage_key),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def get_for_user(conn: Conn, project_id: UUID, user_id: UUID) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS}, {_LEVEL} FROM projects p WHERE p.id = %(id)s",  # noqa: S608
+        {"id": project_id, "user": user_id},
+    )
+    return await cur.fetchone()
+
+
+def _visible_filter(ownership: str, see_all: bool) -> str:
+    owned = "p.owner_id = %(user)s"
+    shared = (
+        "EXISTS (SELECT 1 FROM project_access a WHERE a.project_id = p.id AND a.user_id = %(user)s)"
+    )
+    if ownership == "owned":
+        return owned
+    if ownership == "shared":
+        return shared
+    return "TRUE" if see_all else f"({owned} OR {shared})"
+
+
+async def list_for_user(
+    conn: Conn, user_id: UUID, *, ownership: str, see_all: bool, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    where = _visible_filter(ownership, see_all) + " AND p.status <> 'deleting'"
+    params = {"user": user_id, "limit": limit, "offset": offset}
+    cur = await conn.execute(f"SELECT count(*) AS n FROM projects p WHERE {where}", params)  # noqa: S608
+    total_row = await cur.fetchone()
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS}, {_LEVEL} FROM projects p WHERE {where} "  # noqa: S608
+        "ORDER BY p.created_at DESC, p.id LIMIT %(limit)s OFFSET %(offset)s",
+        params,
+    )
+    return await cur.fetchall(), int(total_row["n"] if total_row else 0)
+
+
+_EDITABLE = frozenset({"title", "description"})
+
+
+async def update_fields(conn: Conn, project_id: UUID, fields: dict[str, Any]) -> None:
+    if not fields.keys() <= _EDITABLE:
+        raise ValueError(f"not editable: {sorted(fields.keys() - _EDITABLE)}")
+    sets = ", ".join(f"{name} = %({name})s" for name in fields)
+    await conn.execute(
+        f"UPDATE projects SET {sets}, updated_at = now() WHERE id = %(id)s",  # noqa: S608
+        {**fields, "id": project_id},
+    )
+
+
+async def mark_ready(
+    conn: Conn,
+    project_id: UUID,
+    *,
+    page_count: int,
+    file_size: int,
+    etag: str,
+    pdf_title: str | None,
+) -> bool:
+    """Only a pending project becomes ready; False if someone else confirmed or deleted it first."""
+    cur = await conn.execute(
+        "UPDATE projects SET status = 'ready', page_count = %s, file_size = %s, etag = %s, "
+        "pdf_title = %s, updated_at = now() WHERE id = %s AND status = 'pending' RETURNING id",
+        (page_count, file_size, etag, pdf_title, project_id),
+    )
+    return await cur.fetchone() is not None
+
+
+async def set_status(conn: Conn, project_id: UUID, status: str) -> None:
+    await conn.execute(
+        "UPDATE projects SET status = %s, updated_at = now() WHERE id = %s", (status, project_id)
+    )
+
+
+async def delete(conn: Conn, project_id: UUID) -> None:
+    """Access rows and annotations go with it (ON DELETE CASCADE), in one statement."""
+    await conn.execute("DELETE FROM projects WHERE id = %s", (project_id,))

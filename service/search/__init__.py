@@ -1,0 +1,1 @@
+"""Hybrid retrieval: access-scoped vector + full-text search fused by Reciprocal Rank Fusion."""

@@ -1,0 +1,29 @@
+"""Object keys: predictable prefixes per owner and project, and filenames safe in any URL or header."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from uuid import UUID
+
+_MAX_NAME = 120
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def sanitize_filename(name: str, *, suffix: str = ".pdf") -> str:
+    """ASCII letters, digits, dot, dash and underscore only; no path parts; always ends in `suffix`.
+
+    The name ends up in object keys, presigned URLs and Content-Disposition headers, so anything a
+    browser, shell or S3 implementation might treat specially is replaced.
+    """
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    ascii_name = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
+    cleaned = _UNSAFE.sub("-", ascii_name).strip("-._")
+    cleaned = re.sub(r"-{2,}", "-", cleaned)
+    stem = cleaned[: -len(suffix)] if cleaned.lower().endswith(suffix) else cleaned
+    stem = stem.rstrip("-._")[: _MAX_NAME - len(suffix)] or "document"
+    return f"{stem}{suffix}"
+
+
+def project_key(user_id: UUID | str, project_id: UUID | str, filename: str) -> str:
+    return f"projects/{user_id}/{project_id}/{sanitize_filename(filename)}"

@@ -1,0 +1,159 @@
+"""The S3 client the API and workers share. Same code against R2, moto (tests) and `make up`.
+
+boto3 is synchronous: async callers wrap these methods in `run_in_threadpool`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import IO, Any
+
+import boto3
+from botocore.client import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from service.core.config import Settings
+
+log = logging.getLogger(__name__)
+
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+class StorageUnavailable(Exception):
+    """The store did not answer (after botocore's retries) or answered with a server error."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    etag: str
+    content_type: str | None
+
+
+def _is_missing(exc: ClientError) -> bool:
+    return str(exc.response.get("Error", {}).get("Code", "")) in _MISSING
+
+
+class ObjectStore:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client: Any = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            aws_access_key_id=settings.s3_access_key_id,
+            aws_secret_access_key=settings.s3_secret_access_key.get_secret_value(),
+            region_name=settings.s3_region,
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},  # R2 and local servers both accept path style
+                retries={"max_attempts": settings.s3_max_attempts, "mode": "standard"},
+                connect_timeout=settings.s3_timeout_seconds,
+                read_timeout=settings.s3_timeout_seconds,
+            ),
+        )
+
+    # --- presigned URLs (computed locally, no network) ---
+
+    def presign_put(self, bucket: str, key: str, content_type: str, expires: int) -> str:
+        """Content-Type is part of the signature: a PUT with another type fails on R2/S3."""
+        return str(
+            self.client.generate_presigned_url(
+                "put_object",
+                Params={"Bucket": bucket, "Key": key, "ContentType": content_type},
+                ExpiresIn=expires,
+                HttpMethod="PUT",
+            )
+        )
+
+    def presign_get(
+        self, bucket: str, key: str, expires: int, *, download_name: str | None = None
+    ) -> str:
+        params: dict[str, str] = {"Bucket": bucket, "Key": key}
+        if download_name:
+            params["ResponseContentDisposition"] = f'inline; filename="{download_name}"'
+        return str(
+            self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+        )
+
+    # --- object operations ---
+
+    def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        try:
+            r = self.client.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if _is_missing(exc):
+                return None
+            raise StorageUnavailable(str(exc)) from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        return ObjectInfo(
+            size=int(r["ContentLength"]),
+            etag=str(r.get("ETag", "")).strip('"'),
+            content_type=r.get("ContentType"),
+        )
+
+    def read_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
+        """Bytes [start, start+length); fewer if the object is shorter."""
+        try:
+            r = self.client.get_object(
+                Bucket=bucket, Key=key, Range=f"bytes={start}-{start + length - 1}"
+            )
+            return bytes(r["Body"].read())
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) == "InvalidRange":
+                return b""
+            raise StorageUnavailable(str(exc)) from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def download_to(self, bucket: str, key: str, fileobj: IO[bytes]) -> None:
+        try:
+            self.client.download_fileobj(bucket, key, fileobj)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def get_bytes(self, bucket: str, key: str) -> bytes:
+        try:
+            return bytes(self.client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> ObjectInfo:
+        try:
+            r = self.client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        return ObjectInfo(
+            size=len(data), etag=str(r.get("ETag", "")).strip('"'), content_type=content_type
+        )
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Idempotent: deleting a missing key succeeds, so a retried delete is safe."""
+        try:
+            self.client.delete_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix
+            )
+            return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def ensure_buckets(self) -> None:
+        """Local and test stores only: production buckets are made by infra (Pulumi)."""
+        for bucket in (self.settings.s3_bucket_projects, self.settings.s3_bucket_knowledge):
+            try:
+                self.client.head_bucket(Bucket=bucket)
+                continue
+            except ClientError as exc:
+                if not _is_missing(exc):
+                    raise StorageUnavailable(str(exc)) from exc
+            except BotoCoreError as exc:
+                raise StorageUnavailable(str(exc)) from exc
+            self.client.create_bucket(Bucket=bucket)
+            log.info("created bucket", extra={"bucket": bucket})

@@ -1,0 +1,96 @@
+"""Embedding providers: the real local model, and Workers AI retries through a wire-format fake."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+import pytest
+
+from service.embeddings import Embedder, EmbeddingError, InputTooLongError
+from service.embeddings.openai_compatible import OpenAICompatibleEmbedder
+from service.embeddings.retry import parse_retry_after
+from service.embeddings.workers_ai import WorkersAIEmbedder
+from tests.ingest.fake_workers_ai import ACCOUNT, DIM, TOKEN, FakeWorkersAI, Scripted, vector_for
+
+
+def _workers_ai(fake: FakeWorkersAI, **kw: object) -> WorkersAIEmbedder:
+    return WorkersAIEmbedder(
+        base_url=fake.base_url,
+        account_id=ACCOUNT,
+        api_token=TOKEN,
+        backoff_seconds=0.01,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_local_model_gives_unit_384_dim_vectors(local_embedder: Embedder) -> None:
+    assert local_embedder.model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert local_embedder.dimensions == 384
+    assert local_embedder.max_tokens == 256
+    a, b, c = asyncio.run(
+        local_embedder.embed(
+            ["How should I practise scales?", "Advice on practising scales", "The weather in May"]
+        )
+    )
+    assert len(a) == 384
+    assert math.isclose(sum(x * x for x in a), 1.0, rel_tol=1e-4)
+    cos = lambda u, v: sum(x * y for x, y in zip(u, v, strict=True))  # noqa: E731
+    assert cos(a, b) > cos(a, c)
+
+
+def test_local_model_refuses_input_past_its_limit(local_embedder: Embedder) -> None:
+    text = "arpeggio " * 300
+    assert local_embedder.count_tokens(text) > 256
+    with pytest.raises(InputTooLongError):
+        asyncio.run(local_embedder.embed([text]))
+
+
+def test_workers_ai_retries_429_then_succeeds(fake_ai: FakeWorkersAI) -> None:
+    fake_ai.script.extend([Scripted(429, retry_after="0"), Scripted(503)])
+    texts = [f"chunk number {i}" for i in range(120)]
+    vectors = asyncio.run(_workers_ai(fake_ai).embed(texts))
+    assert len(vectors) == 120 and all(len(v) == DIM for v in vectors)
+    assert vectors[7] == pytest.approx(vector_for("chunk number 7"))
+    sizes = [len(r["json"]["text"]) for r in fake_ai.requests]
+    # First batch failed twice (429, then 503) and was sent again; batches of 50.
+    assert sizes == [50, 50, 50, 50, 20]
+
+
+def test_workers_ai_honours_retry_after(fake_ai: FakeWorkersAI) -> None:
+    fake_ai.script.append(Scripted(429, retry_after="1"))
+    started = time.monotonic()
+    asyncio.run(_workers_ai(fake_ai).embed(["one"]))
+    assert time.monotonic() - started >= 0.9
+    assert len(fake_ai.requests) == 2
+
+
+def test_workers_ai_gives_up_after_bounded_attempts(fake_ai: FakeWorkersAI) -> None:
+    fake_ai.script.extend([Scripted(500)] * 10)
+    with pytest.raises(EmbeddingError) as info:
+        asyncio.run(_workers_ai(fake_ai, max_attempts=3).embed(["one"]))
+    assert info.value.code == "embedding_provider_unavailable"
+    assert len(fake_ai.requests) == 3
+
+
+def test_workers_ai_client_errors_are_not_retried(fake_ai: FakeWorkersAI) -> None:
+    embedder = WorkersAIEmbedder(
+        base_url=fake_ai.base_url, account_id=ACCOUNT, api_token="wrong", backoff_seconds=0.01
+    )
+    with pytest.raises(EmbeddingError) as info:
+        asyncio.run(embedder.embed(["one"]))
+    assert info.value.code == "embedding_provider_rejected"
+    assert len(fake_ai.requests) == 1
+
+
+def test_openai_compatible_rejects_unconfigured() -> None:
+    with pytest.raises(EmbeddingError):
+        OpenAICompatibleEmbedder(base_url="", api_key="", model="", dimensions=0)
+
+
+def test_retry_after_parsing() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("not a date") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0

@@ -1,0 +1,100 @@
+"""A projects API with a small upload limit and the edge secret set, and helpers to make projects."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pypdf import PdfWriter
+
+from service.app import create_app
+from service.core.config import Settings
+from tests.conftest import CORPUS_DIR, LiveServer, make_settings
+from tests.factories import Account, Accounts
+
+UPLOAD_LIMIT = 3 * 1024 * 1024  # above the 1.9 MB scan, so oversize tests stay small
+ORIGIN_SECRET = "edge-origin-secret"
+SCAN_PDF = CORPUS_DIR / "cooke-1913-scans-pdf" / "cooke_1913_pp003-040_scans_textlayer.pdf"
+
+
+def small_pdf(pages: int = 5, title: str | None = "Scales in C") -> bytes:
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=595, height=842)
+    if title:
+        writer.add_metadata({"/Title": title})
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def projects_settings(
+    db_url: str, tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str
+) -> Settings:
+    return make_settings(
+        db_url,
+        tmp_path_factory.mktemp("projects"),
+        s3_endpoint_url=s3_endpoint,
+        upload_max_bytes=UPLOAD_LIMIT,
+        origin_shared_secret=ORIGIN_SECRET,
+    )
+
+
+@pytest.fixture(scope="session")
+def projects_api(projects_settings: Settings) -> Iterator[LiveServer]:
+    with LiveServer(create_app(projects_settings)) as server:
+        yield server
+
+
+@pytest.fixture
+def http(projects_api: LiveServer, clean_db: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=projects_api.url, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture
+def people(http: httpx.Client, clean_db: str) -> Accounts:
+    return Accounts(http, clean_db)
+
+
+@pytest.fixture(scope="session")
+def scan_pdf() -> Path:
+    if not SCAN_PDF.exists():
+        pytest.fail(f"corpus file missing: {SCAN_PDF} (set CORPUS_DIR)")
+    return SCAN_PDF
+
+
+def create_project(http: httpx.Client, owner: Account, title: str = "Scales") -> dict[str, Any]:
+    r = http.post(
+        "/api/projects", json={"title": title, "filename": "scales.pdf"}, headers=owner.headers
+    )
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def upload(url: str, data: bytes, content_type: str = "application/pdf") -> httpx.Response:
+    return httpx.put(url, content=data, headers={"Content-Type": content_type}, timeout=60)
+
+
+def ready_project(http: httpx.Client, owner: Account, pdf: bytes | None = None) -> str:
+    created = create_project(http, owner)
+    assert upload(created["upload_url"], pdf or small_pdf()).is_success
+    project_id = str(created["project"]["id"])
+    r = http.post(f"/api/projects/{project_id}/confirm", headers=owner.headers)
+    assert r.status_code == 200, r.text
+    return project_id
+
+
+def share(http: httpx.Client, admin: Account, project_id: str, user: Account, level: str) -> None:
+    r = http.post(
+        f"/api/projects/{project_id}/access",
+        json={"user_id": user.id, "level": level},
+        headers=admin.headers,
+    )
+    assert r.status_code == 200, r.text

@@ -1,0 +1,122 @@
+"""A local HTTP server speaking the providers' real streaming wire formats.
+
+OpenAI chat completions: `data: {"choices":[{"delta":{"content":...}}]}` ... `data: [DONE]`.
+Workers AI: `data: {"response":"..."}` ... `data: [DONE]`.
+Anthropic Messages: named events message_start / content_block_delta (text_delta) / message_stop.
+`mode` picks the behaviour: ok, http_error, hang, malformed_midway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+ANSWER = ["Practise slowly ", "with a quiet hand [", "1]. Lift each finger ", "[7] in turn [2]."]
+
+
+class LLMServer:
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.requests: list[dict[str, Any]] = []
+        self.app = FastAPI()
+        self.app.post("/v1/chat/completions")(self._openai)
+        self.app.post("/accounts/{account}/ai/run/{model:path}")(self._workers_ai)
+        self.app.post("/v1/messages")(self._anthropic)
+
+    async def _gate(self, request: Request) -> Response | None:
+        self.requests.append(
+            {
+                "path": request.url.path,
+                "headers": dict(request.headers),
+                "body": await request.json(),
+            }
+        )
+        if self.mode == "http_error":
+            return JSONResponse({"error": {"message": "overloaded"}}, status_code=503)
+        return None
+
+    async def _chunks(self, frames: list[str], tail: list[str]) -> AsyncIterator[bytes]:
+        if self.mode == "hang":
+            await asyncio.sleep(30)
+        for i, frame in enumerate(frames):
+            if self.mode == "malformed_midway" and i == 2:
+                yield b"data: {not json\n\n"
+                return
+            yield frame.encode()
+            await asyncio.sleep(0.01)
+        for frame in tail:
+            yield frame.encode()
+
+    async def _openai(self, request: Request) -> Response:
+        if (err := await self._gate(request)) is not None:
+            return err
+        frames = [
+            "data: "
+            + json.dumps(
+                {
+                    "id": "c1",
+                    "object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}],
+                }
+            )
+            + "\n\n"
+            for t in ANSWER
+        ]
+        return StreamingResponse(
+            self._chunks(frames, ["data: [DONE]\n\n"]), media_type="text/event-stream"
+        )
+
+    async def _workers_ai(self, request: Request) -> Response:
+        if (err := await self._gate(request)) is not None:
+            return err
+        frames = ["data: " + json.dumps({"response": t, "p": "abc"}) + "\n\n" for t in ANSWER]
+        tail = [
+            "data: " + json.dumps({"response": "", "usage": {"prompt_tokens": 10}}) + "\n\n",
+            "data: [DONE]\n\n",
+        ]
+        return StreamingResponse(self._chunks(frames, tail), media_type="text/event-stream")
+
+    async def _anthropic(self, request: Request) -> Response:
+        if (err := await self._gate(request)) is not None:
+            return err
+
+        def ev(name: str, data: dict[str, Any]) -> str:
+            return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+        head = ev(
+            "message_start",
+            {"type": "message_start", "message": {"id": "m1", "role": "assistant", "content": []}},
+        )
+        frames = [
+            head,
+            ev(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            ),
+        ]
+        frames += [
+            ev(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": t},
+                },
+            )
+            for t in ANSWER
+        ]
+        tail = [
+            ev("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}),
+            ev("message_stop", {"type": "message_stop"}),
+        ]
+        return StreamingResponse(self._chunks(frames, tail), media_type="text/event-stream")

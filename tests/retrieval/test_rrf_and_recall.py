@@ -1,0 +1,189 @@
+"""RRF on hand-built rankings, the SQL fusion against the reference, and filtered ANN recall."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from service.search.hybrid import SearchParams, hybrid_search, vector_only
+from service.search.plan import VectorPlan, choose_plan
+from service.search.rrf import fuse
+from service.search.scope import AccessScope
+from tests.retrieval.seed import MODEL, vec_literal
+
+
+def test_rrf_hand_computed() -> None:
+    # a: 1/61 + 1/63 = 0.032266; b: 1/62 + 1/61 = 0.032522; c: 1/63 + 1/62 = 0.032002; d: 1/64
+    fused = fuse([["a", "b", "c"], ["b", "a", "d"]], k=60)
+    # b and a tie on 1/61 + 1/62; the tie breaks on best rank (both 1), then first appearance.
+    assert [k for k, _ in fused] == ["a", "b", "c", "d"]
+    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused[2][1] == pytest.approx(1 / 63)
+    assert fused[3][1] == pytest.approx(1 / 63)
+    only_one = fuse([["x", "y"], []], k=60)
+    assert only_one == [("x", pytest.approx(1 / 61)), ("y", pytest.approx(1 / 62))]
+    assert [k for k, _ in fuse([["p", "q", "r"], ["r", "q", "p"], ["q"]])] == ["q", "p", "r"]
+
+
+def _unit(rng: np.random.Generator, n: int, dim: int = 384) -> np.ndarray:
+    v = rng.normal(size=(n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _insert(
+    conn: psycopg.Connection, owner: str | None, public: bool, rows: list[tuple[str, np.ndarray]]
+) -> None:
+    doc = str(uuid.uuid4())
+    conn.execute(
+        "INSERT INTO knowledge_documents (id, owner_id, title, source_type, is_public, status) "
+        "VALUES (%s, %s, 't', 'text', %s, 'completed')",
+        (doc, owner, public),
+    )
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY document_chunks (document_id, chunk_index, content, token_count, char_start, "
+            "char_end, owner_id, is_public, embedding_model, embedding) FROM STDIN"
+        ) as copy,
+    ):
+        for i, (text, v) in enumerate(rows):
+            copy.write_row((doc, i, text, 1, 0, 1, owner, public, MODEL, vec_literal(v.tolist())))
+
+
+def test_sql_fusion_matches_reference_rrf(clean_db: str) -> None:
+    rng = np.random.default_rng(7)
+    vecs = _unit(rng, 30)
+    words = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    texts = [" ".join(words[j] for j in range(5) if (i >> j) & 1) or "omega" for i in range(30)]
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        _insert(conn, None, True, list(zip(texts, vecs, strict=True)))
+
+    async def run() -> list[Any]:
+        params = SearchParams(MODEL, 384, vector_candidates=10, fts_candidates=10)
+        plan = VectorPlan("exact", 40)
+        async with await psycopg.AsyncConnection.connect(
+            clean_db, autocommit=True, row_factory=dict_row
+        ) as conn:
+            hits, _ = await hybrid_search(
+                conn,
+                params=params,
+                scope=AccessScope(True),
+                plan=plan,
+                query_text="gamma delta",
+                query_vector=vecs[3].tolist(),
+                limit=40,
+            )
+        return hits
+
+    hits = asyncio.run(run())
+    vector_ranking = sorted((h for h in hits if h.vector_rank), key=lambda h: h.vector_rank or 0)
+    fts_ranking = sorted((h for h in hits if h.fts_rank), key=lambda h: h.fts_rank or 0)
+    assert vector_ranking[0].chunk_id == 4  # the query vector is chunk 4's own
+    for h in hits:
+        expected = (1 / (60 + h.vector_rank) if h.vector_rank else 0) + (
+            1 / (60 + h.fts_rank) if h.fts_rank else 0
+        )
+        assert h.score == pytest.approx(expected)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    # limit 40 > both candidate lists, so every candidate comes back and the rankings are whole.
+    assert [h.vector_rank for h in vector_ranking] == list(range(1, 11))
+    reference = fuse([[h.chunk_id for h in vector_ranking], [h.chunk_id for h in fts_ranking]])
+    assert [round(s, 9) for _, s in reference] == [round(h.score, 9) for h in hits]
+    assert {k for k, _ in reference} == {h.chunk_id for h in hits}
+    assert any(h.vector_rank and h.fts_rank for h in hits)
+    assert any(h.fts_rank and not h.vector_rank for h in hits) or len(fts_ranking) < 10
+
+
+def test_filtered_recall_matches_exact_search(clean_db: str) -> None:
+    """Small scale (6k chunks): every role's top 10 equals exact search within its scope."""
+    rng = np.random.default_rng(11)
+    centres = _unit(rng, 60)
+    n = 6000
+    labels = rng.integers(0, 60, size=n)
+    data = centres[labels] + 0.35 * _unit(rng, n)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    a, b, c = (str(uuid.uuid4()) for _ in range(3))
+    # public 2 %, teacher A 1 %, teacher B 40 %, teacher C the rest (private).
+    groups = {
+        "public": (None, True, 0, 120),
+        "a": (a, False, 120, 180),
+        "b": (b, False, 180, 2580),
+        "c": (c, False, 2580, n),
+    }
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        for uid in (a, b, c):
+            conn.execute(
+                "INSERT INTO users (id, email, display_name, role) VALUES (%s, %s, 't', 'teacher')",
+                (uid, f"{uid}@example.com"),
+            )
+        for owner, public, lo, hi in groups.values():
+            _insert(conn, owner, public, [(f"chunk {i}", data[i]) for i in range(lo, hi)])
+    owner_of = np.array(["public"] * 120 + ["a"] * 60 + ["b"] * 2400 + ["c"] * (n - 2580))
+    scopes = {
+        "admin": (AccessScope(True), np.ones(n, bool)),
+        "teacher_a": (
+            AccessScope(False, frozenset({uuid.UUID(a)})),
+            np.isin(owner_of, ["public", "a"]),
+        ),
+        "teacher_b": (
+            AccessScope(False, frozenset({uuid.UUID(b)})),
+            np.isin(owner_of, ["public", "b"]),
+        ),
+        "student_of_a_and_b": (
+            AccessScope(False, frozenset({uuid.UUID(a), uuid.UUID(b)})),
+            np.isin(owner_of, ["public", "a", "b"]),
+        ),
+        "student_unlinked": (AccessScope(False), owner_of == "public"),
+    }
+    queries = data[rng.choice(n, 25, replace=False)] + 0.2 * _unit(rng, 25)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    params = SearchParams(MODEL, 384)
+
+    async def recall(scope: AccessScope, mask: np.ndarray, plan: VectorPlan) -> float:
+        ids = np.arange(1, n + 1)  # identity column order = insertion order
+        found = 0
+        async with await psycopg.AsyncConnection.connect(
+            clean_db, autocommit=True, row_factory=dict_row
+        ) as conn:
+            for q in queries:
+                dist = 1 - data @ q
+                dist[~mask] = np.inf
+                exact = set(ids[np.argsort(dist)[:10]].tolist())
+                got = await vector_only(
+                    conn, params=params, scope=scope, plan=plan, query_vector=q.tolist(), k=10
+                )
+                found += len(exact & set(got))
+        return found / (10 * len(queries))
+
+    results = {}
+    for role, (scope, mask) in scopes.items():
+        plan = choose_plan(
+            scope_rows=int(mask.sum()),
+            total_rows=n,
+            candidates=40,
+            ef_search=40,
+            ef_search_max=1000,
+            exact_fraction=0.05,
+            exact_rows=0,
+            iterative_available=False,
+        )
+        results[role] = (plan.kind, plan.ef_search, asyncio.run(recall(scope, mask, plan)))
+    assert {r: k for r, (k, _, _) in results.items()} == {
+        "admin": "hnsw",
+        "teacher_a": "exact",
+        "teacher_b": "hnsw",
+        "student_of_a_and_b": "hnsw",
+        "student_unlinked": "exact",
+    }
+    for role, (_, _, r) in results.items():
+        assert r >= 0.99, (role, results)
+    # The naive plan (HNSW post-filter at the default ef_search) loses most of a narrow scope.
+    scope, mask = scopes["teacher_a"]
+    naive = asyncio.run(recall(scope, mask, VectorPlan("hnsw", 40)))
+    assert naive < 0.5, naive
