@@ -18,11 +18,14 @@ pytestmark = pytest.mark.slow
 IMPOSSIBLE = Path(__file__).parent / "fixtures" / "impossible_thresholds.toml"
 
 
-def _loadtest(args: list[str], tmp_path: Path, port: int) -> subprocess.CompletedProcess[str]:
+def _loadtest(
+    args: list[str], tmp_path: Path, port: int, s3_port: int
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HOST")}
     env |= {
         "LOCAL_DIR": str(tmp_path / "local"),
         "API_PORT": str(port),
+        "S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
         "ENVIRONMENT": "local",
         "CORPUS_DIR": str(CORPUS_DIR),
     }
@@ -39,11 +42,12 @@ def _loadtest(args: list[str], tmp_path: Path, port: int) -> subprocess.Complete
 
 def test_smoke_run_passes_the_gate_and_fails_impossible_thresholds(tmp_path: Path) -> None:
     results = tmp_path / "results"
-    port = free_port()
+    port, s3_port = free_port(), free_port()
     done = _loadtest(
         ["--profile", "smoke", "--results-dir", str(results), "--corpus-chunks", "300"],
         tmp_path,
         port,
+        s3_port,
     )
     log = done.stdout + done.stderr
     assert done.returncode == 0, log
@@ -57,7 +61,9 @@ def test_smoke_run_passes_the_gate_and_fails_impossible_thresholds(tmp_path: Pat
     assert len({a["email"] for a in accounts}) == len(accounts) >= 8  # distinct seeded users
 
     # Same run, impossible targets: non-zero exit and every breach named with its numbers.
-    regated = _loadtest(["--regate", str(out), "--thresholds", str(IMPOSSIBLE)], tmp_path, port)
+    regated = _loadtest(
+        ["--regate", str(out), "--thresholds", str(IMPOSSIBLE)], tmp_path, port, s3_port
+    )
     assert regated.returncode == 1, regated.stdout + regated.stderr
     assert "BREACH throughput: target >= 100000.0 req/s, measured" in regated.stdout
     assert "BREACH auth:login p95: target <= 0 ms, measured" in regated.stdout
