@@ -108,8 +108,13 @@ class SeededUser(FastHttpUser):
     def on_start(self) -> None:
         self.account = _pool().take(self.role)
         body = {"email": self.account.email, "password": self.account.password}
-        data = self.call("POST", "/api/auth/login", "auth:login", json=body)
-        if data is None:
+        # A login that times out during a ramp is counted as a failure and retried: a real user
+        # tries again rather than leaving. Three failures and this virtual user gives up.
+        for _ in range(3):
+            data = self.call("POST", "/api/auth/login", "auth:login", json=body)
+            if data is not None:
+                break
+        else:
             raise StopUser()
         self.headers = {"Authorization": f"Bearer {data['access_token']}"}
         self.project_ids = [self.account.project_id] if self.account.project_id else []
