@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml $(wildcard $(LOCK))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "==> installing Python dependencies into $(VENV) (first run takes a few minutes)"
 	$(PIP) install --progress-bar on -q --upgrade pip==25.3
-	$(PIP) install --progress-bar on $(if $(wildcard $(LOCK)),-c $(LOCK)) -e '.[dev,infra]'
+	$(PIP) install --progress-bar on $(if $(wildcard $(LOCK)),-c $(LOCK)) -e '.[dev,infra,loadtest]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install pinned dependencies
@@ -37,17 +37,17 @@ admin: install ## Promote a user to admin: make admin EMAIL=someone@example.com
 	$(PY) -m service.devstack admin "$(EMAIL)"
 
 lint: install ## ruff
-	$(VENV)/bin/ruff check service tests infra dashboards
-	$(VENV)/bin/ruff format --check service tests infra dashboards
+	$(VENV)/bin/ruff check service tests infra dashboards loadtest
+	$(VENV)/bin/ruff format --check service tests infra dashboards loadtest
 
 typecheck: install ## mypy
-	$(VENV)/bin/mypy service tests
+	$(VENV)/bin/mypy service tests loadtest
 	$(VENV)/bin/mypy --explicit-package-bases infra/piano_infra infra/__main__.py
 	cd infra/policypack && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml piano_policies __main__.py
 
 fmt: install ## Format and auto-fix
-	$(VENV)/bin/ruff format service tests
-	$(VENV)/bin/ruff check --fix service tests
+	$(VENV)/bin/ruff format service tests infra dashboards loadtest
+	$(VENV)/bin/ruff check --fix service tests infra dashboards loadtest
 
 test-python: install $(WORKER_STAMP)
 	$(PY) -m pytest -n 2 tests --ignore=tests/infra
@@ -115,3 +115,19 @@ drills: drill-backup-restore drill-key-rotation drill-reembed ## Run every drill
 
 eval: install ## Retrieval eval: query sets, 100k ANN recall per role, ef_search sweep -> loadtest/results/eval-*/
 	$(PY) -m service.evals --all
+
+# --- performance gates (loadtest/) ---------------------------------------------------------------
+# make loadtest                      full spec shape (14 min, 100 users) against the local stack
+# make loadtest HOST=https://...     any environment (corpus left alone there)
+# make loadtest PROFILE=stress       2x users: graceful degradation (shed 429/503, no silent timeouts)
+# make loadtest SCALE=0.1            same shape, 10x shorter; SCENARIO=rag-query|projects|annotations
+.PHONY: loadtest loadtest-smoke
+LOADTEST_ARGS = $(if $(HOST),--host $(HOST)) $(if $(PROFILE),--profile $(PROFILE)) \
+	$(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(SCALE),--scale $(SCALE)) \
+	$(if $(THRESHOLDS),--thresholds $(THRESHOLDS))
+
+loadtest: install ## Locust perf gate (spec shape) -> loadtest/results/<ts>/; exit 1 on a breach
+	CORPUS_DIR=$${CORPUS_DIR:-$(CURDIR)/../shared/corpus} $(PY) -m loadtest.run $(LOADTEST_ARGS)
+
+loadtest-smoke: install ## 30 s, 4 users, gated by loadtest/thresholds.toml (profile smoke)
+	CORPUS_DIR=$${CORPUS_DIR:-$(CURDIR)/../shared/corpus} $(PY) -m loadtest.run --profile smoke $(LOADTEST_ARGS)

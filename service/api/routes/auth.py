@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, status
 
 from service.api.deps import AuthDep, CurrentUser, DbConn
@@ -40,7 +42,7 @@ async def register(body: RegisterRequest, conn: DbConn, auth: AuthDep) -> UserPu
         email=str(body.email),
         display_name=body.display_name.strip(),
         role=body.role,
-        password_hash=hash_password(body.password),
+        password_hash=await asyncio.to_thread(hash_password, body.password),
     )
     return UserPublic.model_validate(row)
 

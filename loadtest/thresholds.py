@@ -1,0 +1,95 @@
+"""The gate's targets, read from one TOML file so the gate, the docs and the alerts share numbers."""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_THRESHOLDS = Path(__file__).resolve().parent / "thresholds.toml"
+# Load profiles; a thresholds file may override [gate] per profile in [profiles.<name>].
+PROFILES = ("spec", "smoke", "stress")
+
+
+@dataclass(frozen=True)
+class ClassTarget:
+    pattern: str
+    p95_ms: float
+    p99_ms: float
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    profile: str
+    error_ratio_max: float
+    min_rps: float
+    min_requests: int
+    classes: list[ClassTarget]
+    shed_is_graceful: bool = False
+    max_timeouts: int | None = None
+    gate_latency: bool = True
+    # Below these sample counts a percentile is just "the max of a handful": reported, not gated.
+    min_samples_p95: int = 20
+    min_samples_p99: int = 100
+    llm_provider_p95_ms: float | None = None
+    llm_provider_p99_ms: float | None = None
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def target_for(self, name: str) -> ClassTarget | None:
+        """Exact name first, then the longest matching fnmatch pattern."""
+        for target in self.classes:
+            if target.pattern == name:
+                return target
+        matches = [t for t in self.classes if fnmatch.fnmatchcase(name, t.pattern)]
+        return max(matches, key=lambda t: len(t.pattern)) if matches else None
+
+
+class ThresholdsError(ValueError):
+    """The thresholds file is malformed; the gate refuses to guess."""
+
+
+def _number(table: dict[str, Any], key: str, where: str) -> float:
+    value = table.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ThresholdsError(f"{where}: '{key}' must be a number")
+    return float(value)
+
+
+def load_thresholds(path: Path = DEFAULT_THRESHOLDS, profile: str = "spec") -> Thresholds:
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    gate = dict(data.get("gate", {}))
+    profiles = data.get("profiles", {})
+    if profile not in PROFILES:
+        raise ThresholdsError(f"unknown profile '{profile}' (known: {', '.join(PROFILES)})")
+    gate.update(profiles.get(profile, {}))
+
+    classes = []
+    for pattern, table in data.get("classes", {}).items():
+        where = f'[classes."{pattern}"]'
+        classes.append(
+            ClassTarget(pattern, _number(table, "p95_ms", where), _number(table, "p99_ms", where))
+        )
+    if not classes:
+        raise ThresholdsError("no [classes.*] tables: every request class needs a target")
+
+    budget = data.get("llm_budget", {})
+    max_timeouts = gate.get("max_timeouts")
+    return Thresholds(
+        profile=profile,
+        error_ratio_max=_number(gate, "error_ratio_max", "[gate]"),
+        min_rps=_number(gate, "min_rps", "[gate]"),
+        min_requests=int(_number(gate, "min_requests", "[gate]")),
+        classes=classes,
+        shed_is_graceful=bool(gate.get("shed_is_graceful", False)),
+        max_timeouts=None if max_timeouts is None else int(max_timeouts),
+        gate_latency=bool(gate.get("gate_latency", True)),
+        min_samples_p95=int(gate.get("min_samples_p95", 20)),
+        min_samples_p99=int(gate.get("min_samples_p99", 100)),
+        llm_provider_p95_ms=budget.get("provider_p95_ms"),
+        llm_provider_p99_ms=budget.get("provider_p99_ms"),
+        source=str(path),
+    )
