@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from service.answers.admission import AdmissionMiddleware
 from service.api.router import ROUTERS
 from service.auth.provider import build_auth
 from service.core.config import Settings, get_settings
@@ -16,11 +18,17 @@ from service.core.db import create_pool
 from service.core.errors import ErrorResponse, UnhandledErrorMiddleware, install_error_handlers
 from service.core.logs import AccessLogMiddleware, configure_logging
 from service.core.request_context import RequestIdMiddleware
+from service.embeddings.factory import get_embedder
 from service.knowledge.queue import QueueClient
 from service.observability.install import install_observability, sampling
 from service.storage import ObjectStore, StorageUnavailable
 
 log = logging.getLogger(__name__)
+
+
+def _log_warmup_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("embedding model warm-up failed", extra={"error": str(task.exception())})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,6 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await run_in_threadpool(app.state.store.ensure_buckets)
             except StorageUnavailable as exc:  # the API still serves everything but files
                 log.warning("object storage unavailable at startup", extra={"error": str(exc)})
+        if settings.embedding_warmup:
+            # In the background: the API is healthy at once, the first question waits on the load.
+            warmup = asyncio.create_task(run_in_threadpool(get_embedder(settings).warm_up))
+            warmup.add_done_callback(_log_warmup_failure)
         log.info("api started", extra={"environment": settings.environment})
         try:
             async with sampling(pool, settings.metrics_sample_seconds):
@@ -66,6 +78,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         environment=settings.environment,
         metrics_token=settings.metrics_token.get_secret_value(),
         embedding_providers=(settings.embedding_provider,),
+    )
+    app.add_middleware(
+        AdmissionMiddleware,
+        paths=frozenset({"/api/chat/query"}),
+        max_in_flight=settings.rag_max_in_flight,
     )
     # Added last = outermost: request id first, so every log line and error body carries it.
     app.add_middleware(UnhandledErrorMiddleware)

@@ -72,6 +72,7 @@ def make_settings(db_url: str, local_dir: Path, **overrides: object) -> Settings
         "database_url": db_url,
         "local_dir": local_dir,
         "log_level": "WARNING",
+        "embedding_warmup": False,  # tests that need the model load it themselves, once
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

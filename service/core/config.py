@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     embedding_max_attempts: int = Field(default=5, ge=1, le=10)
     embedding_backoff_seconds: float = Field(default=0.5, ge=0)
     embedding_timeout_seconds: float = Field(default=30.0, gt=0)
+    # RAG queries in flight per API process before new ones get 503 `overloaded` (0: no limit).
+    rag_max_in_flight: int = Field(default=32, ge=0)
+    # Load a local embedding model when the API starts (in the background) instead of on the first query.
+    embedding_warmup: bool = True
     workers_ai_api_token: SecretStr = SecretStr("")
     cloudflare_account_id: str = ""
     workers_ai_base_url: str = "https://api.cloudflare.com/client/v4"

@@ -20,7 +20,7 @@ from service.embeddings.workers_ai import (
 )
 
 _lock = threading.Lock()
-_instances: dict[tuple[object, ...], Embedder] = {}
+_instances: dict[tuple[object, ...], InstrumentedEmbedder] = {}
 
 
 def _key(settings: Settings) -> tuple[object, ...]:
@@ -77,7 +77,7 @@ def build_embedder(settings: Settings) -> Embedder:
     )
 
 
-def get_embedder(settings: Settings) -> Embedder:
+def get_embedder(settings: Settings) -> InstrumentedEmbedder:
     """The process-wide embedder for these settings (the API reuses it for query embeddings)."""
     key = _key(settings)
     with _lock:

@@ -18,6 +18,12 @@ class InstrumentedEmbedder:
         self.dimensions = inner.dimensions
         self.max_tokens = inner.max_tokens
 
+    def warm_up(self) -> None:
+        """Load a local model now (blocking), so the first question doesn't pay for it."""
+        load = getattr(self.inner, "load", None)
+        if callable(load):
+            load()
+
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 
