@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=settings.build_version,
         environment=settings.environment,
         metrics_token=settings.metrics_token.get_secret_value(),
+        llm_providers=(settings.llm_provider,),
         embedding_providers=(settings.embedding_provider,),
     )
     app.add_middleware(

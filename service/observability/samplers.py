@@ -11,6 +11,7 @@ import logging
 from typing import Any, Protocol
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from service.observability.metrics import (
     DB_INDEX_HIT_RATIO,
@@ -75,7 +76,8 @@ WHERE j.status = 'todo' AND coalesce(j.scheduled_at, now()) <= now()
 
 async def sample_postgres(conn: psycopg.AsyncConnection[Any]) -> None:
     """Index sizes (HNSW among them), index cache hit ratio and long-running queries."""
-    async with conn.cursor() as cur:
+    # tuple rows whatever the pool's row factory is (the API pool returns dicts)
+    async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(INDEX_SIZES_SQL)
         for name, method, size in await cur.fetchall():
             DB_INDEX_SIZE.labels(index=name, method=method).set(size)
@@ -90,7 +92,7 @@ async def sample_postgres(conn: psycopg.AsyncConnection[Any]) -> None:
 
 async def sample_ingestion_queue(conn: psycopg.AsyncConnection[Any]) -> None:
     """Depth and oldest-job age of the procrastinate queue; skipped if its schema is absent."""
-    async with conn.cursor() as cur:
+    async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
         row = await cur.fetchone()
         if not row or not row[0]:
@@ -123,5 +125,8 @@ async def sample_once(pool: AsyncStatsPool) -> None:
 async def run_samplers(pool: AsyncStatsPool, interval_seconds: float = 15.0) -> None:
     """Sample forever; start it as a task in the app's lifespan and cancel it on shutdown."""
     while True:
-        await sample_once(pool)
+        try:
+            await sample_once(pool)
+        except Exception:  # a sampler bug must not stop the others for the process's lifetime
+            log.exception("metrics sampler failed")
         await asyncio.sleep(interval_seconds)

@@ -2,23 +2,22 @@
 
 Names are sorted by where they come from (dashboards/metric_sources.yaml): Prometheus itself,
 the Cloudflare exporter, recording rules (names with a colon) and, for everything else, the
-service. The service's names are checked against a live /api/metrics scrape after driving
-requests through the metrics middleware.
+service. The service's names are checked against a live /api/metrics scrape of the real app
+after driving real requests (auth, projects, a RAG question) through it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 
+import httpx
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from psycopg_pool import AsyncConnectionPool
 
-from service.observability.install import install_observability, sampling
+from service.app import create_app
+from tests.conftest import LiveServer, make_settings
+from tests.factories import Accounts
 from tests.observability.promql import (
     metric_names,
     metric_sources,
@@ -29,48 +28,41 @@ from tests.observability.promql import (
 TOKEN = "scrape-token"
 
 
-def _app(database_url: str) -> FastAPI:
-    """The observability wiring on a minimal app; the full service app replaces it later."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with AsyncConnectionPool(database_url, min_size=1, max_size=2, open=False) as pool:
-            await pool.wait()
-            app.state.pool = pool
-            async with sampling(pool, interval_seconds=0.05):
-                yield
-
-    app = FastAPI(lifespan=lifespan)
-
-    @app.get("/api/projects/{project_id}")
-    def project(project_id: int) -> dict[str, int]:
-        return {"id": project_id}
-
-    install_observability(
-        app,
-        version="test",
-        environment="test",
-        metrics_token=TOKEN,
-        llm_providers=("openai",),
-        embedding_providers=("local",),
-    )
-    return app
-
-
 @pytest.fixture(scope="module")
-def exported_names(sampled_db: str) -> Iterator[set[str]]:
-    with TestClient(_app(sampled_db)) as client:
-        for pid in (1, 2, 3):
-            assert client.get(f"/api/projects/{pid}").status_code == 200
-        assert client.get("/api/metrics").status_code == 401
-        deadline = time.monotonic() + 10
+def exported_names(
+    db_url: str, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[set[str]]:
+    """The real app over real HTTP: auth, a project, a RAG question, then a scrape."""
+    settings = make_settings(
+        db_url,
+        tmp_path_factory.mktemp("metrics-app"),
+        s3_endpoint_url=s3_endpoint,
+        metrics_token=TOKEN,
+        metrics_sample_seconds=0.05,
+    )
+    with (
+        LiveServer(create_app(settings)) as srv,
+        httpx.Client(base_url=srv.url, timeout=120) as http,
+    ):
+        accounts = Accounts(http, db_url)
+        teacher = accounts.create("teacher")
+        assert http.get("/api/auth/me", headers=teacher.headers).status_code == 200
+        assert http.get("/api/projects", headers=teacher.headers).status_code == 200
+        r = http.post(
+            "/api/chat/query",
+            json={"query": "How should I practise scales?", "stream": False},
+            headers=teacher.headers,
+        )
+        assert r.status_code == 200, r.text
+        assert http.get("/api/metrics").status_code == 401
+        deadline = time.monotonic() + 20
         while True:
-            resp = client.get("/api/metrics", headers={"authorization": f"Bearer {TOKEN}"})
+            resp = http.get("/api/metrics", headers={"authorization": f"Bearer {TOKEN}"})
             assert resp.status_code == 200
-            if 'db_index_size_bytes{index="chunks_embedding_hnsw"' in resp.text:
-                break  # the sampler has run at least once
+            if "db_index_size_bytes{" in resp.text and "ingestion_queue_depth" in resp.text:
+                break  # the samplers have run at least once
             assert time.monotonic() < deadline, "samplers never ran"
-            time.sleep(0.05)
+            time.sleep(0.1)
         yield {
             sample.name
             for family in text_string_to_metric_families(resp.text)
