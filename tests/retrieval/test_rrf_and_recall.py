@@ -11,11 +11,14 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from service.core.config import Settings
 from service.search.hybrid import SearchParams, hybrid_search, vector_only
 from service.search.plan import VectorPlan, choose_plan
 from service.search.rrf import fuse
 from service.search.scope import AccessScope
 from tests.retrieval.seed import MODEL, vec_literal
+
+DEFAULT_EF_SEARCH = Settings.model_fields["search_ef_search"].default
 
 
 def test_rrf_hand_computed() -> None:
@@ -167,7 +170,7 @@ def test_filtered_recall_matches_exact_search(clean_db: str) -> None:
             scope_rows=int(mask.sum()),
             total_rows=n,
             candidates=40,
-            ef_search=40,
+            ef_search=DEFAULT_EF_SEARCH,  # the shipped default (ef 40 stays under 0.99 unfiltered)
             ef_search_max=1000,
             exact_fraction=0.05,
             exact_rows=0,
