@@ -9,6 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.models.uploads import UploadInstructions
+
 SourceType = Literal["pdf", "web", "youtube", "text"]
 ProcessingState = Literal["pending", "processing", "completed", "failed"]
 
@@ -90,14 +92,6 @@ class KnowledgeDocument(BaseModel):
     processing_finished_at: datetime | None
     created_at: datetime
     updated_at: datetime
-
-
-class UploadInstructions(BaseModel):
-    upload_url: str
-    upload_method: Literal["PUT"] = "PUT"
-    upload_headers: dict[str, str]
-    max_bytes: int
-    expires_at: datetime
 
 
 class KnowledgeCreated(BaseModel):

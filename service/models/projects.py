@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.models.uploads import UploadInstructions
+
 ProjectStatus = Literal["pending", "ready", "deleting"]
 AccessLevel = Literal["view", "edit", "admin"]
 # The caller's effective rights: a grant level, or "owner".
@@ -48,13 +50,6 @@ class Project(BaseModel):
 class ProjectDetail(Project):
     download_url: str | None = Field(description="Presigned GET, only when status is ready")
     download_expires_at: datetime | None
-
-
-class UploadInstructions(BaseModel):
-    upload_url: str
-    upload_method: Literal["PUT"] = "PUT"
-    upload_headers: dict[str, str]
-    max_bytes: int
 
 
 class ProjectCreated(BaseModel):

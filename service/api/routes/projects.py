@@ -85,14 +85,16 @@ async def create_project(
         filename=filename,
         storage_key=key,
     )
+    expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
     return ProjectCreated(
         project=to_project(row),
         upload_url=url,
-        expires_at=datetime.now(UTC) + timedelta(seconds=ttl),
+        expires_at=expires_at,
         upload=UploadInstructions(
             upload_url=url,
             upload_headers={"Content-Type": PDF},
             max_bytes=settings.upload_max_bytes,
+            expires_at=expires_at,
         ),
     )
 
