@@ -24,6 +24,8 @@ def local_stack(host: str, port: int, log_path: Path, timeout: float = 300) -> I
     print(f"==> starting the local stack on :{port} (log: {log_path})", flush=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "API_PORT": str(port), "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")}
+    # The load test seeds its own corpus; demo-book ingestion would compete for the CPU.
+    env.setdefault("SEED_DEMO_DATA", "false")
     with log_path.open("ab") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [python(), "-m", "service.devstack", "up"],

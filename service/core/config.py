@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     worker_stalled_after_seconds: float = Field(default=60.0, gt=0)
     worker_stalled_check_seconds: float = Field(default=15.0, gt=0)
+    # `make up` loads the demo books on first start (local only); the load test turns it off.
+    seed_demo_data: bool = True
     # Public-domain books loaded by `make seed` (the repo's ../shared/corpus by default).
     corpus_dir: Path = REPO_ROOT.parent / "shared" / "corpus"
 

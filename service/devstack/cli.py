@@ -173,7 +173,11 @@ def cmd_up(settings: Settings) -> int:
                     edge_health = f"http://{settings.api_host}:{settings.edge_port}/health"
                     sup.wait_ready(edge, http_ok(edge_health), 90, edge_health)
             ingest.start_worker(sup, env)
-            if settings.environment == "local" and ingest.seed(settings, url):
+            if (
+                settings.environment == "local"
+                and settings.seed_demo_data
+                and ingest.seed(settings, url)
+            ):
                 ingest.report_progress_in_background(url)
             print(_banner(settings), flush=True)
             return sup.watch()
