@@ -16,7 +16,9 @@ def start_embedded(data_dir: Path, *, stop_on_exit: bool = True) -> str:
     share the server; with stop_on_exit the last user to leave stops it.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
+    runtime = data_dir.parent / "run"  # pgserver's platformdirs wants a private runtime dir
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     import pgserver  # heavy import, only needed locally
 
     server = pgserver.get_server(str(data_dir), cleanup_mode="stop" if stop_on_exit else None)
