@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
-from service.embeddings.base import EmbeddingError, batches, check_lengths, normalise
-from service.embeddings.retry import raise_for_retryable, with_retries
+from service.embeddings.base import EmbeddingError, normalise
+from service.embeddings.http_provider import HttpEmbedder
 from service.embeddings.tokens import count_cl100k
 
 # text-embedding-3-*'s documented input limit, in cl100k_base tokens.
 OPENAI_DEFAULT_MAX_TOKENS = 8191
 
 
-class OpenAICompatibleEmbedder:
+class OpenAICompatibleEmbedder(HttpEmbedder):
     def __init__(
         self,
         *,
@@ -40,37 +38,18 @@ class OpenAICompatibleEmbedder:
         self.url = f"{base_url.rstrip('/')}/embeddings"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.max_attempts = max_attempts
+        self.provider_label = "Embedding server"
+        self.retry_label = self.url
         self.backoff_seconds = backoff_seconds
         self.timeout = httpx.Timeout(timeout_seconds)
 
     def count_tokens(self, text: str) -> int:
         return count_cl100k(text)
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        check_lengths(self, texts)
-        out: list[list[float]] = []
-        async with httpx.AsyncClient(timeout=self.timeout, headers=self._headers) as client:
-            for batch in batches(texts, self.batch_size):
-                out.extend(await self._embed_batch(client, batch))
-        return out
-
     async def _embed_batch(self, client: httpx.AsyncClient, batch: list[str]) -> list[list[float]]:
-        async def call() -> dict[str, Any]:
-            response = await client.post(
-                self.url, json={"model": self.model, "input": batch, "encoding_format": "float"}
-            )
-            raise_for_retryable(response)
-            if response.status_code >= 400:
-                raise EmbeddingError(
-                    "embedding_provider_rejected",
-                    f"Embedding server answered HTTP {response.status_code}: {response.text[:300]}",
-                )
-            body: dict[str, Any] = response.json()
-            return body
-
-        body = await with_retries(call, self.max_attempts, self.backoff_seconds, self.url)
+        body = await self._post_json(
+            client, {"model": self.model, "input": batch, "encoding_format": "float"}
+        )
         items = body.get("data")
         if not isinstance(items, list) or len(items) != len(batch):
             raise EmbeddingError("embedding_bad_response", "Embedding server returned no data.")

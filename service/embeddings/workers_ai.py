@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
-from service.embeddings.base import EmbeddingError, batches, check_lengths, normalise
-from service.embeddings.retry import raise_for_retryable, with_retries
+from service.embeddings.base import EmbeddingError, normalise
+from service.embeddings.http_provider import HttpEmbedder
 from service.embeddings.tokens import count_wordpiece
 
 WORKERS_AI_MODEL = "@cf/baai/bge-base-en-v1.5"
@@ -16,7 +14,7 @@ WORKERS_AI_DIMENSIONS = 768
 WORKERS_AI_MAX_TOKENS = 512
 
 
-class WorkersAIEmbedder:
+class WorkersAIEmbedder(HttpEmbedder):
     def __init__(
         self,
         *,
@@ -43,35 +41,16 @@ class WorkersAIEmbedder:
         self.url = f"{base_url.rstrip('/')}/accounts/{account_id}/ai/run/{model}"
         self._headers = {"Authorization": f"Bearer {api_token}"}
         self.max_attempts = max_attempts
+        self.provider_label = "Workers AI"
+        self.retry_label = "Workers AI"
         self.backoff_seconds = backoff_seconds
         self.timeout = httpx.Timeout(timeout_seconds)
 
     def count_tokens(self, text: str) -> int:
         return count_wordpiece(text)
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        check_lengths(self, texts)
-        out: list[list[float]] = []
-        async with httpx.AsyncClient(timeout=self.timeout, headers=self._headers) as client:
-            for batch in batches(texts, self.batch_size):
-                out.extend(await self._embed_batch(client, batch))
-        return out
-
     async def _embed_batch(self, client: httpx.AsyncClient, batch: list[str]) -> list[list[float]]:
-        async def call() -> dict[str, Any]:
-            response = await client.post(self.url, json={"text": batch})
-            raise_for_retryable(response)
-            if response.status_code >= 400:
-                raise EmbeddingError(
-                    "embedding_provider_rejected",
-                    f"Workers AI answered HTTP {response.status_code}: {response.text[:300]}",
-                )
-            body: dict[str, Any] = response.json()
-            return body
-
-        body = await with_retries(call, self.max_attempts, self.backoff_seconds, "Workers AI")
+        body = await self._post_json(client, {"text": batch})
         # REST wraps the model output in Cloudflare's envelope: {"result": {"shape", "data"}, ...}.
         if body.get("success") is False:
             raise EmbeddingError("embedding_provider_rejected", f"Workers AI: {body.get('errors')}")
