@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 WORKER_STAMP := worker/node_modules/.installed
 
-.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker
+.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker openapi
 
 help: ## List targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ test-python: install $(WORKER_STAMP)
 
 test-infra: install ## Pulumi program mock tests and policy-pack tests (no cloud access)
 	$(PY) -m pytest -q tests/infra
+
+openapi: install ## Re-pin the API contract (tests/contract/openapi.json) after a deliberate API change
+	$(PY) -m tests.contract.test_openapi_pin
 
 test: lint typecheck test-infra test-monitoring test-python test-worker ## Everything CI runs
 
