@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -13,6 +12,7 @@ from psycopg_pool import PoolTimeout
 
 from service.auth.identity import Role
 from service.auth.provider import AuthContext
+from service.auth.user import User
 from service.core.config import Settings
 from service.core.db import Conn, Pool
 from service.core.errors import APIError
@@ -48,18 +48,6 @@ def get_auth(request: Request) -> AuthContext:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DbConn = Annotated[Conn, Depends(get_conn)]
 AuthDep = Annotated[AuthContext, Depends(get_auth)]
-
-
-@dataclass(frozen=True)
-class User:
-    id: UUID
-    email: str
-    display_name: str
-    role: Role
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 async def get_current_user(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.api.deps import User
+from service.auth.user import User
 from service.core.db import Conn
 from service.core.errors import APIError
 from service.repositories import knowledge as repo

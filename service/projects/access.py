@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
-from service.api.deps import User
+from service.auth.user import User
 from service.core.db import Conn
 from service.core.errors import APIError
 from service.repositories import projects

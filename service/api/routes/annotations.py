@@ -8,7 +8,8 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query, Response, status
 from pydantic import BaseModel, ValidationError
 
-from service.api.deps import CurrentUser, DbConn, User
+from service.api.deps import CurrentUser, DbConn
+from service.auth.user import User
 from service.core.errors import APIError, error_responses
 from service.models.annotations import (
     CONTENT_MODELS,

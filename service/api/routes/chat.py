@@ -14,7 +14,8 @@ from sse_starlette import EventSourceResponse
 
 from service.answers.engine import Event, QueryInput, RagEngine
 from service.answers.runtime import get_engine
-from service.api.deps import AuthDep, CurrentUser, DbConn, User, get_current_user
+from service.api.deps import AuthDep, CurrentUser, DbConn, get_current_user
+from service.auth.user import User
 from service.core.config import Settings
 from service.core.db import Pool
 from service.core.errors import APIError, error_responses

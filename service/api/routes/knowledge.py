@@ -9,7 +9,8 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Depends, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import CurrentUser, DbConn, SettingsDep, User, require_roles
+from service.api.deps import CurrentUser, DbConn, SettingsDep, require_roles
+from service.auth.user import User
 from service.core.errors import APIError, error_responses
 from service.knowledge.access import load_managed, load_visible, scope_for
 from service.knowledge.queue import QueueClient
