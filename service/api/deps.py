@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
-from uuid import UUID
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from psycopg_pool import PoolTimeout
 
 from service.auth.identity import Role
 from service.auth.provider import AuthContext
 from service.auth.user import User
 from service.core.config import Settings
 from service.core.db import Conn, Pool
-from service.core.errors import APIError
-from service.repositories import users
+from service.core.exceptions import Forbidden, Unauthenticated
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /api/auth/login")
 
@@ -31,10 +28,7 @@ def get_pool(request: Request) -> Pool:
 
 async def get_conn(request: Request) -> AsyncIterator[Conn]:
     pool: Pool = request.app.state.pool
-    try:
-        conn = await pool.getconn()
-    except PoolTimeout as exc:  # DB down, or every connection busy for the whole timeout
-        raise APIError(503, "database_unavailable", "The database is not answering.") from exc
+    conn = await pool.getconn()  # PoolTimeout: the error handlers answer 503
     try:
         yield conn
     finally:
@@ -56,32 +50,10 @@ async def get_current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise APIError(
-            401,
-            "not_authenticated",
-            "A bearer access token is required.",
-            headers={"WWW-Authenticate": "Bearer"},
+        raise Unauthenticated(
+            "not_authenticated", "A bearer access token is required.", challenge="Bearer"
         )
-    claims = await auth.verifier.verify(credentials.credentials)
-    row: dict[str, Any] | None
-    if claims.provider == "supabase":
-        if not claims.email:
-            raise APIError(401, "token_invalid", "The access token has no email claim.")
-        row = await users.upsert_external(
-            conn, subject=claims.subject, email=claims.email, role=claims.role
-        )
-    else:
-        try:
-            row = await users.get_by_id(conn, str(UUID(claims.subject)))
-        except ValueError:
-            row = None
-    if row is None:
-        raise APIError(401, "user_not_found", "The token's user no longer exists.")
-    if not row["is_active"]:
-        raise APIError(403, "account_disabled", "This account is disabled.")
-    return User(
-        id=row["id"], email=row["email"], display_name=row["display_name"], role=row["role"]
-    )
+    return await auth.authenticate(conn, credentials.credentials)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -90,8 +62,8 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
     async def check(user: CurrentUser) -> User:
         if user.role not in roles:
-            raise APIError(
-                403, "forbidden_role", f"This action needs one of the roles: {', '.join(roles)}."
+            raise Forbidden(
+                "forbidden_role", f"This action needs one of the roles: {', '.join(roles)}."
             )
         return user
 

@@ -1,16 +1,21 @@
-"""Chooses the token verifier from AUTH_PROVIDER and holds the objects the auth routes need."""
+"""Chooses the token verifier from AUTH_PROVIDER and turns a bearer token into the caller."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+from uuid import UUID
 
 from service.auth.identity import TokenClaims
 from service.auth.keys import KeyRingSource
 from service.auth.local_tokens import LocalTokenService
 from service.auth.sessions import AuthSessions
 from service.auth.supabase import SupabaseTokenVerifier
+from service.auth.user import User
 from service.core.config import Settings
+from service.core.db import Conn
+from service.core.exceptions import Forbidden, Unauthenticated
+from service.repositories import users
 
 
 class TokenVerifier(Protocol):
@@ -23,6 +28,29 @@ class AuthContext:
     verifier: TokenVerifier
     keys: KeyRingSource | None = None
     sessions: AuthSessions | None = None
+
+    async def authenticate(self, conn: Conn, token: str) -> User:
+        """The active user the token names; IdP users get their row on first sight."""
+        claims = await self.verifier.verify(token)
+        row: dict[str, Any] | None
+        if claims.provider == "supabase":
+            if not claims.email:
+                raise Unauthenticated("token_invalid", "The access token has no email claim.")
+            row = await users.upsert_external(
+                conn, subject=claims.subject, email=claims.email, role=claims.role
+            )
+        else:
+            try:
+                row = await users.get_by_id(conn, str(UUID(claims.subject)))
+            except ValueError:
+                row = None
+        if row is None:
+            raise Unauthenticated("user_not_found", "The token's user no longer exists.")
+        if not row["is_active"]:
+            raise Forbidden("account_disabled", "This account is disabled.")
+        return User(
+            id=row["id"], email=row["email"], display_name=row["display_name"], role=row["role"]
+        )
 
 
 def build_auth(settings: Settings) -> AuthContext:

@@ -18,7 +18,7 @@ from typing import Any
 from service.auth.local_tokens import LocalTokenService
 from service.auth.passwords import hash_password, needs_rehash, verify_password
 from service.core.db import Conn
-from service.core.errors import APIError
+from service.core.exceptions import Forbidden, Unauthenticated
 from service.models.auth import TokenPair
 from service.models.users import UserPublic
 from service.repositories import refresh_tokens, users
@@ -28,10 +28,6 @@ log = logging.getLogger(__name__)
 
 def _hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
-
-
-def _unauthorized(code: str, message: str) -> APIError:
-    return APIError(401, code, message)
 
 
 class AuthSessions:
@@ -67,9 +63,9 @@ class AuthSessions:
         # other requests (found by the load test: API P99 jumped during user ramps).
         stored = user["password_hash"] if user else None
         if not await asyncio.to_thread(verify_password, stored, password) or user is None:
-            raise _unauthorized("invalid_credentials", "Email or password is incorrect.")
+            raise Unauthenticated("invalid_credentials", "Email or password is incorrect.")
         if not user["is_active"]:
-            raise APIError(403, "account_disabled", "This account is disabled.")
+            raise Forbidden("account_disabled", "This account is disabled.")
         async with conn.transaction():
             if needs_rehash(user["password_hash"]):
                 new_hash = await asyncio.to_thread(hash_password, password)
@@ -82,9 +78,13 @@ class AuthSessions:
         async with conn.transaction():
             row = await refresh_tokens.lock_by_hash(conn, _hash(presented))
             if row is None:
-                raise _unauthorized("refresh_token_invalid", "The refresh token is not recognised.")
+                raise Unauthenticated(
+                    "refresh_token_invalid", "The refresh token is not recognised."
+                )
             if row["revoked_at"] is not None:
-                raise _unauthorized("refresh_token_revoked", "The refresh token has been revoked.")
+                raise Unauthenticated(
+                    "refresh_token_revoked", "The refresh token has been revoked."
+                )
             if row["used_at"] is not None:
                 revoked = await refresh_tokens.revoke_family(conn, row["family_id"])
                 log.warning(
@@ -93,17 +93,17 @@ class AuthSessions:
                 )
                 reuse_detected = True
             elif row["expires_at"] <= row["db_now"]:
-                raise _unauthorized("refresh_token_expired", "The refresh token has expired.")
+                raise Unauthenticated("refresh_token_expired", "The refresh token has expired.")
             else:
                 user = await users.get_by_id(conn, str(row["user_id"]))
                 if user is None or not user["is_active"]:
-                    raise _unauthorized("refresh_token_invalid", "The account no longer exists.")
+                    raise Unauthenticated("refresh_token_invalid", "The account no longer exists.")
                 pair, new_id = await self._issue(conn, user, row["family_id"])
                 await refresh_tokens.mark_used(conn, row["id"], new_id)
                 return pair
         # Raised after commit so the family revocation is kept.
         assert reuse_detected
-        raise _unauthorized(
+        raise Unauthenticated(
             "refresh_token_reused",
             "The refresh token was already used; all sessions from it are revoked.",
         )

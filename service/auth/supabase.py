@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from service.auth.identity import ROLES, Role, TokenClaims
 from service.auth.token_errors import from_jwt_exception, token_error
 from service.core.config import Settings
-from service.core.errors import APIError
+from service.core.exceptions import Unavailable
 
 
 def map_role(claims: dict[str, Any]) -> Role | None:
@@ -52,8 +52,8 @@ class SupabaseTokenVerifier:
                 options={"require": ["exp", "sub", "aud"]},
             )
         except jwt.PyJWKClientConnectionError as exc:
-            raise APIError(
-                503, "auth_provider_unavailable", "The identity provider's keys are unreachable."
+            raise Unavailable(
+                "auth_provider_unavailable", "The identity provider's keys are unreachable."
             ) from exc
         except jwt.PyJWKClientError as exc:
             raise token_error(

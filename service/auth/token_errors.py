@@ -1,19 +1,19 @@
-"""Maps PyJWT's exceptions to stable 401 error codes that clients can act on."""
+"""Maps PyJWT's exceptions to stable error codes that clients can act on."""
 
 from __future__ import annotations
 
 import jwt
 
-from service.core.errors import APIError
+from service.core.exceptions import Unauthenticated
 
-_WWW = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-
-
-def token_error(code: str, message: str) -> APIError:
-    return APIError(401, code, message, headers=_WWW)
+_CHALLENGE = 'Bearer error="invalid_token"'
 
 
-def from_jwt_exception(exc: jwt.PyJWTError) -> APIError:
+def token_error(code: str, message: str) -> Unauthenticated:
+    return Unauthenticated(code, message, challenge=_CHALLENGE)
+
+
+def from_jwt_exception(exc: jwt.PyJWTError) -> Unauthenticated:
     if isinstance(exc, jwt.ExpiredSignatureError):
         return token_error("token_expired", "The access token has expired.")
     if isinstance(exc, jwt.ImmatureSignatureError):

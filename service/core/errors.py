@@ -1,4 +1,8 @@
-"""One error shape for every failure: {"error": {"code", "message", "request_id"}}."""
+"""One error shape for every failure: {"error": {"code", "message", "request_id"}}.
+
+The only place that turns failures into HTTP: domain kinds (service/core/exceptions.py) and the
+infrastructure failures raised below the domain each map to one status and one message here.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,23 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.core.exceptions import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    Unauthenticated,
+    Unavailable,
+    Unsupported,
+)
 from service.core.request_context import current_request_id
+from service.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -27,26 +43,6 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
-
-
-class APIError(Exception):
-    """Raised by handlers and services; the code is the machine-readable contract with clients."""
-
-    def __init__(
-        self,
-        status_code: int,
-        code: str,
-        message: str,
-        *,
-        headers: dict[str, str] | None = None,
-        details: list[dict[str, Any]] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.code = code
-        self.message = message
-        self.headers = headers
-        self.details = details
 
 
 def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict:
@@ -95,9 +91,43 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-async def _api_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, APIError)
-    return error_response(exc.status_code, exc.code, exc.message, exc.headers, exc.details)
+_STATUS_OF_KIND: dict[type[ServiceError], int] = {
+    Unsupported: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Invalid: 422,
+    Unavailable: 503,
+}
+
+# Raised by the pool and the object store, below the domain; one wording each for every route.
+DATABASE_UNAVAILABLE = Unavailable("database_unavailable", "The database is not answering.")
+STORAGE_UNAVAILABLE = Unavailable(
+    "storage_unavailable", "Object storage is not answering; retry shortly."
+)
+
+
+def service_error_response(exc: ServiceError) -> JSONResponse:
+    status = next((s for kind, s in _STATUS_OF_KIND.items() if isinstance(exc, kind)), 500)
+    headers = None
+    if isinstance(exc, Unauthenticated) and exc.challenge:
+        headers = {"WWW-Authenticate": exc.challenge}
+    return error_response(status, exc.code, exc.message, headers, exc.details)
+
+
+async def _service_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return service_error_response(exc)
+
+
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    # DB down, or every pooled connection busy for the whole pool timeout.
+    return service_error_response(DATABASE_UNAVAILABLE)
+
+
+async def _storage_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    return service_error_response(STORAGE_UNAVAILABLE)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -131,7 +161,9 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(APIError, _api_error)
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)
+    app.add_exception_handler(StorageUnavailable, _storage_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from service.auth.user import User
 from service.core.db import Conn
-from service.core.errors import APIError
+from service.core.exceptions import Forbidden, NotFound
 from service.repositories import knowledge as repo
 from service.repositories.knowledge import Scope
 from service.repositories.relationships import teacher_ids_of_student
@@ -33,12 +33,12 @@ def can_manage(user: User, doc: dict[str, Any]) -> bool:
 async def load_visible(conn: Conn, user: User, document_id: Any) -> dict[str, Any]:
     doc = await repo.get(conn, document_id)
     if doc is None or not can_see(await scope_for(conn, user), doc):
-        raise APIError(404, "document_not_found", "No such knowledge document.")
+        raise NotFound("document_not_found", "No such knowledge document.")
     return doc
 
 
 async def load_managed(conn: Conn, user: User, document_id: Any) -> dict[str, Any]:
     doc = await load_visible(conn, user, document_id)
     if not can_manage(user, doc):
-        raise APIError(403, "forbidden", "Only the owner or an admin can change this document.")
+        raise Forbidden("forbidden", "Only the owner or an admin can change this document.")
     return doc

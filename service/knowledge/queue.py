@@ -12,6 +12,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 
 from service.core.config import Settings
 from service.core.db import Pool
+from service.core.exceptions import Unavailable
 from service.embeddings import Embedder
 from service.knowledge.pipeline import process_document
 from service.knowledge.sources import SourceReader
@@ -116,7 +117,10 @@ class QueueClient:
     async def enqueue_processing(
         self, document_id: UUID, priority: int = 0, lock: str | None = None
     ) -> int | None:
-        return await enqueue_processing(await self.app(), document_id, priority, lock)
+        try:
+            return await enqueue_processing(await self.app(), document_id, priority, lock)
+        except Exception as exc:  # connecting or deferring: either way the job isn't queued
+            raise Unavailable("queue_unavailable", "The job queue is not answering.") from exc
 
     async def close(self) -> None:
         if self._app is not None:

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from service.auth.user import User
 from service.core.db import Conn
-from service.core.errors import APIError
+from service.core.exceptions import Forbidden, NotFound
 from service.repositories import projects
 
 Level = Literal["view", "edit", "admin", "owner"]
@@ -40,10 +40,9 @@ async def load_project(
     row = await projects.get_for_user(conn, project_id, user.id)
     level = effective_level(row, user) if row else None
     if row is None or level is None or (row["status"] == "deleting" and not allow_deleting):
-        raise APIError(404, "project_not_found", "No such project, or it isn't shared with you.")
+        raise NotFound("project_not_found", "No such project, or it isn't shared with you.")
     if not allows(level, needed):
-        raise APIError(
-            403,
+        raise Forbidden(
             "insufficient_access",
             f"This needs {needed} rights on the project; you have {level}.",
         )

@@ -8,7 +8,7 @@ from uuid import UUID
 from psycopg import errors
 
 from service.core.db import Conn
-from service.core.errors import APIError
+from service.core.exceptions import Conflict
 
 _SELECT = """
 SELECT l.id, l.created_at,
@@ -28,8 +28,8 @@ async def create(conn: Conn, teacher_id: UUID, student_id: UUID, created_by: UUI
             (teacher_id, student_id, created_by),
         )
     except errors.UniqueViolation as exc:
-        raise APIError(
-            409, "relationship_exists", "This teacher and student are already linked."
+        raise Conflict(
+            "relationship_exists", "This teacher and student are already linked."
         ) from exc
     row = await cur.fetchone()
     assert row is not None

@@ -7,7 +7,7 @@ from typing import Any
 from psycopg import errors
 
 from service.core.db import Conn
-from service.core.errors import APIError
+from service.core.exceptions import Conflict
 
 _COLUMNS = "id, email, display_name, role, password_hash, is_active, created_at"
 
@@ -22,7 +22,7 @@ async def create_user(
             (email, display_name, role, password_hash),
         )
     except errors.UniqueViolation as exc:
-        raise APIError(409, "email_taken", "An account with this email already exists.") from exc
+        raise Conflict("email_taken", "An account with this email already exists.") from exc
     row = await cur.fetchone()
     assert row is not None
     return row

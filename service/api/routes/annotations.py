@@ -10,7 +10,8 @@ from pydantic import BaseModel, ValidationError
 
 from service.api.deps import CurrentUser, DbConn
 from service.auth.user import User
-from service.core.errors import APIError, error_responses
+from service.core.errors import error_responses
+from service.core.exceptions import Conflict, Forbidden, Invalid, NotFound
 from service.models.annotations import (
     CONTENT_MODELS,
     Annotation,
@@ -31,10 +32,9 @@ def to_annotation(row: dict[str, Any]) -> Annotation:
 
 def _check_page(project: dict[str, Any], page: int) -> None:
     if project["status"] != "ready":
-        raise APIError(409, "project_not_ready", "Confirm the upload before annotating.")
+        raise Conflict("project_not_ready", "Confirm the upload before annotating.")
     if page > project["page_count"]:
-        raise APIError(
-            422,
+        raise Invalid(
             "page_out_of_range",
             f"page must be between 1 and {project['page_count']} for this project.",
         )
@@ -44,11 +44,11 @@ async def _load_for_change(conn: DbConn, annotation_id: UUID, user: User) -> dic
     """Authors change their own; edit/admin rights on the project change anyone's."""
     row = await annotation_rows.get(conn, annotation_id)
     if row is None:
-        raise APIError(404, "annotation_not_found", "No such annotation.")
+        raise NotFound("annotation_not_found", "No such annotation.")
     project = await _visible_project(conn, row["project_id"], user)
     if row["author_id"] != user.id and not allows(project["access_level"], "edit"):
-        raise APIError(
-            403, "not_annotation_author", "Only the author or project editors can change this."
+        raise Forbidden(
+            "not_annotation_author", "Only the author or project editors can change this."
         )
     row["_project"] = project
     return row
@@ -57,10 +57,8 @@ async def _load_for_change(conn: DbConn, annotation_id: UUID, user: User) -> dic
 async def _visible_project(conn: DbConn, project_id: UUID, user: User) -> dict[str, Any]:
     try:
         return await load_project(conn, project_id, user, "view")
-    except APIError as exc:
-        if exc.status_code == 404:  # don't reveal annotations of projects the caller can't see
-            raise APIError(404, "annotation_not_found", "No such annotation.") from exc
-        raise
+    except NotFound as exc:  # don't reveal annotations of projects the caller can't see
+        raise NotFound("annotation_not_found", "No such annotation.") from exc
 
 
 @router.post(
@@ -114,7 +112,7 @@ async def list_annotations(
 async def get_annotation(annotation_id: UUID, user: CurrentUser, conn: DbConn) -> Annotation:
     row = await annotation_rows.get(conn, annotation_id)
     if row is None:
-        raise APIError(404, "annotation_not_found", "No such annotation.")
+        raise NotFound("annotation_not_found", "No such annotation.")
     await _visible_project(conn, row["project_id"], user)
     return to_annotation(row)
 
@@ -141,9 +139,7 @@ async def update_annotation(
             ]
             first = details[0]
             where = ".".join(str(p) for p in first["loc"][1:])
-            raise APIError(
-                422, "validation_error", f"{where}: {first['msg']}", details=details
-            ) from exc
+            raise Invalid("validation_error", f"{where}: {first['msg']}", details=details) from exc
     stored = (
         content.model_dump(mode="json", exclude_none=True)
         if isinstance(content, BaseModel)
@@ -151,7 +147,7 @@ async def update_annotation(
     )
     updated = await annotation_rows.update(conn, annotation_id, page=page, content=stored)
     if updated is None:
-        raise APIError(404, "annotation_not_found", "No such annotation.")
+        raise NotFound("annotation_not_found", "No such annotation.")
     return to_annotation(updated)
 
 

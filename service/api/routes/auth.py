@@ -7,7 +7,8 @@ from fastapi import APIRouter, status
 from service.api.deps import AuthDep, CurrentUser, DbConn
 from service.auth.passwords import hash_password
 from service.auth.sessions import AuthSessions
-from service.core.errors import APIError, error_responses
+from service.core.errors import error_responses
+from service.core.exceptions import Forbidden, Unauthenticated, Unsupported
 from service.models.auth import LoginRequest, RefreshRequest, TokenPair
 from service.models.users import RegisterRequest, UserPublic
 from service.repositories import users
@@ -17,8 +18,7 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 def _local_sessions(auth: AuthDep) -> AuthSessions:
     if auth.sessions is None:
-        raise APIError(
-            400,
+        raise Unsupported(
             "unsupported_for_auth_provider",
             f"Accounts are managed by the '{auth.provider}' identity provider.",
         )
@@ -34,9 +34,7 @@ def _local_sessions(auth: AuthDep) -> AuthSessions:
 async def register(body: RegisterRequest, conn: DbConn, auth: AuthDep) -> UserPublic:
     _local_sessions(auth)
     if body.role == "admin":
-        raise APIError(
-            403, "admin_registration_forbidden", "Admin accounts can't be self-registered."
-        )
+        raise Forbidden("admin_registration_forbidden", "Admin accounts can't be self-registered.")
     row = await users.create_user(
         conn,
         email=str(body.email),
@@ -67,5 +65,5 @@ async def logout(body: RefreshRequest, conn: DbConn, auth: AuthDep) -> None:
 async def me(user: CurrentUser, conn: DbConn) -> UserPublic:
     row = await users.get_by_id(conn, str(user.id))
     if row is None:
-        raise APIError(401, "user_not_found", "The token's user no longer exists.")
+        raise Unauthenticated("user_not_found", "The token's user no longer exists.")
     return UserPublic.model_validate(row)

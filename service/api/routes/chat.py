@@ -9,7 +9,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from psycopg_pool import PoolTimeout
 from sse_starlette import EventSourceResponse
 
 from service.answers.engine import Event, QueryInput, RagEngine
@@ -18,7 +17,8 @@ from service.api.deps import AuthDep, CurrentUser, DbConn, get_current_user
 from service.auth.user import User
 from service.core.config import Settings
 from service.core.db import Pool
-from service.core.errors import APIError, error_responses
+from service.core.errors import error_responses
+from service.core.exceptions import Forbidden, NotFound, Unavailable
 from service.core.origin_trust import is_from_edge
 from service.models.chat import (
     CachePurged,
@@ -44,11 +44,8 @@ async def brief_user(
 ) -> User:
     """Like CurrentUser, but returns its connection at once: answers may stream for seconds."""
     pool: Pool = request.app.state.pool
-    try:
-        async with pool.connection() as conn:
-            return await get_current_user(conn, auth, credentials)
-    except PoolTimeout as exc:
-        raise APIError(503, "database_unavailable", "The database is not answering.") from exc
+    async with pool.connection() as conn:
+        return await get_current_user(conn, auth, credentials)
 
 
 BriefUser = Annotated[User, Depends(brief_user)]
@@ -78,7 +75,7 @@ async def _prepare_session(
         return None, []
     async with pool.connection() as conn:
         if await chat.get_session(conn, body.session_id, user.id) is None:
-            raise APIError(404, "session_not_found", "No chat session with that id.")
+            raise NotFound("session_not_found", "No chat session with that id.")
         history = await chat.recent_history(conn, body.session_id, history_limit)
         await chat.add_message(conn, body.session_id, "user", body.query)
     return body.session_id, history
@@ -133,12 +130,7 @@ async def query(
     settings: Settings = request.app.state.settings
     pool: Pool = request.app.state.pool
     engine = get_engine(request.app)
-    try:
-        session_id, history = await _prepare_session(
-            pool, user, body, settings.llm_history_messages
-        )
-    except PoolTimeout as exc:
-        raise APIError(503, "database_unavailable", "The database is not answering.") from exc
+    session_id, history = await _prepare_session(pool, user, body, settings.llm_history_messages)
     inp = QueryInput(
         query=body.query,
         user_id=user.id,
@@ -164,7 +156,7 @@ async def query(
         if name == "sources":
             result["sources"] = data["sources"]
         elif name == "error":
-            raise APIError(503, data["code"], data["message"])
+            raise Unavailable(data["code"], data["message"])
         elif name == "done":
             result.update(data)
     return QueryAnswer(**result)
@@ -211,7 +203,7 @@ async def get_session(session_id: UUID, user: CurrentUser, conn: DbConn) -> Chat
     """Only the owner sees a session (others get 404, so ids don't leak)."""
     row = await chat.get_session(conn, session_id, user.id)
     if row is None:
-        raise APIError(404, "session_not_found", "No chat session with that id.")
+        raise NotFound("session_not_found", "No chat session with that id.")
     msgs = await chat.messages(conn, session_id)
     return ChatSessionDetail(**row, messages=[ChatMessage(**m) for m in msgs])
 
@@ -223,7 +215,7 @@ async def get_session(session_id: UUID, user: CurrentUser, conn: DbConn) -> Chat
 )
 async def delete_session(session_id: UUID, user: CurrentUser, conn: DbConn) -> Response:
     if not await chat.delete_session(conn, session_id, user.id):
-        raise APIError(404, "session_not_found", "No chat session with that id.")
+        raise NotFound("session_not_found", "No chat session with that id.")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -236,7 +228,7 @@ async def delete_session(session_id: UUID, user: CurrentUser, conn: DbConn) -> R
 async def add_message(body: MessageCreate, user: CurrentUser, conn: DbConn) -> ChatMessage:
     """Append a message to one of the caller's sessions (e.g. a note or an edited answer)."""
     if await chat.get_session(conn, body.session_id, user.id) is None:
-        raise APIError(404, "session_not_found", "No chat session with that id.")
+        raise NotFound("session_not_found", "No chat session with that id.")
     row = await chat.add_message(conn, body.session_id, body.role, body.content)
     return ChatMessage(**row)
 
@@ -253,7 +245,7 @@ async def purge_cache(
 ) -> CachePurged:
     """Admins purge a cache layer (default: answers), e.g. after changing the prompt."""
     if not user.is_admin:
-        raise APIError(403, "forbidden_role", "Only admins can purge caches.")
+        raise Forbidden("forbidden_role", "Only admins can purge caches.")
     engine = get_engine(request.app)
     purged = await engine.cache.purge(layer)  # type: ignore[arg-type]
     return CachePurged(purged=purged, layer=layer)

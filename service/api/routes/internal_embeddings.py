@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from service.api.deps import SettingsDep
-from service.core.errors import APIError, error_responses
+from service.core.errors import error_responses
+from service.core.exceptions import Forbidden, Invalid, NotFound, Unavailable
 from service.core.origin_trust import is_from_edge, origin_trust_enabled
 from service.embeddings import EmbeddingError, get_embedder
 from service.models.knowledge import EmbeddingsRequest, EmbeddingsResponse
@@ -15,9 +16,9 @@ async def require_edge(request: Request, settings: SettingsDep) -> None:
     """The origin secret shared with the Worker (current or previous during a rotation);
     checked before the body, so the endpoint is invisible (404) when no secret is configured."""
     if not origin_trust_enabled(settings):
-        raise APIError(404, "not_found", "Not Found")
+        raise NotFound("not_found", "Not Found")
     if not is_from_edge(request, settings):
-        raise APIError(403, "forbidden", "A valid X-Origin-Secret header is required.")
+        raise Forbidden("forbidden", "A valid X-Origin-Secret header is required.")
 
 
 router = APIRouter(prefix="/api/internal", tags=["internal"], dependencies=[Depends(require_edge)])
@@ -34,8 +35,8 @@ async def embeddings(body: EmbeddingsRequest, settings: SettingsDep) -> Embeddin
     try:
         vectors = await embedder.embed(body.texts)
     except EmbeddingError as exc:
-        status = 422 if exc.code == "input_too_long" else 503
-        raise APIError(status, exc.code, exc.message) from exc
+        kind = Invalid if exc.code == "input_too_long" else Unavailable
+        raise kind(exc.code, exc.message) from exc
     return EmbeddingsResponse(
         model=embedder.model, dimensions=embedder.dimensions, embeddings=vectors
     )

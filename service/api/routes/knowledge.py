@@ -11,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CurrentUser, DbConn, SettingsDep, require_roles
 from service.auth.user import User
-from service.core.errors import APIError, error_responses
+from service.core.errors import error_responses
+from service.core.exceptions import Conflict, Invalid, NotFound
 from service.knowledge.access import load_managed, load_visible, scope_for
 from service.knowledge.queue import QueueClient
 from service.models.common import Page, PageParams, page_params
@@ -26,7 +27,7 @@ from service.models.knowledge import (
     UploadInstructions,
 )
 from service.repositories import knowledge as repo
-from service.storage import ObjectStore, StorageUnavailable, sanitize_filename
+from service.storage import ObjectStore, sanitize_filename
 
 router = APIRouter(prefix="/api/knowledge", tags=["knowledge"])
 
@@ -43,10 +44,6 @@ def get_queue(request: Request) -> QueueClient:
 
 Store = Annotated[ObjectStore, Depends(get_store)]
 Queue = Annotated[QueueClient, Depends(get_queue)]
-
-
-def _storage_unavailable() -> APIError:
-    return APIError(503, "storage_unavailable", "Object storage is not answering; retry shortly.")
 
 
 def knowledge_key(owner_id: UUID | None, document_id: UUID, filename: str) -> str:
@@ -183,10 +180,7 @@ async def delete_document(
     """Removes the stored file first (idempotent), then the document and its chunks."""
     doc = await load_managed(conn, user, document_id)
     if doc["storage_key"]:
-        try:
-            await run_in_threadpool(store.delete, settings.s3_bucket_knowledge, doc["storage_key"])
-        except StorageUnavailable as exc:
-            raise _storage_unavailable() from exc
+        await run_in_threadpool(store.delete, settings.s3_bucket_knowledge, doc["storage_key"])
     await repo.delete(conn, document_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -208,28 +202,18 @@ async def process_document(
     """Queues (re)processing. The old chunks stay searchable until the new ones replace them."""
     doc = await load_managed(conn, user, document_id)
     if doc["storage_key"]:
-        try:
-            info = await run_in_threadpool(
-                store.head, settings.s3_bucket_knowledge, doc["storage_key"]
-            )
-        except StorageUnavailable as exc:
-            raise _storage_unavailable() from exc
+        info = await run_in_threadpool(store.head, settings.s3_bucket_knowledge, doc["storage_key"])
         if info is None:
-            raise APIError(
-                409, "upload_missing", "Upload the file to the presigned URL before processing."
+            raise Conflict(
+                "upload_missing", "Upload the file to the presigned URL before processing."
             )
         if info.size > settings.upload_max_bytes:
-            raise APIError(
-                422, "file_too_large", f"The file is over {settings.upload_max_bytes} bytes."
-            )
+            raise Invalid("file_too_large", f"The file is over {settings.upload_max_bytes} bytes.")
     await repo.mark_queued(conn, document_id)
-    try:
-        await queue.enqueue_processing(document_id)
-    except Exception as exc:
-        raise APIError(503, "queue_unavailable", "The job queue is not answering.") from exc
+    await queue.enqueue_processing(document_id)
     row = await repo.get(conn, document_id)
     if row is None:
-        raise APIError(404, "document_not_found", "No such knowledge document.")
+        raise NotFound("document_not_found", "No such knowledge document.")
     return to_status(row)
 
 

@@ -7,7 +7,8 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 
 from service.api.deps import CurrentUser, DbConn
-from service.core.errors import APIError, error_responses
+from service.core.errors import error_responses
+from service.core.exceptions import Conflict, NotFound
 from service.models.projects import AccessEntry, AccessGrant
 from service.projects.access import load_project
 from service.repositories import project_access, users
@@ -30,10 +31,10 @@ async def grant_access(
     """Admin rights needed. Granting again changes the level. Returns everyone with access."""
     project = await load_project(conn, project_id, user, "admin")
     if body.user_id == project["owner_id"]:
-        raise APIError(409, "owner_access_fixed", "The owner always has full rights.")
+        raise Conflict("owner_access_fixed", "The owner always has full rights.")
     target = await users.get_by_id(conn, str(body.user_id))
     if target is None or not target["is_active"]:
-        raise APIError(404, "user_not_found", "No active user with that id.")
+        raise NotFound("user_not_found", "No active user with that id.")
     await project_access.upsert(conn, project_id, body.user_id, body.level, user.id)
     return await _entries(conn, project_id)
 
@@ -56,7 +57,7 @@ async def revoke_access(
 ) -> Response:
     project = await load_project(conn, project_id, user, "admin")
     if user_id == project["owner_id"]:
-        raise APIError(409, "owner_not_revocable", "Nobody can revoke the owner's access.")
+        raise Conflict("owner_not_revocable", "Nobody can revoke the owner's access.")
     if not await project_access.delete(conn, project_id, user_id):
-        raise APIError(404, "access_not_found", "That user has no access to revoke.")
+        raise NotFound("access_not_found", "That user has no access to revoke.")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

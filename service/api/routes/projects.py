@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CurrentUser, DbConn, SettingsDep
-from service.core.errors import APIError, error_responses
+from service.core.errors import error_responses
+from service.core.exceptions import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unauthenticated,
+)
 from service.core.origin_trust import is_from_edge, origin_trust_enabled
 from service.models.common import Page, PageParams, page_params
 from service.models.projects import (
@@ -38,10 +45,6 @@ def get_store(request: Request) -> ObjectStore:
 
 
 Store = Annotated[ObjectStore, Depends(get_store)]
-
-
-def storage_unavailable(exc: Exception) -> APIError:
-    return APIError(503, "storage_unavailable", "Object storage is not answering; retry shortly.")
 
 
 def to_project(row: dict[str, Any]) -> Project:
@@ -118,13 +121,8 @@ async def confirm_upload(
         )
     except UploadRejected as rejected:
         if rejected.object_exists:
-            try:
-                await run_in_threadpool(store.delete, bucket, key)
-            except StorageUnavailable as exc:
-                raise storage_unavailable(exc) from exc
-        raise APIError(422, rejected.code, rejected.message) from rejected
-    except StorageUnavailable as exc:
-        raise storage_unavailable(exc) from exc
+            await run_in_threadpool(store.delete, bucket, key)
+        raise Invalid(rejected.code, rejected.message) from rejected
     await projects.mark_ready(
         conn,
         project_id,
@@ -188,7 +186,7 @@ async def update_project(
     await load_project(conn, project_id, user, "edit")
     fields = body.model_dump(exclude_unset=True)
     if fields.get("title", "") is None:
-        raise APIError(422, "title_required", "The title can't be removed.")
+        raise Invalid("title_required", "The title can't be removed.")
     if fields:
         await projects.update_fields(conn, project_id, fields)
     return to_project(await load_project(conn, project_id, user, "view"))
@@ -209,10 +207,10 @@ async def delete_project(
     await projects.set_status(conn, project_id, "deleting")  # hides it while the file goes
     try:
         await run_in_threadpool(store.delete, settings.s3_bucket_projects, row["storage_key"])
-    except StorageUnavailable as exc:
+    except StorageUnavailable:
         if previous != "deleting":
             await projects.set_status(conn, project_id, previous)
-        raise storage_unavailable(exc) from exc
+        raise
     await projects.delete(conn, project_id)  # cascades to access rows and annotations
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -232,14 +230,14 @@ async def stream_authorization(
 ) -> StreamAuthorization:
     """For the edge Worker: may this caller stream this PDF from the R2 binding, and which key."""
     if not origin_trust_enabled(settings):
-        raise APIError(404, "feature_disabled", "Edge streaming is not configured.")
+        raise NotFound("feature_disabled", "Edge streaming is not configured.")
     if not x_origin_secret:
-        raise APIError(401, "origin_secret_missing", "X-Origin-Secret is required.")
+        raise Unauthenticated("origin_secret_missing", "X-Origin-Secret is required.")
     if not is_from_edge(request, settings):  # current or previous secret, constant-time
-        raise APIError(403, "origin_secret_invalid", "X-Origin-Secret does not match.")
+        raise Forbidden("origin_secret_invalid", "X-Origin-Secret does not match.")
     row = await load_project(conn, project_id, user, "view")
     if row["status"] != "ready":
-        raise APIError(409, "project_not_ready", "The project's upload hasn't been confirmed.")
+        raise Conflict("project_not_ready", "The project's upload hasn't been confirmed.")
     return StreamAuthorization(
         key=row["storage_key"], filename=row["filename"], size=row["file_size"], etag=row["etag"]
     )

@@ -6,7 +6,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, status
 
 from service.api.deps import CurrentUser, DbConn
-from service.core.errors import APIError, error_responses
+from service.core.errors import error_responses
+from service.core.exceptions import Forbidden, Invalid, NotFound
 from service.models.common import Page, PageParams, page_params
 from service.models.relationships import Relationship, RelationshipCreate
 from service.models.users import UserSummary
@@ -39,19 +40,19 @@ async def create_relationship(
 ) -> Relationship:
     """A teacher links a student to themself; an admin links any teacher-student pair."""
     if user.role == "student":
-        raise APIError(403, "forbidden_role", "Students can't create teacher links.")
+        raise Forbidden("forbidden_role", "Students can't create teacher links.")
     if user.role == "teacher":
         if body.teacher_id is not None and body.teacher_id != user.id:
-            raise APIError(403, "forbidden", "Teachers can only link students to themselves.")
+            raise Forbidden("forbidden", "Teachers can only link students to themselves.")
         teacher_id = user.id
     else:
         if body.teacher_id is None:
-            raise APIError(422, "teacher_required", "Admins must give teacher_id.")
+            raise Invalid("teacher_required", "Admins must give teacher_id.")
         teacher = await users.get_by_id(conn, str(body.teacher_id))
         if teacher is None:
-            raise APIError(404, "user_not_found", "No user with that teacher_id.")
+            raise NotFound("user_not_found", "No user with that teacher_id.")
         if teacher["role"] != "teacher":
-            raise APIError(422, "not_a_teacher", "teacher_id does not belong to a teacher.")
+            raise Invalid("not_a_teacher", "teacher_id does not belong to a teacher.")
         teacher_id = teacher["id"]
 
     if body.student_id is not None:
@@ -59,9 +60,9 @@ async def create_relationship(
     else:
         student = await users.get_by_email(conn, str(body.student_email))
     if student is None:
-        raise APIError(404, "user_not_found", "No such student.")
+        raise NotFound("user_not_found", "No such student.")
     if student["role"] != "student":
-        raise APIError(422, "not_a_student", "The linked user must have the student role.")
+        raise Invalid("not_a_student", "The linked user must have the student role.")
 
     link_id = await relationships.create(conn, teacher_id, student["id"], user.id)
     row = await relationships.get(conn, link_id)
@@ -96,7 +97,7 @@ async def delete_relationship(relationship_id: UUID, user: CurrentUser, conn: Db
         user.is_admin or user.id in (row["teacher_id"], row["student_id"])
     )
     if row is None or not visible:
-        raise APIError(404, "relationship_not_found", "No such relationship.")
+        raise NotFound("relationship_not_found", "No such relationship.")
     if not (user.is_admin or row["teacher_id"] == user.id):
-        raise APIError(403, "forbidden", "Only the teacher in a link or an admin can remove it.")
+        raise Forbidden("forbidden", "Only the teacher in a link or an admin can remove it.")
     await relationships.delete(conn, relationship_id)

@@ -14,10 +14,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from service.api.deps import CurrentUser, DbConn, SettingsDep
-from service.core.errors import APIError, error_responses
+from service.core.errors import error_responses
+from service.core.exceptions import NotFound
 from service.knowledge.sources import CORPUS_SCHEME
 from service.search.scope import scope_for
-from service.storage import ObjectStore, StorageUnavailable
+from service.storage import ObjectStore
 
 router = APIRouter(prefix="/api/sources", tags=["chat"])
 
@@ -29,7 +30,7 @@ def _corpus_path(corpus_dir: Path, url: str) -> Path:
     root = corpus_dir.resolve()
     path = (root / url.removeprefix(CORPUS_SCHEME)).resolve()
     if not path.is_relative_to(root) or not path.is_file():
-        raise APIError(404, "file_missing", "The source file is not available.")
+        raise NotFound("file_missing", "The source file is not available.")
     return path
 
 
@@ -53,7 +54,7 @@ async def source_file(
     doc = await cur.fetchone()
     scope = await scope_for(conn, user.id, user.role)
     if doc is None or not scope.allows(doc["owner_id"], doc["is_public"]):
-        raise APIError(404, "document_not_found", "No such knowledge document.")
+        raise NotFound("document_not_found", "No such knowledge document.")
     url: str = doc["source_url"] or ""
     if url.startswith(("http://", "https://")):
         return RedirectResponse(url, status_code=307)
@@ -67,14 +68,8 @@ async def source_file(
         )
     if doc["storage_key"]:
         store: ObjectStore = request.app.state.store
-        try:
-            link = await run_in_threadpool(
-                store.presign_get,
-                settings.s3_bucket_knowledge,
-                doc["storage_key"],
-                LINK_TTL_SECONDS,
-            )
-        except StorageUnavailable as exc:
-            raise APIError(503, "storage_unavailable", "File storage is not answering.") from exc
+        link = await run_in_threadpool(
+            store.presign_get, settings.s3_bucket_knowledge, doc["storage_key"], LINK_TTL_SECONDS
+        )
         return RedirectResponse(link, status_code=307)
-    raise APIError(404, "file_missing", "The source file is not available.")
+    raise NotFound("file_missing", "The source file is not available.")

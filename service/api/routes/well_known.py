@@ -6,7 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from service.api.deps import AuthDep
-from service.core.errors import APIError, error_responses
+from service.core.errors import error_responses
+from service.core.exceptions import NotFound
 
 router = APIRouter(tags=["auth"])
 
@@ -15,6 +16,6 @@ router = APIRouter(tags=["auth"])
 async def jwks(auth: AuthDep) -> JSONResponse:
     """Public keys for verifying our access tokens (current and still-accepted rotated keys)."""
     if auth.keys is None:
-        raise APIError(404, "not_found", "This deployment does not issue its own tokens.")
+        raise NotFound("not_found", "This deployment does not issue its own tokens.")
     body: dict[str, Any] = auth.keys.current().jwks()
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})

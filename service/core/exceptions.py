@@ -1,0 +1,54 @@
+"""Failures the domain reports, in its own words: no HTTP here.
+
+Each kind names what went wrong, not how to say it over HTTP; service/core/errors.py maps every
+kind to one status. `code` is the machine-readable contract with clients and `message` is for
+people: both reach the client unchanged, so raise them worded for the client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    """Base of the failures a client can act on. Raise a kind below, not this."""
+
+    def __init__(
+        self, code: str, message: str, *, details: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+class Unsupported(ServiceError):
+    """The request asks for something this deployment doesn't offer."""
+
+
+class Invalid(ServiceError):
+    """Well-formed, but breaks a rule: a value out of range, a file too large, the wrong kind."""
+
+
+class Unauthenticated(ServiceError):
+    """No usable credentials. `challenge` tells the client how to authenticate (RFC 6750)."""
+
+    def __init__(self, code: str, message: str, *, challenge: str | None = None) -> None:
+        super().__init__(code, message)
+        self.challenge = challenge
+
+
+class Forbidden(ServiceError):
+    """The caller is known and may not do this."""
+
+
+class NotFound(ServiceError):
+    """No such thing, or nothing the caller may know exists."""
+
+
+class Conflict(ServiceError):
+    """The current state doesn't allow it: it already exists, or isn't ready yet."""
+
+
+class Unavailable(ServiceError):
+    """A dependency (database, storage, queue, provider) isn't answering; a retry may succeed."""
