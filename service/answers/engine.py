@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from service.access.scope import AccessScope, scope_for
 from service.answers.citations import CitationFilter
 from service.answers.confidence import confidence
 from service.answers.extractive import ExtractiveProvider
@@ -23,6 +24,7 @@ from service.answers.hooks import RagHooks
 from service.answers.prompt import SYSTEM_PROMPT, build_messages
 from service.answers.providers.base import LLMProvider
 from service.answers.sources import source_json
+from service.cache.generations import Generations, generations
 from service.cache.layers import RagCache, cache_key, normalise_query
 from service.core.config import Settings
 from service.core.db import Pool
@@ -30,7 +32,6 @@ from service.search.hybrid import SearchHit, SearchParams, hybrid_search
 from service.search.plan import VectorPlan, choose_plan
 from service.search.query_embedding import QueryEmbedder
 from service.search.rerank import Reranker
-from service.search.scope import AccessScope, Generations, generations, scope_for
 from service.search.stats import ChunkStatsCache, pgvector_version
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Request dependencies: the DB connection, the caller, and role checks."""
+"""Request dependencies: the DB connection, the caller, their access scope, and role checks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from service.access.scope import AccessScope, scope_for
 from service.auth.identity import Role
 from service.auth.provider import AuthContext
 from service.auth.user import User
@@ -57,6 +58,13 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_scope(conn: DbConn, user: CurrentUser) -> AccessScope:
+    return await scope_for(conn, user.id, user.role)
+
+
+CallerScope = Annotated[AccessScope, Depends(get_scope)]
 
 
 def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:

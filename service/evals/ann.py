@@ -19,6 +19,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from service.access.scope import AccessScope
+from service.cache.generations import generations
 from service.core.config import Settings
 from service.core.db import Conn
 from service.embeddings.base import Embedder
@@ -28,7 +30,6 @@ from service.evals.querysets import SHIPPED, load
 from service.evals.retrieval_eval import engine_for
 from service.search.hybrid import hybrid_search, vector_only
 from service.search.plan import VectorPlan
-from service.search.scope import AccessScope, generations
 
 SWEEP = (20, 40, 60, 80, 160)
 # Share of rows per owner group; "public" rows are is_public.

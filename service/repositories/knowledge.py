@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from psycopg import sql
+
+from service.access.scope import AccessScope
 from service.core.db import Conn
 from service.knowledge.chunker import Chunk
 
@@ -16,20 +18,6 @@ DOCUMENT_COLUMNS = (
     "embedding_model, embedding_dim, processing_started_at, processing_finished_at, "
     "created_at, updated_at, processing_run_id"
 )
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Which documents a caller may see: all (admins), or public ones plus these owners'."""
-
-    everything: bool
-    owner_ids: Sequence[UUID] = ()
-
-
-def _scope_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
-    if scope.everything:
-        return "TRUE", {}
-    return "(is_public OR owner_id = ANY(%(owners)s))", {"owners": list(scope.owner_ids)}
 
 
 async def create(
@@ -76,18 +64,19 @@ async def get(conn: Conn, document_id: UUID) -> dict[str, Any] | None:
 
 
 async def list_visible(
-    conn: Conn, scope: Scope, limit: int, offset: int
+    conn: Conn, scope: AccessScope, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    where, params = _scope_sql(scope)
+    where = scope.sql()
     cur = await conn.execute(
-        f"SELECT {DOCUMENT_COLUMNS} FROM knowledge_documents WHERE {where} "  # noqa: S608
-        "ORDER BY created_at DESC, id LIMIT %(limit)s OFFSET %(offset)s",
-        {**params, "limit": limit, "offset": offset},
+        sql.SQL(
+            "SELECT {} FROM knowledge_documents WHERE {} "
+            "ORDER BY created_at DESC, id LIMIT %(limit)s OFFSET %(offset)s"
+        ).format(sql.SQL(DOCUMENT_COLUMNS), where),
+        {"limit": limit, "offset": offset},
     )
     rows = await cur.fetchall()
     count = await conn.execute(
-        f"SELECT count(*) AS n FROM knowledge_documents WHERE {where}",  # noqa: S608
-        params,
+        sql.SQL("SELECT count(*) AS n FROM knowledge_documents WHERE {}").format(where)
     )
     total = await count.fetchone()
     return rows, int(total["n"]) if total else 0

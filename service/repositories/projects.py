@@ -1,4 +1,4 @@
-"""SQL for projects. Visibility rules live in `service.projects.access`; this module only queries."""
+"""SQL for projects. Visibility rules live in `service.access.projects`; this module only queries."""
 
 from __future__ import annotations
 

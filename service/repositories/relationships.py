@@ -1,4 +1,4 @@
-"""SQL for teacher-student links. Other areas (projects, knowledge scope) reuse the lookups here."""
+"""SQL for teacher-student links. The access scope (service/access) reuses the lookups here."""
 
 from __future__ import annotations
 
@@ -69,6 +69,13 @@ async def teacher_ids_of_student(conn: Conn, student_id: UUID) -> list[UUID]:
         "SELECT teacher_id FROM teacher_student_links WHERE student_id = %s", (student_id,)
     )
     return [r["teacher_id"] for r in await cur.fetchall()]
+
+
+async def student_ids_of_teacher(conn: Conn, teacher_id: UUID) -> list[UUID]:
+    cur = await conn.execute(
+        "SELECT student_id FROM teacher_student_links WHERE teacher_id = %s", (teacher_id,)
+    )
+    return [r["student_id"] for r in await cur.fetchall()]
 
 
 async def is_linked(conn: Conn, teacher_id: UUID, student_id: UUID) -> bool:

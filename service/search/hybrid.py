@@ -9,9 +9,9 @@ from uuid import UUID
 
 from psycopg import sql
 
+from service.access.scope import AccessScope
 from service.core.db import Conn
 from service.search.plan import VectorPlan
-from service.search.scope import AccessScope
 
 
 @dataclass(frozen=True)
@@ -78,20 +78,6 @@ class SearchHit:
         )
 
 
-def scope_clause(scope: AccessScope) -> sql.Composed:
-    """The access filter, always on the denormalised chunk columns (no join needed).
-
-    Owner ids are inlined as literals (they come from our own tables, never from the request)
-    so the statement stays one self-contained query.
-    """
-    if scope.everything:
-        return sql.Composed([sql.SQL("TRUE")])
-    if not scope.owner_ids:
-        return sql.Composed([sql.SQL("c.is_public")])
-    owners = sql.Literal("{" + ",".join(sorted(str(o) for o in scope.owner_ids)) + "}")
-    return sql.SQL("(c.is_public OR c.owner_id = ANY({}::uuid[]))").format(owners)
-
-
 def vector_expr(params: SearchParams) -> sql.Composed:
     """Must match the partial HNSW index expression in 0003_knowledge.sql exactly."""
     dim = sql.SQL(str(int(params.dimensions)))
@@ -99,13 +85,14 @@ def vector_expr(params: SearchParams) -> sql.Composed:
 
 
 def vector_leg(params: SearchParams, scope: AccessScope, plan: VectorPlan) -> sql.Composed:
+    """Both legs filter on the chunk's denormalised owner/public columns: no join needed."""
     dist = vector_expr(params)
     # "+ 0" hides the ordering from the HNSW index, so the planner filters first and sorts exactly.
     order = dist if plan.kind == "hnsw" else sql.SQL("{} + 0").format(dist)
     return sql.SQL(
         "SELECT c.id, {dist} AS dist FROM document_chunks c "
         "WHERE c.embedding_model = {model} AND {scope} ORDER BY {order} LIMIT %(vk)s"
-    ).format(dist=dist, model=sql.Literal(params.model), scope=scope_clause(scope), order=order)
+    ).format(dist=dist, model=sql.Literal(params.model), scope=scope.sql("c"), order=order)
 
 
 def fts_leg(params: SearchParams, scope: AccessScope) -> sql.Composed:
@@ -113,7 +100,7 @@ def fts_leg(params: SearchParams, scope: AccessScope) -> sql.Composed:
         "SELECT c.id, ts_rank_cd(c.tsv, q.ts) AS rank FROM document_chunks c, q "
         "WHERE c.tsv @@ q.ts AND c.embedding_model = {model} AND {scope} "
         "ORDER BY rank DESC, c.id LIMIT %(fk)s"
-    ).format(model=sql.Literal(params.model), scope=scope_clause(scope))
+    ).format(model=sql.Literal(params.model), scope=scope.sql("c"))
 
 
 def hybrid_query(params: SearchParams, scope: AccessScope, plan: VectorPlan) -> sql.Composed:

@@ -11,8 +11,8 @@ from uuid import UUID
 
 from psycopg import sql
 
+from service.access.scope import AccessScope
 from service.core.db import Conn
-from service.search.scope import AccessScope
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import psycopg
 
+from service.access.scope import AccessScope
 from service.cache.backends import MemoryCache
 from service.cache.layers import RagCache, cache_key
-from service.search.scope import AccessScope
 from tests.factories import Accounts
 from tests.retrieval.conftest import SyncEmbedder
 from tests.retrieval.seed import add_document, delete_document

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query, Response, status
 from pydantic import BaseModel, ValidationError
 
+from service.access.projects import can_change_annotation, load_project
 from service.api.deps import CurrentUser, DbConn
 from service.auth.user import User
 from service.core.errors import error_responses
@@ -19,7 +20,6 @@ from service.models.annotations import (
     AnnotationUpdate,
 )
 from service.models.common import Page, PageParams
-from service.projects.access import allows, load_project
 from service.repositories import annotations as annotation_rows
 
 router = APIRouter(prefix="/api/annotations", tags=["annotations"])
@@ -41,12 +41,11 @@ def _check_page(project: dict[str, Any], page: int) -> None:
 
 
 async def _load_for_change(conn: DbConn, annotation_id: UUID, user: User) -> dict[str, Any]:
-    """Authors change their own; edit/admin rights on the project change anyone's."""
     row = await annotation_rows.get(conn, annotation_id)
     if row is None:
         raise NotFound("annotation_not_found", "No such annotation.")
     project = await _visible_project(conn, row["project_id"], user)
-    if row["author_id"] != user.id and not allows(project["access_level"], "edit"):
+    if not can_change_annotation(project["access_level"], row["author_id"], user):
         raise Forbidden(
             "not_annotation_author", "Only the author or project editors can change this."
         )

@@ -9,11 +9,11 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Depends, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import CurrentUser, DbConn, SettingsDep, require_roles
+from service.access.knowledge import changeable_document, visible_document
+from service.api.deps import CallerScope, DbConn, SettingsDep, require_roles
 from service.auth.user import User
 from service.core.errors import error_responses
 from service.core.exceptions import Conflict, Invalid, NotFound
-from service.knowledge.access import load_managed, load_visible, scope_for
 from service.knowledge.queue import QueueClient
 from service.models.common import Page, PageParams, page_params
 from service.models.knowledge import (
@@ -147,12 +147,10 @@ async def create_document(
 
 @router.get("", response_model=Page[KnowledgeDocument], responses=error_responses(401, 422))
 async def list_documents(
-    user: CurrentUser, conn: DbConn, paging: Annotated[PageParams, Depends(page_params)]
+    scope: CallerScope, conn: DbConn, paging: Annotated[PageParams, Depends(page_params)]
 ) -> Page[KnowledgeDocument]:
     """Students: public + their teachers' documents. Teachers: public + own. Admins: all."""
-    rows, total = await repo.list_visible(
-        conn, await scope_for(conn, user), paging.page_size, paging.offset
-    )
+    rows, total = await repo.list_visible(conn, scope, paging.page_size, paging.offset)
     return Page(
         items=[to_document(r) for r in rows],
         total=total,
@@ -164,8 +162,8 @@ async def list_documents(
 @router.get(
     "/{document_id}", response_model=KnowledgeDocument, responses=error_responses(401, 404, 422)
 )
-async def get_document(document_id: UUID, user: CurrentUser, conn: DbConn) -> KnowledgeDocument:
-    return to_document(await load_visible(conn, user, document_id))
+async def get_document(document_id: UUID, scope: CallerScope, conn: DbConn) -> KnowledgeDocument:
+    return to_document(await visible_document(conn, scope, document_id))
 
 
 @router.delete(
@@ -175,10 +173,10 @@ async def get_document(document_id: UUID, user: CurrentUser, conn: DbConn) -> Kn
     responses=error_responses(401, 403, 404, 422, 503),
 )
 async def delete_document(
-    document_id: UUID, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: Store
+    document_id: UUID, scope: CallerScope, conn: DbConn, settings: SettingsDep, store: Store
 ) -> Response:
     """Removes the stored file first (idempotent), then the document and its chunks."""
-    doc = await load_managed(conn, user, document_id)
+    doc = await changeable_document(conn, scope, document_id)
     if doc["storage_key"]:
         await run_in_threadpool(store.delete, settings.s3_bucket_knowledge, doc["storage_key"])
     await repo.delete(conn, document_id)
@@ -193,14 +191,14 @@ async def delete_document(
 )
 async def process_document(
     document_id: UUID,
-    user: CurrentUser,
+    scope: CallerScope,
     conn: DbConn,
     settings: SettingsDep,
     store: Store,
     queue: Queue,
 ) -> ProcessingStatus:
     """Queues (re)processing. The old chunks stay searchable until the new ones replace them."""
-    doc = await load_managed(conn, user, document_id)
+    doc = await changeable_document(conn, scope, document_id)
     if doc["storage_key"]:
         info = await run_in_threadpool(store.head, settings.s3_bucket_knowledge, doc["storage_key"])
         if info is None:
@@ -222,5 +220,5 @@ async def process_document(
     response_model=ProcessingStatus,
     responses=error_responses(401, 404, 422),
 )
-async def document_status(document_id: UUID, user: CurrentUser, conn: DbConn) -> ProcessingStatus:
-    return to_status(await load_visible(conn, user, document_id))
+async def document_status(document_id: UUID, scope: CallerScope, conn: DbConn) -> ProcessingStatus:
+    return to_status(await visible_document(conn, scope, document_id))

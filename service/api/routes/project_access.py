@@ -6,11 +6,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response, status
 
+from service.access.projects import load_project
 from service.api.deps import CurrentUser, DbConn
 from service.core.errors import error_responses
 from service.core.exceptions import Conflict, NotFound
 from service.models.projects import AccessEntry, AccessGrant
-from service.projects.access import load_project
 from service.repositories import project_access, users
 
 router = APIRouter(prefix="/api/projects/{project_id}/access", tags=["projects"])

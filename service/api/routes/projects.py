@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from service.access.projects import load_project
 from service.api.deps import CurrentUser, DbConn, SettingsDep
 from service.core.errors import error_responses
 from service.core.exceptions import (
@@ -30,7 +31,6 @@ from service.models.projects import (
     StreamAuthorization,
     UploadInstructions,
 )
-from service.projects.access import load_project
 from service.projects.pdf_check import UploadRejected, inspect_upload
 from service.repositories import projects
 from service.storage import ObjectStore, StorageUnavailable, project_key, sanitize_filename

@@ -13,11 +13,11 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from service.api.deps import CurrentUser, DbConn, SettingsDep
+from service.access.knowledge import visible_document
+from service.api.deps import CallerScope, DbConn, SettingsDep
 from service.core.errors import error_responses
 from service.core.exceptions import NotFound
 from service.knowledge.sources import CORPUS_SCHEME
-from service.search.scope import scope_for
 from service.storage import ObjectStore
 
 router = APIRouter(prefix="/api/sources", tags=["chat"])
@@ -43,18 +43,10 @@ def _corpus_path(corpus_dir: Path, url: str) -> Path:
     },
 )
 async def source_file(
-    document_id: UUID, request: Request, user: CurrentUser, conn: DbConn, settings: SettingsDep
+    document_id: UUID, request: Request, scope: CallerScope, conn: DbConn, settings: SettingsDep
 ) -> Response:
     """404 for documents outside the caller's search scope, exactly as if they did not exist."""
-    cur = await conn.execute(
-        "SELECT owner_id, is_public, source_type, source_url, storage_key, filename "
-        "FROM knowledge_documents WHERE id = %s",
-        (document_id,),
-    )
-    doc = await cur.fetchone()
-    scope = await scope_for(conn, user.id, user.role)
-    if doc is None or not scope.allows(doc["owner_id"], doc["is_public"]):
-        raise NotFound("document_not_found", "No such knowledge document.")
+    doc = await visible_document(conn, scope, document_id)
     url: str = doc["source_url"] or ""
     if url.startswith(("http://", "https://")):
         return RedirectResponse(url, status_code=307)

@@ -1,4 +1,4 @@
-"""The sharing rules, in one place, so every endpoint applies them the same way.
+"""Project sharing: who may view, edit, administer or delete a project and its annotations.
 
 Levels rank view < edit < admin < owner. A teacher gets nothing implicit on a student's project:
 only an explicit share counts. Platform admins act as project admins on every project (support
@@ -28,6 +28,11 @@ def effective_level(row: dict[str, Any], user: User) -> Level | None:
 
 def allows(level: str | None, needed: Level) -> bool:
     return RANK.get(level or "", 0) >= RANK[needed]
+
+
+def can_change_annotation(level: str | None, author_id: UUID, user: User) -> bool:
+    """Authors change their own annotations; edit rights on the project change anyone's."""
+    return author_id == user.id or allows(level, "edit")
 
 
 async def load_project(

@@ -1,0 +1,105 @@
+"""What a caller may read: one scope type, built from the role and the teacher-student links.
+
+Ask the scope, never the role: a feature that checks `role == "teacher"` itself grows a second
+rule that drifts from this one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from uuid import UUID
+
+from psycopg.sql import SQL, Composable, Identifier, Literal
+
+from service.core.db import Conn
+from service.repositories import relationships
+
+
+def _owner_set(ids: frozenset[UUID]) -> Composable:
+    # Inlined as a literal: ids come from our own tables, never from the request, and the
+    # fragment then composes into any statement (and the planner sees the real ids).
+    return SQL("{}::uuid[]").format(Literal("{" + ",".join(sorted(map(str, ids))) + "}"))
+
+
+def _column(table: str | None, name: str) -> Composable:
+    return Identifier(table, name) if table else Identifier(name)
+
+
+@dataclass(frozen=True)
+class AccessScope:
+    """One caller's reach.
+
+    Knowledge: admins (`everything`) read every document; everyone else reads public documents
+    plus the documents of `owner_ids` (a teacher's own, a student's linked teachers').
+
+    Users' own data (recordings, practice context): a student reads and changes their own; a
+    linked teacher reads, but doesn't change, their `student_ids`' data; admins read and change
+    everything. Whoever owns a row changes it (`can_change`); ownerless rows are the admins'.
+    """
+
+    everything: bool
+    owner_ids: frozenset[UUID] = frozenset()
+    user_id: UUID | None = None
+    student_ids: frozenset[UUID] = frozenset()
+
+    # ---- knowledge documents and their chunks ------------------------------------------------
+
+    def allows(self, owner_id: UUID | None, is_public: bool) -> bool:
+        return self.everything or is_public or (owner_id is not None and owner_id in self.owner_ids)
+
+    def sql(self, table: str | None = None) -> Composable:
+        """`allows` as a WHERE fragment over the `owner_id`/`is_public` columns of `table`."""
+        if self.everything:
+            return SQL("TRUE")
+        public = _column(table, "is_public")
+        if not self.owner_ids:
+            return public
+        return SQL("({} OR {} = ANY({}))").format(
+            public, _column(table, "owner_id"), _owner_set(self.owner_ids)
+        )
+
+    @property
+    def generation_keys(self) -> list[str]:
+        """Rows of knowledge_generations whose sum versions this scope (see 0005_chat.sql)."""
+        if self.everything:
+            return ["all"]
+        return ["public", *(f"owner:{o}" for o in sorted(self.owner_ids, key=str))]
+
+    @property
+    def fingerprint(self) -> str:
+        """Names the knowledge this scope reads, in cache keys: callers who read the same
+        documents share entries. Caches of users' data key on the owner id instead."""
+        text = "all" if self.everything else "public+" + ",".join(sorted(map(str, self.owner_ids)))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    # ---- ownership and users' own data -------------------------------------------------------
+
+    def can_change(self, owner_id: UUID | None) -> bool:
+        return self.everything or (owner_id is not None and owner_id == self.user_id)
+
+    def can_read_user_data(self, owner_id: UUID) -> bool:
+        return self.everything or owner_id == self.user_id or owner_id in self.student_ids
+
+    def user_data_sql(self, column: str = "user_id", table: str | None = None) -> Composable:
+        """`can_read_user_data` as a WHERE fragment over the owning user's id column."""
+        if self.everything:
+            return SQL("TRUE")
+        readable = self.student_ids | ({self.user_id} if self.user_id else frozenset())
+        if not readable:
+            return SQL("FALSE")
+        return SQL("{} = ANY({})").format(_column(table, column), _owner_set(readable))
+
+
+async def scope_for(conn: Conn, user_id: UUID, role: str) -> AccessScope:
+    """Admin: everything. Teacher: public + own knowledge; own and linked students' data.
+    Student: public + linked teachers' knowledge; own data. Any other role: public knowledge."""
+    if role == "admin":
+        return AccessScope(everything=True, user_id=user_id)
+    if role == "teacher":
+        students = await relationships.student_ids_of_teacher(conn, user_id)
+        return AccessScope(False, frozenset({user_id}), user_id, frozenset(students))
+    if role == "student":
+        teachers = await relationships.teacher_ids_of_student(conn, user_id)
+        return AccessScope(False, frozenset(teachers), user_id)
+    return AccessScope(everything=False)

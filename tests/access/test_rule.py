@@ -1,0 +1,172 @@
+"""The access rule as a behaviour table: every caller against every row, with real links in
+PostgreSQL.
+
+Every answer is checked three ways that must agree: the Python row check, the SQL fragment run
+against the same rows, and (for knowledge) the cache fingerprint shared by equal scopes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+from psycopg.sql import SQL
+
+from service.access import AccessScope, scope_for
+
+# caller: (role passed to scope_for, user row's role); "parent" is a role the rule doesn't know.
+CALLERS = {
+    "admin": "admin",
+    "teacher_a": "teacher",
+    "teacher_b": "teacher",
+    "linked": "student",  # linked to teacher_a
+    "lonely": "student",
+    "stranger": "parent",
+}
+
+# document: (owner, is_public)
+DOCUMENTS = {
+    "platform_public": (None, True),
+    "platform_private": (None, False),
+    "a_public": ("teacher_a", True),
+    "a_private": ("teacher_a", False),
+    "b_private": ("teacher_b", False),
+    "stranger_private": ("stranger", False),  # an unknown role reads nothing private, even own
+}
+
+ALL_DOCS = set(DOCUMENTS)
+PUBLIC = {"platform_public", "a_public"}
+READS_KNOWLEDGE = {
+    "admin": ALL_DOCS,
+    "teacher_a": PUBLIC | {"a_private"},
+    "teacher_b": PUBLIC | {"b_private"},
+    "linked": PUBLIC | {"a_private"},
+    "lonely": PUBLIC,
+    "stranger": PUBLIC,
+}
+CHANGES_KNOWLEDGE = {
+    "admin": ALL_DOCS,
+    "teacher_a": {"a_public", "a_private"},
+    "teacher_b": {"b_private"},
+    "linked": set(),
+    "lonely": set(),
+    "stranger": set(),
+}
+
+# Users' own data (recordings, practice context), by owning user.
+PEOPLE = {"admin", "teacher_a", "teacher_b", "linked", "lonely"}
+READS_USER_DATA = {
+    "admin": PEOPLE,
+    "teacher_a": {"teacher_a", "linked"},
+    "teacher_b": {"teacher_b"},
+    "linked": {"linked"},
+    "lonely": {"lonely"},
+    "stranger": set(),
+}
+CHANGES_USER_DATA = {
+    "admin": PEOPLE,
+    "teacher_a": {"teacher_a"},  # reads the linked student's data, never changes it
+    "teacher_b": {"teacher_b"},
+    "linked": {"linked"},
+    "lonely": {"lonely"},
+    "stranger": set(),
+}
+
+
+def _plant(url: str) -> tuple[dict[str, UUID], dict[str, UUID]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        people = {}
+        for name, role in CALLERS.items():
+            db_role = "student" if role == "parent" else role
+            row = conn.execute(
+                "INSERT INTO users (email, display_name, role) VALUES (%s, %s, %s) RETURNING id",
+                (f"{name}@example.com", name, db_role),
+            ).fetchone()
+            assert row is not None
+            people[name] = row[0]
+        conn.execute(
+            "INSERT INTO teacher_student_links (teacher_id, student_id) VALUES (%s, %s)",
+            (people["teacher_a"], people["linked"]),
+        )
+        docs = {}
+        for title, (owner, public) in DOCUMENTS.items():
+            row = conn.execute(
+                "INSERT INTO knowledge_documents (owner_id, title, source_type, is_public) "
+                "VALUES (%s, %s, 'text', %s) RETURNING id",
+                (people[owner] if owner else None, title, public),
+            ).fetchone()
+            assert row is not None
+            docs[title] = row[0]
+    return people, docs
+
+
+@pytest.fixture
+def world(clean_db: str) -> Iterator[dict[str, Any]]:
+    people, docs = _plant(clean_db)
+
+    async def build() -> dict[str, AccessScope]:
+        async with await psycopg.AsyncConnection.connect(
+            clean_db, row_factory=dict_row, autocommit=True
+        ) as conn:
+            return {n: await scope_for(conn, people[n], role) for n, role in CALLERS.items()}
+
+    yield {"url": clean_db, "people": people, "docs": docs, "scopes": asyncio.run(build())}
+
+
+def _select(url: str, query: SQL, fragment: Any) -> set[UUID]:
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute(query.format(fragment)).fetchall()}
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_knowledge_reads(world: dict[str, Any], caller: str) -> None:
+    scope, docs = world["scopes"][caller], world["docs"]
+    expected = READS_KNOWLEDGE[caller]
+    assert {d for d, (o, public) in DOCUMENTS.items() if scope.allows(_id(world, o), public)} == (
+        expected
+    )
+    for query, fragment in [
+        (SQL("SELECT id FROM knowledge_documents WHERE {}"), scope.sql()),
+        (SQL("SELECT d.id FROM knowledge_documents d WHERE {}"), scope.sql("d")),
+    ]:
+        assert _select(world["url"], query, fragment) == {docs[d] for d in expected}
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_knowledge_changes(world: dict[str, Any], caller: str) -> None:
+    scope = world["scopes"][caller]
+    changes = {d for d, (owner, _) in DOCUMENTS.items() if scope.can_change(_id(world, owner))}
+    assert changes == CHANGES_KNOWLEDGE[caller]
+    assert changes <= READS_KNOWLEDGE[caller]
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_user_data(world: dict[str, Any], caller: str) -> None:
+    scope, people = world["scopes"][caller], world["people"]
+    assert {p for p in PEOPLE if scope.can_read_user_data(people[p])} == READS_USER_DATA[caller]
+    assert {p for p in PEOPLE if scope.can_change(people[p])} == CHANGES_USER_DATA[caller]
+    query = SQL("SELECT u.id FROM users u WHERE u.email <> 'stranger@example.com' AND {}")
+    assert _select(world["url"], query, scope.user_data_sql("id", "u")) == {
+        people[p] for p in READS_USER_DATA[caller]
+    }
+
+
+def test_equal_knowledge_shares_a_fingerprint(world: dict[str, Any]) -> None:
+    """Cache entries are shared exactly between callers who read the same documents."""
+    scopes = world["scopes"]
+    for a in CALLERS:
+        for b in CALLERS:
+            same = READS_KNOWLEDGE[a] == READS_KNOWLEDGE[b]
+            assert (scopes[a].fingerprint == scopes[b].fingerprint) == same, (a, b)
+    assert scopes["lonely"].generation_keys == ["public"]
+    assert scopes["admin"].generation_keys == ["all"]
+    assert scopes["linked"].generation_keys == scopes["teacher_a"].generation_keys
+
+
+def _id(world: dict[str, Any], person: str | None) -> UUID | None:
+    return world["people"][person] if person else None
