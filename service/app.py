@@ -12,16 +12,14 @@ from starlette.concurrency import run_in_threadpool
 
 from service.answers.admission import AdmissionMiddleware
 from service.api.router import ROUTERS
-from service.auth.provider import build_auth
+from service.container import Overrides, Services
 from service.core.config import Settings, get_settings
-from service.core.db import create_pool
 from service.core.errors import ErrorResponse, UnhandledErrorMiddleware, install_error_handlers
 from service.core.logs import AccessLogMiddleware, configure_logging
 from service.core.request_context import RequestIdMiddleware
 from service.embeddings.factory import get_embedder
-from service.knowledge.queue import QueueClient
 from service.observability.install import install_observability, sampling
-from service.storage import ObjectStore, StorageUnavailable
+from service.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +29,19 @@ def _log_warmup_failure(task: asyncio.Task[None]) -> None:
         log.error("embedding model warm-up failed", extra={"error": str(task.exception())})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, overrides: Overrides | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set (`make up` sets it for the embedded server)")
+    services = Services.build(settings, overrides)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = create_pool(settings, settings.database_url)
-        await pool.open(wait=False)
-        app.state.pool = pool
+        await services.pool.open(wait=False)
         if settings.creates_buckets:
             try:
-                await run_in_threadpool(app.state.store.ensure_buckets)
+                await run_in_threadpool(services.store.ensure_buckets)
             except StorageUnavailable as exc:  # the API still serves everything but files
                 log.warning("object storage unavailable at startup", extra={"error": str(exc)})
         if settings.embedding_warmup:
@@ -53,11 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             warmup.add_done_callback(_log_warmup_failure)
         log.info("api started", extra={"environment": settings.environment})
         try:
-            async with sampling(pool, settings.metrics_sample_seconds):
+            async with sampling(services.pool, settings.metrics_sample_seconds):
                 yield
         finally:
-            await app.state.queue.close()
-            await pool.close()
+            await services.aclose()
 
     app = FastAPI(
         title="Piano Platform API",
@@ -65,15 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         responses={500: {"model": ErrorResponse, "description": "internal_error"}},
     )
-    app.state.settings = settings
-    app.state.auth = build_auth(settings)
-    app.state.store = ObjectStore(settings)
-    app.state.queue = QueueClient(settings.database_url)  # knowledge processing jobs
+    app.state.services = services  # read only through service/api/deps.py
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
     install_observability(
         app,
+        pool=services.pool,
         version=settings.build_version,
         environment=settings.environment,
         metrics_token=settings.metrics_token.get_secret_value(),

@@ -17,7 +17,7 @@ from service.core.config import Settings, get_settings
 from service.core.db import create_pool
 from service.core.logs import configure_logging
 from service.embeddings import get_embedder
-from service.knowledge.queue import QUEUE, WorkerRuntime, build_queue_app, install_runtime
+from service.knowledge.queue import QUEUE, WorkerRuntime, build_queue_app
 from service.knowledge.sources import SourceReader
 from service.knowledge.storage_reader import object_getter
 
@@ -46,13 +46,11 @@ async def run(settings: Settings) -> None:
         raise SystemExit("DATABASE_URL is not set (`make worker` uses the embedded server)")
     pool = create_pool(settings, database_url)
     await pool.open(wait=True)
-    install_runtime(
-        WorkerRuntime(
-            settings=settings,
-            pool=pool,
-            embedder=get_embedder(settings),
-            reader=SourceReader(settings, object_getter(settings)),
-        )
+    runtime = WorkerRuntime(
+        settings=settings,
+        pool=pool,
+        embedder=get_embedder(settings),
+        reader=SourceReader(settings, object_getter(settings)),
     )
     app = build_queue_app(database_url)
     async with app.open_async():
@@ -66,6 +64,7 @@ async def run(settings: Settings) -> None:
                 stalled_worker_timeout=settings.worker_stalled_after_seconds,
                 install_signal_handlers=True,
                 wait=True,
+                additional_context=runtime.context(),
             )
         finally:
             recovery.cancel()

@@ -1,18 +1,15 @@
-"""Builds the RAG engine once per app, on first use (the pool exists only after start-up)."""
+"""Builds the RAG engine and the cache and re-ranker it uses, from settings."""
 
 from __future__ import annotations
-
-from fastapi import FastAPI
 
 from service.answers.engine import RagEngine
 from service.answers.hooks import RagHooks
 from service.answers.providers.factory import build_provider, provider_model
-from service.answers.telemetry import metric_hooks
 from service.cache.backends import CacheBackend, MemoryCache, NullCache, PostgresCache
 from service.cache.layers import RagCache
 from service.core.config import Settings
 from service.core.db import Pool
-from service.search.query_embedding import QueryEmbedder, query_embedder
+from service.search.query_embedding import QueryEmbedder
 from service.search.rerank import NoRerank, Reranker, WorkersAIRerank
 
 
@@ -47,24 +44,17 @@ def build_reranker(settings: Settings) -> Reranker:
     return NoRerank()
 
 
-def get_engine(app: FastAPI) -> RagEngine:
-    engine: RagEngine | None = getattr(app.state, "rag_engine", None)
-    if engine is None:
-        settings: Settings = app.state.settings
-        hooks: RagHooks = getattr(app.state, "rag_hooks", None) or metric_hooks()
-        # Tests (and the eval harness) may pre-set app.state.rag_embedder.
-        embedder: QueryEmbedder = getattr(app.state, "rag_embedder", None) or query_embedder(
-            settings
-        )
-        engine = RagEngine(
-            settings,
-            app.state.pool,
-            embedder,
-            build_cache(settings, app.state.pool, hooks),
-            build_reranker(settings),
-            build_provider(settings),
-            provider_model(settings),
-            hooks,
-        )
-        app.state.rag_engine = engine
-    return engine
+def build_engine(
+    settings: Settings, pool: Pool, embedder: QueryEmbedder, hooks: RagHooks
+) -> RagEngine:
+    """Nothing here connects: the pool opens with the app, providers on their first request."""
+    return RagEngine(
+        settings,
+        pool,
+        embedder,
+        build_cache(settings, pool, hooks),
+        build_reranker(settings),
+        build_provider(settings),
+        provider_model(settings),
+        hooks,
+    )

@@ -1,4 +1,5 @@
-"""Request dependencies: the DB connection, the caller, their access scope, and role checks."""
+"""Request dependencies: the app's services (typed), the DB connection, the caller, their
+access scope, and role checks. The only module besides the app factory that reads app.state."""
 
 from __future__ import annotations
 
@@ -9,26 +10,67 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.access.scope import AccessScope, scope_for
+from service.answers.engine import RagEngine
 from service.auth.identity import Role
 from service.auth.provider import AuthContext
 from service.auth.user import User
+from service.container import Services
 from service.core.config import Settings
 from service.core.db import Conn, Pool
 from service.core.exceptions import Forbidden, Unauthenticated
+from service.knowledge.queue import QueueClient
+from service.search.query_embedding import QueryEmbedder
+from service.storage import ObjectStore
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /api/auth/login")
 
 
-def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
 
 
-def get_pool(request: Request) -> Pool:
-    return request.app.state.pool
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_conn(request: Request) -> AsyncIterator[Conn]:
-    pool: Pool = request.app.state.pool
+def get_settings_dep(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def get_pool(services: ServicesDep) -> Pool:
+    return services.pool
+
+
+def get_auth(services: ServicesDep) -> AuthContext:
+    return services.auth
+
+
+def get_store(services: ServicesDep) -> ObjectStore:
+    return services.store
+
+
+def get_queue(services: ServicesDep) -> QueueClient:
+    return services.queue
+
+
+def get_embedder(services: ServicesDep) -> QueryEmbedder:
+    return services.embedder
+
+
+def get_engine(services: ServicesDep) -> RagEngine:
+    return services.engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+PoolDep = Annotated[Pool, Depends(get_pool)]
+AuthDep = Annotated[AuthContext, Depends(get_auth)]
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
+QueueDep = Annotated[QueueClient, Depends(get_queue)]
+EmbedderDep = Annotated[QueryEmbedder, Depends(get_embedder)]
+EngineDep = Annotated[RagEngine, Depends(get_engine)]
+
+
+async def get_conn(pool: PoolDep) -> AsyncIterator[Conn]:
     conn = await pool.getconn()  # PoolTimeout: the error handlers answer 503
     try:
         yield conn
@@ -36,20 +78,11 @@ async def get_conn(request: Request) -> AsyncIterator[Conn]:
         await pool.putconn(conn)
 
 
-def get_auth(request: Request) -> AuthContext:
-    return request.app.state.auth
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DbConn = Annotated[Conn, Depends(get_conn)]
-AuthDep = Annotated[AuthContext, Depends(get_auth)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-async def get_current_user(
-    conn: DbConn,
-    auth: AuthDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
+async def get_current_user(conn: DbConn, auth: AuthDep, credentials: Credentials) -> User:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated(
             "not_authenticated", "A bearer access token is required.", challenge="Bearer"
@@ -58,6 +91,15 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_brief_user(pool: PoolDep, auth: AuthDep, credentials: Credentials) -> User:
+    """Like CurrentUser, but returns its connection at once: answers may stream for seconds."""
+    async with pool.connection() as conn:
+        return await get_current_user(conn, auth, credentials)
+
+
+BriefUser = Annotated[User, Depends(get_brief_user)]
 
 
 async def get_scope(conn: DbConn, user: CurrentUser) -> AccessScope:

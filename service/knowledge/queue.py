@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
-from procrastinate import App, Blueprint, PsycopgConnector
+from procrastinate import App, Blueprint, JobContext, PsycopgConnector
 from procrastinate.exceptions import AlreadyEnqueued
 
 from service.core.config import Settings
@@ -29,39 +30,40 @@ tasks = Blueprint()
 
 @dataclass
 class WorkerRuntime:
-    """What tasks need, built once by the worker process (`python -m service.worker`)."""
+    """What tasks need, built once by the worker process (`python -m service.worker`) and handed
+    to every job through procrastinate's job context."""
 
     settings: Settings
     pool: Pool
     embedder: Embedder
     reader: SourceReader
 
+    def context(self) -> dict[str, Any]:
+        """The worker's `additional_context`."""
+        return {RUNTIME_KEY: self}
 
-_runtime: WorkerRuntime | None = None
 
-
-def install_runtime(runtime: WorkerRuntime) -> None:
-    global _runtime
-    _runtime = runtime
+RUNTIME_KEY = "runtime"
 
 
 # Run statuses as the ingestion_jobs_total{outcome} label (alerts use "failed" and "succeeded").
 _OUTCOMES = {"completed": "succeeded", "failed": "failed"}
 
 
-@tasks.task(name="process_document", queue=QUEUE)
-async def process_document_task(document_id: str) -> None:
+@tasks.task(name="process_document", queue=QUEUE, pass_context=True)
+async def process_document_task(context: JobContext, document_id: str) -> None:
     """Retried from scratch if its worker dies: the run discards the dead run's staging rows."""
-    if _runtime is None:
-        raise RuntimeError("worker runtime not installed")
-    async with _runtime.pool.connection() as conn:
+    runtime = context.additional_context.get(RUNTIME_KEY)
+    if not isinstance(runtime, WorkerRuntime):
+        raise RuntimeError("worker runtime missing from the job context")
+    async with runtime.pool.connection() as conn:
         try:
             result = await process_document(
                 conn,
-                _runtime.settings,
+                runtime.settings,
                 UUID(document_id),
-                embedder=_runtime.embedder,
-                reader=_runtime.reader,
+                embedder=runtime.embedder,
+                reader=runtime.reader,
             )
         except Exception:
             INGESTION_JOBS.labels("failed").inc()

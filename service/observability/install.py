@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from service.observability.http_metrics import HttpMetricsMiddleware
 from service.observability.metrics import prime_label_sets, set_build_info
 from service.observability.router import build_metrics_router
-from service.observability.samplers import AsyncStatsPool, observe_pool, run_samplers
+from service.observability.samplers import AsyncStatsPool, StatsPool, observe_pool, run_samplers
 
 CACHE_LAYERS = ("embedding", "search", "answer")
 
@@ -19,6 +19,7 @@ CACHE_LAYERS = ("embedding", "search", "answer")
 def install_observability(
     app: FastAPI,
     *,
+    pool: StatsPool,
     version: str,
     environment: str,
     metrics_token: str | None = None,
@@ -37,12 +38,9 @@ def install_observability(
         cache_layers=CACHE_LAYERS,
     )
 
-    def pool_hook() -> None:
-        pool = getattr(app.state, "pool", None)
-        if pool is not None:
-            observe_pool(pool)
-
-    app.include_router(build_metrics_router(token=metrics_token, scrape_hooks=[pool_hook]))
+    app.include_router(
+        build_metrics_router(token=metrics_token, scrape_hooks=[lambda: observe_pool(pool)])
+    )
     app.add_middleware(HttpMetricsMiddleware)
 
 

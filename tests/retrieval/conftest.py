@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from service.app import create_app
+from service.container import Overrides
 from service.search.query_embedding import QueryEmbedder, query_embedder
 from tests.conftest import CORPUS_DIR, LiveServer, make_settings
 from tests.factories import Accounts
@@ -44,9 +45,7 @@ def rag_api(
         corpus_dir=CORPUS_DIR,
         llm_provider="extractive",
     )
-    app = create_app(settings)
-    app.state.rag_embedder = embedder
-    with LiveServer(app) as server:
+    with LiveServer(create_app(settings, Overrides(embedder=embedder))) as server:
         yield server
 
 

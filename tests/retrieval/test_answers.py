@@ -14,6 +14,7 @@ import pytest
 from service.answers.citations import CitationFilter, clean_all
 from service.answers.hooks import RagHooks
 from service.app import create_app
+from service.container import Overrides
 from service.search.query_embedding import QueryEmbedder
 from tests.conftest import LiveServer, make_settings
 from tests.factories import Accounts
@@ -183,10 +184,7 @@ def _api(
     settings = make_settings(
         db_url, tmp, cache_backend="none", llm_first_token_timeout_seconds=1.0, **overrides
     )
-    app = create_app(settings)
-    app.state.rag_embedder = embedder
-    app.state.rag_hooks = hooks
-    return LiveServer(app)
+    return LiveServer(create_app(settings, Overrides(embedder=embedder, rag_hooks=hooks)))
 
 
 PROVIDERS = {

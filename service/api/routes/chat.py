@@ -8,12 +8,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sse_starlette import EventSourceResponse
 
 from service.answers.engine import Event, QueryInput, RagEngine
-from service.answers.runtime import get_engine
-from service.api.deps import AuthDep, CurrentUser, DbConn, get_current_user
+from service.api.deps import BriefUser, CurrentUser, DbConn, EngineDep, PoolDep, SettingsDep
 from service.auth.user import User
 from service.core.config import Settings
 from service.core.db import Pool
@@ -34,21 +32,6 @@ from service.models.common import Page, PageParams, page_params
 from service.repositories import chat
 
 router = APIRouter(prefix="/api/chat", tags=["chat"])
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def brief_user(
-    request: Request,
-    auth: AuthDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
-    """Like CurrentUser, but returns its connection at once: answers may stream for seconds."""
-    pool: Pool = request.app.state.pool
-    async with pool.connection() as conn:
-        return await get_current_user(conn, auth, credentials)
-
-
-BriefUser = Annotated[User, Depends(brief_user)]
 
 
 def accepted_embedding(
@@ -122,14 +105,14 @@ async def query(
     body: QueryRequest,
     request: Request,
     user: BriefUser,
+    settings: SettingsDep,
+    pool: PoolDep,
+    engine: EngineDep,
 ) -> Any:
     """Answer a question from the caller's accessible knowledge, with [n] citations.
 
     `stream=true` sends SSE events: `sources`, `delta`*, `citation`*, then `done` (or `error`).
     """
-    settings: Settings = request.app.state.settings
-    pool: Pool = request.app.state.pool
-    engine = get_engine(request.app)
     session_id, history = await _prepare_session(pool, user, body, settings.llm_history_messages)
     inp = QueryInput(
         query=body.query,
@@ -239,13 +222,12 @@ async def add_message(body: MessageCreate, user: CurrentUser, conn: DbConn) -> C
     responses=error_responses(401, 403, 422),
 )
 async def purge_cache(
-    request: Request,
     user: CurrentUser,
+    engine: EngineDep,
     layer: Annotated[str | None, Query(pattern="^(embedding|search|answer)$")] = "answer",
 ) -> CachePurged:
     """Admins purge a cache layer (default: answers), e.g. after changing the prompt."""
     if not user.is_admin:
         raise Forbidden("forbidden_role", "Only admins can purge caches.")
-    engine = get_engine(request.app)
     purged = await engine.cache.purge(layer)  # type: ignore[arg-type]
     return CachePurged(purged=purged, layer=layer)

@@ -4,10 +4,10 @@ import asyncio
 import time
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from service.api.deps import SettingsDep
+from service.api.deps import PoolDep, SettingsDep
 from service.core.migrations import SCHEMA_VERSION_SQL
 from service.models.health import HealthStatus, VersionInfo
 
@@ -28,9 +28,8 @@ def _package_version() -> str:
     response_model=HealthStatus,
     responses={503: {"model": HealthStatus, "description": "database unavailable"}},
 )
-async def health(request: Request) -> JSONResponse:
+async def health(pool: PoolDep) -> JSONResponse:
     """Load-balancer health check: cheap, bounded in time, and honest about the database."""
-    pool = request.app.state.pool
     start = time.perf_counter()
     try:
         async with asyncio.timeout(_HEALTH_TIMEOUT_S):
@@ -46,10 +45,10 @@ async def health(request: Request) -> JSONResponse:
 
 
 @router.get("/version", response_model=VersionInfo)
-async def version_info(request: Request, settings: SettingsDep) -> VersionInfo:
+async def version_info(pool: PoolDep, settings: SettingsDep) -> VersionInfo:
     schema: str | None = None
     try:
-        async with request.app.state.pool.connection(timeout=_HEALTH_TIMEOUT_S) as conn:
+        async with pool.connection(timeout=_HEALTH_TIMEOUT_S) as conn:
             cur = await conn.execute(SCHEMA_VERSION_SQL)
             row = await cur.fetchone()
             schema = row["migration_id"] if row else None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from service.api.deps import SettingsDep
+from service.api.deps import EmbedderDep, SettingsDep
 from service.core.errors import error_responses
 from service.core.exceptions import Forbidden, Invalid, NotFound, Unavailable
 from service.core.origin_trust import is_from_edge, origin_trust_enabled
-from service.embeddings import EmbeddingError, get_embedder
+from service.embeddings import EmbeddingError
 from service.models.knowledge import EmbeddingsRequest, EmbeddingsResponse
 
 
@@ -29,9 +29,8 @@ router = APIRouter(prefix="/api/internal", tags=["internal"], dependencies=[Depe
     response_model=EmbeddingsResponse,
     responses=error_responses(403, 404, 422, 503),
 )
-async def embeddings(body: EmbeddingsRequest, settings: SettingsDep) -> EmbeddingsResponse:
+async def embeddings(body: EmbeddingsRequest, embedder: EmbedderDep) -> EmbeddingsResponse:
     """Query embeddings with the configured provider (the model loaded once per process)."""
-    embedder = get_embedder(settings)
     try:
         vectors = await embedder.embed(body.texts)
     except EmbeddingError as exc:

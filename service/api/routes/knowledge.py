@@ -6,15 +6,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from service.access.knowledge import changeable_document, visible_document
-from service.api.deps import CallerScope, DbConn, SettingsDep, require_roles
+from service.api.deps import (
+    CallerScope,
+    DbConn,
+    QueueDep,
+    SettingsDep,
+    StoreDep,
+    require_roles,
+)
 from service.auth.user import User
 from service.core.errors import error_responses
 from service.core.exceptions import Conflict, Invalid, NotFound
-from service.knowledge.queue import QueueClient
 from service.models.common import Page, PageParams, page_params
 from service.models.knowledge import (
     FILE_TYPES,
@@ -27,23 +33,11 @@ from service.models.knowledge import (
     UploadInstructions,
 )
 from service.repositories import knowledge as repo
-from service.storage import ObjectStore, sanitize_filename
+from service.storage import sanitize_filename
 
 router = APIRouter(prefix="/api/knowledge", tags=["knowledge"])
 
 Editor = Annotated[User, Depends(require_roles("teacher", "admin"))]
-
-
-def get_store(request: Request) -> ObjectStore:
-    return request.app.state.store
-
-
-def get_queue(request: Request) -> QueueClient:
-    return request.app.state.queue
-
-
-Store = Annotated[ObjectStore, Depends(get_store)]
-Queue = Annotated[QueueClient, Depends(get_queue)]
 
 
 def knowledge_key(owner_id: UUID | None, document_id: UUID, filename: str) -> str:
@@ -106,7 +100,7 @@ def to_status(row: dict[str, Any]) -> ProcessingStatus:
     responses=error_responses(401, 403, 422),
 )
 async def create_document(
-    body: KnowledgeCreate, user: Editor, conn: DbConn, settings: SettingsDep, store: Store
+    body: KnowledgeCreate, user: Editor, conn: DbConn, settings: SettingsDep, store: StoreDep
 ) -> KnowledgeCreated:
     """Teachers add their own documents; admins add platform documents (no owner).
 
@@ -173,7 +167,7 @@ async def get_document(document_id: UUID, scope: CallerScope, conn: DbConn) -> K
     responses=error_responses(401, 403, 404, 422, 503),
 )
 async def delete_document(
-    document_id: UUID, scope: CallerScope, conn: DbConn, settings: SettingsDep, store: Store
+    document_id: UUID, scope: CallerScope, conn: DbConn, settings: SettingsDep, store: StoreDep
 ) -> Response:
     """Removes the stored file first (idempotent), then the document and its chunks."""
     doc = await changeable_document(conn, scope, document_id)
@@ -194,8 +188,8 @@ async def process_document(
     scope: CallerScope,
     conn: DbConn,
     settings: SettingsDep,
-    store: Store,
-    queue: Queue,
+    store: StoreDep,
+    queue: QueueDep,
 ) -> ProcessingStatus:
     """Queues (re)processing. The old chunks stay searchable until the new ones replace them."""
     doc = await changeable_document(conn, scope, document_id)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from service.access.projects import load_project
-from service.api.deps import CurrentUser, DbConn, SettingsDep
+from service.api.deps import CurrentUser, DbConn, SettingsDep, StoreDep
 from service.core.errors import error_responses
 from service.core.exceptions import (
     Conflict,
@@ -33,18 +33,11 @@ from service.models.projects import (
 )
 from service.projects.pdf_check import UploadRejected, inspect_upload
 from service.repositories import projects
-from service.storage import ObjectStore, StorageUnavailable, project_key, sanitize_filename
+from service.storage import StorageUnavailable, project_key, sanitize_filename
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 
 PDF = "application/pdf"
-
-
-def get_store(request: Request) -> ObjectStore:
-    return request.app.state.store
-
-
-Store = Annotated[ObjectStore, Depends(get_store)]
 
 
 def to_project(row: dict[str, Any]) -> Project:
@@ -71,7 +64,7 @@ def to_project(row: dict[str, Any]) -> Project:
     responses=error_responses(401, 422),
 )
 async def create_project(
-    body: ProjectCreate, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: Store
+    body: ProjectCreate, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: StoreDep
 ) -> ProjectCreated:
     """Creates a pending project and a presigned PUT URL; then PUT the PDF and call confirm."""
     project_id = uuid4()
@@ -108,7 +101,7 @@ async def create_project(
     responses=error_responses(401, 403, 404, 409, 422, 503),
 )
 async def confirm_upload(
-    project_id: UUID, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: Store
+    project_id: UUID, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: StoreDep
 ) -> Project:
     """Checks the uploaded object and makes the project ready; a rejected object is deleted."""
     row = await load_project(conn, project_id, user, "owner")
@@ -162,7 +155,7 @@ async def list_projects(
 
 @router.get("/{project_id}", response_model=ProjectDetail, responses=error_responses(401, 403, 404))
 async def get_project(
-    project_id: UUID, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: Store
+    project_id: UUID, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: StoreDep
 ) -> ProjectDetail:
     row = await load_project(conn, project_id, user, "view")
     url, expires = None, None
@@ -199,7 +192,7 @@ async def update_project(
     responses=error_responses(401, 403, 404, 503),
 )
 async def delete_project(
-    project_id: UUID, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: Store
+    project_id: UUID, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: StoreDep
 ) -> Response:
     """Owner only. The file goes first; if storage fails nothing changes (503, retry safely)."""
     row = await load_project(conn, project_id, user, "owner", allow_deleting=True)

@@ -9,16 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from service.access.knowledge import visible_document
-from service.api.deps import CallerScope, DbConn, SettingsDep
+from service.api.deps import CallerScope, DbConn, SettingsDep, StoreDep
 from service.core.errors import error_responses
 from service.core.exceptions import NotFound
 from service.knowledge.sources import CORPUS_SCHEME
-from service.storage import ObjectStore
 
 router = APIRouter(prefix="/api/sources", tags=["chat"])
 
@@ -43,7 +42,7 @@ def _corpus_path(corpus_dir: Path, url: str) -> Path:
     },
 )
 async def source_file(
-    document_id: UUID, request: Request, scope: CallerScope, conn: DbConn, settings: SettingsDep
+    document_id: UUID, scope: CallerScope, conn: DbConn, settings: SettingsDep, store: StoreDep
 ) -> Response:
     """404 for documents outside the caller's search scope, exactly as if they did not exist."""
     doc = await visible_document(conn, scope, document_id)
@@ -59,7 +58,6 @@ async def source_file(
             filename=doc["filename"] or path.name,
         )
     if doc["storage_key"]:
-        store: ObjectStore = request.app.state.store
         link = await run_in_threadpool(
             store.presign_get, settings.s3_bucket_knowledge, doc["storage_key"], LINK_TTL_SECONDS
         )
