@@ -8,10 +8,6 @@ from service.observability import metrics
 _STAGES = {"embed", "search", "rerank", "llm_ttft", "total"}
 
 
-def _cache(layer: str, result: str) -> None:
-    metrics.CACHE_REQUESTS.labels(layer=layer, result=result).inc()
-
-
 def _llm(provider: str, outcome: str) -> None:
     metrics.LLM_REQUESTS.labels(provider=provider, outcome=outcome).inc()
 
@@ -32,4 +28,6 @@ def _query(outcome: str, confidence: str, timings_ms: dict[str, float]) -> None:
 
 
 def metric_hooks() -> RagHooks:
-    return RagHooks(on_cache=_cache, on_llm=_llm, on_fallback=_fallback, on_query=_query)
+    return RagHooks(
+        on_cache=metrics.record_cache, on_llm=_llm, on_fallback=_fallback, on_query=_query
+    )

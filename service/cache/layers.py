@@ -18,7 +18,8 @@ LAYERS: tuple[Layer, ...] = ("embedding", "search", "answer")
 # Bump when the cached shapes change: old entries then simply stop matching.
 KEY_VERSION = "v1"
 
-CacheHook = Callable[[str, str], None]  # (layer, "hit" | "miss" | "error")
+CacheResult = Literal["hit", "miss", "error"]  # the cache_requests_total result label
+CacheHook = Callable[[str, CacheResult], None]
 
 
 def normalise_query(text: str) -> str:
@@ -47,7 +48,7 @@ class RagCache:
         self.counts: Counter[tuple[str, str]] = Counter()
         self.hook = hook
 
-    def _count(self, layer: str, result: str) -> None:
+    def _count(self, layer: str, result: CacheResult) -> None:
         self.counts[(layer, result)] += 1
         if self.hook is not None:
             self.hook(layer, result)

@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from service.cache.layers import LAYERS
 from service.observability.http_metrics import HttpMetricsMiddleware
 from service.observability.metrics import prime_label_sets, set_build_info
 from service.observability.router import build_metrics_router
 from service.observability.samplers import AsyncStatsPool, StatsPool, observe_pool, run_samplers
-
-CACHE_LAYERS = ("embedding", "search", "answer")
 
 
 def install_observability(
@@ -35,7 +34,7 @@ def install_observability(
     prime_label_sets(
         llm_providers=llm_providers,
         embedding_providers=embedding_providers,
-        cache_layers=CACHE_LAYERS,
+        cache_layers=LAYERS,
     )
 
     app.include_router(

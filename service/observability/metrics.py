@@ -174,9 +174,10 @@ def set_build_info(version: str, environment: str) -> None:
     BUILD_INFO.labels(version=version, environment=environment).set(1)
 
 
-def record_cache(layer: str, hit: bool) -> None:
-    """One place that spells the result label, so hit-rate queries never miss a variant."""
-    CACHE_REQUESTS.labels(layer=layer, result="hit" if hit else "miss").inc()
+def record_cache(layer: str, result: str) -> None:
+    """The one writer of cache_requests: `result` is one of CACHE_RESULTS, which hit-rate
+    queries and the primed series rely on."""
+    CACHE_REQUESTS.labels(layer=layer, result=result).inc()
 
 
 def prime_label_sets(

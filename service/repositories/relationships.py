@@ -76,11 +76,3 @@ async def student_ids_of_teacher(conn: Conn, teacher_id: UUID) -> list[UUID]:
         "SELECT student_id FROM teacher_student_links WHERE teacher_id = %s", (teacher_id,)
     )
     return [r["student_id"] for r in await cur.fetchall()]
-
-
-async def is_linked(conn: Conn, teacher_id: UUID, student_id: UUID) -> bool:
-    cur = await conn.execute(
-        "SELECT 1 FROM teacher_student_links WHERE teacher_id = %s AND student_id = %s",
-        (teacher_id, student_id),
-    )
-    return await cur.fetchone() is not None

@@ -62,15 +62,6 @@ async def upsert_external(
     return row
 
 
-async def set_role(conn: Conn, email: str, role: str) -> dict[str, Any] | None:
-    cur = await conn.execute(
-        f"UPDATE users SET role = %s, updated_at = now() WHERE lower(email) = lower(%s) "  # noqa: S608
-        f"RETURNING {_COLUMNS}",
-        (role, email),
-    )
-    return await cur.fetchone()
-
-
 async def update_password_hash(conn: Conn, user_id: str, password_hash: str) -> None:
     await conn.execute(
         "UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
