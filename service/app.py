@@ -10,15 +10,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from service.answers.admission import AdmissionMiddleware
+from service.api.metrics import install_observability
 from service.api.router import ROUTERS
 from service.container import Overrides, Services
+from service.core.admission import AdmissionMiddleware
 from service.core.config import Settings, get_settings
 from service.core.errors import ErrorResponse, UnhandledErrorMiddleware, install_error_handlers
-from service.core.logs import AccessLogMiddleware, configure_logging
-from service.core.request_context import RequestIdMiddleware
+from service.core.logs import configure_logging
+from service.core.middleware import AccessLogMiddleware, RequestIdMiddleware
 from service.embeddings.factory import get_embedder
-from service.observability.install import install_observability, sampling
+from service.observability.samplers import sampling
 from service.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)

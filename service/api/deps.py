@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.access.scope import AccessScope, scope_for
@@ -19,6 +19,7 @@ from service.core.config import Settings
 from service.core.db import Conn, Pool
 from service.core.exceptions import Forbidden, Unauthenticated
 from service.knowledge.queue import QueueClient
+from service.models.common import PageParams
 from service.search.query_embedding import QueryEmbedder
 from service.storage import ObjectStore
 
@@ -118,3 +119,10 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
         return user
 
     return check
+
+
+def page_params(
+    page: int = Query(1, ge=1, le=100_000, description="1-based page number"),
+    page_size: int = Query(20, ge=1, le=100, description="Items per page (max 100)"),
+) -> PageParams:
+    return PageParams(page=page, page_size=page_size)

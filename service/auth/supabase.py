@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import jwt
-from starlette.concurrency import run_in_threadpool
 
 from service.auth.identity import ROLES, Role, TokenClaims
 from service.auth.token_errors import from_jwt_exception, token_error
@@ -63,7 +63,7 @@ class SupabaseTokenVerifier:
             raise from_jwt_exception(exc) from exc
 
     async def verify(self, token: str) -> TokenClaims:
-        claims = await run_in_threadpool(self._decode, token)
+        claims = await asyncio.to_thread(self._decode, token)  # JWKS fetches block
         return TokenClaims(
             subject=str(claims["sub"]),
             email=claims.get("email"),

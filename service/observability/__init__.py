@@ -1,1 +1,5 @@
-"""Prometheus metrics, the /api/metrics endpoint and the samplers that feed gauges."""
+"""Prometheus metrics, their exposition and the samplers that feed gauges.
+
+The HTTP side lives with the rest of it: the endpoint in service/api/metrics.py, the request
+middleware in service/core/http_metrics.py.
+"""

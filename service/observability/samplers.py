@@ -7,7 +7,9 @@ In multi-process mode every worker should run ``run_samplers`` so its own pool i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import psycopg
@@ -130,3 +132,15 @@ async def run_samplers(pool: AsyncStatsPool, interval_seconds: float = 15.0) -> 
         except Exception:  # a sampler bug must not stop the others for the process's lifetime
             log.exception("metrics sampler failed")
         await asyncio.sleep(interval_seconds)
+
+
+@contextlib.asynccontextmanager
+async def sampling(pool: AsyncStatsPool, interval_seconds: float = 15.0) -> AsyncIterator[None]:
+    """Run the gauge samplers for the lifetime of the ``async with`` block (use in the lifespan)."""
+    task = asyncio.create_task(run_samplers(pool, interval_seconds))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

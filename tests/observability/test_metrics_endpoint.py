@@ -11,9 +11,9 @@ from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.api.metrics import build_metrics_router
+from service.core.http_metrics import HttpMetricsMiddleware
 from service.observability import metrics
-from service.observability.http_metrics import HttpMetricsMiddleware
-from service.observability.router import build_metrics_router
 
 
 def _app(token: str | None = None) -> FastAPI:

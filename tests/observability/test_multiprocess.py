@@ -19,7 +19,7 @@ metrics.DB_POOL_CONNECTIONS.labels(state="in_use").set(int(sys.argv[1]))
 """
 SCRAPE = """
 import sys
-from service.observability.router import exposition, mark_process_dead
+from service.observability.exposition import exposition, mark_process_dead
 for pid in sys.argv[1:]:
     mark_process_dead(int(pid))
 print(exposition().decode())

@@ -11,9 +11,9 @@ import httpx
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
-from service.answers.admission import AdmissionMiddleware
+from service.core.admission import AdmissionMiddleware
 from service.core.errors import install_error_handlers
-from service.core.request_context import RequestIdMiddleware
+from service.core.middleware import RequestIdMiddleware
 from tests.conftest import LiveServer
 
 

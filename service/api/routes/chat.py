@@ -11,7 +11,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sse_starlette import EventSourceResponse
 
 from service.answers.engine import Event, QueryInput, RagEngine
-from service.api.deps import BriefUser, CurrentUser, DbConn, EngineDep, PoolDep, SettingsDep
+from service.api.deps import (
+    BriefUser,
+    CurrentUser,
+    DbConn,
+    EngineDep,
+    PoolDep,
+    SettingsDep,
+    page_params,
+)
 from service.auth.user import User
 from service.core.config import Settings
 from service.core.db import Pool
@@ -28,7 +36,7 @@ from service.models.chat import (
     QueryRequest,
     SessionCreate,
 )
-from service.models.common import Page, PageParams, page_params
+from service.models.common import Page, PageParams
 from service.repositories import chat
 
 router = APIRouter(prefix="/api/chat", tags=["chat"])

@@ -16,12 +16,13 @@ from service.api.deps import (
     QueueDep,
     SettingsDep,
     StoreDep,
+    page_params,
     require_roles,
 )
 from service.auth.user import User
 from service.core.errors import error_responses
 from service.core.exceptions import Conflict, Invalid, NotFound
-from service.models.common import Page, PageParams, page_params
+from service.models.common import Page, PageParams
 from service.models.knowledge import (
     FILE_TYPES,
     KnowledgeCreate,

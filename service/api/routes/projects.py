@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from service.access.projects import load_project
-from service.api.deps import CurrentUser, DbConn, SettingsDep, StoreDep
+from service.api.deps import CurrentUser, DbConn, SettingsDep, StoreDep, page_params
 from service.core.errors import error_responses
 from service.core.exceptions import (
     Conflict,
@@ -20,7 +20,7 @@ from service.core.exceptions import (
     Unauthenticated,
 )
 from service.core.origin_trust import is_from_edge, origin_trust_enabled
-from service.models.common import Page, PageParams, page_params
+from service.models.common import Page, PageParams
 from service.models.projects import (
     Ownership,
     Project,

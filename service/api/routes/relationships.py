@@ -5,10 +5,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, status
 
-from service.api.deps import CurrentUser, DbConn
+from service.api.deps import CurrentUser, DbConn, page_params
 from service.core.errors import error_responses
 from service.core.exceptions import Forbidden, Invalid, NotFound
-from service.models.common import Page, PageParams, page_params
+from service.models.common import Page, PageParams
 from service.models.relationships import Relationship, RelationshipCreate
 from service.models.users import UserSummary
 from service.repositories import relationships, users

@@ -1,4 +1,5 @@
-"""``GET /api/metrics``: Prometheus exposition, token-protected, multi-process aware."""
+"""``GET /api/metrics``: the Prometheus exposition, token-protected, and the one call that wires
+metrics into an app (middleware, endpoint, build info, primed label sets)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,17 @@ import os
 import uuid
 from collections.abc import Callable
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from service.cache.layers import LAYERS
+from service.core.http_metrics import HttpMetricsMiddleware
+from service.observability.exposition import exposition
+from service.observability.metrics import prime_label_sets, set_build_info
+from service.observability.samplers import StatsPool, observe_pool
 
 METRICS_PATH = "/api/metrics"
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 TOKEN_ENV = "METRICS_TOKEN"  # noqa: S105 - the variable name, not a secret
 
 ScrapeHook = Callable[[], None]
@@ -49,21 +49,6 @@ def build_metrics_router(
     return router
 
 
-def exposition() -> bytes:
-    """Merge all worker processes' files in multi-process mode, else the in-process registry."""
-    if os.environ.get(MULTIPROC_ENV):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
-
-
-def mark_process_dead(pid: int) -> None:
-    """Call from the process manager's child-exit hook so ``live*`` gauges drop the dead worker."""
-    if os.environ.get(MULTIPROC_ENV):
-        multiprocess.mark_process_dead(pid)
-
-
 def _bearer_matches(request: Request, expected: str) -> bool:
     scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not supplied:
@@ -83,3 +68,31 @@ def _unauthorized(request: Request) -> JSONResponse:
         }
     }
     return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+def install_observability(
+    app: FastAPI,
+    *,
+    pool: StatsPool,
+    version: str,
+    environment: str,
+    metrics_token: str | None = None,
+    llm_providers: tuple[str, ...] = (),
+    embedding_providers: tuple[str, ...] = (),
+) -> None:
+    """Add the HTTP middleware and ``GET /api/metrics``, publish build info, prime label sets.
+
+    Call before the other middlewares are added if request-id and error middlewares should sit
+    outside it (Starlette: added last = outermost). ``metrics_token=None`` reads METRICS_TOKEN.
+    """
+    set_build_info(version=version, environment=environment)
+    prime_label_sets(
+        llm_providers=llm_providers,
+        embedding_providers=embedding_providers,
+        cache_layers=LAYERS,
+    )
+
+    app.include_router(
+        build_metrics_router(token=metrics_token, scrape_hooks=[lambda: observe_pool(pool)])
+    )
+    app.add_middleware(HttpMetricsMiddleware)
