@@ -7,23 +7,24 @@ and moderation) but, like everyone else, cannot delete a project they don't own.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import replace
 from uuid import UUID
 
 from service.auth.user import User
 from service.core.db import Conn
 from service.core.exceptions import Forbidden, NotFound
+from service.models.projects import CallerAccess
 from service.repositories import projects
+from service.repositories.projects import ProjectRow
 
-Level = Literal["view", "edit", "admin", "owner"]
+Level = CallerAccess
 RANK: dict[str, int] = {"view": 1, "edit": 2, "admin": 3, "owner": 4}
 
 
-def effective_level(row: dict[str, Any], user: User) -> Level | None:
-    level: str | None = row.get("access_level")
-    if user.is_admin and RANK.get(level or "", 0) < RANK["admin"]:
-        level = "admin"
-    return level  # type: ignore[return-value]
+def effective_level(row: ProjectRow, user: User) -> Level | None:
+    if user.is_admin and RANK.get(row.access_level or "", 0) < RANK["admin"]:
+        return "admin"
+    return row.access_level
 
 
 def allows(level: str | None, needed: Level) -> bool:
@@ -37,19 +38,18 @@ def can_change_annotation(level: str | None, author_id: UUID, user: User) -> boo
 
 async def load_project(
     conn: Conn, project_id: UUID, user: User, needed: Level, *, allow_deleting: bool = False
-) -> dict[str, Any]:
+) -> ProjectRow:
     """The project row with the caller's `access_level`; 404 if they can't see it, 403 if too low.
 
     404 (not 403) for projects the caller can't see, so ids don't reveal that a project exists.
     """
     row = await projects.get_for_user(conn, project_id, user.id)
     level = effective_level(row, user) if row else None
-    if row is None or level is None or (row["status"] == "deleting" and not allow_deleting):
+    if row is None or level is None or (row.status == "deleting" and not allow_deleting):
         raise NotFound("project_not_found", "No such project, or it isn't shared with you.")
     if not allows(level, needed):
         raise Forbidden(
             "insufficient_access",
             f"This needs {needed} rights on the project; you have {level}.",
         )
-    row["access_level"] = level
-    return row
+    return replace(row, access_level=level)

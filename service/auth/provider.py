@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
 from service.auth.identity import TokenClaims
@@ -16,6 +16,7 @@ from service.core.config import Settings
 from service.core.db import Conn
 from service.core.exceptions import Forbidden, Unauthenticated
 from service.repositories import users
+from service.repositories.users import UserRow
 
 
 class TokenVerifier(Protocol):
@@ -32,7 +33,7 @@ class AuthContext:
     async def authenticate(self, conn: Conn, token: str) -> User:
         """The active user the token names; IdP users get their row on first sight."""
         claims = await self.verifier.verify(token)
-        row: dict[str, Any] | None
+        row: UserRow | None
         if claims.provider == "supabase":
             if not claims.email:
                 raise Unauthenticated("token_invalid", "The access token has no email claim.")
@@ -46,11 +47,9 @@ class AuthContext:
                 row = None
         if row is None:
             raise Unauthenticated("user_not_found", "The token's user no longer exists.")
-        if not row["is_active"]:
+        if not row.is_active:
             raise Forbidden("account_disabled", "This account is disabled.")
-        return User(
-            id=row["id"], email=row["email"], display_name=row["display_name"], role=row["role"]
-        )
+        return User(id=row.id, email=row.email, display_name=row.display_name, role=row.role)
 
 
 def build_auth(settings: Settings) -> AuthContext:

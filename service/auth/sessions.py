@@ -13,7 +13,6 @@ import logging
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from service.auth.local_tokens import LocalTokenService
 from service.auth.passwords import hash_password, needs_rehash, verify_password
@@ -22,6 +21,7 @@ from service.core.exceptions import Forbidden, Unauthenticated
 from service.models.auth import TokenPair
 from service.models.users import UserPublic
 from service.repositories import refresh_tokens, users
+from service.repositories.users import UserRow
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,14 @@ class AuthSessions:
         self.refresh_ttl = tokens.settings.refresh_token_ttl_seconds
 
     async def _issue(
-        self, conn: Conn, user: dict[str, Any], family_id: uuid.UUID
+        self, conn: Conn, user: UserRow, family_id: uuid.UUID
     ) -> tuple[TokenPair, uuid.UUID]:
-        access, ttl = self.tokens.issue_access_token(str(user["id"]), user["email"], user["role"])
+        access, ttl = self.tokens.issue_access_token(str(user.id), user.email, user.role)
         refresh = secrets.token_urlsafe(48)
         expires = datetime.now(UTC) + timedelta(seconds=self.refresh_ttl)
         token_id = await refresh_tokens.insert(
             conn,
-            user_id=user["id"],
+            user_id=user.id,
             family_id=family_id,
             token_hash=_hash(refresh),
             expires_at=expires,
@@ -61,15 +61,16 @@ class AuthSessions:
         user = await users.get_by_email(conn, email)
         # argon2 is ~tens of ms of CPU by design: off the event loop, or every login stalls all
         # other requests (found by the load test: API P99 jumped during user ramps).
-        stored = user["password_hash"] if user else None
-        if not await asyncio.to_thread(verify_password, stored, password) or user is None:
+        stored = user.password_hash if user else None
+        verified = await asyncio.to_thread(verify_password, stored, password)
+        if not verified or user is None or stored is None:
             raise Unauthenticated("invalid_credentials", "Email or password is incorrect.")
-        if not user["is_active"]:
+        if not user.is_active:
             raise Forbidden("account_disabled", "This account is disabled.")
         async with conn.transaction():
-            if needs_rehash(user["password_hash"]):
+            if needs_rehash(stored):
                 new_hash = await asyncio.to_thread(hash_password, password)
-                await users.update_password_hash(conn, str(user["id"]), new_hash)
+                await users.update_password_hash(conn, str(user.id), new_hash)
             pair, _ = await self._issue(conn, user, uuid.uuid4())
         return pair
 
@@ -81,25 +82,25 @@ class AuthSessions:
                 raise Unauthenticated(
                     "refresh_token_invalid", "The refresh token is not recognised."
                 )
-            if row["revoked_at"] is not None:
+            if row.revoked_at is not None:
                 raise Unauthenticated(
                     "refresh_token_revoked", "The refresh token has been revoked."
                 )
-            if row["used_at"] is not None:
-                revoked = await refresh_tokens.revoke_family(conn, row["family_id"])
+            if row.used_at is not None:
+                revoked = await refresh_tokens.revoke_family(conn, row.family_id)
                 log.warning(
                     "refresh token reuse; family revoked",
-                    extra={"family_id": str(row["family_id"]), "revoked": revoked},
+                    extra={"family_id": str(row.family_id), "revoked": revoked},
                 )
                 reuse_detected = True
-            elif row["expires_at"] <= row["db_now"]:
+            elif row.expires_at <= row.db_now:
                 raise Unauthenticated("refresh_token_expired", "The refresh token has expired.")
             else:
-                user = await users.get_by_id(conn, str(row["user_id"]))
-                if user is None or not user["is_active"]:
+                user = await users.get_by_id(conn, str(row.user_id))
+                if user is None or not user.is_active:
                     raise Unauthenticated("refresh_token_invalid", "The account no longer exists.")
-                pair, new_id = await self._issue(conn, user, row["family_id"])
-                await refresh_tokens.mark_used(conn, row["id"], new_id)
+                pair, new_id = await self._issue(conn, user, row.family_id)
+                await refresh_tokens.mark_used(conn, row.id, new_id)
                 return pair
         # Raised after commit so the family revocation is kept.
         assert reuse_detected
@@ -112,4 +113,4 @@ class AuthSessions:
         async with conn.transaction():
             row = await refresh_tokens.lock_by_hash(conn, _hash(presented))
             if row is not None:
-                await refresh_tokens.revoke_family(conn, row["family_id"])
+                await refresh_tokens.revoke_family(conn, row.family_id)

@@ -1,11 +1,14 @@
-"""The psycopg 3 connection pool and the per-request connection dependency."""
+"""The psycopg 3 connection pool, and typed reads: rows that leave a repository are dataclasses."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import fields
+from typing import Any, TypeVar
 
-from psycopg import AsyncConnection
-from psycopg.rows import DictRow, dict_row
+from psycopg import AsyncConnection, sql
+from psycopg.abc import Params, QueryNoTemplate
+from psycopg.rows import DictRow, class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from service.core.config import Settings
@@ -16,6 +19,7 @@ Conn = AsyncConnection[DictRow]
 
 
 Pool = AsyncConnectionPool[Conn]
+Row = TypeVar("Row")
 
 
 def create_pool(settings: Settings, database_url: str) -> Pool:
@@ -31,3 +35,31 @@ def create_pool(settings: Settings, database_url: str) -> Pool:
         open=False,
         name="api",
     )
+
+
+def columns(
+    row: type[Any], table: str | None = None, *, computed: tuple[str, ...] = ()
+) -> sql.Composed:
+    """The select list for a row dataclass: one name per field, so the two can't drift apart.
+    `computed` fields come from expressions the query adds itself."""
+    return sql.SQL(", ").join(
+        sql.Identifier(table, f.name) if table else sql.Identifier(f.name)
+        for f in fields(row)
+        if f.name not in computed
+    )
+
+
+async def fetch_one(
+    conn: Conn, row: type[Row], query: QueryNoTemplate, params: Params | None = None
+) -> Row | None:
+    async with conn.cursor(row_factory=class_row(row)) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchone()
+
+
+async def fetch_all(
+    conn: Conn, row: type[Row], query: QueryNoTemplate, params: Params | None = None
+) -> list[Row]:
+    async with conn.cursor(row_factory=class_row(row)) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall()

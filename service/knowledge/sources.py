@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from service.core.config import Settings
 from service.knowledge.extracted import Extracted, ExtractionError
@@ -17,6 +16,7 @@ from service.knowledge.transcripts import (
     parse_transcript,
 )
 from service.knowledge.web import extract_html, fetch_html
+from service.repositories.knowledge import DocumentRow
 
 # Reads an object from the knowledge bucket by key.
 ObjectGetter = Callable[[str], Awaitable[bytes]]
@@ -36,11 +36,11 @@ class SourceReader:
         self.get_object = get_object
         self.transcripts = transcripts or UnavailableTranscriptProvider()
 
-    async def _stored_bytes(self, doc: dict[str, Any]) -> bytes | None:
-        url = doc.get("source_url") or ""
+    async def _stored_bytes(self, doc: DocumentRow) -> bytes | None:
+        url = doc.source_url or ""
         if url.startswith(CORPUS_SCHEME):
             return await asyncio.to_thread(self._corpus_file(url).read_bytes)
-        key = doc.get("storage_key")
+        key = doc.storage_key
         if not key:
             return None
         if self.get_object is None:
@@ -60,20 +60,21 @@ class SourceReader:
             raise ExtractionError("file_missing", f"Corpus file not found: {url}")
         return path
 
-    async def extract(self, doc: dict[str, Any]) -> Extracted:
-        kind = doc["source_type"]
+    async def extract(self, doc: DocumentRow) -> Extracted:
+        kind = doc.source_type
+        url = doc.source_url or ""  # web and youtube documents are created with one
         if kind == "web":
             html = await fetch_html(
-                doc["source_url"],
+                url,
                 timeout_seconds=self.settings.web_fetch_timeout_seconds,
                 max_bytes=self.settings.web_fetch_max_bytes,
                 allow_private=self.settings.web_fetch_allow_private,
             )
-            return await asyncio.to_thread(extract_html, html, doc["source_url"])
+            return await asyncio.to_thread(extract_html, html, url)
         data = await self._stored_bytes(doc)
         if kind == "youtube":
             if data is None:
-                return parse_transcript(await self.transcripts.fetch(doc["source_url"]))
+                return parse_transcript(await self.transcripts.fetch(url))
             return parse_transcript(data)
         if data is None:
             raise ExtractionError("file_missing", "No file was uploaded for this document.")

@@ -67,7 +67,7 @@ class DrawingContent(_Strict):
 
 
 AnnotationContent = HighlightContent | NoteContent | DrawingContent
-CONTENT_MODELS: dict[str, type[BaseModel]] = {
+CONTENT_MODELS: dict[str, type[HighlightContent | NoteContent | DrawingContent]] = {
     "highlight": HighlightContent,
     "note": NoteContent,
     "drawing": DrawingContent,

@@ -2,58 +2,93 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from service.core.db import Conn
+from service.core.db import Conn, columns, fetch_all, fetch_one
+from service.models.annotations import AnnotationType
 
-_COLUMNS = "id, project_id, author_id, page, type, content, created_at, updated_at"
+
+@dataclass(frozen=True)
+class AnnotationRow:
+    id: UUID
+    project_id: UUID
+    author_id: UUID
+    page: int
+    type: AnnotationType
+    content: dict[str, Any]  # validated against the type's content model on the way out
+    created_at: datetime
+    updated_at: datetime
+
+
+_COLUMNS = columns(AnnotationRow)
 
 
 async def create(
     conn: Conn, *, project_id: UUID, author_id: UUID, page: int, type_: str, content: dict
-) -> dict[str, Any]:
-    cur = await conn.execute(
-        f"INSERT INTO annotations (project_id, author_id, page, type, content) "  # noqa: S608
-        f"VALUES (%s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
+) -> AnnotationRow:
+    row = await fetch_one(
+        conn,
+        AnnotationRow,
+        sql.SQL(
+            "INSERT INTO annotations (project_id, author_id, page, type, content) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING {}"
+        ).format(_COLUMNS),
         (project_id, author_id, page, type_, Jsonb(content)),
     )
-    row = await cur.fetchone()
     assert row is not None
     return row
 
 
-async def get(conn: Conn, annotation_id: UUID) -> dict[str, Any] | None:
-    cur = await conn.execute(f"SELECT {_COLUMNS} FROM annotations WHERE id = %s", (annotation_id,))  # noqa: S608
-    return await cur.fetchone()
+async def get(conn: Conn, annotation_id: UUID) -> AnnotationRow | None:
+    return await fetch_one(
+        conn,
+        AnnotationRow,
+        sql.SQL("SELECT {} FROM annotations WHERE id = %s").format(_COLUMNS),
+        (annotation_id,),
+    )
 
 
 async def list_for_project(
     conn: Conn, project_id: UUID, page: int | None, *, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
-    where = "project_id = %(project)s" + (" AND page = %(page)s" if page is not None else "")
+) -> tuple[list[AnnotationRow], int]:
+    where = sql.SQL(
+        "project_id = %(project)s" + (" AND page = %(page)s" if page is not None else "")
+    )
     params = {"project": project_id, "page": page, "limit": limit, "offset": offset}
-    cur = await conn.execute(f"SELECT count(*) AS n FROM annotations WHERE {where}", params)  # noqa: S608
-    total = await cur.fetchone()
     cur = await conn.execute(
-        f"SELECT {_COLUMNS} FROM annotations WHERE {where} "  # noqa: S608
-        "ORDER BY page, created_at, id LIMIT %(limit)s OFFSET %(offset)s",
+        sql.SQL("SELECT count(*) AS n FROM annotations WHERE {}").format(where), params
+    )
+    total = await cur.fetchone()
+    rows = await fetch_all(
+        conn,
+        AnnotationRow,
+        sql.SQL(
+            "SELECT {} FROM annotations WHERE {} "
+            "ORDER BY page, created_at, id LIMIT %(limit)s OFFSET %(offset)s"
+        ).format(_COLUMNS, where),
         params,
     )
-    return await cur.fetchall(), int(total["n"] if total else 0)
+    return rows, int(total["n"] if total else 0)
 
 
 async def update(
     conn: Conn, annotation_id: UUID, *, page: int, content: dict
-) -> dict[str, Any] | None:
-    cur = await conn.execute(
-        f"UPDATE annotations SET page = %s, content = %s, updated_at = now() "  # noqa: S608
-        f"WHERE id = %s RETURNING {_COLUMNS}",
+) -> AnnotationRow | None:
+    return await fetch_one(
+        conn,
+        AnnotationRow,
+        sql.SQL(
+            "UPDATE annotations SET page = %s, content = %s, updated_at = now() "
+            "WHERE id = %s RETURNING {}"
+        ).format(_COLUMNS),
         (page, Jsonb(content), annotation_id),
     )
-    return await cur.fetchone()
 
 
 async def delete(conn: Conn, annotation_id: UUID) -> None:

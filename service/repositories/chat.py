@@ -2,45 +2,74 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from service.core.db import Conn
+from service.core.db import Conn, fetch_all, fetch_one
 
 
-async def create_session(conn: Conn, user_id: UUID, title: str) -> dict[str, Any]:
-    cur = await conn.execute(
+@dataclass(frozen=True)
+class SessionRow:
+    id: UUID
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ListedSession(SessionRow):
+    total: int  # all the user's sessions, counted in the same scan
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    id: UUID
+    role: Literal["user", "assistant"]
+    content: str
+    sources: list[dict[str, Any]]
+    confidence: str | None
+    provider: str | None
+    created_at: datetime
+
+
+async def create_session(conn: Conn, user_id: UUID, title: str) -> SessionRow:
+    row = await fetch_one(
+        conn,
+        SessionRow,
         "INSERT INTO chat_sessions (user_id, title) VALUES (%s, %s) "
         "RETURNING id, title, created_at, updated_at",
         (user_id, title),
     )
-    row = await cur.fetchone()
     assert row is not None
     return row
 
 
-async def get_session(conn: Conn, session_id: UUID, user_id: UUID) -> dict[str, Any] | None:
-    cur = await conn.execute(
+async def get_session(conn: Conn, session_id: UUID, user_id: UUID) -> SessionRow | None:
+    return await fetch_one(
+        conn,
+        SessionRow,
         "SELECT id, title, created_at, updated_at FROM chat_sessions "
         "WHERE id = %s AND user_id = %s",
         (session_id, user_id),
     )
-    return await cur.fetchone()
 
 
 async def list_sessions(
     conn: Conn, user_id: UUID, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
-    cur = await conn.execute(
+) -> tuple[list[ListedSession], int]:
+    rows = await fetch_all(
+        conn,
+        ListedSession,
         "SELECT id, title, created_at, updated_at, count(*) OVER () AS total "
         "FROM chat_sessions WHERE user_id = %s ORDER BY updated_at DESC, id LIMIT %s OFFSET %s",
         (user_id, limit, offset),
     )
-    rows = await cur.fetchall()
     if rows:
-        return rows, int(rows[0]["total"])
+        return rows, rows[0].total
     cnt = await conn.execute(
         "SELECT count(*) AS n FROM chat_sessions WHERE user_id = %s", (user_id,)
     )
@@ -55,13 +84,14 @@ async def delete_session(conn: Conn, session_id: UUID, user_id: UUID) -> bool:
     return cur.rowcount > 0
 
 
-async def messages(conn: Conn, session_id: UUID) -> list[dict[str, Any]]:
-    cur = await conn.execute(
+async def messages(conn: Conn, session_id: UUID) -> list[MessageRow]:
+    return await fetch_all(
+        conn,
+        MessageRow,
         "SELECT id, role, content, sources, confidence, provider, created_at FROM chat_messages "
         "WHERE session_id = %s ORDER BY created_at, id",
         (session_id,),
     )
-    return await cur.fetchall()
 
 
 async def recent_history(conn: Conn, session_id: UUID, limit: int) -> list[dict[str, str]]:
@@ -85,15 +115,16 @@ async def add_message(
     sources: list[dict[str, Any]] | None = None,
     confidence: str | None = None,
     provider: str | None = None,
-) -> dict[str, Any]:
+) -> MessageRow:
     async with conn.transaction():
-        cur = await conn.execute(
+        row = await fetch_one(
+            conn,
+            MessageRow,
             "INSERT INTO chat_messages (session_id, role, content, sources, confidence, provider) "
             "VALUES (%s, %s, %s, %s, %s, %s) "
             "RETURNING id, role, content, sources, confidence, provider, created_at",
             (session_id, role, content, Jsonb(sources or []), confidence, provider),
         )
-        row = await cur.fetchone()
         await conn.execute(
             "UPDATE chat_sessions SET updated_at = now() WHERE id = %s", (session_id,)
         )

@@ -3,21 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from psycopg import sql
 
 from service.access.scope import AccessScope
-from service.core.db import Conn
+from service.core.db import Conn, columns, fetch_all, fetch_one
 from service.knowledge.chunker import Chunk
+from service.models.knowledge import ProcessingState, SourceType
 
-DOCUMENT_COLUMNS = (
-    "id, owner_id, created_by, title, source_type, source_url, filename, storage_key, is_public, "
-    "status, error_code, error_message, chunks_total, chunks_embedded, page_count, "
-    "embedding_model, embedding_dim, processing_started_at, processing_finished_at, "
-    "created_at, updated_at, processing_run_id"
-)
+
+@dataclass(frozen=True)
+class DocumentRow:
+    id: UUID
+    owner_id: UUID | None  # None: a platform document, managed by admins
+    created_by: UUID | None
+    title: str
+    source_type: SourceType
+    source_url: str | None
+    filename: str | None
+    storage_key: str | None
+    is_public: bool
+    status: ProcessingState
+    error_code: str | None
+    error_message: str | None
+    chunks_total: int
+    chunks_embedded: int
+    page_count: int | None
+    embedding_model: str | None
+    embedding_dim: int | None
+    processing_started_at: datetime | None
+    processing_finished_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    processing_run_id: UUID | None
+
+
+_COLUMNS = columns(DocumentRow)
 
 
 async def create(
@@ -32,12 +56,15 @@ async def create(
     filename: str | None,
     storage_key: str | None,
     is_public: bool,
-) -> dict[str, Any]:
-    cur = await conn.execute(
-        "INSERT INTO knowledge_documents (id, owner_id, created_by, title, source_type, "  # noqa: S608
-        "source_url, filename, storage_key, is_public) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        f"RETURNING {DOCUMENT_COLUMNS}",
+) -> DocumentRow:
+    row = await fetch_one(
+        conn,
+        DocumentRow,
+        sql.SQL(
+            "INSERT INTO knowledge_documents (id, owner_id, created_by, title, source_type, "
+            "source_url, filename, storage_key, is_public) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {}"
+        ).format(_COLUMNS),
         (
             document_id,
             owner_id,
@@ -50,31 +77,32 @@ async def create(
             is_public,
         ),
     )
-    row = await cur.fetchone()
     assert row is not None
     return row
 
 
-async def get(conn: Conn, document_id: UUID) -> dict[str, Any] | None:
-    cur = await conn.execute(
-        f"SELECT {DOCUMENT_COLUMNS} FROM knowledge_documents WHERE id = %s",  # noqa: S608
+async def get(conn: Conn, document_id: UUID) -> DocumentRow | None:
+    return await fetch_one(
+        conn,
+        DocumentRow,
+        sql.SQL("SELECT {} FROM knowledge_documents WHERE id = %s").format(_COLUMNS),
         (document_id,),
     )
-    return await cur.fetchone()
 
 
 async def list_visible(
     conn: Conn, scope: AccessScope, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[DocumentRow], int]:
     where = scope.sql()
-    cur = await conn.execute(
+    rows = await fetch_all(
+        conn,
+        DocumentRow,
         sql.SQL(
             "SELECT {} FROM knowledge_documents WHERE {} "
             "ORDER BY created_at DESC, id LIMIT %(limit)s OFFSET %(offset)s"
-        ).format(sql.SQL(DOCUMENT_COLUMNS), where),
+        ).format(_COLUMNS, where),
         {"limit": limit, "offset": offset},
     )
-    rows = await cur.fetchall()
     count = await conn.execute(
         sql.SQL("SELECT count(*) AS n FROM knowledge_documents WHERE {}").format(where)
     )
@@ -99,17 +127,20 @@ async def mark_queued(conn: Conn, document_id: UUID) -> None:
 # --- processing runs -------------------------------------------------------------------
 
 
-async def begin_run(conn: Conn, document_id: UUID, run_id: UUID) -> dict[str, Any] | None:
+async def begin_run(conn: Conn, document_id: UUID, run_id: UUID) -> DocumentRow | None:
     """Claims the document for this run and drops staging rows of any earlier, dead run."""
     async with conn.transaction():
-        cur = await conn.execute(
-            "UPDATE knowledge_documents SET status = 'processing', processing_run_id = %s, "  # noqa: S608
-            "processing_started_at = now(), processing_finished_at = NULL, error_code = NULL, "
-            "error_message = NULL, chunks_total = 0, chunks_embedded = 0, updated_at = now() "
-            f"WHERE id = %s RETURNING {DOCUMENT_COLUMNS}",
+        row = await fetch_one(
+            conn,
+            DocumentRow,
+            sql.SQL(
+                "UPDATE knowledge_documents SET status = 'processing', processing_run_id = %s, "
+                "processing_started_at = now(), processing_finished_at = NULL, error_code = NULL, "
+                "error_message = NULL, chunks_total = 0, chunks_embedded = 0, updated_at = now() "
+                "WHERE id = %s RETURNING {}"
+            ).format(_COLUMNS),
             (run_id, document_id),
         )
-        row = await cur.fetchone()
         if row is not None:
             await conn.execute(
                 "DELETE FROM document_chunks_staging WHERE document_id = %s", (document_id,)

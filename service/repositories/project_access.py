@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
-from service.core.db import Conn
+from service.core.db import Conn, fetch_all
+from service.models.projects import CallerAccess
 
 
 async def upsert(conn: Conn, project_id: UUID, user_id: UUID, level: str, granted_by: UUID) -> None:
@@ -17,19 +19,31 @@ async def upsert(conn: Conn, project_id: UUID, user_id: UUID, level: str, grante
     )
 
 
-async def list_for_project(conn: Conn, project_id: UUID) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class AccessRow:
+    user_id: UUID
+    email: str
+    display_name: str
+    level: CallerAccess
+    granted_by: UUID | None
+    created_at: datetime
+
+
+async def list_for_project(conn: Conn, project_id: UUID) -> list[AccessRow]:
     """The owner first (as level 'owner'), then grants, oldest first."""
-    cur = await conn.execute(
+    return await fetch_all(
+        conn,
+        AccessRow,
+        "SELECT user_id, email, display_name, level, granted_by, created_at FROM ("
         "SELECT u.id AS user_id, u.email, u.display_name, 'owner' AS level, "
         "NULL::uuid AS granted_by, p.created_at, 0 AS ord "
         "FROM projects p JOIN users u ON u.id = p.owner_id WHERE p.id = %(id)s "
         "UNION ALL "
         "SELECT u.id, u.email, u.display_name, a.level, a.granted_by, a.created_at, 1 "
-        "FROM project_access a JOIN users u ON u.id = a.user_id WHERE a.project_id = %(id)s "
-        "ORDER BY ord, created_at",
+        "FROM project_access a JOIN users u ON u.id = a.user_id WHERE a.project_id = %(id)s"
+        ") entries ORDER BY ord, created_at",
         {"id": project_id},
     )
-    return await cur.fetchall()
 
 
 async def delete(conn: Conn, project_id: UUID, user_id: UUID) -> bool:

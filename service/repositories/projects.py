@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from service.core.db import Conn
+from psycopg import sql
 
-_COLUMNS = (
-    "p.id, p.owner_id, p.title, p.description, p.filename, p.storage_key, p.status, "
-    "p.page_count, p.file_size, p.etag, p.pdf_title, p.created_at, p.updated_at"
-)
+from service.core.db import Conn, columns, fetch_all, fetch_one
+from service.models.projects import CallerAccess, ProjectStatus
 
+
+@dataclass(frozen=True)
+class ProjectRow:
+    id: UUID
+    owner_id: UUID
+    title: str
+    description: str | None
+    filename: str
+    storage_key: str
+    status: ProjectStatus
+    page_count: int | None
+    file_size: int | None
+    etag: str | None
+    pdf_title: str | None
+    created_at: datetime
+    updated_at: datetime
+    access_level: CallerAccess | None  # the caller's: owner, their grant, or None
+
+
+_COLUMNS = columns(ProjectRow, "p", computed=("access_level",))
 # The caller's effective level: owner, else their grant, else NULL.
-_LEVEL = (
+_LEVEL = sql.SQL(
     "CASE WHEN p.owner_id = %(user)s THEN 'owner' "
     "ELSE (SELECT a.level FROM project_access a "
     "WHERE a.project_id = p.id AND a.user_id = %(user)s) END AS access_level"
@@ -29,23 +49,27 @@ async def create(
     description: str | None,
     filename: str,
     storage_key: str,
-) -> dict[str, Any]:
-    cur = await conn.execute(
-        "INSERT INTO projects (id, owner_id, title, description, filename, storage_key) "
-        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING *, 'owner' AS access_level",
+) -> ProjectRow:
+    row = await fetch_one(
+        conn,
+        ProjectRow,
+        sql.SQL(
+            "INSERT INTO projects AS p (id, owner_id, title, description, filename, storage_key) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING {}, 'owner' AS access_level"
+        ).format(_COLUMNS),
         (project_id, owner_id, title, description, filename, storage_key),
     )
-    row = await cur.fetchone()
     assert row is not None
     return row
 
 
-async def get_for_user(conn: Conn, project_id: UUID, user_id: UUID) -> dict[str, Any] | None:
-    cur = await conn.execute(
-        f"SELECT {_COLUMNS}, {_LEVEL} FROM projects p WHERE p.id = %(id)s",  # noqa: S608
+async def get_for_user(conn: Conn, project_id: UUID, user_id: UUID) -> ProjectRow | None:
+    return await fetch_one(
+        conn,
+        ProjectRow,
+        sql.SQL("SELECT {}, {} FROM projects p WHERE p.id = %(id)s").format(_COLUMNS, _LEVEL),
         {"id": project_id, "user": user_id},
     )
-    return await cur.fetchone()
 
 
 def _visible_filter(ownership: str, see_all: bool) -> str:
@@ -62,17 +86,23 @@ def _visible_filter(ownership: str, see_all: bool) -> str:
 
 async def list_for_user(
     conn: Conn, user_id: UUID, *, ownership: str, see_all: bool, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
-    where = _visible_filter(ownership, see_all) + " AND p.status <> 'deleting'"
+) -> tuple[list[ProjectRow], int]:
+    where = sql.SQL(_visible_filter(ownership, see_all) + " AND p.status <> 'deleting'")
     params = {"user": user_id, "limit": limit, "offset": offset}
-    cur = await conn.execute(f"SELECT count(*) AS n FROM projects p WHERE {where}", params)  # noqa: S608
-    total_row = await cur.fetchone()
     cur = await conn.execute(
-        f"SELECT {_COLUMNS}, {_LEVEL} FROM projects p WHERE {where} "  # noqa: S608
-        "ORDER BY p.created_at DESC, p.id LIMIT %(limit)s OFFSET %(offset)s",
+        sql.SQL("SELECT count(*) AS n FROM projects p WHERE {}").format(where), params
+    )
+    total_row = await cur.fetchone()
+    rows = await fetch_all(
+        conn,
+        ProjectRow,
+        sql.SQL(
+            "SELECT {}, {} FROM projects p WHERE {} "
+            "ORDER BY p.created_at DESC, p.id LIMIT %(limit)s OFFSET %(offset)s"
+        ).format(_COLUMNS, _LEVEL, where),
         params,
     )
-    return await cur.fetchall(), int(total_row["n"] if total_row else 0)
+    return rows, int(total_row["n"] if total_row else 0)
 
 
 _EDITABLE = frozenset({"title", "description"})

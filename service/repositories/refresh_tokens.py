@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-from service.core.db import Conn
+from service.core.db import Conn, fetch_one
 
 
 async def insert(
@@ -27,14 +27,26 @@ async def insert(
     return row["id"]
 
 
-async def lock_by_hash(conn: Conn, token_hash: bytes) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class RefreshTokenRow:
+    id: UUID
+    user_id: UUID
+    family_id: UUID
+    expires_at: datetime
+    used_at: datetime | None
+    revoked_at: datetime | None
+    db_now: datetime  # the database's clock, so expiry never depends on the API host's
+
+
+async def lock_by_hash(conn: Conn, token_hash: bytes) -> RefreshTokenRow | None:
     """Row lock so two concurrent refreshes of one token can't both succeed."""
-    cur = await conn.execute(
+    return await fetch_one(
+        conn,
+        RefreshTokenRow,
         "SELECT id, user_id, family_id, expires_at, used_at, revoked_at, now() AS db_now "
         "FROM refresh_tokens WHERE token_hash = %s FOR UPDATE",
         (token_hash,),
     )
-    return await cur.fetchone()
 
 
 async def mark_used(conn: Conn, token_id: UUID, replaced_by: UUID) -> None:

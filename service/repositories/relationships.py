@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from psycopg import errors
 
-from service.core.db import Conn
+from service.core.db import Conn, fetch_all, fetch_one
 from service.core.exceptions import Conflict
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    id: UUID
+    created_at: datetime
+    teacher_id: UUID
+    teacher_email: str
+    teacher_name: str
+    student_id: UUID
+    student_email: str
+    student_name: str
+
 
 _SELECT = """
 SELECT l.id, l.created_at,
@@ -36,22 +50,22 @@ async def create(conn: Conn, teacher_id: UUID, student_id: UUID, created_by: UUI
     return row["id"]
 
 
-async def get(conn: Conn, link_id: UUID) -> dict[str, Any] | None:
-    cur = await conn.execute(_SELECT + " WHERE l.id = %s", (link_id,))
-    return await cur.fetchone()
+async def get(conn: Conn, link_id: UUID) -> LinkRow | None:
+    return await fetch_one(conn, LinkRow, _SELECT + " WHERE l.id = %s", (link_id,))
 
 
 async def list_for(
     conn: Conn, user_id: UUID | None, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[LinkRow], int]:
     """Links the user is part of; None lists every link (admins)."""
     where = "" if user_id is None else " WHERE l.teacher_id = %(u)s OR l.student_id = %(u)s"
     params = {"u": user_id, "limit": limit, "offset": offset}
-    cur = await conn.execute(
+    rows = await fetch_all(
+        conn,
+        LinkRow,
         _SELECT + where + " ORDER BY l.created_at DESC, l.id LIMIT %(limit)s OFFSET %(offset)s",
         params,
     )
-    rows = await cur.fetchall()
     count = await conn.execute(
         "SELECT count(*) AS n FROM teacher_student_links l" + where,  # noqa: S608
         params,

@@ -19,6 +19,7 @@ from service.embeddings.factory import build_embedder
 from service.knowledge.pipeline import process_document
 from service.knowledge.sources import CORPUS_SCHEME, SourceReader
 from service.repositories import knowledge as repo
+from service.repositories.knowledge import DocumentRow
 from tests.conftest import CORPUS_DIR
 from tests.ingest.fake_workers_ai import FakeWorkersAI
 
@@ -64,7 +65,7 @@ def test_pdf_is_processed_with_page_numbers_matching_ground_truth(
         )
     }
 
-    async def run() -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+    async def run() -> tuple[DocumentRow, list[dict[str, Any]], int]:
         async with await _connect(clean_db) as conn:
             doc_id = await _make_doc(conn, PDF, "pdf")
             result = await process_document(
@@ -86,11 +87,11 @@ def test_pdf_is_processed_with_page_numbers_matching_ground_truth(
             return doc, rows, staged["n"]
 
     doc, rows, staged = asyncio.run(run())
-    assert doc["status"] == "completed"
-    assert doc["page_count"] == 38
-    assert doc["chunks_total"] == doc["chunks_embedded"] == len(rows) > 30
-    assert doc["embedding_model"] == "@cf/baai/bge-base-en-v1.5"
-    assert doc["embedding_dim"] == 768
+    assert doc.status == "completed"
+    assert doc.page_count == 38
+    assert doc.chunks_total == doc.chunks_embedded == len(rows) > 30
+    assert doc.embedding_model == "@cf/baai/bge-base-en-v1.5"
+    assert doc.embedding_dim == 768
     assert staged == 0
     assert [r["chunk_index"] for r in rows] == list(range(len(rows)))
     for r in rows:
@@ -105,7 +106,7 @@ def test_image_only_pdf_fails_with_no_text_layer(
 ) -> None:
     bge = settings.model_copy(update=fake_ai.settings_overrides())
 
-    async def run() -> dict[str, Any] | None:
+    async def run() -> DocumentRow | None:
         async with await _connect(clean_db) as conn:
             doc_id = await _make_doc(conn, SCAN, "pdf")
             result = await process_document(
@@ -116,9 +117,9 @@ def test_image_only_pdf_fails_with_no_text_layer(
 
     doc = asyncio.run(run())
     assert doc is not None
-    assert doc["status"] == "failed"
-    assert doc["error_code"] == "no_text_layer"
-    assert doc["processing_finished_at"] is not None
+    assert doc.status == "failed"
+    assert doc.error_code == "no_text_layer"
+    assert doc.processing_finished_at is not None
 
 
 class _WatchingEmbedder:

@@ -21,39 +21,51 @@ from service.models.annotations import (
 )
 from service.models.common import Page, PageParams
 from service.repositories import annotations as annotation_rows
+from service.repositories.annotations import AnnotationRow
+from service.repositories.projects import ProjectRow
 
 router = APIRouter(prefix="/api/annotations", tags=["annotations"])
 
 
-def to_annotation(row: dict[str, Any]) -> Annotation:
-    content = CONTENT_MODELS[row["type"]].model_validate(row["content"])
-    return Annotation(**{**row, "content": content})
+def to_annotation(row: AnnotationRow) -> Annotation:
+    return Annotation(
+        id=row.id,
+        project_id=row.project_id,
+        author_id=row.author_id,
+        page=row.page,
+        type=row.type,
+        content=CONTENT_MODELS[row.type].model_validate(row.content),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
-def _check_page(project: dict[str, Any], page: int) -> None:
-    if project["status"] != "ready":
+def _check_page(project: ProjectRow, page: int) -> None:
+    if project.status != "ready":
         raise Conflict("project_not_ready", "Confirm the upload before annotating.")
-    if page > project["page_count"]:
+    assert project.page_count is not None  # confirming the upload counts the pages
+    if page > project.page_count:
         raise Invalid(
             "page_out_of_range",
-            f"page must be between 1 and {project['page_count']} for this project.",
+            f"page must be between 1 and {project.page_count} for this project.",
         )
 
 
-async def _load_for_change(conn: DbConn, annotation_id: UUID, user: User) -> dict[str, Any]:
+async def _load_for_change(
+    conn: DbConn, annotation_id: UUID, user: User
+) -> tuple[AnnotationRow, ProjectRow]:
     row = await annotation_rows.get(conn, annotation_id)
     if row is None:
         raise NotFound("annotation_not_found", "No such annotation.")
-    project = await _visible_project(conn, row["project_id"], user)
-    if not can_change_annotation(project["access_level"], row["author_id"], user):
+    project = await _visible_project(conn, row.project_id, user)
+    if not can_change_annotation(project.access_level, row.author_id, user):
         raise Forbidden(
             "not_annotation_author", "Only the author or project editors can change this."
         )
-    row["_project"] = project
-    return row
+    return row, project
 
 
-async def _visible_project(conn: DbConn, project_id: UUID, user: User) -> dict[str, Any]:
+async def _visible_project(conn: DbConn, project_id: UUID, user: User) -> ProjectRow:
     try:
         return await load_project(conn, project_id, user, "view")
     except NotFound as exc:  # don't reveal annotations of projects the caller can't see
@@ -112,7 +124,7 @@ async def get_annotation(annotation_id: UUID, user: CurrentUser, conn: DbConn) -
     row = await annotation_rows.get(conn, annotation_id)
     if row is None:
         raise NotFound("annotation_not_found", "No such annotation.")
-    await _visible_project(conn, row["project_id"], user)
+    await _visible_project(conn, row.project_id, user)
     return to_annotation(row)
 
 
@@ -124,13 +136,13 @@ async def get_annotation(annotation_id: UUID, user: CurrentUser, conn: DbConn) -
 async def update_annotation(
     annotation_id: UUID, body: AnnotationUpdate, user: CurrentUser, conn: DbConn
 ) -> Annotation:
-    row = await _load_for_change(conn, annotation_id, user)
-    page = body.page if body.page is not None else row["page"]
-    _check_page(row["_project"], page)
-    content: BaseModel | dict[str, Any] = row["content"]
+    row, project = await _load_for_change(conn, annotation_id, user)
+    page = body.page if body.page is not None else row.page
+    _check_page(project, page)
+    content: BaseModel | dict[str, Any] = row.content
     if body.content is not None:
         try:
-            content = CONTENT_MODELS[row["type"]].model_validate(body.content)
+            content = CONTENT_MODELS[row.type].model_validate(body.content)
         except ValidationError as exc:
             details = [
                 {"loc": ["body", "content", *err["loc"]], "msg": err["msg"], "type": err["type"]}

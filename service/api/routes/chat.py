@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -97,7 +98,7 @@ async def _persisted(
                         confidence=data["confidence"],
                         provider=data["provider"],
                     )
-                data["message_id"] = str(row["id"])
+                data["message_id"] = str(row.id)
         yield name, data
 
 
@@ -165,7 +166,7 @@ async def create_session(
     row = await chat.create_session(
         conn, user.id, (body.title if body and body.title else "New chat")
     )
-    return ChatSession(**row)
+    return ChatSession.model_validate(row, from_attributes=True)
 
 
 @router.get("/sessions", response_model=Page[ChatSession], responses=error_responses(401, 422))
@@ -175,10 +176,7 @@ async def list_sessions(
     """The caller's own sessions, most recently active first."""
     rows, total = await chat.list_sessions(conn, user.id, paging.page_size, paging.offset)
     return Page(
-        items=[
-            ChatSession(**{k: r[k] for k in ("id", "title", "created_at", "updated_at")})
-            for r in rows
-        ],
+        items=[ChatSession.model_validate(r, from_attributes=True) for r in rows],
         total=total,
         page=paging.page,
         page_size=paging.page_size,
@@ -196,7 +194,9 @@ async def get_session(session_id: UUID, user: CurrentUser, conn: DbConn) -> Chat
     if row is None:
         raise NotFound("session_not_found", "No chat session with that id.")
     msgs = await chat.messages(conn, session_id)
-    return ChatSessionDetail(**row, messages=[ChatMessage(**m) for m in msgs])
+    return ChatSessionDetail(
+        **asdict(row), messages=[ChatMessage.model_validate(m, from_attributes=True) for m in msgs]
+    )
 
 
 @router.delete(
@@ -221,7 +221,7 @@ async def add_message(body: MessageCreate, user: CurrentUser, conn: DbConn) -> C
     if await chat.get_session(conn, body.session_id, user.id) is None:
         raise NotFound("session_not_found", "No chat session with that id.")
     row = await chat.add_message(conn, body.session_id, body.role, body.content)
-    return ChatMessage(**row)
+    return ChatMessage.model_validate(row, from_attributes=True)
 
 
 @router.delete(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Response, status
@@ -34,6 +34,7 @@ from service.models.knowledge import (
     UploadInstructions,
 )
 from service.repositories import knowledge as repo
+from service.repositories.knowledge import DocumentRow
 from service.storage import sanitize_filename
 
 router = APIRouter(prefix="/api/knowledge", tags=["knowledge"])
@@ -45,8 +46,8 @@ def knowledge_key(owner_id: UUID | None, document_id: UUID, filename: str) -> st
     return f"knowledge/{owner_id or 'platform'}/{document_id}/{filename}"
 
 
-def _progress(row: dict[str, Any]) -> Progress:
-    total, done = row["chunks_total"], row["chunks_embedded"]
+def _progress(row: DocumentRow) -> Progress:
+    total, done = row.chunks_total, row.chunks_embedded
     return Progress(
         chunks_embedded=done,
         chunks_total=total,
@@ -54,43 +55,43 @@ def _progress(row: dict[str, Any]) -> Progress:
     )
 
 
-def _error(row: dict[str, Any]) -> KnowledgeError | None:
-    if row["status"] != "failed" or not row["error_code"]:
+def _error(row: DocumentRow) -> KnowledgeError | None:
+    if row.status != "failed" or not row.error_code:
         return None
-    return KnowledgeError(code=row["error_code"], message=row["error_message"])
+    return KnowledgeError(code=row.error_code, message=row.error_message)
 
 
-def to_document(row: dict[str, Any]) -> KnowledgeDocument:
+def to_document(row: DocumentRow) -> KnowledgeDocument:
     return KnowledgeDocument(
-        id=row["id"],
-        owner_id=row["owner_id"],
-        title=row["title"],
-        source_type=row["source_type"],
-        source_url=row["source_url"],
-        filename=row["filename"],
-        is_public=row["is_public"],
-        status=row["status"],
+        id=row.id,
+        owner_id=row.owner_id,
+        title=row.title,
+        source_type=row.source_type,
+        source_url=row.source_url,
+        filename=row.filename,
+        is_public=row.is_public,
+        status=row.status,
         progress=_progress(row),
         error=_error(row),
-        page_count=row["page_count"],
-        embedding_model=row["embedding_model"],
-        embedding_dim=row["embedding_dim"],
-        processing_started_at=row["processing_started_at"],
-        processing_finished_at=row["processing_finished_at"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        page_count=row.page_count,
+        embedding_model=row.embedding_model,
+        embedding_dim=row.embedding_dim,
+        processing_started_at=row.processing_started_at,
+        processing_finished_at=row.processing_finished_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
-def to_status(row: dict[str, Any]) -> ProcessingStatus:
+def to_status(row: DocumentRow) -> ProcessingStatus:
     return ProcessingStatus(
-        id=row["id"],
-        status=row["status"],
+        id=row.id,
+        status=row.status,
         progress=_progress(row),
         error=_error(row),
-        started_at=row["processing_started_at"],
-        finished_at=row["processing_finished_at"],
-        updated_at=row["updated_at"],
+        started_at=row.processing_started_at,
+        finished_at=row.processing_finished_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -172,8 +173,8 @@ async def delete_document(
 ) -> Response:
     """Removes the stored file first (idempotent), then the document and its chunks."""
     doc = await changeable_document(conn, scope, document_id)
-    if doc["storage_key"]:
-        await run_in_threadpool(store.delete, settings.s3_bucket_knowledge, doc["storage_key"])
+    if doc.storage_key:
+        await run_in_threadpool(store.delete, settings.s3_bucket_knowledge, doc.storage_key)
     await repo.delete(conn, document_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -194,8 +195,8 @@ async def process_document(
 ) -> ProcessingStatus:
     """Queues (re)processing. The old chunks stay searchable until the new ones replace them."""
     doc = await changeable_document(conn, scope, document_id)
-    if doc["storage_key"]:
-        info = await run_in_threadpool(store.head, settings.s3_bucket_knowledge, doc["storage_key"])
+    if doc.storage_key:
+        info = await run_in_threadpool(store.head, settings.s3_bucket_knowledge, doc.storage_key)
         if info is None:
             raise Conflict(
                 "upload_missing", "Upload the file to the presigned URL before processing."

@@ -17,7 +17,10 @@ router = APIRouter(prefix="/api/projects/{project_id}/access", tags=["projects"]
 
 
 async def _entries(conn: DbConn, project_id: UUID) -> list[AccessEntry]:
-    return [AccessEntry(**row) for row in await project_access.list_for_project(conn, project_id)]
+    return [
+        AccessEntry.model_validate(row, from_attributes=True)
+        for row in await project_access.list_for_project(conn, project_id)
+    ]
 
 
 @router.post(
@@ -30,10 +33,10 @@ async def grant_access(
 ) -> list[AccessEntry]:
     """Admin rights needed. Granting again changes the level. Returns everyone with access."""
     project = await load_project(conn, project_id, user, "admin")
-    if body.user_id == project["owner_id"]:
+    if body.user_id == project.owner_id:
         raise Conflict("owner_access_fixed", "The owner always has full rights.")
     target = await users.get_by_id(conn, str(body.user_id))
-    if target is None or not target["is_active"]:
+    if target is None or not target.is_active:
         raise NotFound("user_not_found", "No active user with that id.")
     await project_access.upsert(conn, project_id, body.user_id, body.level, user.id)
     return await _entries(conn, project_id)
@@ -56,7 +59,7 @@ async def revoke_access(
     project_id: UUID, user_id: UUID, user: CurrentUser, conn: DbConn
 ) -> Response:
     project = await load_project(conn, project_id, user, "admin")
-    if user_id == project["owner_id"]:
+    if user_id == project.owner_id:
         raise Conflict("owner_not_revocable", "Nobody can revoke the owner's access.")
     if not await project_access.delete(conn, project_id, user_id):
         raise NotFound("access_not_found", "That user has no access to revoke.")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
@@ -33,6 +34,7 @@ from service.models.projects import (
 )
 from service.projects.pdf_check import UploadRejected, inspect_upload
 from service.repositories import projects
+from service.repositories.projects import ProjectRow
 from service.storage import StorageUnavailable, project_key, sanitize_filename
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
@@ -40,20 +42,21 @@ router = APIRouter(prefix="/api/projects", tags=["projects"])
 PDF = "application/pdf"
 
 
-def to_project(row: dict[str, Any]) -> Project:
+def to_project(row: ProjectRow) -> Project:
+    assert row.access_level is not None  # resolved for the caller before a project is shown
     return Project(
-        id=row["id"],
-        owner_id=row["owner_id"],
-        title=row["title"],
-        description=row["description"],
-        filename=row["filename"],
-        status=row["status"],
-        page_count=row["page_count"],
-        file_size=row["file_size"],
-        pdf_title=row["pdf_title"],
-        access=row["access_level"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        id=row.id,
+        owner_id=row.owner_id,
+        title=row.title,
+        description=row.description,
+        filename=row.filename,
+        status=row.status,
+        page_count=row.page_count,
+        file_size=row.file_size,
+        pdf_title=row.pdf_title,
+        access=row.access_level,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -105,9 +108,9 @@ async def confirm_upload(
 ) -> Project:
     """Checks the uploaded object and makes the project ready; a rejected object is deleted."""
     row = await load_project(conn, project_id, user, "owner")
-    if row["status"] == "ready":
+    if row.status == "ready":
         return to_project(row)  # confirming twice is harmless
-    bucket, key = settings.s3_bucket_projects, row["storage_key"]
+    bucket, key = settings.s3_bucket_projects, row.storage_key
     try:
         facts = await run_in_threadpool(
             inspect_upload, store, bucket, key, settings.upload_max_bytes
@@ -145,11 +148,11 @@ async def list_projects(
         limit=paging.page_size,
         offset=paging.offset,
     )
-    items = []
-    for r in rows:
-        if r["access_level"] is None:  # an admin looking at someone else's project
-            r["access_level"] = "admin"
-        items.append(to_project(r))
+    items = [
+        # No level: an admin looking at someone else's project.
+        to_project(r if r.access_level else replace(r, access_level="admin"))
+        for r in rows
+    ]
     return Page(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
 
@@ -159,10 +162,10 @@ async def get_project(
 ) -> ProjectDetail:
     row = await load_project(conn, project_id, user, "view")
     url, expires = None, None
-    if row["status"] == "ready":
+    if row.status == "ready":
         ttl = settings.presign_ttl_seconds
         url = store.presign_get(
-            settings.s3_bucket_projects, row["storage_key"], ttl, download_name=row["filename"]
+            settings.s3_bucket_projects, row.storage_key, ttl, download_name=row.filename
         )
         expires = datetime.now(UTC) + timedelta(seconds=ttl)
     return ProjectDetail(
@@ -196,10 +199,10 @@ async def delete_project(
 ) -> Response:
     """Owner only. The file goes first; if storage fails nothing changes (503, retry safely)."""
     row = await load_project(conn, project_id, user, "owner", allow_deleting=True)
-    previous = row["status"]
+    previous = row.status
     await projects.set_status(conn, project_id, "deleting")  # hides it while the file goes
     try:
-        await run_in_threadpool(store.delete, settings.s3_bucket_projects, row["storage_key"])
+        await run_in_threadpool(store.delete, settings.s3_bucket_projects, row.storage_key)
     except StorageUnavailable:
         if previous != "deleting":
             await projects.set_status(conn, project_id, previous)
@@ -229,8 +232,9 @@ async def stream_authorization(
     if not is_from_edge(request, settings):  # current or previous secret, constant-time
         raise Forbidden("origin_secret_invalid", "X-Origin-Secret does not match.")
     row = await load_project(conn, project_id, user, "view")
-    if row["status"] != "ready":
+    if row.status != "ready":
         raise Conflict("project_not_ready", "The project's upload hasn't been confirmed.")
+    assert row.file_size is not None and row.etag is not None  # confirming the upload sets both
     return StreamAuthorization(
-        key=row["storage_key"], filename=row["filename"], size=row["file_size"], etag=row["etag"]
+        key=row.storage_key, filename=row.filename, size=row.file_size, etag=row.etag
     )

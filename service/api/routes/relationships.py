@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, status
@@ -12,19 +12,20 @@ from service.models.common import Page, PageParams
 from service.models.relationships import Relationship, RelationshipCreate
 from service.models.users import UserSummary
 from service.repositories import relationships, users
+from service.repositories.relationships import LinkRow
 
 router = APIRouter(prefix="/api/relationships", tags=["relationships"])
 
 
-def _to_model(row: dict[str, Any]) -> Relationship:
+def _to_model(row: LinkRow) -> Relationship:
     return Relationship(
-        id=row["id"],
-        created_at=row["created_at"],
+        id=row.id,
+        created_at=row.created_at,
         teacher=UserSummary(
-            id=row["teacher_id"], email=row["teacher_email"], display_name=row["teacher_name"]
+            id=row.teacher_id, email=row.teacher_email, display_name=row.teacher_name
         ),
         student=UserSummary(
-            id=row["student_id"], email=row["student_email"], display_name=row["student_name"]
+            id=row.student_id, email=row.student_email, display_name=row.student_name
         ),
     )
 
@@ -51,9 +52,9 @@ async def create_relationship(
         teacher = await users.get_by_id(conn, str(body.teacher_id))
         if teacher is None:
             raise NotFound("user_not_found", "No user with that teacher_id.")
-        if teacher["role"] != "teacher":
+        if teacher.role != "teacher":
             raise Invalid("not_a_teacher", "teacher_id does not belong to a teacher.")
-        teacher_id = teacher["id"]
+        teacher_id = teacher.id
 
     if body.student_id is not None:
         student = await users.get_by_id(conn, str(body.student_id))
@@ -61,10 +62,10 @@ async def create_relationship(
         student = await users.get_by_email(conn, str(body.student_email))
     if student is None:
         raise NotFound("user_not_found", "No such student.")
-    if student["role"] != "student":
+    if student.role != "student":
         raise Invalid("not_a_student", "The linked user must have the student role.")
 
-    link_id = await relationships.create(conn, teacher_id, student["id"], user.id)
+    link_id = await relationships.create(conn, teacher_id, student.id, user.id)
     row = await relationships.get(conn, link_id)
     assert row is not None
     return _to_model(row)
@@ -93,11 +94,9 @@ async def list_relationships(
 )
 async def delete_relationship(relationship_id: UUID, user: CurrentUser, conn: DbConn) -> None:
     row = await relationships.get(conn, relationship_id)
-    visible = row is not None and (
-        user.is_admin or user.id in (row["teacher_id"], row["student_id"])
-    )
+    visible = row is not None and (user.is_admin or user.id in (row.teacher_id, row.student_id))
     if row is None or not visible:
         raise NotFound("relationship_not_found", "No such relationship.")
-    if not (user.is_admin or row["teacher_id"] == user.id):
+    if not (user.is_admin or row.teacher_id == user.id):
         raise Forbidden("forbidden", "Only the teacher in a link or an admin can remove it.")
     await relationships.delete(conn, relationship_id)

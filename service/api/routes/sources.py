@@ -46,20 +46,20 @@ async def source_file(
 ) -> Response:
     """404 for documents outside the caller's search scope, exactly as if they did not exist."""
     doc = await visible_document(conn, scope, document_id)
-    url: str = doc["source_url"] or ""
+    url: str = doc.source_url or ""
     if url.startswith(("http://", "https://")):
         return RedirectResponse(url, status_code=307)
     if url.startswith(CORPUS_SCHEME):
         path = await run_in_threadpool(_corpus_path, Path(settings.corpus_dir), url)
         return FileResponse(
             path,
-            media_type=MEDIA_TYPES.get(doc["source_type"], "application/octet-stream"),
+            media_type=MEDIA_TYPES.get(doc.source_type, "application/octet-stream"),
             content_disposition_type="inline",
-            filename=doc["filename"] or path.name,
+            filename=doc.filename or path.name,
         )
-    if doc["storage_key"]:
+    if doc.storage_key:
         link = await run_in_threadpool(
-            store.presign_get, settings.s3_bucket_knowledge, doc["storage_key"], LINK_TTL_SECONDS
+            store.presign_get, settings.s3_bucket_knowledge, doc.storage_key, LINK_TTL_SECONDS
         )
         return RedirectResponse(link, status_code=307)
     raise NotFound("file_missing", "The source file is not available.")
