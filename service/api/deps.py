@@ -4,7 +4,7 @@ access scope, and role checks. The only module besides the app factory that read
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,6 +23,7 @@ from service.models.common import PageParams
 from service.search.query_embedding import QueryEmbedder
 from service.storage import ObjectStore
 
+T = TypeVar("T")
 _bearer = HTTPBearer(auto_error=False, description="Access token from /api/auth/login")
 
 
@@ -34,41 +35,22 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings_dep(services: ServicesDep) -> Settings:
-    return services.settings
+def _part(read: Callable[[Services], T]) -> Any:
+    """`Depends` on one part of the services; the Annotated alias that uses it names the type."""
+
+    def dependency(services: ServicesDep) -> T:
+        return read(services)
+
+    return Depends(dependency)
 
 
-def get_pool(services: ServicesDep) -> Pool:
-    return services.pool
-
-
-def get_auth(services: ServicesDep) -> AuthContext:
-    return services.auth
-
-
-def get_store(services: ServicesDep) -> ObjectStore:
-    return services.store
-
-
-def get_queue(services: ServicesDep) -> QueueClient:
-    return services.queue
-
-
-def get_embedder(services: ServicesDep) -> QueryEmbedder:
-    return services.embedder
-
-
-def get_engine(services: ServicesDep) -> RagEngine:
-    return services.engine
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-PoolDep = Annotated[Pool, Depends(get_pool)]
-AuthDep = Annotated[AuthContext, Depends(get_auth)]
-StoreDep = Annotated[ObjectStore, Depends(get_store)]
-QueueDep = Annotated[QueueClient, Depends(get_queue)]
-EmbedderDep = Annotated[QueryEmbedder, Depends(get_embedder)]
-EngineDep = Annotated[RagEngine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, _part(lambda s: s.settings)]
+PoolDep = Annotated[Pool, _part(lambda s: s.pool)]
+AuthDep = Annotated[AuthContext, _part(lambda s: s.auth)]
+StoreDep = Annotated[ObjectStore, _part(lambda s: s.store)]
+QueueDep = Annotated[QueueClient, _part(lambda s: s.queue)]
+EmbedderDep = Annotated[QueryEmbedder, _part(lambda s: s.embedder)]
+EngineDep = Annotated[RagEngine, _part(lambda s: s.engine)]
 
 
 async def get_conn(pool: PoolDep) -> AsyncIterator[Conn]:

@@ -11,17 +11,18 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.core.errors import error_response
+from service.core.middleware import HttpMiddleware
 
 
-class AdmissionMiddleware:
+class AdmissionMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, *, paths: frozenset[str], max_in_flight: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.paths = paths
         self.max_in_flight = max_in_flight
         self.in_flight = 0  # one event loop per process: no lock needed between awaits
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths or not self.max_in_flight:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] not in self.paths or not self.max_in_flight:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.max_in_flight:

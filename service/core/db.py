@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from psycopg import AsyncConnection, sql
 from psycopg.abc import Params, QueryNoTemplate
-from psycopg.rows import DictRow, class_row, dict_row
+from psycopg.rows import DictRow, class_row, dict_row, scalar_row
 from psycopg_pool import AsyncConnectionPool
 
 from service.core.config import Settings
@@ -63,3 +63,17 @@ async def fetch_all(
     async with conn.cursor(row_factory=class_row(row)) as cur:
         await cur.execute(query, params)
         return await cur.fetchall()
+
+
+async def fetch_new(conn: Conn, row: type[Row], query: QueryNoTemplate, params: Params) -> Row:
+    """For statements that always return their row: INSERT (or upsert) ... RETURNING."""
+    found = await fetch_one(conn, row, query, params)
+    assert found is not None
+    return found
+
+
+async def fetch_count(conn: Conn, query: QueryNoTemplate, params: Params | None = None) -> int:
+    """The single number a `SELECT count(*) ...` returns."""
+    async with conn.cursor(row_factory=scalar_row) as cur:
+        await cur.execute(query, params)
+        return int(await cur.fetchone() or 0)

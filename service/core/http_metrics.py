@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from service.core.middleware import HttpMiddleware
 from service.observability.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 
 UNMATCHED_ROUTE = "unmatched"
@@ -21,7 +22,7 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) and path else UNMATCHED_ROUTE
 
 
-class HttpMetricsMiddleware:
+class HttpMetricsMiddleware(HttpMiddleware):
     """Counts and times every HTTP request by route template, method and status.
 
     The duration runs until the last body chunk is sent. For ``text/event-stream`` responses it
@@ -29,13 +30,7 @@ class HttpMetricsMiddleware:
     metrics already time per stage, not the API's responsiveness.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
         status = 500
         recorded = False

@@ -1,6 +1,7 @@
-"""Pass-through ASGI middleware every request runs through: its id, then its access-log line.
+"""Pass-through ASGI middleware every request runs through: its id, then its access-log line,
+and the base the service's other HTTP middleware share.
 
-Pure ASGI (not BaseHTTPMiddleware) so streamed (SSE) responses pass through untouched.
+Pure ASGI (not BaseHTTPMiddleware) so streamed (SSE) responses pass through message by message.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,12 +22,8 @@ _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_log = logging.getLogger("service.access")
 
 
-class RequestIdMiddleware:
-    """Pure ASGI so streamed (SSE) responses pass through untouched.
-
-    A caller-supplied X-Request-ID is kept only if it is short and printable; otherwise we mint one,
-    so log injection through the header is impossible.
-    """
+class HttpMiddleware:
+    """Sees HTTP requests only (`handle`); lifespan and other scopes pass straight through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -34,6 +32,28 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+def on_response_start(send: Send, hook: Callable[[Message], None]) -> Send:
+    """`send`, calling `hook` with the response-start message (status, headers) on its way."""
+
+    async def watched(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            hook(message)
+        await send(message)
+
+    return watched
+
+
+class RequestIdMiddleware(HttpMiddleware):
+    """A caller-supplied X-Request-ID is kept only if it is short and printable; otherwise we mint
+    one, so log injection through the header is impossible."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = ""
         for name, value in scope.get("headers", []):
             if name == REQUEST_ID_HEADER.encode():
@@ -43,41 +63,31 @@ class RequestIdMiddleware:
         token = request_id_var.set(rid)
         scope.setdefault("state", {})["request_id"] = rid
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (k, v) for k, v in message.get("headers", []) if k != REQUEST_ID_HEADER.encode()
-                ]
-                headers.append((REQUEST_ID_HEADER.encode(), rid.encode()))
-                message["headers"] = headers
-            await send(message)
+        def add_id(message: Message) -> None:
+            headers = [
+                (k, v) for k, v in message.get("headers", []) if k != REQUEST_ID_HEADER.encode()
+            ]
+            headers.append((REQUEST_ID_HEADER.encode(), rid.encode()))
+            message["headers"] = headers
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, on_response_start(send, add_id))
         finally:
             request_id_var.reset(token)
 
 
-class AccessLogMiddleware:
+class AccessLogMiddleware(HttpMiddleware):
     """Logs one line per request once the response has started, with status and latency."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
         status = {"code": 500}
 
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
+        def capture(message: Message) -> None:
+            status["code"] = message["status"]
 
         try:
-            await self.app(scope, receive, capture)
+            await self.app(scope, receive, on_response_start(send, capture))
         finally:
             access_log.info(
                 "request",

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from service.core.db import Conn, fetch_all, fetch_one
+from service.core.db import Conn, columns, fetch_all, fetch_count, fetch_new, fetch_one
 
 
 @dataclass(frozen=True)
@@ -36,45 +37,36 @@ class MessageRow:
     created_at: datetime
 
 
+_SESSION = columns(SessionRow)
+_MESSAGE = columns(MessageRow)
+_INSERT_MESSAGE = sql.SQL(
+    "INSERT INTO chat_messages (session_id, role, content, sources, confidence, provider) "
+    "VALUES (%s, %s, %s, %s, %s, %s) RETURNING {}"
+).format(_MESSAGE)
+
+
 async def create_session(conn: Conn, user_id: UUID, title: str) -> SessionRow:
-    row = await fetch_one(
-        conn,
-        SessionRow,
-        "INSERT INTO chat_sessions (user_id, title) VALUES (%s, %s) "
-        "RETURNING id, title, created_at, updated_at",
-        (user_id, title),
-    )
-    assert row is not None
-    return row
+    query = sql.SQL("INSERT INTO chat_sessions (user_id, title) VALUES (%s, %s) RETURNING {}")
+    return await fetch_new(conn, SessionRow, query.format(_SESSION), (user_id, title))
 
 
 async def get_session(conn: Conn, session_id: UUID, user_id: UUID) -> SessionRow | None:
-    return await fetch_one(
-        conn,
-        SessionRow,
-        "SELECT id, title, created_at, updated_at FROM chat_sessions "
-        "WHERE id = %s AND user_id = %s",
-        (session_id, user_id),
-    )
+    query = sql.SQL("SELECT {} FROM chat_sessions WHERE id = %s AND user_id = %s")
+    return await fetch_one(conn, SessionRow, query.format(_SESSION), (session_id, user_id))
 
 
 async def list_sessions(
     conn: Conn, user_id: UUID, limit: int, offset: int
 ) -> tuple[list[ListedSession], int]:
-    rows = await fetch_all(
-        conn,
-        ListedSession,
-        "SELECT id, title, created_at, updated_at, count(*) OVER () AS total "
-        "FROM chat_sessions WHERE user_id = %s ORDER BY updated_at DESC, id LIMIT %s OFFSET %s",
-        (user_id, limit, offset),
-    )
+    query = sql.SQL(
+        "SELECT {}, count(*) OVER () AS total FROM chat_sessions WHERE user_id = %s "
+        "ORDER BY updated_at DESC, id LIMIT %s OFFSET %s"
+    ).format(_SESSION)
+    rows = await fetch_all(conn, ListedSession, query, (user_id, limit, offset))
     if rows:
         return rows, rows[0].total
-    cnt = await conn.execute(
-        "SELECT count(*) AS n FROM chat_sessions WHERE user_id = %s", (user_id,)
-    )
-    total = await cnt.fetchone()
-    return [], int(total["n"]) if total else 0
+    count = "SELECT count(*) FROM chat_sessions WHERE user_id = %s"
+    return [], await fetch_count(conn, count, (user_id,))
 
 
 async def delete_session(conn: Conn, session_id: UUID, user_id: UUID) -> bool:
@@ -85,13 +77,8 @@ async def delete_session(conn: Conn, session_id: UUID, user_id: UUID) -> bool:
 
 
 async def messages(conn: Conn, session_id: UUID) -> list[MessageRow]:
-    return await fetch_all(
-        conn,
-        MessageRow,
-        "SELECT id, role, content, sources, confidence, provider, created_at FROM chat_messages "
-        "WHERE session_id = %s ORDER BY created_at, id",
-        (session_id,),
-    )
+    query = sql.SQL("SELECT {} FROM chat_messages WHERE session_id = %s ORDER BY created_at, id")
+    return await fetch_all(conn, MessageRow, query.format(_MESSAGE), (session_id,))
 
 
 async def recent_history(conn: Conn, session_id: UUID, limit: int) -> list[dict[str, str]]:
@@ -117,16 +104,9 @@ async def add_message(
     provider: str | None = None,
 ) -> MessageRow:
     async with conn.transaction():
-        row = await fetch_one(
-            conn,
-            MessageRow,
-            "INSERT INTO chat_messages (session_id, role, content, sources, confidence, provider) "
-            "VALUES (%s, %s, %s, %s, %s, %s) "
-            "RETURNING id, role, content, sources, confidence, provider, created_at",
-            (session_id, role, content, Jsonb(sources or []), confidence, provider),
-        )
+        params = (session_id, role, content, Jsonb(sources or []), confidence, provider)
+        row = await fetch_new(conn, MessageRow, _INSERT_MESSAGE, params)
         await conn.execute(
             "UPDATE chat_sessions SET updated_at = now() WHERE id = %s", (session_id,)
         )
-    assert row is not None
     return row

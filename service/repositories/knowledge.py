@@ -10,7 +10,7 @@ from uuid import UUID
 from psycopg import sql
 
 from service.access.scope import AccessScope
-from service.core.db import Conn, columns, fetch_all, fetch_one
+from service.core.db import Conn, columns, fetch_all, fetch_count, fetch_new, fetch_one
 from service.knowledge.chunker import Chunk
 from service.models.knowledge import ProcessingState, SourceType
 
@@ -42,6 +42,18 @@ class DocumentRow:
 
 
 _COLUMNS = columns(DocumentRow)
+_INSERT = sql.SQL(
+    "INSERT INTO knowledge_documents (id, owner_id, created_by, title, source_type, "
+    "source_url, filename, storage_key, is_public) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {}"
+).format(_COLUMNS)
+_GET = sql.SQL("SELECT {} FROM knowledge_documents WHERE id = %s").format(_COLUMNS)
+_CLAIM = sql.SQL(
+    "UPDATE knowledge_documents SET status = 'processing', processing_run_id = %s, "
+    "processing_started_at = now(), processing_finished_at = NULL, error_code = NULL, "
+    "error_message = NULL, chunks_total = 0, chunks_embedded = 0, updated_at = now() "
+    "WHERE id = %s RETURNING {}"
+).format(_COLUMNS)
 
 
 async def create(
@@ -57,14 +69,10 @@ async def create(
     storage_key: str | None,
     is_public: bool,
 ) -> DocumentRow:
-    row = await fetch_one(
+    return await fetch_new(
         conn,
         DocumentRow,
-        sql.SQL(
-            "INSERT INTO knowledge_documents (id, owner_id, created_by, title, source_type, "
-            "source_url, filename, storage_key, is_public) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {}"
-        ).format(_COLUMNS),
+        _INSERT,
         (
             document_id,
             owner_id,
@@ -77,37 +85,23 @@ async def create(
             is_public,
         ),
     )
-    assert row is not None
-    return row
 
 
 async def get(conn: Conn, document_id: UUID) -> DocumentRow | None:
-    return await fetch_one(
-        conn,
-        DocumentRow,
-        sql.SQL("SELECT {} FROM knowledge_documents WHERE id = %s").format(_COLUMNS),
-        (document_id,),
-    )
+    return await fetch_one(conn, DocumentRow, _GET, (document_id,))
 
 
 async def list_visible(
     conn: Conn, scope: AccessScope, limit: int, offset: int
 ) -> tuple[list[DocumentRow], int]:
     where = scope.sql()
-    rows = await fetch_all(
-        conn,
-        DocumentRow,
-        sql.SQL(
-            "SELECT {} FROM knowledge_documents WHERE {} "
-            "ORDER BY created_at DESC, id LIMIT %(limit)s OFFSET %(offset)s"
-        ).format(_COLUMNS, where),
-        {"limit": limit, "offset": offset},
-    )
-    count = await conn.execute(
-        sql.SQL("SELECT count(*) AS n FROM knowledge_documents WHERE {}").format(where)
-    )
-    total = await count.fetchone()
-    return rows, int(total["n"]) if total else 0
+    query = sql.SQL(
+        "SELECT {} FROM knowledge_documents WHERE {} "
+        "ORDER BY created_at DESC, id LIMIT %(limit)s OFFSET %(offset)s"
+    ).format(_COLUMNS, where)
+    rows = await fetch_all(conn, DocumentRow, query, {"limit": limit, "offset": offset})
+    count = sql.SQL("SELECT count(*) FROM knowledge_documents WHERE {}").format(where)
+    return rows, await fetch_count(conn, count)
 
 
 async def delete(conn: Conn, document_id: UUID) -> None:
@@ -130,17 +124,7 @@ async def mark_queued(conn: Conn, document_id: UUID) -> None:
 async def begin_run(conn: Conn, document_id: UUID, run_id: UUID) -> DocumentRow | None:
     """Claims the document for this run and drops staging rows of any earlier, dead run."""
     async with conn.transaction():
-        row = await fetch_one(
-            conn,
-            DocumentRow,
-            sql.SQL(
-                "UPDATE knowledge_documents SET status = 'processing', processing_run_id = %s, "
-                "processing_started_at = now(), processing_finished_at = NULL, error_code = NULL, "
-                "error_message = NULL, chunks_total = 0, chunks_embedded = 0, updated_at = now() "
-                "WHERE id = %s RETURNING {}"
-            ).format(_COLUMNS),
-            (run_id, document_id),
-        )
+        row = await fetch_one(conn, DocumentRow, _CLAIM, (run_id, document_id))
         if row is not None:
             await conn.execute(
                 "DELETE FROM document_chunks_staging WHERE document_id = %s", (document_id,)

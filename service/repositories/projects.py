@@ -9,7 +9,7 @@ from uuid import UUID
 
 from psycopg import sql
 
-from service.core.db import Conn, columns, fetch_all, fetch_one
+from service.core.db import Conn, columns, fetch_all, fetch_count, fetch_new, fetch_one
 from service.models.projects import CallerAccess, ProjectStatus
 
 
@@ -38,6 +38,11 @@ _LEVEL = sql.SQL(
     "ELSE (SELECT a.level FROM project_access a "
     "WHERE a.project_id = p.id AND a.user_id = %(user)s) END AS access_level"
 )
+_INSERT = sql.SQL(
+    "INSERT INTO projects AS p (id, owner_id, title, description, filename, storage_key) "
+    "VALUES (%s, %s, %s, %s, %s, %s) RETURNING {}, 'owner' AS access_level"
+).format(_COLUMNS)
+_GET = sql.SQL("SELECT {}, {} FROM projects p WHERE p.id = %(id)s").format(_COLUMNS, _LEVEL)
 
 
 async def create(
@@ -50,26 +55,12 @@ async def create(
     filename: str,
     storage_key: str,
 ) -> ProjectRow:
-    row = await fetch_one(
-        conn,
-        ProjectRow,
-        sql.SQL(
-            "INSERT INTO projects AS p (id, owner_id, title, description, filename, storage_key) "
-            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING {}, 'owner' AS access_level"
-        ).format(_COLUMNS),
-        (project_id, owner_id, title, description, filename, storage_key),
-    )
-    assert row is not None
-    return row
+    params = (project_id, owner_id, title, description, filename, storage_key)
+    return await fetch_new(conn, ProjectRow, _INSERT, params)
 
 
 async def get_for_user(conn: Conn, project_id: UUID, user_id: UUID) -> ProjectRow | None:
-    return await fetch_one(
-        conn,
-        ProjectRow,
-        sql.SQL("SELECT {}, {} FROM projects p WHERE p.id = %(id)s").format(_COLUMNS, _LEVEL),
-        {"id": project_id, "user": user_id},
-    )
+    return await fetch_one(conn, ProjectRow, _GET, {"id": project_id, "user": user_id})
 
 
 def _visible_filter(ownership: str, see_all: bool) -> str:
@@ -89,20 +80,14 @@ async def list_for_user(
 ) -> tuple[list[ProjectRow], int]:
     where = sql.SQL(_visible_filter(ownership, see_all) + " AND p.status <> 'deleting'")
     params = {"user": user_id, "limit": limit, "offset": offset}
-    cur = await conn.execute(
-        sql.SQL("SELECT count(*) AS n FROM projects p WHERE {}").format(where), params
+    total = await fetch_count(
+        conn, sql.SQL("SELECT count(*) FROM projects p WHERE {}").format(where), params
     )
-    total_row = await cur.fetchone()
-    rows = await fetch_all(
-        conn,
-        ProjectRow,
-        sql.SQL(
-            "SELECT {}, {} FROM projects p WHERE {} "
-            "ORDER BY p.created_at DESC, p.id LIMIT %(limit)s OFFSET %(offset)s"
-        ).format(_COLUMNS, _LEVEL, where),
-        params,
-    )
-    return rows, int(total_row["n"] if total_row else 0)
+    query = sql.SQL(
+        "SELECT {}, {} FROM projects p WHERE {} "
+        "ORDER BY p.created_at DESC, p.id LIMIT %(limit)s OFFSET %(offset)s"
+    ).format(_COLUMNS, _LEVEL, where)
+    return await fetch_all(conn, ProjectRow, query, params), total
 
 
 _EDITABLE = frozenset({"title", "description"})

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from psycopg import errors
 
-from service.core.db import Conn, fetch_all, fetch_one
+from service.core.db import Conn, fetch_all, fetch_count, fetch_one
 from service.core.exceptions import Conflict
 
 
@@ -60,18 +60,10 @@ async def list_for(
     """Links the user is part of; None lists every link (admins)."""
     where = "" if user_id is None else " WHERE l.teacher_id = %(u)s OR l.student_id = %(u)s"
     params = {"u": user_id, "limit": limit, "offset": offset}
-    rows = await fetch_all(
-        conn,
-        LinkRow,
-        _SELECT + where + " ORDER BY l.created_at DESC, l.id LIMIT %(limit)s OFFSET %(offset)s",
-        params,
-    )
-    count = await conn.execute(
-        "SELECT count(*) AS n FROM teacher_student_links l" + where,  # noqa: S608
-        params,
-    )
-    total = await count.fetchone()
-    return rows, int(total["n"]) if total else 0
+    page = " ORDER BY l.created_at DESC, l.id LIMIT %(limit)s OFFSET %(offset)s"
+    rows = await fetch_all(conn, LinkRow, _SELECT + where + page, params)
+    count = "SELECT count(*) FROM teacher_student_links l" + where  # noqa: S608
+    return rows, await fetch_count(conn, count, params)
 
 
 async def delete(conn: Conn, link_id: UUID) -> None:

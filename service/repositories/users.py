@@ -9,7 +9,7 @@ from uuid import UUID
 from psycopg import errors, sql
 
 from service.auth.identity import Role
-from service.core.db import Conn, columns, fetch_one
+from service.core.db import Conn, columns, fetch_new, fetch_one
 from service.core.exceptions import Conflict
 
 
@@ -25,62 +25,46 @@ class UserRow:
 
 
 _COLUMNS = columns(UserRow)
+_INSERT = sql.SQL(
+    "INSERT INTO users (email, display_name, role, password_hash) VALUES (%s, %s, %s, %s) "
+    "RETURNING {}"
+).format(_COLUMNS)
+_BY_EMAIL = sql.SQL("SELECT {} FROM users WHERE lower(email) = lower(%s)").format(_COLUMNS)
+_BY_ID = sql.SQL("SELECT {} FROM users WHERE id = %s").format(_COLUMNS)
+_UPSERT_EXTERNAL = sql.SQL(
+    """
+    INSERT INTO users (email, display_name, role, auth_subject)
+    VALUES (%(email)s, split_part(%(email)s, '@', 1), coalesce(%(role)s, 'student'), %(sub)s)
+    ON CONFLICT (auth_subject) DO UPDATE
+        SET email = EXCLUDED.email,
+            role = coalesce(%(role)s, users.role),
+            updated_at = now()
+    RETURNING {}
+    """
+).format(_COLUMNS)
 
 
 async def create_user(
     conn: Conn, *, email: str, display_name: str, role: str, password_hash: str | None
 ) -> UserRow:
     try:
-        row = await fetch_one(
-            conn,
-            UserRow,
-            sql.SQL(
-                "INSERT INTO users (email, display_name, role, password_hash) "
-                "VALUES (%s, %s, %s, %s) RETURNING {}"
-            ).format(_COLUMNS),
-            (email, display_name, role, password_hash),
-        )
+        return await fetch_new(conn, UserRow, _INSERT, (email, display_name, role, password_hash))
     except errors.UniqueViolation as exc:
         raise Conflict("email_taken", "An account with this email already exists.") from exc
-    assert row is not None
-    return row
 
 
 async def get_by_email(conn: Conn, email: str) -> UserRow | None:
-    return await fetch_one(
-        conn,
-        UserRow,
-        sql.SQL("SELECT {} FROM users WHERE lower(email) = lower(%s)").format(_COLUMNS),
-        (email,),
-    )
+    return await fetch_one(conn, UserRow, _BY_EMAIL, (email,))
 
 
 async def get_by_id(conn: Conn, user_id: str) -> UserRow | None:
-    return await fetch_one(
-        conn, UserRow, sql.SQL("SELECT {} FROM users WHERE id = %s").format(_COLUMNS), (user_id,)
-    )
+    return await fetch_one(conn, UserRow, _BY_ID, (user_id,))
 
 
 async def upsert_external(conn: Conn, *, subject: str, email: str, role: str | None) -> UserRow:
     """First sight of an IdP user creates the row; later logins keep our role unless the IdP sets one."""
-    row = await fetch_one(
-        conn,
-        UserRow,
-        sql.SQL(
-            """
-        INSERT INTO users (email, display_name, role, auth_subject)
-        VALUES (%(email)s, split_part(%(email)s, '@', 1), coalesce(%(role)s, 'student'), %(sub)s)
-        ON CONFLICT (auth_subject) DO UPDATE
-            SET email = EXCLUDED.email,
-                role = coalesce(%(role)s, users.role),
-                updated_at = now()
-        RETURNING {}
-        """
-        ).format(_COLUMNS),
-        {"email": email, "role": role, "sub": subject},
-    )
-    assert row is not None
-    return row
+    params = {"email": email, "role": role, "sub": subject}
+    return await fetch_new(conn, UserRow, _UPSERT_EXTERNAL, params)
 
 
 async def update_password_hash(conn: Conn, user_id: str, password_hash: str) -> None:

@@ -10,7 +10,7 @@ from uuid import UUID
 from psycopg import sql
 
 from service.access.scope import AccessScope
-from service.core.db import Conn
+from service.core.db import Conn, fetch_all
 from service.search.plan import VectorPlan
 
 
@@ -124,7 +124,7 @@ fused AS (
     ORDER BY rrf DESC, least(vec.rnk, fts.rnk), vec.rnk IS NULL, id
     LIMIT %(limit)s
 )
-SELECT f.id AS chunk_id, f.vector_rank, f.fts_rank, f.rrf,
+SELECT f.id AS chunk_id, f.vector_rank, f.fts_rank, f.rrf AS score,
        1 - {dist} AS similarity,
        c.document_id, c.content, c.chunk_index, c.page_start, c.page_end,
        c.start_seconds, c.end_seconds, c.section, c.owner_id, c.is_public,
@@ -175,31 +175,7 @@ async def hybrid_search(
     }
     async with conn.pipeline(), conn.transaction():
         await apply_plan_settings(conn, plan)
-        cur = await conn.execute(query, args)
-        rows = await cur.fetchall()
-    hits = [
-        SearchHit(
-            chunk_id=r["chunk_id"],
-            document_id=r["document_id"],
-            title=r["title"],
-            source_type=r["source_type"],
-            source_url=r["source_url"],
-            content=r["content"],
-            chunk_index=r["chunk_index"],
-            page_start=r["page_start"],
-            page_end=r["page_end"],
-            start_seconds=r["start_seconds"],
-            end_seconds=r["end_seconds"],
-            section=r["section"],
-            score=float(r["rrf"]),
-            similarity=float(r["similarity"]),
-            vector_rank=r["vector_rank"],
-            fts_rank=r["fts_rank"],
-            owner_id=r["owner_id"],
-            is_public=r["is_public"],
-        )
-        for r in rows
-    ]
+        hits = await fetch_all(conn, SearchHit, query, args)
     return hits, (time.perf_counter() - started) * 1000
 
 

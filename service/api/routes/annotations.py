@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -28,16 +29,8 @@ router = APIRouter(prefix="/api/annotations", tags=["annotations"])
 
 
 def to_annotation(row: AnnotationRow) -> Annotation:
-    return Annotation(
-        id=row.id,
-        project_id=row.project_id,
-        author_id=row.author_id,
-        page=row.page,
-        type=row.type,
-        content=CONTENT_MODELS[row.type].model_validate(row.content),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    content = CONTENT_MODELS[row.type].model_validate(row.content)
+    return Annotation(**{**asdict(row), "content": content})
 
 
 def _check_page(project: ProjectRow, page: int) -> None:
