@@ -4,6 +4,7 @@
   fingerprint, for knowledge documents and for users' own data. Built once per request.
 - `knowledge`: loading a knowledge document the caller may see or change.
 - `projects`: project sharing levels, a separate rule that counts explicit shares only.
+- `links`: who may create, see and remove teacher-student links.
 """
 
 from service.access.scope import AccessScope, scope_for

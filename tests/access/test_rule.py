@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 from uuid import UUID
 
 import psycopg
@@ -18,6 +19,10 @@ from psycopg.rows import dict_row
 from psycopg.sql import SQL
 
 from service.access import AccessScope, scope_for
+from service.access.links import can_remove_link, can_see_link, teacher_to_link
+from service.auth.user import User
+from service.core.exceptions import Forbidden
+from service.repositories.relationships import LinkRow
 
 # caller: (role passed to scope_for, user row's role); "parent" is a role the rule doesn't know.
 CALLERS = {
@@ -170,3 +175,33 @@ def test_equal_knowledge_shares_a_fingerprint(world: dict[str, Any]) -> None:
 
 def _id(world: dict[str, Any], person: str | None) -> UUID | None:
     return world["people"][person] if person else None
+
+
+# The link between teacher_a and their student: who sees it, who removes it, who links whom.
+SEES_LINK = {"admin", "teacher_a", "linked"}
+REMOVES_LINK = {"admin", "teacher_a"}
+LINKS_STUDENTS_TO_TEACHER_A = {"admin", "teacher_a"}  # teachers link only to themselves
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_links(world: dict[str, Any], caller: str) -> None:
+    people = world["people"]
+    user = User(people[caller], f"{caller}@example.com", caller, cast(Any, CALLERS[caller]))
+    link = LinkRow(
+        UUID(int=1),
+        datetime.now(UTC),
+        people["teacher_a"],
+        "teacher_a@example.com",
+        "teacher_a",
+        people["linked"],
+        "linked@example.com",
+        "linked",
+    )
+    assert can_see_link(user, link) == (caller in SEES_LINK)
+    assert can_remove_link(user, link) == (caller in REMOVES_LINK)
+    assert can_remove_link(user, link) <= can_see_link(user, link)
+    try:
+        linked_to = teacher_to_link(user, people["teacher_a"])
+    except Forbidden:
+        linked_to = None
+    assert (linked_to == people["teacher_a"]) == (caller in LINKS_STUDENTS_TO_TEACHER_A)

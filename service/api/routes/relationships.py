@@ -5,6 +5,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, status
 
+from service.access.links import can_remove_link, can_see_link, teacher_to_link
 from service.api.deps import CurrentUser, DbConn, page_params
 from service.core.errors import error_responses
 from service.core.exceptions import Forbidden, Invalid, NotFound
@@ -40,16 +41,11 @@ async def create_relationship(
     body: RelationshipCreate, user: CurrentUser, conn: DbConn
 ) -> Relationship:
     """A teacher links a student to themself; an admin links any teacher-student pair."""
-    if user.role == "student":
-        raise Forbidden("forbidden_role", "Students can't create teacher links.")
-    if user.role == "teacher":
-        if body.teacher_id is not None and body.teacher_id != user.id:
-            raise Forbidden("forbidden", "Teachers can only link students to themselves.")
-        teacher_id = user.id
-    else:
-        if body.teacher_id is None:
-            raise Invalid("teacher_required", "Admins must give teacher_id.")
-        teacher = await users.get_by_id(conn, str(body.teacher_id))
+    teacher_id = teacher_to_link(user, body.teacher_id)
+    if teacher_id is None:
+        raise Invalid("teacher_required", "Admins must give teacher_id.")
+    if user.is_admin:  # a teacher links to themself; an admin's choice must be a teacher
+        teacher = await users.get_by_id(conn, str(teacher_id))
         if teacher is None:
             raise NotFound("user_not_found", "No user with that teacher_id.")
         if teacher.role != "teacher":
@@ -94,9 +90,8 @@ async def list_relationships(
 )
 async def delete_relationship(relationship_id: UUID, user: CurrentUser, conn: DbConn) -> None:
     row = await relationships.get(conn, relationship_id)
-    visible = row is not None and (user.is_admin or user.id in (row.teacher_id, row.student_id))
-    if row is None or not visible:
+    if row is None or not can_see_link(user, row):
         raise NotFound("relationship_not_found", "No such relationship.")
-    if not (user.is_admin or row.teacher_id == user.id):
+    if not can_remove_link(user, row):
         raise Forbidden("forbidden", "Only the teacher in a link or an admin can remove it.")
     await relationships.delete(conn, relationship_id)
