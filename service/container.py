@@ -1,7 +1,7 @@
 """The API process's long-lived parts, built once by the app factory and handed out typed.
 
 Routes reach these through service/api/deps.py; nothing else holds them. Tests swap parts with
-`create_app(settings, overrides=Overrides(...))` instead of patching attributes after the fact.
+`create_app(settings, overrides=Overrides(...))`, so everything else is wired as in production.
 """
 
 from __future__ import annotations
