@@ -17,7 +17,7 @@ API_COMMAND = (
     "--workers 4 --proxy-headers"
 )
 WORKER_COMMAND = "/opt/piano/venv/bin/python -m service.worker"
-MIGRATE_COMMAND = "/opt/piano/venv/bin/python -m service.devstack migrate"
+MIGRATE_COMMAND = "/opt/piano/venv/bin/python -m service.migrate"
 # API workers and the ingestion worker write prometheus-client multiprocess files here, so the
 # API's /api/metrics also exports the ingestion worker's counters. Emptied at every boot.
 METRICS_DIR = "/run/piano-metrics"

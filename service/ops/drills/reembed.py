@@ -1,6 +1,6 @@
 """Re-embed drill: move every chunk to a new embedding model while searches keep succeeding.
 
-Rehearses runbooks/procedures/reembed.md on the knowledge schema's pattern (migrations/0003):
+Rehearses runbooks/procedures/reembed.md on the knowledge schema's pattern (service/migrations/0003):
 an untyped ``vector`` column with ``embedding_model`` per row and one partial HNSW index per
 model, cast to that model's dimension. While a searcher thread queries without pause, the drill
 
