@@ -16,10 +16,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from devtools.devstack.postgres import start_embedded
 from service.app import create_app
 from service.core.config import Settings
 from service.core.migrations import apply_migrations
-from service.devstack.postgres import start_embedded
 from tests.factories import Accounts
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

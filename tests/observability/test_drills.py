@@ -9,9 +9,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from devtools.drills import backup_restore, key_rotation, reembed
+from devtools.drills.postgres_tools import with_database
 from service.core.migrations import apply_migrations
-from service.ops.drills import backup_restore, key_rotation, reembed
-from service.ops.drills.postgres_tools import with_database
 
 
 @pytest.fixture

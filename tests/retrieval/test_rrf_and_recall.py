@@ -14,8 +14,8 @@ from psycopg.rows import dict_row
 from service.core.config import Settings
 from service.search.hybrid import SearchParams, hybrid_search, vector_only
 from service.search.plan import VectorPlan, choose_plan
-from service.search.rrf import fuse
 from service.search.scope import AccessScope
+from tests.retrieval.rrf import fuse
 from tests.retrieval.seed import MODEL, vec_literal
 
 DEFAULT_EF_SEARCH = Settings.model_fields["search_ef_search"].default

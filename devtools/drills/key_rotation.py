@@ -13,7 +13,7 @@ It passes when no request failed, the client saw tokens of both keys, and the JW
 the new key only. ``skip_announce`` leaves out phase 1: with instances reloading at different
 moments that must produce failures, which the tests use to show the drill can fail.
 
-    python -m service.ops.drills.key_rotation [--database-url URL] [--report PATH]
+    python -m devtools.drills.key_rotation [--database-url URL] [--report PATH]
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from devtools import REPO_ROOT
+from devtools.drills.postgres_tools import start_embedded, with_database
 from service.app import create_app
 from service.auth.keys import generate_private_key_pem, thumbprint
 from service.core.config import Settings
 from service.core.migrations import apply_migrations
-from service.ops.drills.postgres_tools import start_embedded, with_database
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_REPORT = REPO_ROOT / ".local" / "drills" / "key-rotation.json"
 PASSWORD = "rotate-me-please"  # noqa: S105 - a throwaway drill account
 

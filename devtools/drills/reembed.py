@@ -13,7 +13,7 @@ It passes when no search failed or came back empty, every search after the switc
 new-model rows, and the planner can use the new index. Tables are the drill's own
 (``drill_kb_*``), created and dropped in the target database.
 
-    python -m service.ops.drills.reembed [--database-url URL] [--report PATH]
+    python -m devtools.drills.reembed [--database-url URL] [--report PATH]
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from service.ops.drills.postgres_tools import start_embedded, with_database
+from devtools import REPO_ROOT
+from devtools.drills.postgres_tools import start_embedded, with_database
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_REPORT = REPO_ROOT / ".local" / "drills" / "reembed.json"
 OLD_MODEL, OLD_DIM = "drill/old-model", 8
 NEW_MODEL, NEW_DIM = "drill/new-model", 12

@@ -5,7 +5,7 @@ custom format, pg_restore --exit-on-error). The source is only read: digests of 
 taken in one REPEATABLE READ transaction whose snapshot pg_dump reuses (``--snapshot``), so the
 comparison is exact even while the local stack keeps writing.
 
-    python -m service.ops.drills.backup_restore [--database-url URL] [--report PATH]
+    python -m devtools.drills.backup_restore [--database-url URL] [--report PATH]
 
 Without a URL (and without DATABASE_URL) it starts an embedded server and seeds sample data.
 """
@@ -27,9 +27,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from service.ops.drills.postgres_tools import pg_binary, start_embedded, with_database
+from devtools import REPO_ROOT
+from devtools.drills.postgres_tools import pg_binary, start_embedded, with_database
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_REPORT = REPO_ROOT / ".local" / "drills" / "backup-restore.json"
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 

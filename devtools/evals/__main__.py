@@ -1,4 +1,4 @@
-"""`python -m service.evals --queries FILE [--queries FILE ...] [--corpus DIR] [--k 10] [--ann]`
+"""`python -m devtools.evals --queries FILE [--queries FILE ...] [--corpus DIR] [--k 10] [--ann]`
 
 Ingests the corpus into an isolated database (embedded server under .local/eval unless
 EVAL_DATABASE_URL names a server), runs the query files, optionally the 100k ANN study, and
@@ -18,17 +18,18 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from service.core.config import REPO_ROOT, Settings
+from devtools import REPO_ROOT
+from devtools.evals import report
+from devtools.evals.corpus import IngestReport, ingest_books, ingest_dbpedia
+from devtools.evals.database import existing_database, fresh_database
+from devtools.evals.querysets import SHIPPED
+from devtools.evals.retrieval_eval import evaluate_files
+from service.core.config import Settings
 from service.embeddings.factory import get_embedder
-from service.evals import report
-from service.evals.corpus import IngestReport, ingest_books, ingest_dbpedia
-from service.evals.database import existing_database, fresh_database
-from service.evals.querysets import SHIPPED
-from service.evals.retrieval_eval import evaluate_files
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m service.evals", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m devtools.evals", description=__doc__)
     p.add_argument("--queries", type=Path, action="append", help="JSONL query file (repeatable)")
     p.add_argument("--all", action="store_true", help="shipped query sets + ANN study (make eval)")
     p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default CORPUS_DIR)")
@@ -61,7 +62,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     server = os.environ.get("EVAL_DATABASE_URL", "")
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m service.evals " + " ".join(sys.argv[1:]),
+        "command": "python -m devtools.evals " + " ".join(sys.argv[1:]),
         "corpus_dir": str(settings.corpus_dir),
     }
     embedder = get_embedder(settings)
@@ -112,7 +113,7 @@ async def evaluate(
         print("==> labelled queries", flush=True)
         results["queries"] = await evaluate_files(db_url, settings, embedder, files, args.k)
     if args.ann:
-        from service.evals.ann import ann_study
+        from devtools.evals.ann import ann_study
 
         print(f"==> ANN study at {args.ann_rows:,} vectors", flush=True)
         results["ann"] = await ann_study(

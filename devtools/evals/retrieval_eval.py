@@ -10,15 +10,15 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from devtools.evals.corpus import DBPEDIA_SCHEME
+from devtools.evals.metrics import normalise, percentile
+from devtools.evals.querysets import Retrieved, load, mean, score
 from service.answers.engine import QueryInput, RagEngine
 from service.cache.backends import NullCache
 from service.cache.layers import RagCache
 from service.core.config import Settings
 from service.core.db import Conn
 from service.embeddings.base import Embedder
-from service.evals.corpus import DBPEDIA_SCHEME
-from service.evals.metrics import normalise, percentile
-from service.evals.querysets import Retrieved, load, mean, score
 from service.search.rerank import NoRerank
 
 EVAL_USER = uuid.UUID(int=0)

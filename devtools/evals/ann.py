@@ -19,13 +19,13 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from devtools.evals.database import fresh_database
+from devtools.evals.metrics import percentile
+from devtools.evals.querysets import SHIPPED, load
+from devtools.evals.retrieval_eval import engine_for
 from service.core.config import Settings
 from service.core.db import Conn
 from service.embeddings.base import Embedder
-from service.evals.database import fresh_database
-from service.evals.metrics import percentile
-from service.evals.querysets import SHIPPED, load
-from service.evals.retrieval_eval import engine_for
 from service.search.hybrid import hybrid_search, vector_only
 from service.search.plan import VectorPlan
 from service.search.scope import AccessScope, generations

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import psycopg
 
+from devtools.devstack.postgres import start_embedded
 from service.core.migrations import apply_migrations
-from service.devstack.postgres import start_embedded
 
 
 def fresh_database(data_dir: Path, name: str, database_url: str = "") -> str:
