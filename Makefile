@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml $(wildcard $(LOCK))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "==> installing Python dependencies into $(VENV) (first run takes a few minutes)"
 	$(PIP) install --progress-bar on -q --upgrade pip==25.3
-	$(PIP) install --progress-bar on $(if $(wildcard $(LOCK)),-c $(LOCK)) -e '.[dev,infra,loadtest]'
+	$(PIP) install --progress-bar on $(if $(wildcard $(LOCK)),-c $(LOCK)) -e '.[dev,eval,infra,loadtest]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install pinned dependencies

@@ -30,7 +30,7 @@ class StartupSpec:
     package_index: str  # Artifact Registry "simple" index that holds the service wheels
     secret_ids: dict[str, str]  # env var -> Secret Manager secret id
     plain_env: dict[str, str]  # non-secret settings, written to service.env
-    # Extra index for dependencies, e.g. a CPU-only torch wheel index or a mirror.
+    # Extra index for dependencies, e.g. a mirror.
     extra_index: str | None = None
 
 
