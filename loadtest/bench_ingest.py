@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     url = settings.database_url
     if not url:
-        from devtools.devstack.postgres import start_embedded
+        from devtools.postgres import start_embedded
 
         url = start_embedded(Path(tempfile.mkdtemp(prefix="bench-ingest-")) / "pgdata")
     apply_migrations(url)

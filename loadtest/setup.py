@@ -137,7 +137,7 @@ def local_database_url() -> str:
     """DATABASE_URL, or attach to the embedded server of the local stack (LOCAL_DIR)."""
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"]
-    from devtools.devstack.postgres import start_embedded
+    from devtools.postgres import start_embedded
     from service.core.config import Settings
 
     return start_embedded(Settings().local_dir / "pgdata")

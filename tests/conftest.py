@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -16,10 +19,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from devtools.devstack.postgres import start_embedded
+from devtools.postgres import create_scratch_database, start_embedded
 from service.app import create_app
 from service.core.config import Settings
-from service.core.migrations import apply_migrations
 from tests.factories import Accounts
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -27,24 +29,21 @@ CORPUS_DIR = Path(os.environ.get("CORPUS_DIR", REPO_ROOT.parent / "shared" / "co
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One embedded server per xdist worker; stopped when the worker process exits."""
-    return start_embedded(tmp_path_factory.mktemp("pg") / "data")
+def pg_server_url() -> str:
+    """One embedded server per xdist worker, deleted when the worker process exits.
 
-
-def _database_url(server_url: str, dbname: str) -> str:
-    # pgserver URLs look like postgresql://postgres:@/postgres?host=/path
-    return server_url.replace("@/postgres?", f"@/{dbname}?")
+    Its data dir lives outside pytest's basetemp: other pytest sessions on the same machine
+    prune old basetemp directories, which would pull the data dir from under a running server.
+    """
+    base = Path(tempfile.mkdtemp(prefix="tests-pg-"))
+    # atexit runs hooks last-in first-out: pgserver's own (stop, delete the data) runs first.
+    atexit.register(shutil.rmtree, base, ignore_errors=True)
+    return start_embedded(base / "data", cleanup="delete")
 
 
 @pytest.fixture(scope="session")
 def db_url(pg_server_url: str) -> str:
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS app_test WITH (FORCE)")
-        conn.execute("CREATE DATABASE app_test")
-    url = _database_url(pg_server_url, "app_test")
-    apply_migrations(url)
-    return url
+    return create_scratch_database(pg_server_url, "app_test")
 
 
 def _truncate_all(url: str) -> None:

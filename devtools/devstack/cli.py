@@ -16,8 +16,8 @@ from devtools import local_s3
 from devtools.devstack import ingest
 from devtools.devstack.demo_users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
 from devtools.devstack.edge import origin_secret, start_edge
-from devtools.devstack.postgres import start_embedded
 from devtools.devstack.processes import Supervisor, http_ok, install_sigterm_as_interrupt, python
+from devtools.postgres import start_embedded
 from service.auth.keys import load_key_ring
 from service.core.config import Settings
 from service.core.migrations import apply_migrations

@@ -28,7 +28,7 @@ import psycopg
 from psycopg import sql
 
 from devtools import REPO_ROOT
-from devtools.drills.postgres_tools import pg_binary, start_embedded, with_database
+from devtools.postgres import create_scratch_database, drop_database, pg_binary, start_embedded
 
 DEFAULT_REPORT = REPO_ROOT / ".local" / "drills" / "backup-restore.json"
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
@@ -100,8 +100,7 @@ def run(database_url: str, work_dir: Path) -> Report:
     report = Report(ok=False, source=_redact(database_url))
     dump = work_dir / "drill.dump"
     scratch = f"drill_restore_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+    target_url = create_scratch_database(database_url, scratch, migrate=False)
     try:
         with psycopg.connect(database_url) as conn:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -116,7 +115,6 @@ def run(database_url: str, work_dir: Path) -> Report:
             report.dump_seconds = round(time.perf_counter() - start, 3)
             conn.rollback()
         report.dump_bytes = dump.stat().st_size
-        target_url = with_database(database_url, scratch)
         start = time.perf_counter()
         _pg(
             "pg_restore", "--no-owner", "--no-privileges", "--exit-on-error",
@@ -126,10 +124,7 @@ def run(database_url: str, work_dir: Path) -> Report:
         with psycopg.connect(target_url) as conn:
             restored = take_snapshot(conn)
     finally:
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
-            )
+        drop_database(database_url, scratch)
     report.tables = len(source.tables)
     report.rows = sum(rows for rows, _ in source.tables.values())
     report.hnsw_indexes = sum(1 for idx in restored.indexes if "USING hnsw" in idx)
@@ -159,11 +154,7 @@ SEED_SQL = [
 
 def seeded_embedded_database(data_dir: Path) -> str:
     """An embedded server with a fresh sample database (vectors, HNSW, FTS, JSONB, unicode)."""
-    server_url = start_embedded(data_dir)
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS drill_source WITH (FORCE)")
-        admin.execute("CREATE DATABASE drill_source")
-    url = with_database(server_url, "drill_source")
+    url = create_scratch_database(start_embedded(data_dir), "drill_source", migrate=False)
     seed_sample(url)
     return url
 

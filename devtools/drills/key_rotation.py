@@ -32,17 +32,15 @@ from pathlib import Path
 
 import httpx
 import jwt
-import psycopg
 import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools import REPO_ROOT
-from devtools.drills.postgres_tools import start_embedded, with_database
+from devtools.postgres import create_scratch_database, start_embedded
 from service.app import create_app
 from service.auth.keys import generate_private_key_pem, thumbprint
 from service.core.config import Settings
-from service.core.migrations import apply_migrations
 
 DEFAULT_REPORT = REPO_ROOT / ".local" / "drills" / "key-rotation.json"
 PASSWORD = "rotate-me-please"  # noqa: S105 - a throwaway drill account
@@ -286,13 +284,7 @@ def run(
 
 
 def prepared_embedded_database(data_dir: Path) -> str:
-    server = start_embedded(data_dir)
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS drill_keys WITH (FORCE)")
-        conn.execute("CREATE DATABASE drill_keys")
-    url = with_database(server, "drill_keys")
-    apply_migrations(url)
-    return url
+    return create_scratch_database(start_embedded(data_dir), "drill_keys")
 
 
 def main(argv: list[str] | None = None) -> int:

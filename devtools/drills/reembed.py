@@ -33,7 +33,7 @@ import psycopg
 from psycopg import sql
 
 from devtools import REPO_ROOT
-from devtools.drills.postgres_tools import start_embedded, with_database
+from devtools.postgres import create_scratch_database, start_embedded
 
 DEFAULT_REPORT = REPO_ROOT / ".local" / "drills" / "reembed.json"
 OLD_MODEL, OLD_DIM = "drill/old-model", 8
@@ -271,10 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     url = args.database_url
     if not url:
         server = start_embedded(REPO_ROOT / ".local" / "drills" / "pg")
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS drill_reembed WITH (FORCE)")
-            conn.execute("CREATE DATABASE drill_reembed")
-        url = with_database(server, "drill_reembed")
+        url = create_scratch_database(server, "drill_reembed", migrate=False)
     report = run(url)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(asdict(report), indent=2) + "\n")

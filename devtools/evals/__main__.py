@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -21,9 +22,9 @@ from psycopg.rows import dict_row
 from devtools import REPO_ROOT
 from devtools.evals import report
 from devtools.evals.corpus import IngestReport, ingest_books, ingest_dbpedia
-from devtools.evals.database import existing_database, fresh_database
 from devtools.evals.querysets import SHIPPED
 from devtools.evals.retrieval_eval import evaluate_files
+from devtools.postgres import create_scratch_database, database_url, start_embedded
 from service.core.config import Settings
 from service.embeddings.factory import get_embedder
 
@@ -56,10 +57,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.all:
         files = files or [f for f in SHIPPED if not (args.no_dbpedia and "dbpedia" in f.name)]
         args.ann = True
-    import os
-
-    eval_dir = settings.local_dir / "eval"
-    server = os.environ.get("EVAL_DATABASE_URL", "")
+    server = os.environ.get("EVAL_DATABASE_URL") or start_embedded(
+        settings.local_dir / "eval" / "pg"
+    )
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m devtools.evals " + " ".join(sys.argv[1:]),
@@ -67,10 +67,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     embedder = get_embedder(settings)
     if args.reuse_corpus:
-        db_url = existing_database(eval_dir / "pg", args.db_name, server)
-        return await evaluate(args, settings, embedder, db_url, files, eval_dir, server, results)
+        db_url = database_url(server, args.db_name)
+        return await evaluate(args, settings, embedder, db_url, files, server, results)
     print(f"==> corpus {settings.corpus_dir} -> isolated database {args.db_name}", flush=True)
-    db_url = fresh_database(eval_dir / "pg", args.db_name, server)
+    db_url = create_scratch_database(server, args.db_name)
     if hasattr(embedder, "load"):
         await asyncio.to_thread(embedder.load)
         import torch
@@ -96,7 +96,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"    {results['corpus']['chunks']} chunks in {results['corpus']['seconds']:.0f} s",
         flush=True,
     )
-    return await evaluate(args, settings, embedder, db_url, files, eval_dir, server, results)
+    return await evaluate(args, settings, embedder, db_url, files, server, results)
 
 
 async def evaluate(
@@ -105,7 +105,6 @@ async def evaluate(
     embedder: Any,
     db_url: str,
     files: list[Path],
-    eval_dir: Path,
     server: str,
     results: dict[str, Any],
 ) -> dict[str, Any]:
@@ -117,7 +116,7 @@ async def evaluate(
 
         print(f"==> ANN study at {args.ann_rows:,} vectors", flush=True)
         results["ann"] = await ann_study(
-            settings, embedder, db_url, eval_dir / "pg", server, args.ann_rows, args.ann_queries
+            settings, embedder, db_url, server, args.ann_rows, args.ann_queries
         )
     return results
 

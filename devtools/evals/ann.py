@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,10 +18,10 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from devtools.evals.database import fresh_database
 from devtools.evals.metrics import percentile
 from devtools.evals.querysets import SHIPPED, load
 from devtools.evals.retrieval_eval import engine_for
+from devtools.postgres import create_scratch_database
 from service.core.config import Settings
 from service.core.db import Conn
 from service.embeddings.base import Embedder
@@ -145,8 +144,7 @@ async def ann_study(
     settings: Settings,
     embedder: Embedder,
     corpus_url: str,
-    data_dir: Path,
-    server: str,
+    server_url: str,
     rows: int,
     n_queries: int,
 ) -> dict[str, Any]:
@@ -156,7 +154,7 @@ async def ann_study(
     rng = np.random.default_rng(7)
     shares = np.array(list(GROUPS.values()))
     labels = rng.choice(len(GROUPS), size=rows, p=shares / shares.sum())
-    url = fresh_database(data_dir, "eval_ann", server)
+    url = create_scratch_database(server_url, "eval_ann")
     loaded = _load(url, data, labels, embedder.model)
     _log(f"copy {loaded['copy_seconds']:.0f} s, index {loaded['index_seconds']:.0f} s")
     questions = [q.query for q in load(SHIPPED[0])][:n_queries]

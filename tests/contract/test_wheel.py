@@ -16,10 +16,10 @@ import zipfile
 from email.parser import Parser
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from tests.conftest import REPO_ROOT, _database_url
+from devtools.postgres import create_scratch_database
+from tests.conftest import REPO_ROOT
 
 # Tooling and its dependencies; none of them may be needed to import or run the runtime.
 TOOLING_MODULES = (
@@ -107,10 +107,7 @@ def test_installed_wheel_imports_without_tooling_and_migrates(
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
         check=True, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS wheel_check WITH (FORCE)")
-        conn.execute("CREATE DATABASE wheel_check")
-    url = _database_url(pg_server_url, "wheel_check")
+    url = create_scratch_database(pg_server_url, "wheel_check", migrate=False)
     probe = f"""
 import importlib, importlib.abc, pkgutil, runpy, sys
 BLOCKED = {TOOLING_MODULES!r}

@@ -8,20 +8,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from devtools.postgres import create_scratch_database
 from service.core.migrations import (
     SCHEMA_VERSION_SQL,
     NoMigrationsFound,
     apply_migrations,
     migrations_dir,
 )
-from tests.conftest import _database_url
 
 
 def test_migrations_apply_from_empty_and_are_idempotent(pg_server_url: str) -> None:
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS migrate_check WITH (FORCE)")
-        conn.execute("CREATE DATABASE migrate_check")
-    url = _database_url(pg_server_url, "migrate_check")
+    url = create_scratch_database(pg_server_url, "migrate_check", migrate=False)
 
     first = apply_migrations(url)
     assert first and first[0] == "0001_foundation"
@@ -56,10 +53,7 @@ def _run_migrate(env: dict[str, str], *prelude: str) -> subprocess.CompletedProc
 
 
 def test_migrate_entry_point_applies_the_packaged_migrations(pg_server_url: str) -> None:
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS migrate_entry WITH (FORCE)")
-        conn.execute("CREATE DATABASE migrate_entry")
-    url = _database_url(pg_server_url, "migrate_entry")
+    url = create_scratch_database(pg_server_url, "migrate_entry", migrate=False)
 
     first = _run_migrate({"DATABASE_URL": url})
     assert first.returncode == 0, first.stdout + first.stderr
