@@ -11,7 +11,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import psycopg
@@ -20,8 +23,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from devtools.postgres import create_scratch_database, start_embedded
+from service.answers.hooks import RagHooks
 from service.app import create_app
 from service.core.config import Settings
+from service.search.query_embedding import QueryEmbedder
 from tests.factories import Accounts
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -122,20 +127,73 @@ def s3_endpoint() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Settings:
-    return make_settings(db_url, tmp_path_factory.mktemp("local"), s3_endpoint_url=s3_endpoint)
+class ApiSettings(Protocol):
+    def __call__(self, **overrides: object) -> Settings: ...
 
 
 @pytest.fixture(scope="session")
-def live_api(settings: Settings) -> Iterator[LiveServer]:
-    with LiveServer(create_app(settings)) as server:
-        yield server
+def api_settings(
+    db_url: str, tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str
+) -> ApiSettings:
+    """Test settings on the real database and S3 server, each with its own local dir."""
+
+    def build(**overrides: object) -> Settings:
+        local_dir = tmp_path_factory.mktemp("local")
+        return make_settings(db_url, local_dir, **{"s3_endpoint_url": s3_endpoint, **overrides})
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def settings(api_settings: ApiSettings) -> Settings:
+    return api_settings()
+
+
+def build_app(
+    settings: Settings, *, embedder: QueryEmbedder | None = None, hooks: RagHooks | None = None
+) -> FastAPI:
+    """The app under test; the one place tests hand it their own collaborators."""
+    app = create_app(settings)
+    if embedder is not None:
+        app.state.rag_embedder = embedder
+    if hooks is not None:
+        app.state.rag_hooks = hooks
+    return app
+
+
+@dataclass(frozen=True)
+class Api:
+    """A running app under test: its settings and its base URL."""
+
+    settings: Settings
+    url: str
+
+
+class StartApi(Protocol):
+    def __call__(self, settings: Settings, *, embedder: QueryEmbedder | None = None) -> Api: ...
+
+
+@pytest.fixture(scope="session")
+def start_api() -> Iterator[StartApi]:
+    """Starts the real app in uvicorn for the rest of the session (each suite starts its own)."""
+    with ExitStack() as running:
+
+        def start(settings: Settings, *, embedder: QueryEmbedder | None = None) -> Api:
+            server = running.enter_context(LiveServer(build_app(settings, embedder=embedder)))
+            return Api(settings, server.url)
+
+        yield start
+
+
+@pytest.fixture(scope="session")
+def live_api(start_api: StartApi, settings: Settings) -> Api:
+    """The API `client` talks to. A suite that needs other settings overrides this fixture."""
+    return start_api(settings)
 
 
 @pytest.fixture
-def client(live_api: LiveServer, clean_db: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_api.url, timeout=30) as c:
+def client(live_api: Api, clean_db: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_api.url, timeout=60) as c:
         yield c
 
 
