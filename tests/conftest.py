@@ -6,10 +6,7 @@ import atexit
 import logging
 import os
 import shutil
-import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -19,9 +16,9 @@ from typing import Protocol
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
+from devtools.live_server import LiveServer, free_port
 from devtools.postgres import create_scratch_database, start_embedded
 from service.answers.hooks import RagHooks
 from service.app import create_app
@@ -80,38 +77,6 @@ def make_settings(db_url: str, local_dir: Path, **overrides: object) -> Settings
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
-    """Runs an app in uvicorn on a background thread: tests speak real HTTP to it."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test API server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture(scope="session")

@@ -12,25 +12,21 @@ Without a URL (and without DATABASE_URL) it starts an embedded server and seeds 
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from devtools import REPO_ROOT
+from devtools.drills import EMBEDDED_DIR, parse_args, publish
 from devtools.postgres import create_scratch_database, drop_database, pg_binary, start_embedded
 
-DEFAULT_REPORT = REPO_ROOT / ".local" / "drills" / "backup-restore.json"
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
 TABLES_SQL = """
@@ -178,17 +174,11 @@ def _redact(url: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
-    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__, "backup-restore.json", argv)
     with tempfile.TemporaryDirectory(prefix="drill-backup-") as tmp:
-        url = args.database_url or seeded_embedded_database(REPO_ROOT / ".local" / "drills" / "pg")
+        url = args.database_url or seeded_embedded_database(EMBEDDED_DIR)
         report = run(url, Path(tmp))
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(asdict(report), indent=2) + "\n")
-    print(json.dumps(asdict(report), indent=2))
-    return 0 if report.ok else 1
+    return publish(report, args.report)
 
 
 if __name__ == "__main__":

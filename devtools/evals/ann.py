@@ -15,15 +15,12 @@ from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
 from devtools.evals.metrics import percentile
 from devtools.evals.querysets import SHIPPED, load
-from devtools.evals.retrieval_eval import engine_for
+from devtools.evals.retrieval_eval import engine_for, open_pool
 from devtools.postgres import create_scratch_database
 from service.core.config import Settings
-from service.core.db import Conn
 from service.embeddings.base import Embedder
 from service.search.hybrid import hybrid_search, vector_only
 from service.search.plan import VectorPlan
@@ -163,14 +160,7 @@ async def ann_study(
     names = list(GROUPS)
     owners: dict[str, uuid.UUID] = loaded["owners"]
 
-    pool = AsyncConnectionPool[Conn](
-        url,
-        min_size=1,
-        max_size=2,
-        kwargs={"row_factory": dict_row, "autocommit": True},
-        open=False,
-    )
-    await pool.open()
+    pool = await open_pool(url, max_size=2)
     try:
         engine = engine_for(settings, pool, embedder)
         params = engine.params

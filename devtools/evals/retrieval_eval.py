@@ -24,6 +24,19 @@ from service.search.rerank import NoRerank
 EVAL_USER = uuid.UUID(int=0)
 
 
+async def open_pool(db_url: str, max_size: int) -> AsyncConnectionPool[Conn]:
+    """A pool shaped like the API's (dict rows, autocommit), opened; the caller closes it."""
+    pool = AsyncConnectionPool[Conn](
+        db_url,
+        min_size=1,
+        max_size=max_size,
+        kwargs={"row_factory": dict_row, "autocommit": True},
+        open=False,
+    )
+    await pool.open()
+    return pool
+
+
 def engine_for(settings: Settings, pool: Any, embedder: Embedder) -> RagEngine:
     return RagEngine(
         settings, pool, embedder, RagCache(NullCache(), {}), NoRerank(), None, "extractive"
@@ -48,14 +61,7 @@ async def _chunk_index(conn: Conn) -> dict[int, tuple[str, str]]:
 async def evaluate_files(
     db_url: str, settings: Settings, embedder: Embedder, files: list[Path], k: int
 ) -> dict[str, Any]:
-    pool = AsyncConnectionPool[Conn](
-        db_url,
-        min_size=1,
-        max_size=4,
-        kwargs={"row_factory": dict_row, "autocommit": True},
-        open=False,
-    )
-    await pool.open()
+    pool = await open_pool(db_url, max_size=4)
     try:
         engine = engine_for(settings, pool, embedder)
         async with pool.connection() as conn:
