@@ -10,8 +10,8 @@ import pytest
 
 from service.embeddings import Embedder, EmbeddingError, InputTooLongError
 from service.embeddings.openai_compatible import OpenAICompatibleEmbedder
-from service.embeddings.retry import parse_retry_after
 from service.embeddings.workers_ai import WorkersAIEmbedder
+from service.providers.retry import parse_retry_after
 from tests.ingest.fake_workers_ai import ACCOUNT, DIM, TOKEN, FakeWorkersAI, Scripted, vector_for
 
 
