@@ -91,6 +91,7 @@ class RagEngine:
 
     async def aclose(self) -> None:
         """Releases the providers' pooled connections (for the app's shutdown)."""
+        await self.reranker.aclose()
         if self.provider is not None:
             await self.provider.aclose()
 

@@ -3,6 +3,8 @@
 OpenAI chat completions: `data: {"choices":[{"delta":{"content":...}}]}` ... `data: [DONE]`.
 Workers AI: `data: {"response":"..."}` ... `data: [DONE]`.
 Anthropic Messages: named events message_start / content_block_delta (text_delta) / message_stop.
+Workers AI's bge-reranker (a model name containing "reranker"): `{"result": {"response": [{"id",
+"score"}]}}`, context ids best first.
 `mode` picks the behaviour: ok, http_error (503 every time), busy_then_ok (one 503 with
 Retry-After, then ok), rejected (401), hang, malformed_midway, cut_midway (the connection drops
 after two chunks).
@@ -86,15 +88,33 @@ class LLMServer:
             self._chunks(frames, ["data: [DONE]\n\n"]), media_type="text/event-stream"
         )
 
-    async def _workers_ai(self, request: Request) -> Response:
+    async def _workers_ai(self, request: Request, model: str) -> Response:
         if (err := await self._gate(request)) is not None:
             return err
+        if "reranker" in model:
+            return self._rerank(self.requests[-1]["body"])
         frames = ["data: " + json.dumps({"response": t, "p": "abc"}) + "\n\n" for t in ANSWER]
         tail = [
             "data: " + json.dumps({"response": "", "usage": {"prompt_tokens": 10}}) + "\n\n",
             "data: [DONE]\n\n",
         ]
         return StreamingResponse(self._chunks(frames, tail), media_type="text/event-stream")
+
+    def _rerank(self, body: dict[str, Any]) -> Response:
+        """bge-reranker's answer: context ids by score, here the share of query words they hold."""
+        words = set(body["query"].lower().split())
+        scores = [
+            len(words & set(c["text"].lower().split())) / len(words) for c in body["contexts"]
+        ]
+        ranked = sorted(range(len(scores)), key=lambda i: -scores[i])[: body.get("top_k")]
+        return JSONResponse(
+            {
+                "result": {"response": [{"id": i, "score": scores[i]} for i in ranked]},
+                "success": True,
+                "errors": [],
+                "messages": [],
+            }
+        )
 
     async def _anthropic(self, request: Request) -> Response:
         if (err := await self._gate(request)) is not None:
