@@ -139,31 +139,45 @@ def pie(
     )
 
 
-def quantiles(metric: str, selector: str, by: str = "") -> list[Query]:
-    """P50/P95/P99 of a histogram over the dashboard's rate interval."""
-    group = f"{by}, le" if by else "le"
-    return [
-        (
-            f"histogram_quantile({q}, sum by ({group}) "
-            f"(rate({metric}_bucket{{{selector}}}[$__rate_interval])))",
-            f"p{round(q * 100)}" + (f" {{{{{by}}}}}" if by else ""),
-        )
-        for q in (0.5, 0.95, 0.99)
-    ]
-
-
-def p95(metric: str, selector: str, by: str) -> Query:
-    return (
-        f"histogram_quantile(0.95, sum by ({by}, le) "
-        f"(rate({metric}_bucket{{{selector}}}[$__rate_interval])))",
-        f"{{{{{by}}}}}",
-    )
+def _aggregate(fn: str, metric: str, selector: str, window: str, by: str) -> str:
+    """``sum [by (...)] (fn(metric{selector}[window]))``."""
+    grouping = f" by ({by}) " if by else ""
+    matchers = f"{{{selector}}}" if selector else ""
+    return f"sum{grouping}({fn}({metric}{matchers}[{window}]))"
 
 
 def rate(metric: str, selector: str = API, by: str = "") -> str:
-    """``sum [by (...)] (rate(metric{selector}[$__rate_interval]))``."""
-    grouping = f" by ({by})" if by else ""
-    return f"sum{grouping} (rate({metric}{{{selector}}}[$__rate_interval]))"
+    """Per-second rate over the dashboard's rate interval, summed [by labels]."""
+    return _aggregate("rate", metric, selector, "$__rate_interval", by)
+
+
+def increase(metric: str, window: str, selector: str = API, by: str = "") -> str:
+    """Count added over ``window`` (``$__range`` = the selected time range), summed [by labels]."""
+    return _aggregate("increase", metric, selector, window, by)
+
+
+def ratio(metric: str, match: str, selector: str = API, by: str = "") -> str:
+    """The share of ``metric``'s rate whose series also match ``match``."""
+    matching = f"{selector},{match}" if selector else match
+    return f"{rate(metric, matching, by)} / {rate(metric, selector, by)}"
+
+
+def quantile(q: float, metric: str, selector: str = API, by: str = "") -> str:
+    """The ``q`` quantile of a histogram over the rate interval [per ``by`` label]."""
+    group = f"{by}, le" if by else "le"
+    return f"histogram_quantile({q}, {rate(f'{metric}_bucket', selector, group)})"
+
+
+def p95(metric: str, selector: str = API, by: str = "") -> str:
+    return quantile(0.95, metric, selector, by)
+
+
+def quantiles(metric: str, selector: str, by: str = "") -> list[Query]:
+    """P50/P95/P99 of a histogram, one series each."""
+    return [
+        (quantile(q, metric, selector, by), f"p{round(q * 100)}" + (f" {{{{{by}}}}}" if by else ""))
+        for q in (0.5, 0.95, 0.99)
+    ]
 
 
 def base(uid: str, title: str, description: str, tags: list[str]) -> dash.Dashboard:
@@ -224,24 +238,14 @@ def api_overview() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Requests per second by route",
-                [
-                    (
-                        f"sum by (route) (rate(http_requests_total{{{sel}}}[$__rate_interval]))",
-                        "{{route}}",
-                    )
-                ],
+                [(rate("http_requests_total", sel, "route"), "{{route}}")],
                 unit="reqps",
             )
         )
         .with_panel(
             graph(
                 "Responses by status",
-                [
-                    (
-                        f"sum by (status) (rate(http_requests_total{{{sel}}}[$__rate_interval]))",
-                        "{{status}}",
-                    )
-                ],
+                [(rate("http_requests_total", sel, "status"), "{{status}}")],
                 unit="reqps",
                 stacked=True,
             )
@@ -249,13 +253,7 @@ def api_overview() -> dash.Dashboard:
         .with_panel(
             graph(
                 "5xx ratio",
-                [
-                    (
-                        f'sum(rate(http_requests_total{{{sel},status=~"5.."}}[$__rate_interval]))'
-                        f" / sum(rate(http_requests_total{{{sel}}}[$__rate_interval]))",
-                        "5xx",
-                    )
-                ],
+                [(ratio("http_requests_total", 'status=~"5.."', sel), "5xx")],
                 unit="percentunit",
                 limit=0.01,
             )
@@ -272,7 +270,7 @@ def api_overview() -> dash.Dashboard:
         .with_panel(
             graph(
                 "P95 by route",
-                [p95("http_request_duration_seconds", sel, "route")],
+                [(p95("http_request_duration_seconds", sel, "route"), "{{route}}")],
                 unit="s",
                 limit=0.05,
                 width=24,
@@ -304,7 +302,7 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             graph(
                 "P95 by stage",
-                [p95("rag_query_duration_seconds", API, "stage")],
+                [(p95("rag_query_duration_seconds", by="stage"), "{{stage}}")],
                 unit="s",
                 limit=0.2,
                 description="embed, search, rerank, llm_ttft (time to first token) and total.",
@@ -328,16 +326,8 @@ def rag_performance() -> dash.Dashboard:
             graph(
                 "Search latency P95",
                 [
-                    (
-                        "histogram_quantile(0.95, sum by (le) "
-                        f"(rate(vector_search_duration_seconds_bucket{{{API}}}[$__rate_interval])))",
-                        "vector (HNSW)",
-                    ),
-                    (
-                        "histogram_quantile(0.95, sum by (le) "
-                        f"(rate(fts_search_duration_seconds_bucket{{{API}}}[$__rate_interval])))",
-                        "full-text",
-                    ),
+                    (p95("vector_search_duration_seconds"), "vector (HNSW)"),
+                    (p95("fts_search_duration_seconds"), "full-text"),
                 ],
                 unit="s",
             )
@@ -346,12 +336,7 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Queries per second by outcome",
-                [
-                    (
-                        f"sum by (outcome) (rate(rag_queries_total{{{API}}}[$__rate_interval]))",
-                        "{{outcome}}",
-                    )
-                ],
+                [(rate("rag_queries_total", by="outcome"), "{{outcome}}")],
                 unit="reqps",
                 stacked=True,
             )
@@ -359,13 +344,7 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Error ratio",
-                [
-                    (
-                        f'sum(rate(rag_queries_total{{{API},outcome="error"}}[$__rate_interval]))'
-                        f" / sum(rate(rag_queries_total{{{API}}}[$__rate_interval]))",
-                        "errors",
-                    )
-                ],
+                [(ratio("rag_queries_total", 'outcome="error"'), "errors")],
                 unit="percentunit",
                 limit=0.01,
             )
@@ -373,14 +352,7 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Cache hit rate by layer",
-                [
-                    (
-                        rate("cache_requests_total", f'{API},result="hit"', "layer")
-                        + " / "
-                        + rate("cache_requests_total", API, "layer"),
-                        "{{layer}}",
-                    )
-                ],
+                [(ratio("cache_requests_total", 'result="hit"', by="layer"), "{{layer}}")],
                 unit="percentunit",
                 description="Alert CacheHitRateCollapsed fires below 20 % under load.",
             )
@@ -388,25 +360,14 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             pie(
                 "Answer confidence mix",
-                [
-                    (
-                        "sum by (level) "
-                        f"(increase(rag_answer_confidence_total{{{API}}}[$__range]))",
-                        "{{level}}",
-                    )
-                ],
+                [(increase("rag_answer_confidence_total", "$__range", by="level"), "{{level}}")],
                 description="Answers by confidence level over the selected time range.",
             )
         )
         .with_panel(
             graph(
                 "Confidence over time",
-                [
-                    (
-                        rate("rag_answer_confidence_total", API, "level"),
-                        "{{level}}",
-                    )
-                ],
+                [(rate("rag_answer_confidence_total", by="level"), "{{level}}")],
                 unit="reqps",
                 stacked=True,
                 width=6,
@@ -416,27 +377,14 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             graph(
                 "LLM requests by provider and outcome",
-                [
-                    (
-                        "sum by (provider, outcome) "
-                        f"(rate(llm_requests_total{{{API}}}[$__rate_interval]))",
-                        "{{provider}} {{outcome}}",
-                    )
-                ],
+                [(rate("llm_requests_total", by="provider, outcome"), "{{provider}} {{outcome}}")],
                 unit="reqps",
             )
         )
         .with_panel(
             graph(
                 "LLM error ratio by provider",
-                [
-                    (
-                        rate("llm_requests_total", f'{API},outcome!="ok"', "provider")
-                        + " / "
-                        + rate("llm_requests_total", API, "provider"),
-                        "{{provider}}",
-                    )
-                ],
+                [(ratio("llm_requests_total", 'outcome!="ok"', by="provider"), "{{provider}}")],
                 unit="percentunit",
                 limit=0.1,
             )
@@ -446,8 +394,7 @@ def rag_performance() -> dash.Dashboard:
                 "LLM fallbacks",
                 [
                     (
-                        "sum by (provider, reason) "
-                        f"(rate(llm_fallbacks_total{{{API}}}[$__rate_interval]))",
+                        rate("llm_fallbacks_total", by="provider, reason"),
                         "from {{provider}}: {{reason}}",
                     )
                 ],
@@ -459,10 +406,9 @@ def rag_performance() -> dash.Dashboard:
                 "Embedding batches",
                 [
                     (
-                        "sum by (provider, outcome) "
-                        f"(rate(embedding_requests_total{{{API}}}[$__rate_interval]))",
+                        rate("embedding_requests_total", by="provider, outcome"),
                         "{{provider}} {{outcome}}",
-                    ),
+                    )
                 ],
                 unit="reqps",
             )
@@ -470,7 +416,7 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Embedding batch duration P95",
-                [p95("embedding_batch_duration_seconds", API, "provider")],
+                [(p95("embedding_batch_duration_seconds", by="provider"), "{{provider}}")],
                 unit="s",
                 width=24,
             )
@@ -610,7 +556,7 @@ def ingestion() -> dash.Dashboard:
         .with_panel(
             single(
                 "Chunks written (1h)",
-                f"sum(increase(ingestion_chunks_total{{{API}}}[1h]))",
+                increase("ingestion_chunks_total", "1h"),
             )
         )
         .with_panel(
@@ -625,12 +571,7 @@ def ingestion() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Jobs finished by outcome",
-                [
-                    (
-                        f"sum by (outcome) (rate(ingestion_jobs_total{{{API}}}[$__rate_interval]))",
-                        "{{outcome}}",
-                    )
-                ],
+                [(rate("ingestion_jobs_total", by="outcome"), "{{outcome}}")],
                 unit="ops",
                 stacked=True,
             )
@@ -638,19 +579,14 @@ def ingestion() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Chunks written per second",
-                [(f"sum(rate(ingestion_chunks_total{{{API}}}[$__rate_interval]))", "chunks")],
+                [(rate("ingestion_chunks_total"), "chunks")],
                 unit="ops",
             )
         )
         .with_panel(
             graph(
                 "Failures",
-                [
-                    (
-                        f'sum(rate(ingestion_jobs_total{{{API},outcome="failed"}}[$__rate_interval]))',
-                        "failed jobs/s",
-                    )
-                ],
+                [(rate("ingestion_jobs_total", f'{API},outcome="failed"'), "failed jobs/s")],
                 unit="ops",
             )
         )
@@ -670,13 +606,7 @@ def edge() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Worker requests per second",
-                [
-                    (
-                        "sum by (script_name) "
-                        "(rate(cloudflare_worker_requests_count[$__rate_interval]))",
-                        "{{script_name}}",
-                    )
-                ],
+                [(rate("cloudflare_worker_requests_count", "", "script_name"), "{{script_name}}")],
                 unit="reqps",
                 description=cf,
             )
@@ -684,13 +614,7 @@ def edge() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Worker errors per second",
-                [
-                    (
-                        "sum by (script_name) "
-                        "(rate(cloudflare_worker_errors_count[$__rate_interval]))",
-                        "{{script_name}}",
-                    )
-                ],
+                [(rate("cloudflare_worker_errors_count", "", "script_name"), "{{script_name}}")],
                 unit="reqps",
                 description=cf,
             )
@@ -698,12 +622,7 @@ def edge() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Rate-limited responses (429)",
-                [
-                    (
-                        'sum(rate(cloudflare_zone_requests_status{status="429"}[$__rate_interval]))',
-                        "429/s",
-                    )
-                ],
+                [(rate("cloudflare_zone_requests_status", 'status="429"'), "429/s")],
                 unit="reqps",
                 description=cf,
             )
@@ -713,8 +632,9 @@ def edge() -> dash.Dashboard:
                 "Edge cache hit rate",
                 [
                     (
-                        "sum(rate(cloudflare_zone_requests_cached[$__rate_interval]))"
-                        " / sum(rate(cloudflare_zone_requests_total[$__rate_interval]))",
+                        rate("cloudflare_zone_requests_cached", "")
+                        + " / "
+                        + rate("cloudflare_zone_requests_total", ""),
                         "cached",
                     )
                 ],
