@@ -6,6 +6,9 @@
 The SDK release is pinned in pyproject.toml (``1769699379!11.6.0``) to match the Grafana we run;
 its version string names the Grafana schema it targets. Every dashboard has a fixed uid (alert
 ``dashboard`` annotations link to it), a ``$datasource`` variable and uses ``$__rate_interval``.
+
+Targets and alert thresholds drawn as red lines come from loadtest/thresholds.toml, the file the
+load-test gate reads and the alert rules are tested against (``load_objectives``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from grafana_foundation_sdk.models.dashboard import (
     ThresholdsMode,
 )
 
+from loadtest.thresholds import load_objectives
+
 OUT_DIR = Path(__file__).resolve().parent / "grafana"
 GRAFANA_VERSION = "11.6"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -36,6 +41,21 @@ API = 'job="piano-api"'
 NOT_METRICS = 'route!="/api/metrics"'
 
 Query = tuple[str, str]  # (PromQL, legend)
+
+SHARED = load_objectives()
+ALERTS = SHARED.alerts
+# Dashboard-only highlights (no alert fires on them).
+POOL_USE_HIGH = 0.8
+WAITING_CLIENTS_HIGH = 1
+SLOW_QUERIES_HIGH = 1
+
+
+def pct(ratio: float) -> str:
+    return f"{round(ratio * 100, 2):g} %"
+
+
+def ms(seconds: float) -> str:
+    return f"{round(seconds * 1000, 3):g} ms"
 
 
 # --- panel helpers ----------------------------------------------------------------------------
@@ -214,8 +234,9 @@ def api_overview() -> dash.Dashboard:
                 "5xx ratio (5m)",
                 "sum(job:http_requests:5xx_ratio_5m)",
                 unit="percentunit",
-                limit=0.01,
-                description="Alert ApiHighErrorRate fires above 1 % for 5 minutes.",
+                limit=SHARED.error_ratio_max,
+                description=f"Alert ApiHighErrorRate fires above {pct(SHARED.error_ratio_max)} "
+                "for 5 minutes.",
             )
         )
         .with_panel(
@@ -223,8 +244,9 @@ def api_overview() -> dash.Dashboard:
                 "API P95 (5m)",
                 "max(job:http_request_duration_seconds:p95_5m)",
                 unit="s",
-                limit=0.05,
-                description="Target P95 < 50 ms; alert ApiHighLatency at 1 s.",
+                limit=SHARED.api_p95_seconds,
+                description=f"Target P95 < {ms(SHARED.api_p95_seconds)}; alert ApiHighLatency at "
+                f"{ALERTS.api_p95_page_seconds:g} s.",
             )
         )
         .with_panel(
@@ -255,7 +277,7 @@ def api_overview() -> dash.Dashboard:
                 "5xx ratio",
                 [(ratio("http_requests_total", 'status=~"5.."', sel), "5xx")],
                 unit="percentunit",
-                limit=0.01,
+                limit=SHARED.error_ratio_max,
             )
         )
         .with_panel(
@@ -263,8 +285,9 @@ def api_overview() -> dash.Dashboard:
                 "Latency P50 / P95 / P99",
                 quantiles("http_request_duration_seconds", sel),
                 unit="s",
-                limit=0.05,
-                description="Red line: the 50 ms P95 target (a histogram bucket edge).",
+                limit=SHARED.api_p95_seconds,
+                description=f"Red line: the {ms(SHARED.api_p95_seconds)} P95 target "
+                "(a histogram bucket edge).",
             )
         )
         .with_panel(
@@ -272,7 +295,7 @@ def api_overview() -> dash.Dashboard:
                 "P95 by route",
                 [(p95("http_request_duration_seconds", sel, "route"), "{{route}}")],
                 unit="s",
-                limit=0.05,
+                limit=SHARED.api_p95_seconds,
                 width=24,
             )
         )
@@ -285,8 +308,8 @@ def rag_performance() -> dash.Dashboard:
         base(
             "piano-rag",
             "RAG performance",
-            "Question answering: latency per stage against the 200 ms P95 target, caches, "
-            "confidence, LLM providers.",
+            f"Question answering: latency per stage against the {ms(SHARED.rag_p95_seconds)} P95 "
+            "target, caches, confidence, LLM providers.",
             ["rag"],
         )
         .with_row(dash.Row("Latency"))
@@ -295,8 +318,9 @@ def rag_performance() -> dash.Dashboard:
                 "RAG query latency P50 / P95 / P99",
                 quantiles("rag_query_duration_seconds", total),
                 unit="s",
-                limit=0.2,
-                description="Whole query (stage=total). Red line: the 200 ms P95 target.",
+                limit=SHARED.rag_p95_seconds,
+                description="Whole query (stage=total). Red line: the "
+                f"{ms(SHARED.rag_p95_seconds)} P95 target.",
             )
         )
         .with_panel(
@@ -304,22 +328,24 @@ def rag_performance() -> dash.Dashboard:
                 "P95 by stage",
                 [(p95("rag_query_duration_seconds", by="stage"), "{{stage}}")],
                 unit="s",
-                limit=0.2,
+                limit=SHARED.rag_p95_seconds,
                 description="embed, search, rerank, llm_ttft (time to first token) and total.",
             )
         )
         .with_panel(
             graph(
-                "SLO: share of queries slower than 200 ms",
+                f"SLO: share of queries slower than {ms(SHARED.rag_p95_seconds)}",
                 [
                     ("sum(job:rag_query_slow:ratio_rate5m)", "5m"),
                     ("sum(job:rag_query_slow:ratio_rate1h)", "1h"),
                     ("sum(job:rag_query_slow:ratio_rate6h)", "6h"),
                 ],
                 unit="percentunit",
-                limit=0.05,
-                description="Error budget 5 %. Fast-burn alert: 1h and 5m above 72 %; slow-burn: "
-                "6h and 30m above 30 %.",
+                limit=ALERTS.rag_slo_error_budget,
+                description=f"Error budget {pct(ALERTS.rag_slo_error_budget)}. Fast-burn alert: "
+                f"1h and 5m above {pct(ALERTS.rag_fast_burn * ALERTS.rag_slo_error_budget)}; "
+                f"slow-burn: 6h and 30m above "
+                f"{pct(ALERTS.rag_slow_burn * ALERTS.rag_slo_error_budget)}.",
             )
         )
         .with_panel(
@@ -346,7 +372,7 @@ def rag_performance() -> dash.Dashboard:
                 "Error ratio",
                 [(ratio("rag_queries_total", 'outcome="error"'), "errors")],
                 unit="percentunit",
-                limit=0.01,
+                limit=SHARED.error_ratio_max,
             )
         )
         .with_panel(
@@ -354,7 +380,8 @@ def rag_performance() -> dash.Dashboard:
                 "Cache hit rate by layer",
                 [(ratio("cache_requests_total", 'result="hit"', by="layer"), "{{layer}}")],
                 unit="percentunit",
-                description="Alert CacheHitRateCollapsed fires below 20 % under load.",
+                description="Alert CacheHitRateCollapsed fires below "
+                f"{pct(ALERTS.cache_hit_ratio_min)} under load.",
             )
         )
         .with_panel(
@@ -386,7 +413,7 @@ def rag_performance() -> dash.Dashboard:
                 "LLM error ratio by provider",
                 [(ratio("llm_requests_total", 'outcome!="ok"', by="provider"), "{{provider}}")],
                 unit="percentunit",
-                limit=0.1,
+                limit=ALERTS.llm_error_ratio_max,
             )
         )
         .with_panel(
@@ -448,21 +475,21 @@ def database() -> dash.Dashboard:
                 f'sum(db_pool_connections{{{API},state="in_use"}})'
                 f" / sum(db_pool_max_connections{{{API}}})",
                 unit="percentunit",
-                limit=0.8,
+                limit=POOL_USE_HIGH,
             )
         )
         .with_panel(
             single(
                 "Clients waiting for a connection",
                 f'sum(db_pool_connections{{{API},state="waiting"}})',
-                limit=1,
+                limit=WAITING_CLIENTS_HIGH,
             )
         )
         .with_panel(
             single(
                 "Slow queries running",
                 f"max(db_slow_queries{{{API}}})",
-                limit=1,
+                limit=SLOW_QUERIES_HIGH,
                 description="Statements active for more than 1 s (pg_stat_activity).",
             )
         )
@@ -541,8 +568,9 @@ def ingestion() -> dash.Dashboard:
                 "Oldest waiting job",
                 f"max(ingestion_oldest_job_age_seconds{{{API}}})",
                 unit="s",
-                limit=900,
-                description="Alert IngestionQueueStuck fires above 15 minutes.",
+                limit=ALERTS.ingestion_oldest_job_max_seconds,
+                description="Alert IngestionQueueStuck fires above "
+                f"{ALERTS.ingestion_oldest_job_max_seconds / 60:g} minutes.",
             )
         )
         .with_panel(
@@ -550,7 +578,7 @@ def ingestion() -> dash.Dashboard:
                 "Failure ratio (15m)",
                 "sum(job:ingestion_jobs:failure_ratio_15m)",
                 unit="percentunit",
-                limit=0.25,
+                limit=ALERTS.ingestion_failure_ratio_max,
             )
         )
         .with_panel(
