@@ -192,6 +192,12 @@ def p95(metric: str, selector: str = API, by: str = "") -> str:
     return quantile(0.95, metric, selector, by)
 
 
+def per(by: str, expr: Callable[..., str], *args: str) -> list[Query]:
+    """``expr(*args, by=by)``: one series per value of the ``by`` labels, named by them."""
+    legend = " ".join(f"{{{{{label.strip()}}}}}" for label in by.split(","))
+    return [(expr(*args, by=by), legend)]
+
+
 def quantiles(metric: str, selector: str, by: str = "") -> list[Query]:
     """P50/P95/P99 of a histogram, one series each."""
     return [
@@ -260,14 +266,14 @@ def api_overview() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Requests per second by route",
-                [(rate("http_requests_total", sel, "route"), "{{route}}")],
+                per("route", rate, "http_requests_total", sel),
                 unit="reqps",
             )
         )
         .with_panel(
             graph(
                 "Responses by status",
-                [(rate("http_requests_total", sel, "status"), "{{status}}")],
+                per("status", rate, "http_requests_total", sel),
                 unit="reqps",
                 stacked=True,
             )
@@ -293,7 +299,7 @@ def api_overview() -> dash.Dashboard:
         .with_panel(
             graph(
                 "P95 by route",
-                [(p95("http_request_duration_seconds", sel, "route"), "{{route}}")],
+                per("route", p95, "http_request_duration_seconds", sel),
                 unit="s",
                 limit=SHARED.api_p95_seconds,
                 width=24,
@@ -326,7 +332,7 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             graph(
                 "P95 by stage",
-                [(p95("rag_query_duration_seconds", by="stage"), "{{stage}}")],
+                per("stage", p95, "rag_query_duration_seconds"),
                 unit="s",
                 limit=SHARED.rag_p95_seconds,
                 description="embed, search, rerank, llm_ttft (time to first token) and total.",
@@ -362,7 +368,7 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Queries per second by outcome",
-                [(rate("rag_queries_total", by="outcome"), "{{outcome}}")],
+                per("outcome", rate, "rag_queries_total"),
                 unit="reqps",
                 stacked=True,
             )
@@ -378,7 +384,7 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Cache hit rate by layer",
-                [(ratio("cache_requests_total", 'result="hit"', by="layer"), "{{layer}}")],
+                per("layer", ratio, "cache_requests_total", 'result="hit"'),
                 unit="percentunit",
                 description="Alert CacheHitRateCollapsed fires below "
                 f"{pct(ALERTS.cache_hit_ratio_min)} under load.",
@@ -387,14 +393,14 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             pie(
                 "Answer confidence mix",
-                [(increase("rag_answer_confidence_total", "$__range", by="level"), "{{level}}")],
+                per("level", increase, "rag_answer_confidence_total", "$__range"),
                 description="Answers by confidence level over the selected time range.",
             )
         )
         .with_panel(
             graph(
                 "Confidence over time",
-                [(rate("rag_answer_confidence_total", by="level"), "{{level}}")],
+                per("level", rate, "rag_answer_confidence_total"),
                 unit="reqps",
                 stacked=True,
                 width=6,
@@ -404,14 +410,14 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             graph(
                 "LLM requests by provider and outcome",
-                [(rate("llm_requests_total", by="provider, outcome"), "{{provider}} {{outcome}}")],
+                per("provider, outcome", rate, "llm_requests_total"),
                 unit="reqps",
             )
         )
         .with_panel(
             graph(
                 "LLM error ratio by provider",
-                [(ratio("llm_requests_total", 'outcome!="ok"', by="provider"), "{{provider}}")],
+                per("provider", ratio, "llm_requests_total", 'outcome!="ok"'),
                 unit="percentunit",
                 limit=ALERTS.llm_error_ratio_max,
             )
@@ -431,19 +437,14 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Embedding batches",
-                [
-                    (
-                        rate("embedding_requests_total", by="provider, outcome"),
-                        "{{provider}} {{outcome}}",
-                    )
-                ],
+                per("provider, outcome", rate, "embedding_requests_total"),
                 unit="reqps",
             )
         )
         .with_panel(
             graph(
                 "Embedding batch duration P95",
-                [(p95("embedding_batch_duration_seconds", by="provider"), "{{provider}}")],
+                per("provider", p95, "embedding_batch_duration_seconds"),
                 unit="s",
                 width=24,
             )
@@ -599,7 +600,7 @@ def ingestion() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Jobs finished by outcome",
-                [(rate("ingestion_jobs_total", by="outcome"), "{{outcome}}")],
+                per("outcome", rate, "ingestion_jobs_total"),
                 unit="ops",
                 stacked=True,
             )
@@ -634,7 +635,7 @@ def edge() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Worker requests per second",
-                [(rate("cloudflare_worker_requests_count", "", "script_name"), "{{script_name}}")],
+                per("script_name", rate, "cloudflare_worker_requests_count", ""),
                 unit="reqps",
                 description=cf,
             )
@@ -642,7 +643,7 @@ def edge() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Worker errors per second",
-                [(rate("cloudflare_worker_errors_count", "", "script_name"), "{{script_name}}")],
+                per("script_name", rate, "cloudflare_worker_errors_count", ""),
                 unit="reqps",
                 description=cf,
             )
