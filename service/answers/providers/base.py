@@ -29,9 +29,11 @@ class LLMProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LLMLimits:
-    """`timeout` bounds each connect/read/write; the engine bounds the whole answer."""
+    """`timeout` bounds each connect/read/write; the engine bounds the whole answer.
+
+    Keyword-only: three plain numbers are easy to pass in the wrong order."""
 
     timeout: float
     max_tokens: int
