@@ -136,28 +136,32 @@ def _red_lines(models: dict[str, dict]) -> dict[tuple[str, str], float]:
 
 
 def _dashboard_lines(shared: Objectives) -> dict[tuple[str, str], float]:
+    """(dashboard, panel title) -> the number its red line must show."""
     alerts = shared.alerts
-    rag_ms = round(shared.rag_p95_seconds * 1000)
-    return {
-        ("piano-api", "5xx ratio (5m)"): shared.error_ratio_max,
-        ("piano-api", "5xx ratio"): shared.error_ratio_max,
-        ("piano-api", "API P95 (5m)"): shared.api_p95_seconds,
-        ("piano-api", "Latency P50 / P95 / P99"): shared.api_p95_seconds,
-        ("piano-api", "P95 by route"): shared.api_p95_seconds,
-        ("piano-rag", "RAG query latency P50 / P95 / P99"): shared.rag_p95_seconds,
-        ("piano-rag", "P95 by stage"): shared.rag_p95_seconds,
+    slo_panel = f"SLO: share of queries slower than {round(shared.rag_p95_seconds * 1000)} ms"
+    panels_by_number: list[tuple[float, str, list[str]]] = [
+        (shared.error_ratio_max, "piano-api", ["5xx ratio (5m)", "5xx ratio"]),
+        (shared.error_ratio_max, "piano-rag", ["Error ratio"]),
+        (shared.api_p95_seconds, "piano-api", ["API P95 (5m)", "Latency P50 / P95 / P99"]),
+        (shared.api_p95_seconds, "piano-api", ["P95 by route"]),
         (
+            shared.rag_p95_seconds,
             "piano-rag",
-            f"SLO: share of queries slower than {rag_ms} ms",
-        ): alerts.rag_slo_error_budget,
-        ("piano-rag", "Error ratio"): shared.error_ratio_max,
-        ("piano-rag", "LLM error ratio by provider"): alerts.llm_error_ratio_max,
-        ("piano-ingestion", "Oldest waiting job"): alerts.ingestion_oldest_job_max_seconds,
-        ("piano-ingestion", "Failure ratio (15m)"): alerts.ingestion_failure_ratio_max,
+            ["RAG query latency P50 / P95 / P99", "P95 by stage"],
+        ),
+        (alerts.rag_slo_error_budget, "piano-rag", [slo_panel]),
+        (alerts.llm_error_ratio_max, "piano-rag", ["LLM error ratio by provider"]),
+        (alerts.ingestion_oldest_job_max_seconds, "piano-ingestion", ["Oldest waiting job"]),
+        (alerts.ingestion_failure_ratio_max, "piano-ingestion", ["Failure ratio (15m)"]),
         # Dashboard-only highlights, no alert behind them.
-        ("piano-db", "Pool use"): generate.POOL_USE_HIGH,
-        ("piano-db", "Clients waiting for a connection"): generate.WAITING_CLIENTS_HIGH,
-        ("piano-db", "Slow queries running"): generate.SLOW_QUERIES_HIGH,
+        (generate.POOL_USE_HIGH, "piano-db", ["Pool use"]),
+        (generate.WAITING_CLIENTS_HIGH, "piano-db", ["Clients waiting for a connection"]),
+        (generate.SLOW_QUERIES_HIGH, "piano-db", ["Slow queries running"]),
+    ]
+    return {
+        (dashboard, title): number
+        for number, dashboard, titles in panels_by_number
+        for title in titles
     }
 
 
