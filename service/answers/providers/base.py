@@ -100,8 +100,10 @@ class HttpLLM(HttpProvider):
         }
 
     async def events(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
-        async with self.open_stream(self.body(request)) as response:
-            received = sse_events(response)
+        async with (
+            self.open_stream(self.body(request)) as response,
+            contextlib.aclosing(sse_events(response)) as received,
+        ):
             async for sse in received:
                 if sse.data.strip() == DONE:
                     await _drain(received)
@@ -120,7 +122,7 @@ class HttpLLM(HttpProvider):
                     yield event.text
 
 
-async def sse_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
+async def sse_events(response: httpx.Response) -> AsyncGenerator[ServerSentEvent, None]:
     """Events of a text/event-stream body; comments and blank keep-alives skipped."""
     event: str | None = None
     data: list[str] = []
