@@ -10,10 +10,10 @@ part of the answer may already have been passed on.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
-from weakref import WeakKeyDictionary
 
 import httpx
 
@@ -83,21 +83,25 @@ class HttpProvider:
         self.label = label  # names the provider in logs and errors
         self._headers = dict(headers)
         self._timeout = httpx.Timeout(timeout)
-        self._clients: WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-            WeakKeyDictionary()
-        )
+        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._lock = threading.Lock()
 
     def client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None or client.is_closed:
-            client = httpx.AsyncClient(timeout=self._timeout, headers=self._headers)
-            self._clients[loop] = client
-        return client
+        with self._lock:
+            client = self._clients.get(loop)
+            if client is None or client.is_closed:
+                # Clients of loops that have ended can never be used again; let them go.
+                for ended in [other for other in self._clients if other.is_closed()]:
+                    del self._clients[ended]
+                client = httpx.AsyncClient(timeout=self._timeout, headers=self._headers)
+                self._clients[loop] = client
+            return client
 
     async def aclose(self) -> None:
-        """Closes this event loop's connections (the app's shutdown calls it)."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
+        """Closes this event loop's connections (for the app's shutdown)."""
+        with self._lock:
+            client = self._clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.aclose()
 

@@ -100,3 +100,13 @@ def test_client_errors_are_not_retried(llm: tuple[LLMServer, str], server: LLMSe
     with pytest.raises(ProviderRejected, match="HTTP 401"):
         asyncio.run(_answer(_provider(llm, RetryPolicy(backoff_seconds=0.01))))
     assert len(server.requests) == 1
+
+
+def test_one_provider_serves_successive_event_loops(
+    llm: tuple[LLMServer, str], server: LLMServer
+) -> None:
+    """A kept-alive connection belongs to its loop; a provider used from a new loop opens anew."""
+    provider = _provider(llm, RetryPolicy())
+    for _ in range(2):
+        assert asyncio.run(_answer(provider)) == "".join(ANSWER)
+    assert len({r["peer"] for r in server.requests}) == 2
