@@ -84,7 +84,7 @@ worker: install ## Run one ingestion worker (production runs `python -m service.
 bench-ingest: install ## Ingest the corpus; pages/s, chunks/s, embeddings/s to loadtest/results/
 	$(PY) -m loadtest.bench_ingest
 
-# --- Monitoring as code ----------------------------------------------------------------------
+# --- Monitoring as code (dashboards/): Prometheus rules and their tests, Grafana dashboards ---
 .PHONY: promtool test-monitoring dashboards
 
 promtool: ## Install promtool (Debian's prometheus package) if it is missing

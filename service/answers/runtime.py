@@ -13,7 +13,7 @@ from service.cache.layers import RagCache
 from service.core.config import Settings
 from service.core.db import Pool
 from service.search.query_embedding import QueryEmbedder, query_embedder
-from service.search.rerank import NoRerank, Reranker, WorkersAIRerank
+from service.search.rerank import build_reranker
 
 
 def build_cache(settings: Settings, pool: Pool, hooks: RagHooks) -> RagCache:
@@ -33,18 +33,6 @@ def build_cache(settings: Settings, pool: Pool, hooks: RagHooks) -> RagCache:
         },
         hook=hooks.on_cache,
     )
-
-
-def build_reranker(settings: Settings) -> Reranker:
-    if settings.rerank_provider == "workers-ai":
-        return WorkersAIRerank(
-            settings.workers_ai_base_url,
-            settings.cloudflare_account_id,
-            settings.workers_ai_api_token.get_secret_value(),
-            settings.rerank_model,
-            settings.llm_timeout_seconds,
-        )
-    return NoRerank()
 
 
 def get_engine(app: FastAPI) -> RagEngine:

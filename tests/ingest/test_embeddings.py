@@ -13,9 +13,9 @@ import pytest
 from service.embeddings import Embedder, EmbeddingConfigError, EmbeddingError, InputTooLongError
 from service.embeddings.local import LocalEmbedder
 from service.embeddings.openai_compatible import OpenAICompatibleEmbedder
-from service.embeddings.retry import parse_retry_after
 from service.embeddings.tokens import WORDPIECE_FILE, count_wordpiece
 from service.embeddings.workers_ai import WorkersAIEmbedder
+from service.providers.retry import parse_retry_after
 from tests.ingest.fake_workers_ai import ACCOUNT, DIM, TOKEN, FakeWorkersAI, Scripted, vector_for
 
 

@@ -209,13 +209,22 @@ PROVIDERS = {
 CASES = [
     ("openai-compatible", "ok"),
     ("openai-compatible", "http_error"),
+    ("openai-compatible", "busy_then_ok"),
+    ("openai-compatible", "rejected"),
     ("openai-compatible", "hang"),
     ("openai-compatible", "malformed_midway"),
+    ("openai-compatible", "cut_midway"),
     ("workers-ai", "ok"),
+    ("workers-ai", "busy_then_ok"),
     ("workers-ai", "hang"),
     ("anthropic", "ok"),
+    ("anthropic", "busy_then_ok"),
     ("anthropic", "malformed_midway"),
 ]
+# Requests the LLM server sees per question: a 429/5xx before the answer starts is retried (a
+# 503 every time, until a retry could no longer beat the first-token timeout); a rejected
+# request is not, and nothing is retried once the stream has begun.
+REQUESTS = {"busy_then_ok": 2, "http_error": 2}
 
 
 @pytest.mark.parametrize(("provider", "mode"), CASES)
@@ -234,6 +243,7 @@ def test_provider_stream_and_fallback(
     ):
         pytest.skip("workers-ai settings arrive with the knowledge-base branch")
     server.mode = mode
+    sent_before = len(server.requests)
     with psycopg.connect(clean_db, autocommit=True) as db:
         plant(db, embed)
     fallbacks: list[tuple[str, str]] = []
@@ -259,7 +269,8 @@ def test_provider_stream_and_fallback(
     text = "".join(d["text"] for n, d in events if n == "delta")
     done = events[-1][1]
     assert "[7]" not in text  # the model's out-of-range marker never reaches the client
-    if mode == "ok":
+    assert len(server.requests) - sent_before == REQUESTS.get(mode, 1)
+    if mode in ("ok", "busy_then_ok"):
         assert text == "Practise slowly with a quiet hand [1]. Lift each finger  in turn [2]."
         assert done["provider"] == provider and done["fallback"] is None
         assert done["dropped_citations"] == 1
