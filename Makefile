@@ -18,36 +18,36 @@ $(STAMP): pyproject.toml $(wildcard $(LOCK))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "==> installing Python dependencies into $(VENV) (first run takes a few minutes)"
 	$(PIP) install --progress-bar on -q --upgrade pip==25.3
-	$(PIP) install --progress-bar on $(if $(wildcard $(LOCK)),-c $(LOCK)) -e '.[dev,infra,loadtest]'
+	$(PIP) install --progress-bar on $(if $(wildcard $(LOCK)),-c $(LOCK)) -e '.[dev,eval,infra,loadtest]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install pinned dependencies
 
 up: install $(WORKER_STAMP) ## Start the local stack in the foreground (Ctrl-C stops it)
-	$(PY) -m service.devstack up
+	$(PY) -m devtools.devstack up
 
 reset: install ## Stop nothing, wipe local data under .local/
-	$(PY) -m service.devstack reset
+	$(PY) -m devtools.devstack reset
 
 migrate: install ## Apply database migrations (DATABASE_URL or the embedded server)
-	$(PY) -m service.devstack migrate
+	$(PY) -m devtools.devstack migrate
 
 admin: install ## Promote a user to admin: make admin EMAIL=someone@example.com
 	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=..."; exit 2; }
-	$(PY) -m service.devstack admin "$(EMAIL)"
+	$(PY) -m devtools.devstack admin "$(EMAIL)"
 
 lint: install ## ruff
-	$(VENV)/bin/ruff check service tests infra dashboards loadtest
-	$(VENV)/bin/ruff format --check service tests infra dashboards loadtest
+	$(VENV)/bin/ruff check service tests infra dashboards loadtest devtools
+	$(VENV)/bin/ruff format --check service tests infra dashboards loadtest devtools
 
 typecheck: install ## mypy
-	$(VENV)/bin/mypy service tests loadtest
+	$(VENV)/bin/mypy service devtools tests loadtest
 	$(VENV)/bin/mypy --explicit-package-bases infra/piano_infra infra/__main__.py
 	cd infra/policypack && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml piano_policies __main__.py
 
 fmt: install ## Format and auto-fix
-	$(VENV)/bin/ruff format service tests infra dashboards loadtest
-	$(VENV)/bin/ruff check --fix service tests infra dashboards loadtest
+	$(VENV)/bin/ruff format service tests infra dashboards loadtest devtools
+	$(VENV)/bin/ruff check --fix service tests infra dashboards loadtest devtools
 
 test-python: install $(WORKER_STAMP)
 	$(PY) -m pytest -n 2 tests --ignore=tests/infra
@@ -76,15 +76,15 @@ test-worker: install $(WORKER_STAMP) ## Edge Worker tests inside workerd (node -
 .PHONY: seed worker bench-ingest
 
 seed: install ## Load the demo books (../shared/corpus) and process them, printing progress
-	$(PY) -m service.devstack seed
+	$(PY) -m devtools.devstack seed
 
 worker: install ## Run one ingestion worker (production runs `python -m service.worker`)
-	$(PY) -m service.devstack worker
+	$(PY) -m devtools.devstack worker
 
 bench-ingest: install ## Ingest the corpus; pages/s, chunks/s, embeddings/s to loadtest/results/
 	$(PY) -m loadtest.bench_ingest
 
-# --- Monitoring as code (issue 8) ------------------------------------------------------------
+# --- Monitoring as code (dashboards/): Prometheus rules and their tests, Grafana dashboards ---
 .PHONY: promtool test-monitoring dashboards
 
 promtool: ## Install promtool (Debian's prometheus package) if it is missing
@@ -103,13 +103,13 @@ dashboards: install ## Regenerate dashboards/grafana/*.json from dashboards/gene
 
 .PHONY: drill-backup-restore drill-reembed drill-key-rotation drills
 drill-backup-restore: install ## Drill: pg_dump -> pg_restore into a scratch DB, prove equality (DATABASE_URL or embedded)
-	$(PY) -m service.ops.drills.backup_restore
+	$(PY) -m devtools.drills.backup_restore
 
 drill-reembed: install ## Drill: re-embed into a new model's HNSW index while searches run, then switch
-	$(PY) -m service.ops.drills.reembed
+	$(PY) -m devtools.drills.reembed
 
 drill-key-rotation: install ## Drill: rotate the JWT signing key under load across two API instances; no request may fail
-	$(PY) -m service.ops.drills.key_rotation
+	$(PY) -m devtools.drills.key_rotation
 
 drills: drill-backup-restore drill-key-rotation drill-reembed ## Run every drill against the local environment
 
@@ -117,7 +117,7 @@ drills: drill-backup-restore drill-key-rotation drill-reembed ## Run every drill
 .PHONY: eval
 
 eval: install ## Retrieval eval: query sets, 100k ANN recall per role, ef_search sweep -> loadtest/results/eval-*/
-	$(PY) -m service.evals --all
+	$(PY) -m devtools.evals --all
 
 # --- performance gates (loadtest/) ---------------------------------------------------------------
 # make loadtest                      full spec shape (14 min, 100 users) against the local stack

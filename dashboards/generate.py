@@ -6,6 +6,9 @@
 The SDK release is pinned in pyproject.toml (``1769699379!11.6.0``) to match the Grafana we run;
 its version string names the Grafana schema it targets. Every dashboard has a fixed uid (alert
 ``dashboard`` annotations link to it), a ``$datasource`` variable and uses ``$__rate_interval``.
+
+Targets and alert thresholds drawn as red lines come from loadtest/thresholds.toml, the file the
+load-test gate reads and the alert rules are tested against (``load_objectives``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from grafana_foundation_sdk.models.dashboard import (
     ThresholdsMode,
 )
 
+from loadtest.thresholds import load_objectives
+
 OUT_DIR = Path(__file__).resolve().parent / "grafana"
 GRAFANA_VERSION = "11.6"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -36,6 +41,21 @@ API = 'job="piano-api"'
 NOT_METRICS = 'route!="/api/metrics"'
 
 Query = tuple[str, str]  # (PromQL, legend)
+
+SHARED = load_objectives()
+ALERTS = SHARED.alerts
+# Dashboard-only highlights (no alert fires on them).
+POOL_USE_HIGH = 0.8
+WAITING_CLIENTS_HIGH = 1
+SLOW_QUERIES_HIGH = 1
+
+
+def pct(ratio: float) -> str:
+    return f"{round(ratio * 100, 2):g} %"
+
+
+def ms(seconds: float) -> str:
+    return f"{round(seconds * 1000, 3):g} ms"
 
 
 # --- panel helpers ----------------------------------------------------------------------------
@@ -139,31 +159,51 @@ def pie(
     )
 
 
-def quantiles(metric: str, selector: str, by: str = "") -> list[Query]:
-    """P50/P95/P99 of a histogram over the dashboard's rate interval."""
-    group = f"{by}, le" if by else "le"
-    return [
-        (
-            f"histogram_quantile({q}, sum by ({group}) "
-            f"(rate({metric}_bucket{{{selector}}}[$__rate_interval])))",
-            f"p{round(q * 100)}" + (f" {{{{{by}}}}}" if by else ""),
-        )
-        for q in (0.5, 0.95, 0.99)
-    ]
-
-
-def p95(metric: str, selector: str, by: str) -> Query:
-    return (
-        f"histogram_quantile(0.95, sum by ({by}, le) "
-        f"(rate({metric}_bucket{{{selector}}}[$__rate_interval])))",
-        f"{{{{{by}}}}}",
-    )
+def _aggregate(fn: str, metric: str, selector: str, window: str, by: str) -> str:
+    """``sum [by (...)] (fn(metric{selector}[window]))``."""
+    grouping = f" by ({by}) " if by else ""
+    matchers = f"{{{selector}}}" if selector else ""
+    return f"sum{grouping}({fn}({metric}{matchers}[{window}]))"
 
 
 def rate(metric: str, selector: str = API, by: str = "") -> str:
-    """``sum [by (...)] (rate(metric{selector}[$__rate_interval]))``."""
-    grouping = f" by ({by})" if by else ""
-    return f"sum{grouping} (rate({metric}{{{selector}}}[$__rate_interval]))"
+    """Per-second rate over the dashboard's rate interval, summed [by labels]."""
+    return _aggregate("rate", metric, selector, "$__rate_interval", by)
+
+
+def increase(metric: str, window: str, selector: str = API, by: str = "") -> str:
+    """Count added over ``window`` (``$__range`` = the selected time range), summed [by labels]."""
+    return _aggregate("increase", metric, selector, window, by)
+
+
+def ratio(metric: str, match: str, selector: str = API, by: str = "") -> str:
+    """The share of ``metric``'s rate whose series also match ``match``."""
+    matching = f"{selector},{match}" if selector else match
+    return f"{rate(metric, matching, by)} / {rate(metric, selector, by)}"
+
+
+def quantile(q: float, metric: str, selector: str = API, by: str = "") -> str:
+    """The ``q`` quantile of a histogram over the rate interval [per ``by`` label]."""
+    group = f"{by}, le" if by else "le"
+    return f"histogram_quantile({q}, {rate(f'{metric}_bucket', selector, group)})"
+
+
+def p95(metric: str, selector: str = API, by: str = "") -> str:
+    return quantile(0.95, metric, selector, by)
+
+
+def per(by: str, expr: Callable[..., str], *args: str) -> list[Query]:
+    """``expr(*args, by=by)``: one series per value of the ``by`` labels, named by them."""
+    legend = " ".join(f"{{{{{label.strip()}}}}}" for label in by.split(","))
+    return [(expr(*args, by=by), legend)]
+
+
+def quantiles(metric: str, selector: str, by: str = "") -> list[Query]:
+    """P50/P95/P99 of a histogram, one series each."""
+    return [
+        (quantile(q, metric, selector, by), f"p{round(q * 100)}" + (f" {{{{{by}}}}}" if by else ""))
+        for q in (0.5, 0.95, 0.99)
+    ]
 
 
 def base(uid: str, title: str, description: str, tags: list[str]) -> dash.Dashboard:
@@ -200,8 +240,9 @@ def api_overview() -> dash.Dashboard:
                 "5xx ratio (5m)",
                 "sum(job:http_requests:5xx_ratio_5m)",
                 unit="percentunit",
-                limit=0.01,
-                description="Alert ApiHighErrorRate fires above 1 % for 5 minutes.",
+                limit=SHARED.error_ratio_max,
+                description=f"Alert ApiHighErrorRate fires above {pct(SHARED.error_ratio_max)} "
+                "for 5 minutes.",
             )
         )
         .with_panel(
@@ -209,8 +250,9 @@ def api_overview() -> dash.Dashboard:
                 "API P95 (5m)",
                 "max(job:http_request_duration_seconds:p95_5m)",
                 unit="s",
-                limit=0.05,
-                description="Target P95 < 50 ms; alert ApiHighLatency at 1 s.",
+                limit=SHARED.api_p95_seconds,
+                description=f"Target P95 < {ms(SHARED.api_p95_seconds)}; alert ApiHighLatency at "
+                f"{ALERTS.api_p95_page_seconds:g} s.",
             )
         )
         .with_panel(
@@ -224,24 +266,14 @@ def api_overview() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Requests per second by route",
-                [
-                    (
-                        f"sum by (route) (rate(http_requests_total{{{sel}}}[$__rate_interval]))",
-                        "{{route}}",
-                    )
-                ],
+                per("route", rate, "http_requests_total", sel),
                 unit="reqps",
             )
         )
         .with_panel(
             graph(
                 "Responses by status",
-                [
-                    (
-                        f"sum by (status) (rate(http_requests_total{{{sel}}}[$__rate_interval]))",
-                        "{{status}}",
-                    )
-                ],
+                per("status", rate, "http_requests_total", sel),
                 unit="reqps",
                 stacked=True,
             )
@@ -249,15 +281,9 @@ def api_overview() -> dash.Dashboard:
         .with_panel(
             graph(
                 "5xx ratio",
-                [
-                    (
-                        f'sum(rate(http_requests_total{{{sel},status=~"5.."}}[$__rate_interval]))'
-                        f" / sum(rate(http_requests_total{{{sel}}}[$__rate_interval]))",
-                        "5xx",
-                    )
-                ],
+                [(ratio("http_requests_total", 'status=~"5.."', sel), "5xx")],
                 unit="percentunit",
-                limit=0.01,
+                limit=SHARED.error_ratio_max,
             )
         )
         .with_panel(
@@ -265,16 +291,17 @@ def api_overview() -> dash.Dashboard:
                 "Latency P50 / P95 / P99",
                 quantiles("http_request_duration_seconds", sel),
                 unit="s",
-                limit=0.05,
-                description="Red line: the 50 ms P95 target (a histogram bucket edge).",
+                limit=SHARED.api_p95_seconds,
+                description=f"Red line: the {ms(SHARED.api_p95_seconds)} P95 target "
+                "(a histogram bucket edge).",
             )
         )
         .with_panel(
             graph(
                 "P95 by route",
-                [p95("http_request_duration_seconds", sel, "route")],
+                per("route", p95, "http_request_duration_seconds", sel),
                 unit="s",
-                limit=0.05,
+                limit=SHARED.api_p95_seconds,
                 width=24,
             )
         )
@@ -287,8 +314,8 @@ def rag_performance() -> dash.Dashboard:
         base(
             "piano-rag",
             "RAG performance",
-            "Question answering: latency per stage against the 200 ms P95 target, caches, "
-            "confidence, LLM providers.",
+            f"Question answering: latency per stage against the {ms(SHARED.rag_p95_seconds)} P95 "
+            "target, caches, confidence, LLM providers.",
             ["rag"],
         )
         .with_row(dash.Row("Latency"))
@@ -297,47 +324,42 @@ def rag_performance() -> dash.Dashboard:
                 "RAG query latency P50 / P95 / P99",
                 quantiles("rag_query_duration_seconds", total),
                 unit="s",
-                limit=0.2,
-                description="Whole query (stage=total). Red line: the 200 ms P95 target.",
+                limit=SHARED.rag_p95_seconds,
+                description="Whole query (stage=total). Red line: the "
+                f"{ms(SHARED.rag_p95_seconds)} P95 target.",
             )
         )
         .with_panel(
             graph(
                 "P95 by stage",
-                [p95("rag_query_duration_seconds", API, "stage")],
+                per("stage", p95, "rag_query_duration_seconds"),
                 unit="s",
-                limit=0.2,
+                limit=SHARED.rag_p95_seconds,
                 description="embed, search, rerank, llm_ttft (time to first token) and total.",
             )
         )
         .with_panel(
             graph(
-                "SLO: share of queries slower than 200 ms",
+                f"SLO: share of queries slower than {ms(SHARED.rag_p95_seconds)}",
                 [
                     ("sum(job:rag_query_slow:ratio_rate5m)", "5m"),
                     ("sum(job:rag_query_slow:ratio_rate1h)", "1h"),
                     ("sum(job:rag_query_slow:ratio_rate6h)", "6h"),
                 ],
                 unit="percentunit",
-                limit=0.05,
-                description="Error budget 5 %. Fast-burn alert: 1h and 5m above 72 %; slow-burn: "
-                "6h and 30m above 30 %.",
+                limit=ALERTS.rag_slo_error_budget,
+                description=f"Error budget {pct(ALERTS.rag_slo_error_budget)}. Fast-burn alert: "
+                f"1h and 5m above {pct(ALERTS.rag_fast_burn * ALERTS.rag_slo_error_budget)}; "
+                f"slow-burn: 6h and 30m above "
+                f"{pct(ALERTS.rag_slow_burn * ALERTS.rag_slo_error_budget)}.",
             )
         )
         .with_panel(
             graph(
                 "Search latency P95",
                 [
-                    (
-                        "histogram_quantile(0.95, sum by (le) "
-                        f"(rate(vector_search_duration_seconds_bucket{{{API}}}[$__rate_interval])))",
-                        "vector (HNSW)",
-                    ),
-                    (
-                        "histogram_quantile(0.95, sum by (le) "
-                        f"(rate(fts_search_duration_seconds_bucket{{{API}}}[$__rate_interval])))",
-                        "full-text",
-                    ),
+                    (p95("vector_search_duration_seconds"), "vector (HNSW)"),
+                    (p95("fts_search_duration_seconds"), "full-text"),
                 ],
                 unit="s",
             )
@@ -346,12 +368,7 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Queries per second by outcome",
-                [
-                    (
-                        f"sum by (outcome) (rate(rag_queries_total{{{API}}}[$__rate_interval]))",
-                        "{{outcome}}",
-                    )
-                ],
+                per("outcome", rate, "rag_queries_total"),
                 unit="reqps",
                 stacked=True,
             )
@@ -359,54 +376,31 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Error ratio",
-                [
-                    (
-                        f'sum(rate(rag_queries_total{{{API},outcome="error"}}[$__rate_interval]))'
-                        f" / sum(rate(rag_queries_total{{{API}}}[$__rate_interval]))",
-                        "errors",
-                    )
-                ],
+                [(ratio("rag_queries_total", 'outcome="error"'), "errors")],
                 unit="percentunit",
-                limit=0.01,
+                limit=SHARED.error_ratio_max,
             )
         )
         .with_panel(
             graph(
                 "Cache hit rate by layer",
-                [
-                    (
-                        rate("cache_requests_total", f'{API},result="hit"', "layer")
-                        + " / "
-                        + rate("cache_requests_total", API, "layer"),
-                        "{{layer}}",
-                    )
-                ],
+                per("layer", ratio, "cache_requests_total", 'result="hit"'),
                 unit="percentunit",
-                description="Alert CacheHitRateCollapsed fires below 20 % under load.",
+                description="Alert CacheHitRateCollapsed fires below "
+                f"{pct(ALERTS.cache_hit_ratio_min)} under load.",
             )
         )
         .with_panel(
             pie(
                 "Answer confidence mix",
-                [
-                    (
-                        "sum by (level) "
-                        f"(increase(rag_answer_confidence_total{{{API}}}[$__range]))",
-                        "{{level}}",
-                    )
-                ],
+                per("level", increase, "rag_answer_confidence_total", "$__range"),
                 description="Answers by confidence level over the selected time range.",
             )
         )
         .with_panel(
             graph(
                 "Confidence over time",
-                [
-                    (
-                        rate("rag_answer_confidence_total", API, "level"),
-                        "{{level}}",
-                    )
-                ],
+                per("level", rate, "rag_answer_confidence_total"),
                 unit="reqps",
                 stacked=True,
                 width=6,
@@ -416,29 +410,16 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             graph(
                 "LLM requests by provider and outcome",
-                [
-                    (
-                        "sum by (provider, outcome) "
-                        f"(rate(llm_requests_total{{{API}}}[$__rate_interval]))",
-                        "{{provider}} {{outcome}}",
-                    )
-                ],
+                per("provider, outcome", rate, "llm_requests_total"),
                 unit="reqps",
             )
         )
         .with_panel(
             graph(
                 "LLM error ratio by provider",
-                [
-                    (
-                        rate("llm_requests_total", f'{API},outcome!="ok"', "provider")
-                        + " / "
-                        + rate("llm_requests_total", API, "provider"),
-                        "{{provider}}",
-                    )
-                ],
+                per("provider", ratio, "llm_requests_total", 'outcome!="ok"'),
                 unit="percentunit",
-                limit=0.1,
+                limit=ALERTS.llm_error_ratio_max,
             )
         )
         .with_panel(
@@ -446,8 +427,7 @@ def rag_performance() -> dash.Dashboard:
                 "LLM fallbacks",
                 [
                     (
-                        "sum by (provider, reason) "
-                        f"(rate(llm_fallbacks_total{{{API}}}[$__rate_interval]))",
+                        rate("llm_fallbacks_total", by="provider, reason"),
                         "from {{provider}}: {{reason}}",
                     )
                 ],
@@ -457,20 +437,14 @@ def rag_performance() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Embedding batches",
-                [
-                    (
-                        "sum by (provider, outcome) "
-                        f"(rate(embedding_requests_total{{{API}}}[$__rate_interval]))",
-                        "{{provider}} {{outcome}}",
-                    ),
-                ],
+                per("provider, outcome", rate, "embedding_requests_total"),
                 unit="reqps",
             )
         )
         .with_panel(
             graph(
                 "Embedding batch duration P95",
-                [p95("embedding_batch_duration_seconds", API, "provider")],
+                per("provider", p95, "embedding_batch_duration_seconds"),
                 unit="s",
                 width=24,
             )
@@ -502,21 +476,21 @@ def database() -> dash.Dashboard:
                 f'sum(db_pool_connections{{{API},state="in_use"}})'
                 f" / sum(db_pool_max_connections{{{API}}})",
                 unit="percentunit",
-                limit=0.8,
+                limit=POOL_USE_HIGH,
             )
         )
         .with_panel(
             single(
                 "Clients waiting for a connection",
                 f'sum(db_pool_connections{{{API},state="waiting"}})',
-                limit=1,
+                limit=WAITING_CLIENTS_HIGH,
             )
         )
         .with_panel(
             single(
                 "Slow queries running",
                 f"max(db_slow_queries{{{API}}})",
-                limit=1,
+                limit=SLOW_QUERIES_HIGH,
                 description="Statements active for more than 1 s (pg_stat_activity).",
             )
         )
@@ -595,8 +569,9 @@ def ingestion() -> dash.Dashboard:
                 "Oldest waiting job",
                 f"max(ingestion_oldest_job_age_seconds{{{API}}})",
                 unit="s",
-                limit=900,
-                description="Alert IngestionQueueStuck fires above 15 minutes.",
+                limit=ALERTS.ingestion_oldest_job_max_seconds,
+                description="Alert IngestionQueueStuck fires above "
+                f"{ALERTS.ingestion_oldest_job_max_seconds / 60:g} minutes.",
             )
         )
         .with_panel(
@@ -604,13 +579,13 @@ def ingestion() -> dash.Dashboard:
                 "Failure ratio (15m)",
                 "sum(job:ingestion_jobs:failure_ratio_15m)",
                 unit="percentunit",
-                limit=0.25,
+                limit=ALERTS.ingestion_failure_ratio_max,
             )
         )
         .with_panel(
             single(
                 "Chunks written (1h)",
-                f"sum(increase(ingestion_chunks_total{{{API}}}[1h]))",
+                increase("ingestion_chunks_total", "1h"),
             )
         )
         .with_panel(
@@ -625,12 +600,7 @@ def ingestion() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Jobs finished by outcome",
-                [
-                    (
-                        f"sum by (outcome) (rate(ingestion_jobs_total{{{API}}}[$__rate_interval]))",
-                        "{{outcome}}",
-                    )
-                ],
+                per("outcome", rate, "ingestion_jobs_total"),
                 unit="ops",
                 stacked=True,
             )
@@ -638,19 +608,14 @@ def ingestion() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Chunks written per second",
-                [(f"sum(rate(ingestion_chunks_total{{{API}}}[$__rate_interval]))", "chunks")],
+                [(rate("ingestion_chunks_total"), "chunks")],
                 unit="ops",
             )
         )
         .with_panel(
             graph(
                 "Failures",
-                [
-                    (
-                        f'sum(rate(ingestion_jobs_total{{{API},outcome="failed"}}[$__rate_interval]))',
-                        "failed jobs/s",
-                    )
-                ],
+                [(rate("ingestion_jobs_total", f'{API},outcome="failed"'), "failed jobs/s")],
                 unit="ops",
             )
         )
@@ -670,13 +635,7 @@ def edge() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Worker requests per second",
-                [
-                    (
-                        "sum by (script_name) "
-                        "(rate(cloudflare_worker_requests_count[$__rate_interval]))",
-                        "{{script_name}}",
-                    )
-                ],
+                per("script_name", rate, "cloudflare_worker_requests_count", ""),
                 unit="reqps",
                 description=cf,
             )
@@ -684,13 +643,7 @@ def edge() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Worker errors per second",
-                [
-                    (
-                        "sum by (script_name) "
-                        "(rate(cloudflare_worker_errors_count[$__rate_interval]))",
-                        "{{script_name}}",
-                    )
-                ],
+                per("script_name", rate, "cloudflare_worker_errors_count", ""),
                 unit="reqps",
                 description=cf,
             )
@@ -698,12 +651,7 @@ def edge() -> dash.Dashboard:
         .with_panel(
             graph(
                 "Rate-limited responses (429)",
-                [
-                    (
-                        'sum(rate(cloudflare_zone_requests_status{status="429"}[$__rate_interval]))',
-                        "429/s",
-                    )
-                ],
+                [(rate("cloudflare_zone_requests_status", 'status="429"'), "429/s")],
                 unit="reqps",
                 description=cf,
             )
@@ -713,8 +661,9 @@ def edge() -> dash.Dashboard:
                 "Edge cache hit rate",
                 [
                     (
-                        "sum(rate(cloudflare_zone_requests_cached[$__rate_interval]))"
-                        " / sum(rate(cloudflare_zone_requests_total[$__rate_interval]))",
+                        rate("cloudflare_zone_requests_cached", "")
+                        + " / "
+                        + rate("cloudflare_zone_requests_total", ""),
                         "cached",
                     )
                 ],

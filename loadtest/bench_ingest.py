@@ -23,11 +23,11 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from devtools.seed import SEED_BOOKS
 from service.core.config import REPO_ROOT, Settings
 from service.core.migrations import apply_migrations
 from service.embeddings import get_embedder
 from service.knowledge.pipeline import process_document
-from service.knowledge.seed import SEED_BOOKS
 from service.knowledge.sources import CORPUS_SCHEME, SourceReader
 
 RESULTS = REPO_ROOT / "loadtest" / "results"
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     url = settings.database_url
     if not url:
-        from service.devstack.postgres import start_embedded
+        from devtools.postgres import start_embedded
 
         url = start_embedded(Path(tempfile.mkdtemp(prefix="bench-ingest-")) / "pgdata")
     apply_migrations(url)

@@ -137,8 +137,8 @@ def local_database_url() -> str:
     """DATABASE_URL, or attach to the embedded server of the local stack (LOCAL_DIR)."""
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"]
+    from devtools.postgres import start_embedded
     from service.core.config import Settings
-    from service.devstack.postgres import start_embedded
 
     return start_embedded(Settings().local_dir / "pgdata")
 

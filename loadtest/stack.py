@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from service.devstack.processes import Child, Supervisor, http_ok, python
+from devtools.devstack.processes import Child, Supervisor, http_ok, python
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ def local_stack(host: str, port: int, log_path: Path, timeout: float = 300) -> I
     env.setdefault("SEED_DEMO_DATA", "false")
     with log_path.open("ab") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [python(), "-m", "service.devstack", "up"],
+            [python(), "-m", "devtools.devstack", "up"],
             env=env,
             cwd=REPO_ROOT,
             stdout=log,

@@ -1,10 +1,10 @@
-"""The gate's targets, read from one TOML file so the gate, the docs and the alerts share numbers."""
+"""The gate's targets, read from one TOML file that the alert rules and the dashboards share."""
 
 from __future__ import annotations
 
 import fnmatch
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +93,42 @@ def load_thresholds(path: Path = DEFAULT_THRESHOLDS, profile: str = "spec") -> T
         llm_provider_p99_ms=budget.get("provider_p99_ms"),
         source=str(path),
     )
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    """[alerts]: thresholds of the alert rules that are not load-test targets."""
+
+    api_p95_page_seconds: float
+    rag_slo_error_budget: float
+    rag_fast_burn: float
+    rag_slow_burn: float
+    llm_error_ratio_max: float
+    llm_fallback_ratio_max: float
+    ingestion_oldest_job_max_seconds: float
+    ingestion_failure_ratio_max: float
+    cache_hit_ratio_min: float
+
+
+@dataclass(frozen=True)
+class Objectives:
+    """The numbers the gate, the alert rules and the dashboards share, in seconds and ratios."""
+
+    api_p95_seconds: float
+    rag_p95_seconds: float
+    error_ratio_max: float
+    alerts: AlertThresholds
+
+
+def load_objectives(path: Path = DEFAULT_THRESHOLDS) -> Objectives:
+    gate = load_thresholds(path)
+    api, rag = gate.target_for("api:*"), gate.target_for("rag:*")
+    if api is None or rag is None:
+        raise ThresholdsError('the "api:*" and "rag:*" classes carry the shared P95 targets')
+    with path.open("rb") as fh:
+        table = tomllib.load(fh).get("alerts", {})
+    names = {f.name for f in fields(AlertThresholds)}
+    if unknown := sorted(set(table) - names):
+        raise ThresholdsError(f"[alerts]: unknown {', '.join(unknown)}")
+    alerts = AlertThresholds(**{name: _number(table, name, "[alerts]") for name in names})
+    return Objectives(api.p95_ms / 1000, rag.p95_ms / 1000, gate.error_ratio_max, alerts)

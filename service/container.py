@@ -6,8 +6,8 @@ Routes reach these through service/api/deps.py; nothing else holds them. Tests s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from service.answers.engine import RagEngine
 from service.answers.hooks import RagHooks
@@ -21,13 +21,6 @@ from service.search.query_embedding import QueryEmbedder, query_embedder
 from service.storage import ObjectStore
 
 
-@runtime_checkable
-class Closeable(Protocol):
-    """Clients that pool connections (LLM providers, rerankers) and must release them."""
-
-    async def aclose(self) -> None: ...
-
-
 @dataclass(frozen=True)
 class Overrides:
     """Parts to use instead of building them from settings."""
@@ -36,36 +29,40 @@ class Overrides:
     rag_hooks: RagHooks | None = None  # telemetry; defaults to the Prometheus metrics
 
 
-@dataclass(frozen=True)
+@dataclass
 class Services:
     settings: Settings
     pool: Pool  # opened by the lifespan, so the API starts (and answers 503) while the DB is down
     auth: AuthContext
     store: ObjectStore
     queue: QueueClient  # knowledge processing jobs; connects on first use
-    embedder: QueryEmbedder
-    engine: RagEngine
+    overrides: Overrides = field(default_factory=Overrides)
 
     @classmethod
     def build(cls, settings: Settings, overrides: Overrides | None = None) -> Services:
-        overrides = overrides or Overrides()
-        pool = create_pool(settings, settings.database_url)
-        embedder = overrides.embedder or query_embedder(settings)
-        hooks = overrides.rag_hooks or metric_hooks()
         return cls(
             settings=settings,
-            pool=pool,
+            pool=create_pool(settings, settings.database_url),
             auth=build_auth(settings),
             store=ObjectStore(settings),
             queue=QueueClient(settings.database_url),
-            embedder=embedder,
-            engine=build_engine(settings, pool, embedder, hooks),
+            overrides=overrides or Overrides(),
         )
+
+    # Built on first use: the local model's package is an optional install, and an API whose
+    # embeddings come from a remote provider must start without it.
+    @cached_property
+    def embedder(self) -> QueryEmbedder:
+        return self.overrides.embedder or query_embedder(self.settings)
+
+    @cached_property
+    def engine(self) -> RagEngine:
+        hooks = self.overrides.rag_hooks or metric_hooks()
+        return build_engine(self.settings, self.pool, self.embedder, hooks)
 
     async def aclose(self) -> None:
         """The embedder is process-wide (shared with other apps and the worker): left open."""
         await self.queue.close()
-        for client in (self.engine.provider, self.engine.reranker):
-            if isinstance(client, Closeable):
-                await client.aclose()
+        if "engine" in self.__dict__:  # only if a question built it
+            await self.engine.aclose()  # the LLM provider's and re-ranker's pooled connections
         await self.pool.close()

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
-import socket
-import threading
-import time
+import shutil
+import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
+from devtools.live_server import LiveServer, free_port
+from devtools.postgres import create_scratch_database, start_embedded
+from service.answers.hooks import RagHooks
 from service.app import create_app
+from service.container import Overrides
 from service.core.config import Settings
-from service.core.migrations import apply_migrations
-from service.devstack.postgres import start_embedded
+from service.search.query_embedding import QueryEmbedder
 from tests.factories import Accounts
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -27,24 +32,21 @@ CORPUS_DIR = Path(os.environ.get("CORPUS_DIR", REPO_ROOT.parent / "shared" / "co
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One embedded server per xdist worker; stopped when the worker process exits."""
-    return start_embedded(tmp_path_factory.mktemp("pg") / "data")
+def pg_server_url() -> str:
+    """One embedded server per xdist worker, deleted when the worker process exits.
 
-
-def _database_url(server_url: str, dbname: str) -> str:
-    # pgserver URLs look like postgresql://postgres:@/postgres?host=/path
-    return server_url.replace("@/postgres?", f"@/{dbname}?")
+    Its data dir lives outside pytest's basetemp: other pytest sessions on the same machine
+    prune old basetemp directories, which would pull the data dir from under a running server.
+    """
+    base = Path(tempfile.mkdtemp(prefix="tests-pg-"))
+    # atexit runs hooks last-in first-out: pgserver's own (stop, delete the data) runs first.
+    atexit.register(shutil.rmtree, base, ignore_errors=True)
+    return start_embedded(base / "data", cleanup="delete")
 
 
 @pytest.fixture(scope="session")
 def db_url(pg_server_url: str) -> str:
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS app_test WITH (FORCE)")
-        conn.execute("CREATE DATABASE app_test")
-    url = _database_url(pg_server_url, "app_test")
-    apply_migrations(url)
-    return url
+    return create_scratch_database(pg_server_url, "app_test")
 
 
 def _truncate_all(url: str) -> None:
@@ -78,38 +80,6 @@ def make_settings(db_url: str, local_dir: Path, **overrides: object) -> Settings
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
-    """Runs an app in uvicorn on a background thread: tests speak real HTTP to it."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test API server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """A real S3-speaking server (moto) on loopback per test worker; the app's boto3 code talks to it."""
@@ -123,20 +93,68 @@ def s3_endpoint() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Settings:
-    return make_settings(db_url, tmp_path_factory.mktemp("local"), s3_endpoint_url=s3_endpoint)
+class ApiSettings(Protocol):
+    def __call__(self, **overrides: object) -> Settings: ...
 
 
 @pytest.fixture(scope="session")
-def live_api(settings: Settings) -> Iterator[LiveServer]:
-    with LiveServer(create_app(settings)) as server:
-        yield server
+def api_settings(
+    db_url: str, tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str
+) -> ApiSettings:
+    """Test settings on the real database and S3 server, each with its own local dir."""
+
+    def build(**overrides: object) -> Settings:
+        local_dir = tmp_path_factory.mktemp("local")
+        return make_settings(db_url, local_dir, **{"s3_endpoint_url": s3_endpoint, **overrides})
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def settings(api_settings: ApiSettings) -> Settings:
+    return api_settings()
+
+
+def build_app(
+    settings: Settings, *, embedder: QueryEmbedder | None = None, hooks: RagHooks | None = None
+) -> FastAPI:
+    """The app under test; the one place tests hand it their own collaborators."""
+    return create_app(settings, Overrides(embedder=embedder, rag_hooks=hooks))
+
+
+@dataclass(frozen=True)
+class Api:
+    """A running app under test: its settings and its base URL."""
+
+    settings: Settings
+    url: str
+
+
+class StartApi(Protocol):
+    def __call__(self, settings: Settings, *, embedder: QueryEmbedder | None = None) -> Api: ...
+
+
+@pytest.fixture(scope="session")
+def start_api() -> Iterator[StartApi]:
+    """Starts the real app in uvicorn for the rest of the session (each suite starts its own)."""
+    with ExitStack() as running:
+
+        def start(settings: Settings, *, embedder: QueryEmbedder | None = None) -> Api:
+            server = running.enter_context(LiveServer(build_app(settings, embedder=embedder)))
+            return Api(settings, server.url)
+
+        yield start
+
+
+@pytest.fixture(scope="session")
+def live_api(start_api: StartApi, settings: Settings) -> Api:
+    """The API `client` talks to. A suite that needs other settings overrides this fixture."""
+    return start_api(settings)
 
 
 @pytest.fixture
-def client(live_api: LiveServer, clean_db: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_api.url, timeout=30) as c:
+def client(live_api: Api, clean_db: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_api.url, timeout=60) as c:
         yield c
 
 

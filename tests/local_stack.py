@@ -1,4 +1,4 @@
-"""Runs `python -m service.devstack up` (what `make up` executes) as a subprocess on free ports."""
+"""Runs `python -m devtools.devstack up` (what `make up` executes) as a subprocess on free ports."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "service.devstack", "up"],
+            [sys.executable, "-m", "devtools.devstack", "up"],
             cwd=REPO_ROOT,
             env=self.env,
             stdout=self.log.open("ab"),

@@ -17,7 +17,7 @@ API_COMMAND = (
     "--workers 4 --proxy-headers"
 )
 WORKER_COMMAND = "/opt/piano/venv/bin/python -m service.worker"
-MIGRATE_COMMAND = "/opt/piano/venv/bin/python -m service.devstack migrate"
+MIGRATE_COMMAND = "/opt/piano/venv/bin/python -m service.migrate"
 # API workers and the ingestion worker write prometheus-client multiprocess files here, so the
 # API's /api/metrics also exports the ingestion worker's counters. Emptied at every boot.
 METRICS_DIR = "/run/piano-metrics"
@@ -30,7 +30,7 @@ class StartupSpec:
     package_index: str  # Artifact Registry "simple" index that holds the service wheels
     secret_ids: dict[str, str]  # env var -> Secret Manager secret id
     plain_env: dict[str, str]  # non-secret settings, written to service.env
-    # Extra index for dependencies, e.g. a CPU-only torch wheel index or a mirror.
+    # Extra index for dependencies, e.g. a mirror.
     extra_index: str | None = None
 
 

@@ -90,6 +90,12 @@ class RagEngine:
             rrf_k=settings.search_rrf_k,
         )
 
+    async def aclose(self) -> None:
+        """Releases the providers' pooled connections (for the app's shutdown)."""
+        await self.reranker.aclose()
+        if self.provider is not None:
+            await self.provider.aclose()
+
     # ---- retrieval -------------------------------------------------------------------------
 
     async def _embedding(self, inp: QueryInput, scope: AccessScope, timings: dict) -> list[float]:

@@ -1,4 +1,4 @@
-"""Builds the RAG engine and the cache and re-ranker it uses, from settings."""
+"""Builds the RAG engine, and the cache it uses, from settings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from service.cache.layers import RagCache
 from service.core.config import Settings
 from service.core.db import Pool
 from service.search.query_embedding import QueryEmbedder
-from service.search.rerank import NoRerank, Reranker, WorkersAIRerank
+from service.search.rerank import build_reranker
 
 
 def build_cache(settings: Settings, pool: Pool, hooks: RagHooks) -> RagCache:
@@ -30,18 +30,6 @@ def build_cache(settings: Settings, pool: Pool, hooks: RagHooks) -> RagCache:
         },
         hook=hooks.on_cache,
     )
-
-
-def build_reranker(settings: Settings) -> Reranker:
-    if settings.rerank_provider == "workers-ai":
-        return WorkersAIRerank(
-            settings.workers_ai_base_url,
-            settings.cloudflare_account_id,
-            settings.workers_ai_api_token.get_secret_value(),
-            settings.rerank_model,
-            settings.llm_timeout_seconds,
-        )
-    return NoRerank()
 
 
 def build_engine(

@@ -1,19 +1,26 @@
-"""Schema migrations are plain SQL files in migrations/, applied by yoyo-migrations."""
+"""Schema migrations are plain SQL files shipped inside the package, applied by yoyo-migrations."""
 
 from __future__ import annotations
 
 import logging
+from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from yoyo import get_backend, read_migrations
 
-from service.core.config import REPO_ROOT
-
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = REPO_ROOT / "migrations"
 MIGRATION_TABLE = "_yoyo_migration"
+
+
+class NoMigrationsFound(RuntimeError):
+    """An install without its SQL files must not report "nothing to apply" and start serving."""
+
+
+def migrations_dir() -> Path:
+    """service/migrations as installed (package data in the wheel, the source tree when editable)."""
+    return Path(str(resources.files("service") / "migrations"))
 
 
 def yoyo_url(database_url: str) -> str:
@@ -23,10 +30,13 @@ def yoyo_url(database_url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
 
 
-def apply_migrations(database_url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+def apply_migrations(database_url: str, directory: Path | None = None) -> list[str]:
     """Apply pending migrations under yoyo's advisory lock, so concurrent instances are safe."""
+    source = directory or migrations_dir()
+    migrations = read_migrations(str(source))
+    if len(migrations) == 0:
+        raise NoMigrationsFound(f"no migrations found in {source}")
     backend = get_backend(yoyo_url(database_url), migration_table=MIGRATION_TABLE)
-    migrations = read_migrations(str(directory))
     with backend.lock():
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)

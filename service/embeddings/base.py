@@ -16,6 +16,10 @@ class EmbeddingError(Exception):
         self.message = message
 
 
+class EmbeddingConfigError(EmbeddingError):
+    """The settings ask for a provider this install can't run (its optional extra is missing)."""
+
+
 class InputTooLongError(EmbeddingError):
     """Raised instead of letting a model silently truncate an input past its own token limit."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import TypedDict
 
 from service.core.config import Settings
 from service.embeddings.base import Embedder
@@ -38,8 +39,17 @@ def _key(settings: Settings) -> tuple[object, ...]:
     )
 
 
+class _HttpOptions(TypedDict):
+    """The HTTP providers' shared tuning, typed so `**` stays checked."""
+
+    batch_size: int
+    max_attempts: int
+    backoff_seconds: float
+    timeout_seconds: float
+
+
 def build_embedder(settings: Settings) -> Embedder:
-    common = {
+    common: _HttpOptions = {
         "batch_size": settings.embedding_batch_size,
         "max_attempts": settings.embedding_max_attempts,
         "backoff_seconds": settings.embedding_backoff_seconds,
@@ -65,7 +75,7 @@ def build_embedder(settings: Settings) -> Embedder:
             model=settings.embedding_model or WORKERS_AI_MODEL,
             dimensions=settings.embedding_dimensions or WORKERS_AI_DIMENSIONS,
             max_tokens=settings.embedding_max_tokens or WORKERS_AI_MAX_TOKENS,
-            **common,  # type: ignore[arg-type]
+            **common,
         )
     return OpenAICompatibleEmbedder(
         base_url=settings.openai_base_url,
@@ -73,7 +83,7 @@ def build_embedder(settings: Settings) -> Embedder:
         model=settings.embedding_model,
         dimensions=settings.embedding_dimensions,
         max_tokens=settings.embedding_max_tokens or OPENAI_DEFAULT_MAX_TOKENS,
-        **common,  # type: ignore[arg-type]
+        **common,
     )
 
 

@@ -1,29 +1,49 @@
-"""What every HTTP embedding provider shares: batching, one client per call, POST with retries."""
+"""What every HTTP embedding provider shares: batching over the provider base's POST with retries."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from service.embeddings.base import EmbeddingError, batches, check_lengths
-from service.embeddings.retry import raise_for_retryable, with_retries
+from service.providers.http import (
+    HttpProvider,
+    ProviderRejected,
+    ProviderUnavailable,
+    ProviderUnreachable,
+)
+from service.providers.retry import RetryPolicy
 
 
-class HttpEmbedder:
-    """Subclasses set the fields below and implement `_embed_batch` (request body, response shape)."""
+class HttpEmbedder(HttpProvider):
+    """Subclasses call `__init__` and implement `_embed_batch` (request body, response shape)."""
 
-    model: str
-    dimensions: int
-    max_tokens: int
-    batch_size: int
-    url: str
-    max_attempts: int
-    backoff_seconds: float
-    timeout: httpx.Timeout
-    _headers: dict[str, str]
-    provider_label: str  # names the provider in rejection errors
-    retry_label: str  # names the provider (or URL) in retry logs and exhausted-retry errors
+    def __init__(
+        self,
+        *,
+        model: str,
+        dimensions: int,
+        max_tokens: int,
+        batch_size: int,
+        url: str,
+        headers: dict[str, str],
+        max_attempts: int,
+        backoff_seconds: float,
+        timeout_seconds: float,
+        provider_label: str,
+        retry_label: str,
+    ) -> None:
+        super().__init__(
+            url=url,
+            headers=headers,
+            timeout=timeout_seconds,
+            retry=RetryPolicy(attempts=max_attempts, backoff_seconds=backoff_seconds),
+            label=retry_label,  # names the provider (or URL) in retry logs and exhausted retries
+        )
+        self.model = model
+        self.dimensions = dimensions
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+        self.provider_label = provider_label  # names the provider in rejection errors
 
     def count_tokens(self, text: str) -> int:
         raise NotImplementedError
@@ -33,28 +53,24 @@ class HttpEmbedder:
             return []
         check_lengths(self, texts)
         out: list[list[float]] = []
-        async with httpx.AsyncClient(timeout=self.timeout, headers=self._headers) as client:
-            for batch in batches(texts, self.batch_size):
-                out.extend(await self._embed_batch(client, batch))
+        for batch in batches(texts, self.batch_size):
+            out.extend(await self._embed_batch(batch))
         return out
 
-    async def _embed_batch(self, client: httpx.AsyncClient, batch: list[str]) -> list[list[float]]:
+    async def _embed_batch(self, batch: list[str]) -> list[list[float]]:
         raise NotImplementedError
 
-    async def _post_json(
-        self, client: httpx.AsyncClient, payload: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         """POST with bounded retries on 429/5xx/network errors; other 4xx fail at once."""
-
-        async def call() -> dict[str, Any]:
-            response = await client.post(self.url, json=payload)
-            raise_for_retryable(response)
-            if response.status_code >= 400:
-                raise EmbeddingError(
-                    "embedding_provider_rejected",
-                    f"{self.provider_label} answered HTTP {response.status_code}: {response.text[:300]}",
-                )
-            body: dict[str, Any] = response.json()
-            return body
-
-        return await with_retries(call, self.max_attempts, self.backoff_seconds, self.retry_label)
+        try:
+            body: dict[str, Any] = await self.post_json(payload)
+        except ProviderRejected as exc:
+            raise EmbeddingError(
+                "embedding_provider_rejected",
+                f"{self.provider_label} answered HTTP {exc.status}: {exc.body[:300]}",
+            ) from exc
+        except ProviderUnavailable as exc:
+            raise EmbeddingError("embedding_provider_unavailable", str(exc)) from exc
+        except ProviderUnreachable as exc:
+            raise EmbeddingError("embedding_provider_unreachable", str(exc)) from exc
+        return body

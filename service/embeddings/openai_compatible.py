@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import httpx
-
 from service.embeddings.base import EmbeddingError, normalise
 from service.embeddings.http_provider import HttpEmbedder
 from service.embeddings.tokens import count_cl100k
+from service.providers.http import bearer
 
 # text-embedding-3-*'s documented input limit, in cl100k_base tokens.
 OPENAI_DEFAULT_MAX_TOKENS = 8191
@@ -31,25 +30,26 @@ class OpenAICompatibleEmbedder(HttpEmbedder):
                 "embedding_not_configured",
                 "openai-compatible needs OPENAI_BASE_URL, EMBEDDING_MODEL and EMBEDDING_DIMENSIONS.",
             )
-        self.model = model
-        self.dimensions = dimensions
-        self.max_tokens = max_tokens
-        self.batch_size = batch_size
-        self.url = f"{base_url.rstrip('/')}/embeddings"
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.max_attempts = max_attempts
-        self.provider_label = "Embedding server"
-        self.retry_label = self.url
-        self.backoff_seconds = backoff_seconds
-        self.timeout = httpx.Timeout(timeout_seconds)
+        url = f"{base_url.rstrip('/')}/embeddings"
+        super().__init__(
+            model=model,
+            dimensions=dimensions,
+            max_tokens=max_tokens,
+            batch_size=batch_size,
+            url=url,
+            headers=bearer(api_key),
+            max_attempts=max_attempts,
+            backoff_seconds=backoff_seconds,
+            timeout_seconds=timeout_seconds,
+            provider_label="Embedding server",
+            retry_label=url,
+        )
 
     def count_tokens(self, text: str) -> int:
         return count_cl100k(text)
 
-    async def _embed_batch(self, client: httpx.AsyncClient, batch: list[str]) -> list[list[float]]:
-        body = await self._post_json(
-            client, {"model": self.model, "input": batch, "encoding_format": "float"}
-        )
+    async def _embed_batch(self, batch: list[str]) -> list[list[float]]:
+        body = await self._post({"model": self.model, "input": batch, "encoding_format": "float"})
         items = body.get("data")
         if not isinstance(items, list) or len(items) != len(batch):
             raise EmbeddingError("embedding_bad_response", "Embedding server returned no data.")

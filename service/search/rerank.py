@@ -6,6 +6,10 @@ from typing import Protocol
 
 import httpx
 
+from service.core.config import Settings
+from service.providers.cloudflare import WorkersAIAccount
+from service.providers.http import HttpProvider, ProviderError
+from service.providers.retry import NO_RETRY
 from service.search.hybrid import SearchHit
 
 
@@ -14,6 +18,8 @@ class Reranker(Protocol):
 
     async def rerank(self, query: str, hits: list[SearchHit], top_k: int) -> list[SearchHit]: ...
 
+    async def aclose(self) -> None: ...
+
 
 class NoRerank:
     name = "none"
@@ -21,30 +27,35 @@ class NoRerank:
     async def rerank(self, query: str, hits: list[SearchHit], top_k: int) -> list[SearchHit]:
         return hits[:top_k]
 
+    async def aclose(self) -> None:
+        pass
 
-class WorkersAIRerank:
+
+class WorkersAIRerank(HttpProvider):
     """POST /accounts/{id}/ai/run/@cf/baai/bge-reranker-base {query, contexts:[{text}], top_k}.
 
     The response is {"result": {"response": [{"id": <context index>, "score": float}]}}.
-    On any failure the RRF order is kept: re-ranking is an improvement, never a dependency.
+    On any failure the RRF order is kept: re-ranking is an improvement, never a dependency, so
+    a failed call is not retried either (a retry would spend the answer's latency budget).
     """
 
     name = "workers-ai"
 
-    def __init__(self, base_url: str, account_id: str, token: str, model: str, timeout: float):
-        self._url = f"{base_url.rstrip('/')}/accounts/{account_id}/ai/run/{model}"
-        self._headers = {"Authorization": f"Bearer {token}"}
-        self._timeout = timeout
+    def __init__(self, account: WorkersAIAccount, model: str, timeout: float) -> None:
+        super().__init__(
+            url=account.run_url(model),
+            headers=account.headers,
+            timeout=timeout,
+            retry=NO_RETRY,
+            label="Workers AI re-ranker",
+        )
 
     async def rerank(self, query: str, hits: list[SearchHit], top_k: int) -> list[SearchHit]:
         if len(hits) <= 1:
             return hits[:top_k]
         body = {"query": query, "contexts": [{"text": h.content} for h in hits], "top_k": top_k}
         try:
-            async with httpx.AsyncClient(timeout=self._timeout) as client:
-                r = await client.post(self._url, json=body, headers=self._headers)
-                r.raise_for_status()
-                ranked = r.json()["result"]["response"]
+            ranked = (await self.post_json(body))["result"]["response"]
             out: list[SearchHit] = []
             for item in ranked:
                 hit = hits[int(item["id"])]
@@ -52,5 +63,15 @@ class WorkersAIRerank:
                 hit.score = float(item["score"])
                 out.append(hit)
             return out[:top_k]
-        except (httpx.HTTPError, KeyError, ValueError, IndexError, TypeError):
+        except (ProviderError, httpx.HTTPError, KeyError, ValueError, IndexError, TypeError):
             return hits[:top_k]
+
+
+def build_reranker(settings: Settings) -> Reranker:
+    if settings.rerank_provider == "workers-ai":
+        return WorkersAIRerank(
+            WorkersAIAccount.from_settings(settings),
+            settings.rerank_model,
+            settings.llm_timeout_seconds,
+        )
+    return NoRerank()

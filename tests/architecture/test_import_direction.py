@@ -16,12 +16,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HTTP_LAYER = ("service.api", "service.core", "service.app", "service.main")
-# Dev tooling that starts the app (and is no runtime code): outside the domain rule.
-TOOLING = ("service.devstack", "service.evals", "service.ops")
 HTTP_LIBRARIES = ("fastapi", "starlette", "sse_starlette")
 # core is not here: its config, db and exceptions serve every layer. What in it is HTTP plumbing
 # imports the HTTP libraries, which the walk catches.
-FORBIDDEN_FOR_DOMAIN = (*HTTP_LIBRARIES, "service.api", "service.app", "service.main", *TOOLING)
+FORBIDDEN_FOR_DOMAIN = (*HTTP_LIBRARIES, "service.api", "service.app", "service.main")
 
 
 def _within(name: str, prefixes: tuple[str, ...]) -> bool:
@@ -92,7 +90,7 @@ def domain_violations(root: Path) -> list[str]:
     graph = _graph(root)
     found = []
     for module in graph:
-        if _within(module, HTTP_LAYER + TOOLING) or module == "service":
+        if _within(module, HTTP_LAYER) or module == "service":
             continue
         for dep, importer in _reached(graph, module).items():
             if _within(dep, FORBIDDEN_FOR_DOMAIN):
@@ -115,7 +113,7 @@ def test_nothing_in_the_runtime_package_imports_dev_tooling() -> None:
 
 def test_importing_the_domain_loads_no_http_library() -> None:
     """The real interpreter agrees, libraries' own imports included."""
-    domain = [m for m in _modules(ROOT) if m != "service" and not _within(m, HTTP_LAYER + TOOLING)]
+    domain = [m for m in _modules(ROOT) if m != "service" and not _within(m, HTTP_LAYER)]
     script = (
         "import importlib, json, sys\n"
         f"for name in {domain!r}:\n"

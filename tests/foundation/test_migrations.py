@@ -1,16 +1,24 @@
 from __future__ import annotations
 
-import psycopg
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-from service.core.migrations import apply_migrations
-from tests.conftest import _database_url
+import psycopg
+import pytest
+
+from devtools.postgres import create_scratch_database
+from service.core.migrations import (
+    SCHEMA_VERSION_SQL,
+    NoMigrationsFound,
+    apply_migrations,
+    migrations_dir,
+)
 
 
 def test_migrations_apply_from_empty_and_are_idempotent(pg_server_url: str) -> None:
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS migrate_check WITH (FORCE)")
-        conn.execute("CREATE DATABASE migrate_check")
-    url = _database_url(pg_server_url, "migrate_check")
+    url = create_scratch_database(pg_server_url, "migrate_check", migrate=False)
 
     first = apply_migrations(url)
     assert first and first[0] == "0001_foundation"
@@ -28,3 +36,54 @@ def test_migrations_apply_from_empty_and_are_idempotent(pg_server_url: str) -> N
             "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
         ).fetchone()
         assert ext is not None
+
+
+def _run_migrate(env: dict[str, str], *prelude: str) -> subprocess.CompletedProcess[str]:
+    """`python -m service.migrate` as production's unit runs it, optionally after some setup code."""
+    code = "\n".join(
+        [*prelude, "import runpy", "runpy.run_module('service.migrate', run_name='__main__')"]
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "LOG_FORMAT": "console", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_migrate_entry_point_applies_the_packaged_migrations(pg_server_url: str) -> None:
+    url = create_scratch_database(pg_server_url, "migrate_entry", migrate=False)
+
+    first = _run_migrate({"DATABASE_URL": url})
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = _run_migrate({"DATABASE_URL": url})
+    assert again.returncode == 0, again.stdout + again.stderr
+    with psycopg.connect(url) as conn:
+        row = conn.execute(SCHEMA_VERSION_SQL).fetchone()
+    shipped = [p.stem for p in migrations_dir().glob("*.sql") if ".rollback" not in p.name]
+    assert row == (max(shipped),)
+
+
+def test_migrate_entry_point_needs_a_database_url() -> None:
+    result = _run_migrate({"DATABASE_URL": ""})
+    assert result.returncode == 2
+    assert "DATABASE_URL is not set" in result.stdout
+
+
+def test_migrate_entry_point_fails_loudly_without_migrations(
+    pg_server_url: str, tmp_path: Path
+) -> None:
+    """An install that lost its SQL files must not start the API on an empty schema."""
+    result = _run_migrate(
+        {"DATABASE_URL": pg_server_url},
+        "import pathlib, service.core.migrations as m",
+        f"m.migrations_dir = lambda: pathlib.Path({str(tmp_path)!r})",
+    )
+    assert result.returncode == 1
+    assert f"no migrations found in {tmp_path}" in result.stdout
+
+
+def test_apply_migrations_refuses_an_empty_directory(pg_server_url: str, tmp_path: Path) -> None:
+    with pytest.raises(NoMigrationsFound):
+        apply_migrations(pg_server_url, tmp_path)

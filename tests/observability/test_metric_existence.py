@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import ApiSettings, LiveServer
 from tests.factories import Accounts
 from tests.observability.promql import (
     metric_names,
@@ -29,17 +29,9 @@ TOKEN = "scrape-token"
 
 
 @pytest.fixture(scope="module")
-def exported_names(
-    db_url: str, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[set[str]]:
+def exported_names(db_url: str, api_settings: ApiSettings) -> Iterator[set[str]]:
     """The real app over real HTTP: auth, a project, a RAG question, then a scrape."""
-    settings = make_settings(
-        db_url,
-        tmp_path_factory.mktemp("metrics-app"),
-        s3_endpoint_url=s3_endpoint,
-        metrics_token=TOKEN,
-        metrics_sample_seconds=0.05,
-    )
+    settings = api_settings(metrics_token=TOKEN, metrics_sample_seconds=0.05)
     with (
         LiveServer(create_app(settings)) as srv,
         httpx.Client(base_url=srv.url, timeout=120) as http,

@@ -4,26 +4,20 @@ routes, the token check inside the real middleware stack, and the pool gauges of
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import ApiSettings, LiveServer
 
 TOKEN = "real-app-token"
 
 
 @pytest.fixture(scope="module")
-def real_api(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = make_settings(
-        db_url,
-        Path(tmp_path_factory.mktemp("obs-local")),
-        metrics_token=TOKEN,
-        build_version="9.9.9",
-    )
+def real_api(api_settings: ApiSettings) -> Iterator[LiveServer]:
+    settings = api_settings(metrics_token=TOKEN, build_version="9.9.9")
     with LiveServer(create_app(settings)) as server:
         yield server
 

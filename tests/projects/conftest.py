@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +10,8 @@ import httpx
 import pytest
 from pypdf import PdfWriter
 
-from service.app import create_app
-from service.core.config import Settings
-from tests.conftest import CORPUS_DIR, LiveServer, make_settings
-from tests.factories import Account, Accounts
+from tests.conftest import CORPUS_DIR, Api, ApiSettings, StartApi
+from tests.factories import Account
 
 UPLOAD_LIMIT = 3 * 1024 * 1024  # above the 1.9 MB scan, so oversize tests stay small
 ORIGIN_SECRET = "edge-origin-secret"
@@ -33,33 +30,10 @@ def small_pdf(pages: int = 5, title: str | None = "Scales in C") -> bytes:
 
 
 @pytest.fixture(scope="session")
-def projects_settings(
-    db_url: str, tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str
-) -> Settings:
-    return make_settings(
-        db_url,
-        tmp_path_factory.mktemp("projects"),
-        s3_endpoint_url=s3_endpoint,
-        upload_max_bytes=UPLOAD_LIMIT,
-        origin_shared_secret=ORIGIN_SECRET,
+def live_api(start_api: StartApi, api_settings: ApiSettings) -> Api:
+    return start_api(
+        api_settings(upload_max_bytes=UPLOAD_LIMIT, origin_shared_secret=ORIGIN_SECRET)
     )
-
-
-@pytest.fixture(scope="session")
-def projects_api(projects_settings: Settings) -> Iterator[LiveServer]:
-    with LiveServer(create_app(projects_settings)) as server:
-        yield server
-
-
-@pytest.fixture
-def http(projects_api: LiveServer, clean_db: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=projects_api.url, timeout=60) as c:
-        yield c
-
-
-@pytest.fixture
-def people(http: httpx.Client, clean_db: str) -> Accounts:
-    return Accounts(http, clean_db)
 
 
 @pytest.fixture(scope="session")

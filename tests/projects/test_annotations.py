@@ -45,75 +45,77 @@ INVALID: list[tuple[str, dict[str, Any]]] = [
 
 
 @pytest.fixture
-def owner(people: Accounts) -> Account:
-    return people.create("student")
+def owner(accounts: Accounts) -> Account:
+    return accounts.create("student")
 
 
-def _post(http: httpx.Client, who: Account, project_id: str, **fields: Any) -> httpx.Response:
-    return http.post(
+def _post(client: httpx.Client, who: Account, project_id: str, **fields: Any) -> httpx.Response:
+    return client.post(
         "/api/annotations", json={"project_id": project_id, **fields}, headers=who.headers
     )
 
 
-def test_each_type_round_trips(http: httpx.Client, owner: Account) -> None:
-    project_id = ready_project(http, owner)
+def test_each_type_round_trips(client: httpx.Client, owner: Account) -> None:
+    project_id = ready_project(client, owner)
     for kind, content in VALID.items():
-        r = _post(http, owner, project_id, page=5, type=kind, content=content)
+        r = _post(client, owner, project_id, page=5, type=kind, content=content)
         assert r.status_code == 201, r.text
         body = r.json()
         assert body["type"] == kind and body["page"] == 5 and body["author_id"] == owner.id
-        assert http.get(f"/api/annotations/{body['id']}", headers=owner.headers).json() == body
-    listed = http.get(
+        assert client.get(f"/api/annotations/{body['id']}", headers=owner.headers).json() == body
+    listed = client.get(
         f"/api/annotations?project_id={project_id}&page=5&page_number=2&page_size=2",
         headers=owner.headers,
     ).json()
     assert listed["total"] == 3 and len(listed["items"]) == 1 and listed["page"] == 2
-    other_page = http.get(f"/api/annotations?project_id={project_id}&page=4", headers=owner.headers)
+    other_page = client.get(
+        f"/api/annotations?project_id={project_id}&page=4", headers=owner.headers
+    )
     assert other_page.json()["total"] == 0
 
 
-def test_invalid_content_is_422(http: httpx.Client, owner: Account) -> None:
-    project_id = ready_project(http, owner)
+def test_invalid_content_is_422(client: httpx.Client, owner: Account) -> None:
+    project_id = ready_project(client, owner)
     accepted = []
     for i, (kind, content) in enumerate(INVALID):
-        r = _post(http, owner, project_id, page=1, type=kind, content=content)
+        r = _post(client, owner, project_id, page=1, type=kind, content=content)
         if r.status_code != 422 or r.json()["error"]["code"] != "validation_error":
             accepted.append((i, kind, r.status_code))
     assert not accepted, f"invalid content not refused: {accepted}"
-    listed = http.get(f"/api/annotations?project_id={project_id}", headers=owner.headers)
+    listed = client.get(f"/api/annotations?project_id={project_id}", headers=owner.headers)
     assert listed.json()["total"] == 0
 
 
-def test_unknown_type_and_bad_pages(http: httpx.Client, owner: Account) -> None:
-    project_id = ready_project(http, owner)  # five pages
+def test_unknown_type_and_bad_pages(client: httpx.Client, owner: Account) -> None:
+    project_id = ready_project(client, owner)  # five pages
     note = VALID["note"]
-    r = _post(http, owner, project_id, page=1, type="stamp", content=note)
+    r = _post(client, owner, project_id, page=1, type="stamp", content=note)
     assert r.status_code == 422
     for page in (0, -1):
-        r = _post(http, owner, project_id, page=page, type="note", content=note)
+        r = _post(client, owner, project_id, page=page, type="note", content=note)
         assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
-    r = _post(http, owner, project_id, page=6, type="note", content=note)
+    r = _post(client, owner, project_id, page=6, type="note", content=note)
     assert r.status_code == 422 and r.json()["error"]["code"] == "page_out_of_range"
-    assert _post(http, owner, project_id, page=5, type="note", content=note).status_code == 201
+    assert _post(client, owner, project_id, page=5, type="note", content=note).status_code == 201
 
 
-def test_pending_project_cannot_be_annotated(http: httpx.Client, owner: Account) -> None:
-    pending = create_project(http, owner)["project"]["id"]
-    r = _post(http, owner, pending, page=1, type="note", content=VALID["note"])
+def test_pending_project_cannot_be_annotated(client: httpx.Client, owner: Account) -> None:
+    pending = create_project(client, owner)["project"]["id"]
+    r = _post(client, owner, pending, page=1, type="note", content=VALID["note"])
     assert r.status_code == 409 and r.json()["error"]["code"] == "project_not_ready"
 
 
-def test_update_validates_against_the_existing_type(http: httpx.Client, owner: Account) -> None:
-    project_id = ready_project(http, owner)
-    created = _post(http, owner, project_id, page=1, type="highlight", content=VALID["highlight"])
+def test_update_validates_against_the_existing_type(client: httpx.Client, owner: Account) -> None:
+    project_id = ready_project(client, owner)
+    created = _post(client, owner, project_id, page=1, type="highlight", content=VALID["highlight"])
     url = f"/api/annotations/{created.json()['id']}"
-    r = http.patch(url, json={"content": VALID["note"]}, headers=owner.headers)
+    r = client.patch(url, json={"content": VALID["note"]}, headers=owner.headers)
     assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
-    r = http.patch(url, json={"page": 9}, headers=owner.headers)
+    r = client.patch(url, json={"page": 9}, headers=owner.headers)
     assert r.status_code == 422 and r.json()["error"]["code"] == "page_out_of_range"
-    r = http.patch(url, json={"type": "note"}, headers=owner.headers)
+    r = client.patch(url, json={"type": "note"}, headers=owner.headers)
     assert r.status_code == 422
     new = {"rects": [RECT], "color": "#00ff00"}
-    r = http.patch(url, json={"page": 4, "content": new}, headers=owner.headers)
+    r = client.patch(url, json={"page": 4, "content": new}, headers=owner.headers)
     assert r.status_code == 200, r.text
     assert r.json()["page"] == 4 and r.json()["content"] == new

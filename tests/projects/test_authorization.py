@@ -21,29 +21,29 @@ NOTE = {"text": "watch the thumb", "position": {"x": 10, "y": 20}}
 
 @dataclass
 class World:
-    http: httpx.Client
-    people: dict[str, Account]
+    client: httpx.Client
+    accounts: dict[str, Account]
     project_id: str
     annotation_id: str
     bystander: Account  # has view access; the target of grant/revoke calls
 
     def headers(self, caller: str) -> dict[str, str]:
-        return {} if caller == "anonymous" else self.people[caller].headers
+        return {} if caller == "anonymous" else self.accounts[caller].headers
 
 
-def _world(http: httpx.Client, people: dict[str, Account], bystander: Account) -> World:
-    owner = people["owner"]
-    project_id = ready_project(http, owner)
+def _world(client: httpx.Client, accounts: dict[str, Account], bystander: Account) -> World:
+    owner = accounts["owner"]
+    project_id = ready_project(client, owner)
     for level in ("view", "edit", "admin"):
-        share(http, owner, project_id, people[level], level)
-    share(http, owner, project_id, bystander, "view")
-    r = http.post(
+        share(client, owner, project_id, accounts[level], level)
+    share(client, owner, project_id, bystander, "view")
+    r = client.post(
         "/api/annotations",
         json={"project_id": project_id, "page": 2, "type": "note", "content": NOTE},
         headers=owner.headers,
     )
     assert r.status_code == 201, r.text
-    return World(http, people, project_id, r.json()["id"], bystander)
+    return World(client, accounts, project_id, r.json()["id"], bystander)
 
 
 Call = Callable[[World, str], httpx.Response]
@@ -56,7 +56,7 @@ def _req(method: str, path: str, **kw: object) -> Call:
         body = kw.get("json")
         if callable(body):
             body = body(w)
-        return w.http.request(
+        return w.client.request(
             method,
             url,
             json=body,
@@ -136,29 +136,29 @@ CASES: dict[str, tuple[Call, dict[str, int]]] = {
 }
 
 
-def _cast(people: Accounts) -> dict[str, Account]:
+def _cast(accounts: Accounts) -> dict[str, Account]:
     roles = {"owner": "student", "view": "teacher", "edit": "student", "admin": "teacher"}
-    cast = {name: people.create(role, name) for name, role in roles.items()}
-    cast["other"] = people.create("teacher", "other")
-    cast["platform_admin"] = people.create("admin", "platform-admin")
-    cast["bystander"] = people.create("student", "bystander")
+    cast = {name: accounts.create(role, name) for name, role in roles.items()}
+    cast["other"] = accounts.create("teacher", "other")
+    cast["platform_admin"] = accounts.create("admin", "platform-admin")
+    cast["bystander"] = accounts.create("student", "bystander")
     return cast
 
 
 @pytest.fixture
-def cast(people: Accounts) -> dict[str, Account]:
-    return _cast(people)
+def cast(accounts: Accounts) -> dict[str, Account]:
+    return _cast(accounts)
 
 
-def test_authorization_matrix(http: httpx.Client, cast: dict[str, Account]) -> None:
+def test_authorization_matrix(client: httpx.Client, cast: dict[str, Account]) -> None:
     """One test for the whole table (accounts are slow to make); every mismatch is reported."""
-    shared = _world(http, cast, cast["bystander"])
+    shared = _world(client, cast, cast["bystander"])
     got: dict[str, dict[str, int]] = {}
     for endpoint, (call, expected) in CASES.items():
         assert set(expected) == set(CALLERS), endpoint
         got[endpoint] = {}
         for caller in CALLERS:
-            world = _world(http, cast, cast["bystander"]) if endpoint in DESTRUCTIVE else shared
+            world = _world(client, cast, cast["bystander"]) if endpoint in DESTRUCTIVE else shared
             got[endpoint][caller] = call(world, caller).status_code
     wrong = {
         endpoint: {
@@ -171,22 +171,22 @@ def test_authorization_matrix(http: httpx.Client, cast: dict[str, Account]) -> N
 
 
 def test_lists_show_only_what_the_caller_may_see(
-    http: httpx.Client, people: Accounts, cast: dict[str, Account]
+    client: httpx.Client, accounts: Accounts, cast: dict[str, Account]
 ) -> None:
-    world = _world(http, cast, cast["bystander"])
-    teacher, student = people.create("teacher"), people.create("student")
-    people.link(teacher, student)
-    private = ready_project(http, student)
+    world = _world(client, cast, cast["bystander"])
+    teacher, student = accounts.create("teacher"), accounts.create("student")
+    accounts.link(teacher, student)
+    private = ready_project(client, student)
 
     def ids(caller: Account, query: str = "") -> set[str]:
-        r = http.get(f"/api/projects{query}", headers=caller.headers)
+        r = client.get(f"/api/projects{query}", headers=caller.headers)
         assert r.status_code == 200, r.text
         return {p["id"] for p in r.json()["items"]}
 
     assert ids(cast["view"]) == {world.project_id}
     assert ids(cast["other"]) == set()
     assert ids(teacher) == set()  # a linked teacher sees nothing until the student shares
-    share(http, student, private, teacher, "view")
+    share(client, student, private, teacher, "view")
     assert ids(teacher) == {private}
     assert ids(cast["owner"], "?ownership=owned") == {world.project_id}
     assert ids(cast["owner"], "?ownership=shared") == set()
@@ -194,69 +194,71 @@ def test_lists_show_only_what_the_caller_may_see(
     assert ids(cast["platform_admin"], "?ownership=owned") == set()
 
 
-def test_pagination_of_projects(http: httpx.Client, people: Accounts) -> None:
-    owner = people.create("teacher")
+def test_pagination_of_projects(client: httpx.Client, accounts: Accounts) -> None:
+    owner = accounts.create("teacher")
     for i in range(5):
-        r = http.post(
+        r = client.post(
             "/api/projects", json={"title": f"P{i}", "filename": "p.pdf"}, headers=owner.headers
         )
         assert r.status_code == 201
-    r = http.get("/api/projects?page=2&page_size=2", headers=owner.headers).json()
+    r = client.get("/api/projects?page=2&page_size=2", headers=owner.headers).json()
     assert r["total"] == 5 and len(r["items"]) == 2 and r["page"] == 2
-    bad = http.get("/api/projects?page_size=101", headers=owner.headers)
+    bad = client.get("/api/projects?page_size=101", headers=owner.headers)
     assert bad.status_code == 422
 
 
-def test_sharing_rules(http: httpx.Client, people: Accounts, cast: dict[str, Account]) -> None:
-    world = _world(http, cast, cast["bystander"])
+def test_sharing_rules(client: httpx.Client, accounts: Accounts, cast: dict[str, Account]) -> None:
+    world = _world(client, cast, cast["bystander"])
     p, owner, admin = world.project_id, cast["owner"], cast["admin"]
-    r = http.delete(f"/api/projects/{p}/access/{owner.id}", headers=admin.headers)
+    r = client.delete(f"/api/projects/{p}/access/{owner.id}", headers=admin.headers)
     assert r.status_code == 409 and r.json()["error"]["code"] == "owner_not_revocable"
-    r = http.post(
+    r = client.post(
         f"/api/projects/{p}/access",
         json={"user_id": owner.id, "level": "view"},
         headers=admin.headers,
     )
     assert r.status_code == 409
-    r = http.post(
+    r = client.post(
         f"/api/projects/{p}/access",
         json={"user_id": "00000000-0000-0000-0000-000000000000", "level": "view"},
         headers=owner.headers,
     )
     assert r.status_code == 404 and r.json()["error"]["code"] == "user_not_found"
-    r = http.post(
+    r = client.post(
         f"/api/projects/{p}/access",
         json={"user_id": cast["view"].id, "level": "owner"},
         headers=owner.headers,
     )
     assert r.status_code == 422
-    listing = http.get(f"/api/projects/{p}/access", headers=cast["view"].headers).json()
+    listing = client.get(f"/api/projects/{p}/access", headers=cast["view"].headers).json()
     assert listing[0] == listing[0] | {"user_id": owner.id, "level": "owner"}
     assert {e["user_id"]: e["level"] for e in listing}[cast["edit"].id] == "edit"
     # Revoked users lose sight of the project.
-    r = http.delete(f"/api/projects/{p}/access/{cast['view'].id}", headers=owner.headers)
+    r = client.delete(f"/api/projects/{p}/access/{cast['view'].id}", headers=owner.headers)
     assert r.status_code == 204
-    assert http.get(f"/api/projects/{p}", headers=cast["view"].headers).status_code == 404
+    assert client.get(f"/api/projects/{p}", headers=cast["view"].headers).status_code == 404
 
 
 def test_authors_manage_their_own_annotations_with_view_rights(
-    http: httpx.Client, people: Accounts, cast: dict[str, Account]
+    client: httpx.Client, accounts: Accounts, cast: dict[str, Account]
 ) -> None:
-    world = _world(http, cast, cast["bystander"])
+    world = _world(client, cast, cast["bystander"])
     viewer = cast["view"]
-    r = http.post(
+    r = client.post(
         "/api/annotations",
         json={"project_id": world.project_id, "page": 3, "type": "note", "content": NOTE},
         headers=viewer.headers,
     )
     assert r.status_code == 201
     mine = r.json()["id"]
-    r = http.patch(
+    r = client.patch(
         f"/api/annotations/{mine}",
         json={"content": {"text": "new", "position": {"x": 1, "y": 2}}},
         headers=viewer.headers,
     )
     assert r.status_code == 200 and r.json()["content"]["text"] == "new"
     other_viewer = cast["bystander"]
-    assert http.delete(f"/api/annotations/{mine}", headers=other_viewer.headers).status_code == 403
-    assert http.delete(f"/api/annotations/{mine}", headers=viewer.headers).status_code == 204
+    assert (
+        client.delete(f"/api/annotations/{mine}", headers=other_viewer.headers).status_code == 403
+    )
+    assert client.delete(f"/api/annotations/{mine}", headers=viewer.headers).status_code == 204

@@ -10,20 +10,21 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.storage import ObjectStore, local_server
+from devtools import local_s3
+from service.storage import ObjectStore
 from tests.conftest import free_port, make_settings
 
 
 def _start(endpoint: str, data_dir: Path) -> subprocess.Popen[bytes]:
-    host, port = local_server.loopback_address(endpoint) or ("", 0)
+    host, port = local_s3.loopback_address(endpoint) or ("", 0)
     proc = subprocess.Popen(
-        local_server.server_command(host, port),
-        env={**os.environ, **local_server.recording_env(data_dir)},
+        local_s3.server_command(host, port),
+        env={**os.environ, **local_s3.recording_env(data_dir)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     for _ in range(300):
-        if local_server.is_up(endpoint):
+        if local_s3.is_up(endpoint):
             return proc
         assert proc.poll() is None, "S3 server exited"
         time.sleep(0.1)
@@ -51,7 +52,7 @@ def test_objects_survive_a_restart(tmp_path: Path) -> None:
 
     proc = _start(endpoint, data_dir)
     try:
-        assert local_server.replay(endpoint, data_dir) > 0
+        assert local_s3.replay(endpoint, data_dir) > 0
         assert store.get_bytes(bucket, "projects/u/p/kept.pdf") == body
         assert store.list_keys(bucket, "projects/u/p/") == ["projects/u/p/kept.pdf"]
     finally:
@@ -93,7 +94,7 @@ def test_concurrent_uploads_keep_the_recording_valid(tmp_path: Path) -> None:
         f.write(b'{"method": "PUT", "url": "truncated\n')
     proc = _start(endpoint, data_dir)
     try:
-        local_server.replay(endpoint, data_dir)
+        local_s3.replay(endpoint, data_dir)
         for key, body in bodies.items():
             assert store.get_bytes(bucket, key) == body
     finally:

@@ -11,44 +11,44 @@ from tests.projects.conftest import upload
 
 
 def test_teacher_shares_a_score_and_the_student_annotates_page_3(
-    http: httpx.Client, people: Accounts, scan_pdf: Path
+    client: httpx.Client, accounts: Accounts, scan_pdf: Path
 ) -> None:
-    teacher, student = people.create("teacher"), people.create("student")
-    people.link(teacher, student)
+    teacher, student = accounts.create("teacher"), accounts.create("student")
+    accounts.link(teacher, student)
 
-    created = http.post(
+    created = client.post(
         "/api/projects",
         json={"title": "Great Pianists (Cooke 1913)", "filename": "cooke 1913.pdf"},
         headers=teacher.headers,
     ).json()
     project_id = created["project"]["id"]
     assert upload(created["upload_url"], scan_pdf.read_bytes()).status_code == 200
-    ready = http.post(f"/api/projects/{project_id}/confirm", headers=teacher.headers).json()
+    ready = client.post(f"/api/projects/{project_id}/confirm", headers=teacher.headers).json()
     assert ready["status"] == "ready" and ready["page_count"] == 38
 
     # Before sharing, the linked student can't see it.
-    assert http.get(f"/api/projects/{project_id}", headers=student.headers).status_code == 404
-    r = http.post(
+    assert client.get(f"/api/projects/{project_id}", headers=student.headers).status_code == 404
+    r = client.post(
         f"/api/projects/{project_id}/access",
         json={"user_id": student.id, "level": "view"},
         headers=teacher.headers,
     )
     assert r.status_code == 200
 
-    detail = http.get(f"/api/projects/{project_id}", headers=student.headers)
+    detail = client.get(f"/api/projects/{project_id}", headers=student.headers)
     assert detail.status_code == 200 and detail.json()["access"] == "view"
     assert httpx.get(detail.json()["download_url"]).content == scan_pdf.read_bytes()
 
     note = {"text": "Ask about this quote", "position": {"x": 72, "y": 140}}
-    r = http.post(
+    r = client.post(
         "/api/annotations",
         json={"project_id": project_id, "page": 3, "type": "note", "content": note},
         headers=student.headers,
     )
     assert r.status_code == 201, r.text
-    seen = http.get(f"/api/annotations?project_id={project_id}&page=3", headers=teacher.headers)
+    seen = client.get(f"/api/annotations?project_id={project_id}&page=3", headers=teacher.headers)
     assert [a["author_id"] for a in seen.json()["items"]] == [student.id]
 
-    r = http.delete(f"/api/projects/{project_id}", headers=student.headers)
+    r = client.delete(f"/api/projects/{project_id}", headers=student.headers)
     assert r.status_code == 403 and r.json()["error"]["code"] == "insufficient_access"
-    assert http.get(f"/api/projects/{project_id}", headers=teacher.headers).status_code == 200
+    assert client.get(f"/api/projects/{project_id}", headers=teacher.headers).status_code == 200

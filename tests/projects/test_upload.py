@@ -10,7 +10,7 @@ import pytest
 from service.app import create_app
 from service.core.config import Settings
 from service.storage import ObjectStore
-from tests.conftest import LiveServer
+from tests.conftest import Api, LiveServer, StartApi
 from tests.factories import Accounts
 from tests.projects.conftest import (
     ORIGIN_SECRET,
@@ -30,10 +30,10 @@ def _keys(settings: Settings, project: dict) -> list[str]:
 
 
 def test_upload_round_trip_of_the_38_page_scan(
-    http: httpx.Client, people: Accounts, scan_pdf: Path, projects_settings: Settings
+    client: httpx.Client, accounts: Accounts, scan_pdf: Path, live_api: Api
 ) -> None:
-    owner = people.create("teacher")
-    r = http.post(
+    owner = accounts.create("teacher")
+    r = client.post(
         "/api/projects",
         json={
             "title": "Cooke 1913",
@@ -53,7 +53,7 @@ def test_upload_round_trip_of_the_38_page_scan(
     put = upload(created["upload_url"], data)
     assert put.status_code == 200, put.text
 
-    r = http.post(f"/api/projects/{project['id']}/confirm", headers=owner.headers)
+    r = client.post(f"/api/projects/{project['id']}/confirm", headers=owner.headers)
     assert r.status_code == 200, r.text
     ready = r.json()
     assert ready["status"] == "ready"
@@ -61,15 +61,15 @@ def test_upload_round_trip_of_the_38_page_scan(
     assert ready["file_size"] == len(data)
     assert ready["pdf_title"].startswith("Great Pianists on Piano Playing")
 
-    again = http.post(f"/api/projects/{project['id']}/confirm", headers=owner.headers)
+    again = client.post(f"/api/projects/{project['id']}/confirm", headers=owner.headers)
     assert again.status_code == 200 and again.json()["page_count"] == 38
 
-    detail = http.get(f"/api/projects/{project['id']}", headers=owner.headers).json()
+    detail = client.get(f"/api/projects/{project['id']}", headers=owner.headers).json()
     assert detail["download_url"] and detail["download_expires_at"]
     downloaded = httpx.get(detail["download_url"], timeout=60)
     assert downloaded.status_code == 200
     assert downloaded.content == data
-    assert _keys(projects_settings, project) == [
+    assert _keys(live_api.settings, project) == [
         f"projects/{owner.id}/{project['id']}/Cooke-1913-scans.pdf"
     ]
 
@@ -92,36 +92,36 @@ def _bad_upload_case(case: str) -> tuple[bytes | None, str, str]:
     "case", ["not_a_pdf", "wrong_content_type", "too_large", "missing", "corrupt"]
 )
 def test_bad_uploads_get_their_code_and_leave_nothing(
-    http: httpx.Client, people: Accounts, projects_settings: Settings, case: str
+    client: httpx.Client, accounts: Accounts, live_api: Api, case: str
 ) -> None:
-    owner = people.create("student")
-    created = create_project(http, owner)
+    owner = accounts.create("student")
+    created = create_project(client, owner)
     project = created["project"]
     data, content_type, code = _bad_upload_case(case)
     if data is not None:
         # The local store doesn't check signatures, so even a wrong content type lands.
         assert upload(created["upload_url"], data, content_type).is_success
-        assert len(_keys(projects_settings, project)) == 1
-    r = http.post(f"/api/projects/{project['id']}/confirm", headers=owner.headers)
+        assert len(_keys(live_api.settings, project)) == 1
+    r = client.post(f"/api/projects/{project['id']}/confirm", headers=owner.headers)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == code
-    assert _keys(projects_settings, project) == []
-    still = http.get(f"/api/projects/{project['id']}", headers=owner.headers).json()
+    assert _keys(live_api.settings, project) == []
+    still = client.get(f"/api/projects/{project['id']}", headers=owner.headers).json()
     assert still["status"] == "pending" and still["download_url"] is None
 
     # The same URL can be used again with a good file.
     assert upload(created["upload_url"], small_pdf(3)).is_success
-    r = http.post(f"/api/projects/{project['id']}/confirm", headers=owner.headers)
+    r = client.post(f"/api/projects/{project['id']}/confirm", headers=owner.headers)
     assert r.status_code == 200 and r.json()["page_count"] == 3
 
 
 def test_delete_removes_file_annotations_and_access(
-    http: httpx.Client, people: Accounts, projects_settings: Settings, clean_db: str
+    client: httpx.Client, accounts: Accounts, live_api: Api, clean_db: str
 ) -> None:
-    owner, student = people.create("teacher"), people.create("student")
-    project_id = ready_project(http, owner)
-    share(http, owner, project_id, student, "view")
-    r = http.post(
+    owner, student = accounts.create("teacher"), accounts.create("student")
+    project_id = ready_project(client, owner)
+    share(client, owner, project_id, student, "view")
+    r = client.post(
         "/api/annotations",
         json={
             "project_id": project_id,
@@ -132,12 +132,12 @@ def test_delete_removes_file_annotations_and_access(
         headers=student.headers,
     )
     assert r.status_code == 201
-    project = http.get(f"/api/projects/{project_id}", headers=owner.headers).json()
-    assert len(_keys(projects_settings, project)) == 1
+    project = client.get(f"/api/projects/{project_id}", headers=owner.headers).json()
+    assert len(_keys(live_api.settings, project)) == 1
 
-    assert http.delete(f"/api/projects/{project_id}", headers=owner.headers).status_code == 204
-    assert _keys(projects_settings, project) == []
-    assert http.get(f"/api/projects/{project_id}", headers=owner.headers).status_code == 404
+    assert client.delete(f"/api/projects/{project_id}", headers=owner.headers).status_code == 204
+    assert _keys(live_api.settings, project) == []
+    assert client.get(f"/api/projects/{project_id}", headers=owner.headers).status_code == 404
     import psycopg
 
     with psycopg.connect(clean_db) as conn:
@@ -147,41 +147,41 @@ def test_delete_removes_file_annotations_and_access(
 
 
 def test_delete_with_storage_down_keeps_the_project(
-    http: httpx.Client, people: Accounts, projects_settings: Settings
+    client: httpx.Client, accounts: Accounts, live_api: Api
 ) -> None:
-    owner = people.create("student")
-    project_id = ready_project(http, owner)
-    broken = projects_settings.model_copy(
+    owner = accounts.create("student")
+    project_id = ready_project(client, owner)
+    broken = live_api.settings.model_copy(
         update={"s3_endpoint_url": "http://127.0.0.1:9", "s3_max_attempts": 2}
     )
     with LiveServer(create_app(broken)) as down:
         r = httpx.delete(f"{down.url}/api/projects/{project_id}", headers=owner.headers)
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "storage_unavailable"
-    detail = http.get(f"/api/projects/{project_id}", headers=owner.headers)
+    detail = client.get(f"/api/projects/{project_id}", headers=owner.headers)
     assert detail.status_code == 200 and detail.json()["status"] == "ready"
     assert httpx.get(detail.json()["download_url"]).status_code == 200
     # A retry against working storage completes the delete.
-    assert http.delete(f"/api/projects/{project_id}", headers=owner.headers).status_code == 204
+    assert client.delete(f"/api/projects/{project_id}", headers=owner.headers).status_code == 204
 
 
-def test_stream_authorization_for_the_edge_worker(http: httpx.Client, people: Accounts) -> None:
-    owner, stranger = people.create("teacher"), people.create("student")
-    project_id = ready_project(http, owner)
+def test_stream_authorization_for_the_edge_worker(client: httpx.Client, accounts: Accounts) -> None:
+    owner, stranger = accounts.create("teacher"), accounts.create("student")
+    project_id = ready_project(client, owner)
     url = f"/api/projects/{project_id}/stream-authorization"
-    ok = http.get(url, headers={**owner.headers, "X-Origin-Secret": ORIGIN_SECRET})
+    ok = client.get(url, headers={**owner.headers, "X-Origin-Secret": ORIGIN_SECRET})
     assert ok.status_code == 200, ok.text
     body = ok.json()
     assert body["bucket_binding"] == "PDF_BUCKET"
     assert body["key"] == f"projects/{owner.id}/{project_id}/scales.pdf"
     assert body["content_type"] == "application/pdf" and body["size"] > 0 and body["etag"]
-    assert http.get(url, headers=owner.headers).status_code == 401
-    assert http.get(url, headers={**owner.headers, "X-Origin-Secret": "nope"}).status_code == 403
-    assert http.get(url, headers={"X-Origin-Secret": ORIGIN_SECRET}).status_code == 401
-    other = http.get(url, headers={**stranger.headers, "X-Origin-Secret": ORIGIN_SECRET})
+    assert client.get(url, headers=owner.headers).status_code == 401
+    assert client.get(url, headers={**owner.headers, "X-Origin-Secret": "nope"}).status_code == 403
+    assert client.get(url, headers={"X-Origin-Secret": ORIGIN_SECRET}).status_code == 401
+    other = client.get(url, headers={**stranger.headers, "X-Origin-Secret": ORIGIN_SECRET})
     assert other.status_code == 404
-    pending = create_project(http, owner)["project"]["id"]
-    r = http.get(
+    pending = create_project(client, owner)["project"]["id"]
+    r = client.get(
         f"/api/projects/{pending}/stream-authorization",
         headers={**owner.headers, "X-Origin-Secret": ORIGIN_SECRET},
     )
@@ -189,12 +189,16 @@ def test_stream_authorization_for_the_edge_worker(http: httpx.Client, people: Ac
 
 
 def test_stream_authorization_is_off_without_a_secret(
-    client: httpx.Client, accounts: Accounts
+    start_api: StartApi, settings: Settings, clean_db: str
 ) -> None:
-    owner = accounts.create("teacher")
-    created = create_project(client, owner)
-    r = client.get(
-        f"/api/projects/{created['project']['id']}/stream-authorization",
-        headers={**owner.headers, "X-Origin-Secret": "anything"},
-    )
+    """The default test settings have no ORIGIN_SHARED_SECRET, unlike this suite's API."""
+    assert not settings.origin_shared_secret.get_secret_value()
+    without_secret = start_api(settings)
+    with httpx.Client(base_url=without_secret.url, timeout=60) as client:
+        owner = Accounts(client, clean_db).create("teacher")
+        created = create_project(client, owner)
+        r = client.get(
+            f"/api/projects/{created['project']['id']}/stream-authorization",
+            headers={**owner.headers, "X-Origin-Secret": "anything"},
+        )
     assert r.status_code == 404 and r.json()["error"]["code"] == "feature_disabled"

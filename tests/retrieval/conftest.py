@@ -1,19 +1,15 @@
-"""Retrieval fixtures: the real local embedder (loaded once) and an API wired to it."""
+"""Retrieval fixtures: the real local embedder (loaded once) and an API answering with it."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
 
-import httpx
 import psycopg
 import pytest
 
-from service.app import create_app
-from service.container import Overrides
 from service.search.query_embedding import QueryEmbedder, query_embedder
-from tests.conftest import CORPUS_DIR, LiveServer, make_settings
-from tests.factories import Accounts
+from tests.conftest import CORPUS_DIR, Api, ApiSettings, StartApi
 
 
 class SyncEmbedder:
@@ -35,29 +31,11 @@ def embed(embedder: QueryEmbedder) -> SyncEmbedder:
 
 
 @pytest.fixture(scope="session")
-def rag_api(
-    db_url: str, tmp_path_factory: pytest.TempPathFactory, embedder: QueryEmbedder
-) -> Iterator[LiveServer]:
-    settings = make_settings(
-        db_url,
-        tmp_path_factory.mktemp("rag"),
-        origin_shared_secret="edge-secret",
-        corpus_dir=CORPUS_DIR,
-        llm_provider="extractive",
+def live_api(start_api: StartApi, api_settings: ApiSettings, embedder: QueryEmbedder) -> Api:
+    settings = api_settings(
+        origin_shared_secret="edge-secret", corpus_dir=CORPUS_DIR, llm_provider="extractive"
     )
-    with LiveServer(create_app(settings, Overrides(embedder=embedder))) as server:
-        yield server
-
-
-@pytest.fixture
-def rag_client(rag_api: LiveServer, clean_db: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=rag_api.url, timeout=60) as c:
-        yield c
-
-
-@pytest.fixture
-def rag_accounts(rag_client: httpx.Client, clean_db: str) -> Accounts:
-    return Accounts(rag_client, clean_db)
+    return start_api(settings, embedder=embedder)
 
 
 @pytest.fixture

@@ -3,7 +3,11 @@
 OpenAI chat completions: `data: {"choices":[{"delta":{"content":...}}]}` ... `data: [DONE]`.
 Workers AI: `data: {"response":"..."}` ... `data: [DONE]`.
 Anthropic Messages: named events message_start / content_block_delta (text_delta) / message_stop.
-`mode` picks the behaviour: ok, http_error, hang, malformed_midway.
+Workers AI's bge-reranker (a model name containing "reranker"): `{"result": {"response": [{"id",
+"score"}]}}`, context ids best first.
+`mode` picks the behaviour: ok, http_error (503 every time), busy_then_ok (one 503 with
+Retry-After, then ok), rejected (401), hang, malformed_midway, cut_midway (the connection drops
+after two chunks).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ ANSWER = ["Practise slowly ", "with a quiet hand [", "1]. Lift each finger ", "[
 class LLMServer:
     def __init__(self) -> None:
         self.mode = "ok"
+        self.retry_after = "0"  # busy_then_ok's Retry-After header
         self.requests: list[dict[str, Any]] = []
         self.app = FastAPI()
         self.app.post("/v1/chat/completions")(self._openai)
@@ -32,12 +37,22 @@ class LLMServer:
         self.requests.append(
             {
                 "path": request.url.path,
+                "peer": request.client.port if request.client else None,
                 "headers": dict(request.headers),
                 "body": await request.json(),
             }
         )
         if self.mode == "http_error":
             return JSONResponse({"error": {"message": "overloaded"}}, status_code=503)
+        if self.mode == "busy_then_ok":
+            self.mode = "ok"
+            return JSONResponse(
+                {"error": {"message": "overloaded"}},
+                status_code=503,
+                headers={"Retry-After": self.retry_after},
+            )
+        if self.mode == "rejected":
+            return JSONResponse({"error": {"message": "invalid api key"}}, status_code=401)
         return None
 
     async def _chunks(self, frames: list[str], tail: list[str]) -> AsyncIterator[bytes]:
@@ -47,6 +62,8 @@ class LLMServer:
             if self.mode == "malformed_midway" and i == 2:
                 yield b"data: {not json\n\n"
                 return
+            if self.mode == "cut_midway" and i == 2:
+                raise ConnectionAbortedError("the upstream dropped the stream")
             yield frame.encode()
             await asyncio.sleep(0.01)
         for frame in tail:
@@ -71,15 +88,33 @@ class LLMServer:
             self._chunks(frames, ["data: [DONE]\n\n"]), media_type="text/event-stream"
         )
 
-    async def _workers_ai(self, request: Request) -> Response:
+    async def _workers_ai(self, request: Request, model: str) -> Response:
         if (err := await self._gate(request)) is not None:
             return err
+        if "reranker" in model:
+            return self._rerank(self.requests[-1]["body"])
         frames = ["data: " + json.dumps({"response": t, "p": "abc"}) + "\n\n" for t in ANSWER]
         tail = [
             "data: " + json.dumps({"response": "", "usage": {"prompt_tokens": 10}}) + "\n\n",
             "data: [DONE]\n\n",
         ]
         return StreamingResponse(self._chunks(frames, tail), media_type="text/event-stream")
+
+    def _rerank(self, body: dict[str, Any]) -> Response:
+        """bge-reranker's answer: context ids by score, here the share of query words they hold."""
+        words = set(body["query"].lower().split())
+        scores = [
+            len(words & set(c["text"].lower().split())) / len(words) for c in body["contexts"]
+        ]
+        ranked = sorted(range(len(scores)), key=lambda i: -scores[i])[: body.get("top_k")]
+        return JSONResponse(
+            {
+                "result": {"response": [{"id": i, "score": scores[i]} for i in ranked]},
+                "success": True,
+                "errors": [],
+                "messages": [],
+            }
+        )
 
     async def _anthropic(self, request: Request) -> Response:
         if (err := await self._gate(request)) is not None:

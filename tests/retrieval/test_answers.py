@@ -13,10 +13,8 @@ import pytest
 
 from service.answers.citations import CitationFilter, clean_all
 from service.answers.hooks import RagHooks
-from service.app import create_app
-from service.container import Overrides
 from service.search.query_embedding import QueryEmbedder
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import LiveServer, build_app, make_settings
 from tests.factories import Accounts
 from tests.retrieval.conftest import SyncEmbedder
 from tests.retrieval.llm_server import LLMServer
@@ -78,11 +76,11 @@ def test_clean_all_keeps_plain_brackets_and_orders_first_use() -> None:
 
 
 def test_sse_events_in_order_with_cited_pages(
-    rag_client: httpx.Client, rag_accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
+    client: httpx.Client, accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
 ) -> None:
-    student = rag_accounts.create("student")
+    student = accounts.create("student")
     plant(db, embed)
-    with rag_client.stream(
+    with client.stream(
         "POST", "/api/chat/query", json={"query": QUESTION, "stream": True}, headers=student.headers
     ) as r:
         assert r.status_code == 200
@@ -112,11 +110,11 @@ def test_sse_events_in_order_with_cited_pages(
 
 
 def test_json_answer_shape_and_top_k_bounds(
-    rag_client: httpx.Client, rag_accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
+    client: httpx.Client, accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
 ) -> None:
-    teacher = rag_accounts.create("teacher")
+    teacher = accounts.create("teacher")
     plant(db, embed)
-    r = rag_client.post(
+    r = client.post(
         "/api/chat/query", json={"query": QUESTION, "top_k": 2}, headers=teacher.headers
     )
     assert r.status_code == 200, r.text
@@ -132,19 +130,19 @@ def test_json_answer_shape_and_top_k_bounds(
             for s in body["sources"]
             for part in quote.split(" … ")
         )
-    r = rag_client.post(
+    r = client.post(
         "/api/chat/query", json={"query": QUESTION, "top_k": 21}, headers=teacher.headers
     )
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "validation_error"
-    r = rag_client.post("/api/chat/query", json={"query": ""}, headers=teacher.headers)
+    r = client.post("/api/chat/query", json={"query": ""}, headers=teacher.headers)
     assert r.status_code == 422
 
 
 def test_worker_embedding_needs_secret_model_and_dimension(
-    rag_client: httpx.Client, rag_accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
+    client: httpx.Client, accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
 ) -> None:
-    teacher = rag_accounts.create("teacher")
+    teacher = accounts.create("teacher")
     plant(db, embed)
     # A vector pointing at the first passage: used only when the Worker's secret matches.
     pedal = embed([PASSAGES[0]])[0]
@@ -155,7 +153,7 @@ def test_worker_embedding_needs_secret_model_and_dimension(
     }
 
     def top(headers: dict[str, str], **extra: Any) -> str:
-        r = rag_client.post("/api/chat/query", json={**query, **extra, "top_k": 1}, headers=headers)
+        r = client.post("/api/chat/query", json={**query, **extra, "top_k": 1}, headers=headers)
         assert r.status_code == 200, r.text
         return str(r.json()["sources"][0]["text"])
 
@@ -184,7 +182,7 @@ def _api(
     settings = make_settings(
         db_url, tmp, cache_backend="none", llm_first_token_timeout_seconds=1.0, **overrides
     )
-    return LiveServer(create_app(settings, Overrides(embedder=embedder, rag_hooks=hooks)))
+    return LiveServer(build_app(settings, embedder=embedder, hooks=hooks))
 
 
 PROVIDERS = {
@@ -211,13 +209,22 @@ PROVIDERS = {
 CASES = [
     ("openai-compatible", "ok"),
     ("openai-compatible", "http_error"),
+    ("openai-compatible", "busy_then_ok"),
+    ("openai-compatible", "rejected"),
     ("openai-compatible", "hang"),
     ("openai-compatible", "malformed_midway"),
+    ("openai-compatible", "cut_midway"),
     ("workers-ai", "ok"),
+    ("workers-ai", "busy_then_ok"),
     ("workers-ai", "hang"),
     ("anthropic", "ok"),
+    ("anthropic", "busy_then_ok"),
     ("anthropic", "malformed_midway"),
 ]
+# Requests the LLM server sees per question: a 429/5xx before the answer starts is retried (a
+# 503 every time, until a retry could no longer beat the first-token timeout); a rejected
+# request is not, and nothing is retried once the stream has begun.
+REQUESTS = {"busy_then_ok": 2, "http_error": 2}
 
 
 @pytest.mark.parametrize(("provider", "mode"), CASES)
@@ -236,6 +243,7 @@ def test_provider_stream_and_fallback(
     ):
         pytest.skip("workers-ai settings arrive with the knowledge-base branch")
     server.mode = mode
+    sent_before = len(server.requests)
     with psycopg.connect(clean_db, autocommit=True) as db:
         plant(db, embed)
     fallbacks: list[tuple[str, str]] = []
@@ -261,7 +269,8 @@ def test_provider_stream_and_fallback(
     text = "".join(d["text"] for n, d in events if n == "delta")
     done = events[-1][1]
     assert "[7]" not in text  # the model's out-of-range marker never reaches the client
-    if mode == "ok":
+    assert len(server.requests) - sent_before == REQUESTS.get(mode, 1)
+    if mode in ("ok", "busy_then_ok"):
         assert text == "Practise slowly with a quiet hand [1]. Lift each finger  in turn [2]."
         assert done["provider"] == provider and done["fallback"] is None
         assert done["dropped_citations"] == 1

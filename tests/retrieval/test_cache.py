@@ -64,15 +64,15 @@ def _ask(client: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
 
 
 def test_upload_and_delete_in_scope_invalidate_search_cache(
-    rag_client: httpx.Client, rag_accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
+    client: httpx.Client, accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
 ) -> None:
-    teacher = rag_accounts.create("teacher")
-    student = rag_accounts.create("student")
-    rag_accounts.link(teacher, student)
+    teacher = accounts.create("teacher")
+    student = accounts.create("student")
+    accounts.link(teacher, student)
     plant(db, embed)
-    first = _ask(rag_client, student.headers)
+    first = _ask(client, student.headers)
     assert len(first["sources"]) == 3
-    again = _ask(rag_client, student.headers)
+    again = _ask(client, student.headers)
     assert [s["chunk_id"] for s in again["sources"]] == [s["chunk_id"] for s in first["sources"]]
     rows = db.execute("SELECT layer, count(*) FROM rag_cache GROUP BY layer").fetchall()
     assert {layer for layer, _ in rows} == {"embedding", "search", "answer"}
@@ -86,44 +86,44 @@ def test_upload_and_delete_in_scope_invalidate_search_cache(
         title="Teacher notes",
         chunks=[(text, embed([text])[0])],
     )
-    after_upload = _ask(rag_client, student.headers)
+    after_upload = _ask(client, student.headers)
     assert "Teacher notes" in {s["title"] for s in after_upload["sources"]}
 
     delete_document(db, doc)
-    after_delete = _ask(rag_client, student.headers)
+    after_delete = _ask(client, student.headers)
     assert "Teacher notes" not in {s["title"] for s in after_delete["sources"]}
 
 
 def test_admin_purges_answer_cache(
-    rag_client: httpx.Client, rag_accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
+    client: httpx.Client, accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
 ) -> None:
-    teacher = rag_accounts.create("teacher")
-    admin = rag_accounts.create("admin")
+    teacher = accounts.create("teacher")
+    admin = accounts.create("admin")
     plant(db, embed)
-    _ask(rag_client, teacher.headers)
-    assert rag_client.delete("/api/chat/cache", headers=teacher.headers).status_code == 403
-    r = rag_client.delete("/api/chat/cache", headers=admin.headers)
+    _ask(client, teacher.headers)
+    assert client.delete("/api/chat/cache", headers=teacher.headers).status_code == 403
+    r = client.delete("/api/chat/cache", headers=admin.headers)
     assert r.status_code == 200 and r.json() == {"purged": 1, "layer": "answer"}
     left = db.execute("SELECT count(*) FROM rag_cache WHERE layer = 'answer'").fetchone()
     assert left == (0,)
-    r = rag_client.delete("/api/chat/cache?layer=bogus", headers=admin.headers)
+    r = client.delete("/api/chat/cache?layer=bogus", headers=admin.headers)
     assert r.status_code == 422
 
 
 def test_queries_and_cache_layers_are_counted(
-    rag_client: httpx.Client, rag_accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
+    client: httpx.Client, accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
 ) -> None:
     from prometheus_client import REGISTRY
 
     def value(name: str, labels: dict[str, str]) -> float:
         return REGISTRY.get_sample_value(name, labels) or 0.0
 
-    teacher = rag_accounts.create("teacher")
+    teacher = accounts.create("teacher")
     plant(db, embed)
     ok_before = value("rag_queries_total", {"outcome": "ok"})
     hits_before = value("cache_requests_total", {"layer": "search", "result": "hit"})
-    _ask(rag_client, teacher.headers)
-    _ask(rag_client, teacher.headers)
+    _ask(client, teacher.headers)
+    _ask(client, teacher.headers)
     assert value("rag_queries_total", {"outcome": "ok"}) == ok_before + 2
     assert value("cache_requests_total", {"layer": "search", "result": "hit"}) >= hits_before + 1
     assert value("rag_query_duration_seconds_count", {"stage": "total"}) >= 2

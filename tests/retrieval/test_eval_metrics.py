@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from service.evals.metrics import (
+from devtools.evals.metrics import (
     hit_at,
     ndcg_at,
     normalise,

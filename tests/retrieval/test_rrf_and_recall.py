@@ -15,7 +15,7 @@ from service.access.scope import AccessScope
 from service.core.config import Settings
 from service.search.hybrid import SearchParams, hybrid_search, vector_only
 from service.search.plan import VectorPlan, choose_plan
-from service.search.rrf import fuse
+from tests.retrieval.rrf import fuse
 from tests.retrieval.seed import MODEL, vec_literal
 
 DEFAULT_EF_SEARCH = Settings.model_fields["search_ef_search"].default

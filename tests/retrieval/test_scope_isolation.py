@@ -43,39 +43,39 @@ def _seen(client: httpx.Client, headers: dict[str, str], stream: bool = False) -
 
 
 def test_each_role_sees_exactly_its_scope(
-    rag_client: httpx.Client, rag_accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
+    client: httpx.Client, accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
 ) -> None:
-    ta = rag_accounts.create("teacher", "ta")
-    tb = rag_accounts.create("teacher", "tb")
-    linked = rag_accounts.create("student", "linked")
-    lonely = rag_accounts.create("student", "lonely")
-    admin = rag_accounts.create("admin")
-    rag_accounts.link(ta, linked)
+    ta = accounts.create("teacher", "ta")
+    tb = accounts.create("teacher", "tb")
+    linked = accounts.create("student", "linked")
+    lonely = accounts.create("student", "lonely")
+    admin = accounts.create("admin")
+    accounts.link(ta, linked)
     _plant(db, embed, {"teacher_a": ta.id, "teacher_b": tb.id})
 
     public = {"public_b", "platform_public"}
-    assert _seen(rag_client, ta.headers) == public | {"private_a"}
-    assert _seen(rag_client, tb.headers) == public | {"private_b"}
-    assert _seen(rag_client, linked.headers) == public | {"private_a"}
-    assert _seen(rag_client, lonely.headers) == public
-    assert _seen(rag_client, admin.headers) == public | {
+    assert _seen(client, ta.headers) == public | {"private_a"}
+    assert _seen(client, tb.headers) == public | {"private_b"}
+    assert _seen(client, linked.headers) == public | {"private_a"}
+    assert _seen(client, lonely.headers) == public
+    assert _seen(client, admin.headers) == public | {
         "private_a",
         "private_b",
         "platform_private",
     }
     # Second round comes from the search cache: still no crossing between scopes.
-    assert _seen(rag_client, lonely.headers) == public
-    assert _seen(rag_client, ta.headers) == public | {"private_a"}
+    assert _seen(client, lonely.headers) == public
+    assert _seen(client, ta.headers) == public | {"private_a"}
 
 
 def test_answer_text_never_quotes_out_of_scope_content(
-    rag_client: httpx.Client, rag_accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
+    client: httpx.Client, accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
 ) -> None:
-    ta = rag_accounts.create("teacher", "ta")
-    tb = rag_accounts.create("teacher", "tb")
+    ta = accounts.create("teacher", "ta")
+    tb = accounts.create("teacher", "tb")
     _plant(db, embed, {"teacher_a": ta.id, "teacher_b": tb.id})
     for _ in range(2):  # the second answer is served from the answer cache
-        r = rag_client.post(
+        r = client.post(
             "/api/chat/query",
             json={"query": "How do I develop finger independence?", "top_k": 20},
             headers=ta.headers,

@@ -11,28 +11,28 @@ from tests.retrieval.test_answers import QUESTION, plant
 
 
 def test_session_lifecycle_and_ownership(
-    rag_client: httpx.Client, rag_accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
+    client: httpx.Client, accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
 ) -> None:
-    me = rag_accounts.create("student")
-    other = rag_accounts.create("student")
+    me = accounts.create("student")
+    other = accounts.create("student")
     plant(db, embed)
-    r = rag_client.post("/api/chat/sessions", json={"title": "Technique"}, headers=me.headers)
+    r = client.post("/api/chat/sessions", json={"title": "Technique"}, headers=me.headers)
     assert r.status_code == 201, r.text
     sid = r.json()["id"]
 
-    r = rag_client.post(
+    r = client.post(
         "/api/chat/query", json={"query": QUESTION, "session_id": sid}, headers=me.headers
     )
     assert r.status_code == 200, r.text
     answer = r.json()
     assert answer["session_id"] == sid and answer["message_id"]
 
-    r = rag_client.post(
+    r = client.post(
         "/api/chat/messages", json={"session_id": sid, "content": "Thanks!"}, headers=me.headers
     )
     assert r.status_code == 201
 
-    detail = rag_client.get(f"/api/chat/sessions/{sid}", headers=me.headers).json()
+    detail = client.get(f"/api/chat/sessions/{sid}", headers=me.headers).json()
     roles = [m["role"] for m in detail["messages"]]
     assert roles == ["user", "assistant", "user"]
     assistant = detail["messages"][1]
@@ -43,29 +43,29 @@ def test_session_lifecycle_and_ownership(
     ]
     assert assistant["confidence"] == answer["confidence"]
 
-    listing = rag_client.get("/api/chat/sessions", headers=me.headers).json()
+    listing = client.get("/api/chat/sessions", headers=me.headers).json()
     assert [s["id"] for s in listing["items"]] == [sid] and listing["total"] == 1
 
     # Someone else can't read, append to, query into, or delete it.
-    assert rag_client.get(f"/api/chat/sessions/{sid}", headers=other.headers).status_code == 404
-    assert rag_client.get("/api/chat/sessions", headers=other.headers).json()["total"] == 0
-    r = rag_client.post(
+    assert client.get(f"/api/chat/sessions/{sid}", headers=other.headers).status_code == 404
+    assert client.get("/api/chat/sessions", headers=other.headers).json()["total"] == 0
+    r = client.post(
         "/api/chat/messages", json={"session_id": sid, "content": "hi"}, headers=other.headers
     )
     assert r.status_code == 404
-    r = rag_client.post(
+    r = client.post(
         "/api/chat/query", json={"query": QUESTION, "session_id": sid}, headers=other.headers
     )
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "session_not_found"
-    assert rag_client.delete(f"/api/chat/sessions/{sid}", headers=other.headers).status_code == 404
+    assert client.delete(f"/api/chat/sessions/{sid}", headers=other.headers).status_code == 404
 
-    assert rag_client.delete(f"/api/chat/sessions/{sid}", headers=me.headers).status_code == 204
-    assert rag_client.get(f"/api/chat/sessions/{sid}", headers=me.headers).status_code == 404
+    assert client.delete(f"/api/chat/sessions/{sid}", headers=me.headers).status_code == 204
+    assert client.get(f"/api/chat/sessions/{sid}", headers=me.headers).status_code == 404
 
 
-def test_unauthenticated_and_malformed(rag_client: httpx.Client, rag_accounts: Accounts) -> None:
-    me = rag_accounts.create("teacher")
-    assert rag_client.post("/api/chat/query", json={"query": "x"}).status_code == 401
-    r = rag_client.get("/api/chat/sessions/not-a-uuid", headers=me.headers)
+def test_unauthenticated_and_malformed(client: httpx.Client, accounts: Accounts) -> None:
+    me = accounts.create("teacher")
+    assert client.post("/api/chat/query", json={"query": "x"}).status_code == 401
+    r = client.get("/api/chat/sessions/not-a-uuid", headers=me.headers)
     assert r.status_code == 422

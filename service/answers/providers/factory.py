@@ -2,42 +2,56 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from service.answers.providers.anthropic import AnthropicProvider
-from service.answers.providers.base import LLMProvider
+from service.answers.providers.base import LLMLimits, LLMProvider
 from service.answers.providers.openai_compatible import OpenAICompatibleProvider
 from service.answers.providers.workers_ai import WorkersAIProvider
 from service.core.config import Settings
+from service.providers.cloudflare import WorkersAIAccount
+from service.providers.retry import RetryPolicy
+
+# An overloaded provider (429/5xx) or a dropped connection is retried before the answer starts,
+# and only while a retry can still beat the first-token timeout; past that the engine answers
+# from the sources instead (extractive fallback), so the user never waits on a long backoff.
+LLM_ATTEMPTS = 3
+LLM_BACKOFF_SECONDS = 0.5
+
+
+def llm_limits(settings: Settings) -> LLMLimits:
+    return LLMLimits(
+        timeout=settings.llm_timeout_seconds,
+        max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+    )
+
+
+def llm_retry(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        attempts=LLM_ATTEMPTS,
+        backoff_seconds=LLM_BACKOFF_SECONDS,
+        budget_seconds=settings.llm_first_token_timeout_seconds,
+    )
 
 
 def build_provider(settings: Settings) -> LLMProvider | None:
-    common = {
-        "timeout": settings.llm_timeout_seconds,
-        "max_tokens": settings.llm_max_tokens,
-        "temperature": settings.llm_temperature,
-    }
-    if settings.llm_provider == "openai-compatible":
-        return OpenAICompatibleProvider(
-            settings.llm_openai_base_url,
-            settings.llm_openai_model,
-            settings.llm_openai_api_key.get_secret_value(),
-            **common,  # type: ignore[arg-type]
-        )
-    if settings.llm_provider == "anthropic":
-        return AnthropicProvider(
-            settings.anthropic_base_url,
-            settings.anthropic_model,
-            settings.anthropic_api_key.get_secret_value(),
-            **common,  # type: ignore[arg-type]
-        )
+    limits, retry = llm_limits(settings), llm_retry(settings)
+    model = provider_model(settings)
     if settings.llm_provider == "workers-ai":
-        return WorkersAIProvider(
-            settings.workers_ai_base_url,
-            settings.cloudflare_account_id,
-            settings.workers_ai_api_token.get_secret_value(),
-            settings.workers_ai_llm_model,
-            **common,  # type: ignore[arg-type]
-        )
-    return None
+        return WorkersAIProvider(WorkersAIAccount.from_settings(settings), model, limits, retry)
+    keyed: dict[str, tuple[type[OpenAICompatibleProvider | AnthropicProvider], str, SecretStr]] = {
+        "openai-compatible": (
+            OpenAICompatibleProvider,
+            settings.llm_openai_base_url,
+            settings.llm_openai_api_key,
+        ),
+        "anthropic": (AnthropicProvider, settings.anthropic_base_url, settings.anthropic_api_key),
+    }
+    if settings.llm_provider not in keyed:
+        return None
+    provider, base_url, key = keyed[settings.llm_provider]
+    return provider(base_url, model, key.get_secret_value(), limits, retry)
 
 
 def provider_model(settings: Settings) -> str:

@@ -4,7 +4,7 @@ hofmann.jsonl: each of Hofmann's 244 questions as a query; its evidence is every
 Hofmann's answer with at least 6 words (any one found in a chunk counts as a hit).
 dbpedia.jsonl: the BEIR DBpedia-Entity subset queries with their graded qrels.
 
-    python -m service.evals.build_queries --corpus ../shared/corpus
+    python -m devtools.evals.build_queries --corpus ../shared/corpus
 """
 
 from __future__ import annotations

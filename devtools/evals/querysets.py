@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from service.evals.metrics import hit_at, ndcg_at, normalise, recall_at, reciprocal_rank
+from devtools.evals.metrics import hit_at, ndcg_at, normalise, recall_at, reciprocal_rank
 
 QUERY_DIR = Path(__file__).parent / "queries"
 SHIPPED = (QUERY_DIR / "hofmann.jsonl", QUERY_DIR / "dbpedia.jsonl")

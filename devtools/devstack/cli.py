@@ -1,4 +1,4 @@
-"""`python -m service.devstack {up,migrate,reset,admin}`: what the Makefile targets run."""
+"""`python -m devtools.devstack {up,migrate,reset,admin}`: what the Makefile targets run."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from contextlib import contextmanager
 
 import psycopg
 
+from devtools import local_s3
+from devtools.devstack import ingest
+from devtools.devstack.demo_users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
+from devtools.devstack.edge import origin_secret, start_edge
+from devtools.devstack.processes import Supervisor, http_ok, install_sigterm_as_interrupt, python
+from devtools.postgres import start_embedded
 from service.auth.keys import load_key_ring
 from service.core.config import Settings
 from service.core.migrations import apply_migrations
-from service.devstack import ingest
-from service.devstack.demo_users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
-from service.devstack.edge import origin_secret, start_edge
-from service.devstack.postgres import start_embedded
-from service.devstack.processes import Supervisor, http_ok, install_sigterm_as_interrupt, python
-from service.storage import local_server
 
 
 def step(message: str) -> None:
@@ -48,7 +48,7 @@ def migrate(settings: Settings, url: str) -> None:
 
 def start_object_store(sup: Supervisor, settings: Settings, env: dict[str, str]) -> None:
     """Local S3 server when S3_ENDPOINT_URL is on loopback; data replayed from .local/s3/."""
-    address = local_server.loopback_address(settings.s3_endpoint_url)
+    address = local_s3.loopback_address(settings.s3_endpoint_url)
     if address is None:
         step(f"using object storage at {settings.s3_endpoint_url}")
         return
@@ -56,12 +56,12 @@ def start_object_store(sup: Supervisor, settings: Settings, env: dict[str, str])
     step(f"starting S3 server on {address[0]}:{address[1]} (data in {data_dir})")
     child = sup.start(
         "s3",
-        local_server.server_command(*address),
-        {**env, **local_server.recording_env(data_dir)},
+        local_s3.server_command(*address),
+        {**env, **local_s3.recording_env(data_dir)},
     )
     endpoint = settings.s3_endpoint_url.rstrip("/")
-    sup.wait_ready(child, lambda: local_server.is_up(endpoint), 60, endpoint)
-    replayed = local_server.replay(endpoint, data_dir)
+    sup.wait_ready(child, lambda: local_s3.is_up(endpoint), 60, endpoint)
+    replayed = local_s3.replay(endpoint, data_dir)
     if replayed:
         step(f"S3 state restored ({replayed} recorded requests replayed)")
 
@@ -220,7 +220,7 @@ def cmd_worker(settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m service.devstack")
+    parser = argparse.ArgumentParser(prog="python -m devtools.devstack")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="run the local stack in the foreground")
     sub.add_parser("migrate", help="apply migrations")

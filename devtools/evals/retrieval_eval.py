@@ -10,18 +10,31 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from devtools.evals.corpus import DBPEDIA_SCHEME
+from devtools.evals.metrics import normalise, percentile
+from devtools.evals.querysets import Retrieved, load, mean, score
 from service.answers.engine import QueryInput, RagEngine
 from service.cache.backends import NullCache
 from service.cache.layers import RagCache
 from service.core.config import Settings
 from service.core.db import Conn
 from service.embeddings.base import Embedder
-from service.evals.corpus import DBPEDIA_SCHEME
-from service.evals.metrics import normalise, percentile
-from service.evals.querysets import Retrieved, load, mean, score
 from service.search.rerank import NoRerank
 
 EVAL_USER = uuid.UUID(int=0)
+
+
+async def open_pool(db_url: str, max_size: int) -> AsyncConnectionPool[Conn]:
+    """A pool shaped like the API's (dict rows, autocommit), opened; the caller closes it."""
+    pool = AsyncConnectionPool[Conn](
+        db_url,
+        min_size=1,
+        max_size=max_size,
+        kwargs={"row_factory": dict_row, "autocommit": True},
+        open=False,
+    )
+    await pool.open()
+    return pool
 
 
 def engine_for(settings: Settings, pool: Any, embedder: Embedder) -> RagEngine:
@@ -48,14 +61,7 @@ async def _chunk_index(conn: Conn) -> dict[int, tuple[str, str]]:
 async def evaluate_files(
     db_url: str, settings: Settings, embedder: Embedder, files: list[Path], k: int
 ) -> dict[str, Any]:
-    pool = AsyncConnectionPool[Conn](
-        db_url,
-        min_size=1,
-        max_size=4,
-        kwargs={"row_factory": dict_row, "autocommit": True},
-        open=False,
-    )
-    await pool.open()
+    pool = await open_pool(db_url, max_size=4)
     try:
         engine = engine_for(settings, pool, embedder)
         async with pool.connection() as conn:

@@ -11,23 +11,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
+from devtools.evals.metrics import percentile
+from devtools.evals.querysets import SHIPPED, load
+from devtools.evals.retrieval_eval import engine_for, open_pool
+from devtools.postgres import create_scratch_database
 from service.access.scope import AccessScope
 from service.cache.generations import generations
 from service.core.config import Settings
-from service.core.db import Conn
 from service.embeddings.base import Embedder
-from service.evals.database import fresh_database
-from service.evals.metrics import percentile
-from service.evals.querysets import SHIPPED, load
-from service.evals.retrieval_eval import engine_for
 from service.search.hybrid import hybrid_search, vector_only
 from service.search.plan import VectorPlan
 
@@ -146,8 +142,7 @@ async def ann_study(
     settings: Settings,
     embedder: Embedder,
     corpus_url: str,
-    data_dir: Path,
-    server: str,
+    server_url: str,
     rows: int,
     n_queries: int,
 ) -> dict[str, Any]:
@@ -157,7 +152,7 @@ async def ann_study(
     rng = np.random.default_rng(7)
     shares = np.array(list(GROUPS.values()))
     labels = rng.choice(len(GROUPS), size=rows, p=shares / shares.sum())
-    url = fresh_database(data_dir, "eval_ann", server)
+    url = create_scratch_database(server_url, "eval_ann")
     loaded = _load(url, data, labels, embedder.model)
     _log(f"copy {loaded['copy_seconds']:.0f} s, index {loaded['index_seconds']:.0f} s")
     questions = [q.query for q in load(SHIPPED[0])][:n_queries]
@@ -166,14 +161,7 @@ async def ann_study(
     names = list(GROUPS)
     owners: dict[str, uuid.UUID] = loaded["owners"]
 
-    pool = AsyncConnectionPool[Conn](
-        url,
-        min_size=1,
-        max_size=2,
-        kwargs={"row_factory": dict_row, "autocommit": True},
-        open=False,
-    )
-    await pool.open()
+    pool = await open_pool(url, max_size=2)
     try:
         engine = engine_for(settings, pool, embedder)
         params = engine.params

@@ -1,4 +1,4 @@
-"""`python -m service.evals --queries FILE [--queries FILE ...] [--corpus DIR] [--k 10] [--ann]`
+"""`python -m devtools.evals --queries FILE [--queries FILE ...] [--corpus DIR] [--k 10] [--ann]`
 
 Ingests the corpus into an isolated database (embedded server under .local/eval unless
 EVAL_DATABASE_URL names a server), runs the query files, optionally the 100k ANN study, and
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -18,17 +19,18 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from service.core.config import REPO_ROOT, Settings
+from devtools import REPO_ROOT
+from devtools.evals import report
+from devtools.evals.corpus import IngestReport, ingest_books, ingest_dbpedia
+from devtools.evals.querysets import SHIPPED
+from devtools.evals.retrieval_eval import evaluate_files
+from devtools.postgres import create_scratch_database, database_url, start_embedded
+from service.core.config import Settings
 from service.embeddings.factory import get_embedder
-from service.evals import report
-from service.evals.corpus import IngestReport, ingest_books, ingest_dbpedia
-from service.evals.database import existing_database, fresh_database
-from service.evals.querysets import SHIPPED
-from service.evals.retrieval_eval import evaluate_files
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m service.evals", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m devtools.evals", description=__doc__)
     p.add_argument("--queries", type=Path, action="append", help="JSONL query file (repeatable)")
     p.add_argument("--all", action="store_true", help="shipped query sets + ANN study (make eval)")
     p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default CORPUS_DIR)")
@@ -55,21 +57,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.all:
         files = files or [f for f in SHIPPED if not (args.no_dbpedia and "dbpedia" in f.name)]
         args.ann = True
-    import os
-
-    eval_dir = settings.local_dir / "eval"
-    server = os.environ.get("EVAL_DATABASE_URL", "")
+    server = os.environ.get("EVAL_DATABASE_URL") or start_embedded(
+        settings.local_dir / "eval" / "pg"
+    )
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m service.evals " + " ".join(sys.argv[1:]),
+        "command": "python -m devtools.evals " + " ".join(sys.argv[1:]),
         "corpus_dir": str(settings.corpus_dir),
     }
     embedder = get_embedder(settings)
     if args.reuse_corpus:
-        db_url = existing_database(eval_dir / "pg", args.db_name, server)
-        return await evaluate(args, settings, embedder, db_url, files, eval_dir, server, results)
+        db_url = database_url(server, args.db_name)
+        return await evaluate(args, settings, embedder, db_url, files, server, results)
     print(f"==> corpus {settings.corpus_dir} -> isolated database {args.db_name}", flush=True)
-    db_url = fresh_database(eval_dir / "pg", args.db_name, server)
+    db_url = create_scratch_database(server, args.db_name)
     if hasattr(embedder, "load"):
         await asyncio.to_thread(embedder.load)
         import torch
@@ -95,7 +96,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"    {results['corpus']['chunks']} chunks in {results['corpus']['seconds']:.0f} s",
         flush=True,
     )
-    return await evaluate(args, settings, embedder, db_url, files, eval_dir, server, results)
+    return await evaluate(args, settings, embedder, db_url, files, server, results)
 
 
 async def evaluate(
@@ -104,7 +105,6 @@ async def evaluate(
     embedder: Any,
     db_url: str,
     files: list[Path],
-    eval_dir: Path,
     server: str,
     results: dict[str, Any],
 ) -> dict[str, Any]:
@@ -112,11 +112,11 @@ async def evaluate(
         print("==> labelled queries", flush=True)
         results["queries"] = await evaluate_files(db_url, settings, embedder, files, args.k)
     if args.ann:
-        from service.evals.ann import ann_study
+        from devtools.evals.ann import ann_study
 
         print(f"==> ANN study at {args.ann_rows:,} vectors", flush=True)
         results["ann"] = await ann_study(
-            settings, embedder, db_url, eval_dir / "pg", server, args.ann_rows, args.ann_queries
+            settings, embedder, db_url, server, args.ann_rows, args.ann_queries
         )
     return results
 

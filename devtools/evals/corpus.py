@@ -14,13 +14,13 @@ from pathlib import Path
 
 from psycopg import sql
 
+from devtools.seed import SEED_BOOKS
 from service.core.config import Settings
 from service.core.db import Conn
 from service.embeddings.base import Embedder
 from service.knowledge.chunker import Chunker
 from service.knowledge.extracted import Block, Extracted
 from service.knowledge.pipeline import policy_for, process_document
-from service.knowledge.seed import SEED_BOOKS
 from service.knowledge.sources import CORPUS_SCHEME, SourceReader
 from service.knowledge.vector_index import ensure_vector_index
 

@@ -1,6 +1,6 @@
 """Re-embed drill: move every chunk to a new embedding model while searches keep succeeding.
 
-Rehearses runbooks/procedures/reembed.md on the knowledge schema's pattern (migrations/0003):
+Rehearses runbooks/procedures/reembed.md on the knowledge schema's pattern (service/migrations/0003):
 an untyped ``vector`` column with ``embedding_model`` per row and one partial HNSW index per
 model, cast to that model's dimension. While a searcher thread queries without pause, the drill
 
@@ -13,29 +13,24 @@ It passes when no search failed or came back empty, every search after the switc
 new-model rows, and the planner can use the new index. Tables are the drill's own
 (``drill_kb_*``), created and dropped in the target database.
 
-    python -m service.ops.drills.reembed [--database-url URL] [--report PATH]
+    python -m devtools.drills.reembed [--database-url URL] [--report PATH]
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
-import os
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from service.ops.drills.postgres_tools import start_embedded, with_database
+from devtools.drills import EMBEDDED_DIR, parse_args, publish
+from devtools.postgres import create_scratch_database, start_embedded
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_REPORT = REPO_ROOT / ".local" / "drills" / "reembed.json"
 OLD_MODEL, OLD_DIM = "drill/old-model", 8
 NEW_MODEL, NEW_DIM = "drill/new-model", 12
 DOCUMENTS, CHUNKS_PER_DOCUMENT = 120, 5
@@ -264,22 +259,13 @@ def _uses_index(conn: psycopg.Connection[Any], index: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
-    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__, "reembed.json", argv)
     url = args.database_url
     if not url:
-        server = start_embedded(REPO_ROOT / ".local" / "drills" / "pg")
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS drill_reembed WITH (FORCE)")
-            conn.execute("CREATE DATABASE drill_reembed")
-        url = with_database(server, "drill_reembed")
+        server = start_embedded(EMBEDDED_DIR)
+        url = create_scratch_database(server, "drill_reembed", migrate=False)
     report = run(url)
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(asdict(report), indent=2) + "\n")
-    print(json.dumps(asdict(report), indent=2))
-    return 0 if report.ok else 1
+    return publish(report, args.report)
 
 
 if __name__ == "__main__":

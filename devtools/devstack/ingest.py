@@ -9,10 +9,10 @@ import time
 import psycopg
 from psycopg.rows import dict_row
 
+from devtools.devstack.processes import Child, Supervisor, python
+from devtools.seed import seed_corpus, seed_progress
 from service.core.config import Settings
-from service.devstack.processes import Child, Supervisor, python
 from service.knowledge.queue import QueueClient
-from service.knowledge.seed import seed_corpus, seed_progress
 
 
 def start_worker(sup: Supervisor, env: dict[str, str]) -> Child:

@@ -29,7 +29,8 @@ def loopback_address(endpoint_url: str) -> tuple[str, int] | None:
 
 
 def server_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "service.storage.local_server", "-H", host, "-p", str(port)]
+    # By path, so it starts from any working directory (devtools is not an installed package).
+    return [sys.executable, str(Path(__file__).resolve()), "-H", host, "-p", str(port)]
 
 
 def _serialise_recorder_writes() -> None:

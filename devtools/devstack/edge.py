@@ -7,8 +7,9 @@ import secrets
 import shutil
 from pathlib import Path
 
-from service.core.config import REPO_ROOT, Settings
-from service.devstack.processes import Child, Supervisor
+from devtools import REPO_ROOT
+from devtools.devstack.processes import Child, Supervisor
+from service.core.config import Settings
 from service.embeddings.local import LOCAL_MODEL
 
 DEV_SCRIPT = REPO_ROOT / "worker" / "scripts" / "dev.mjs"

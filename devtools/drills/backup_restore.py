@@ -5,32 +5,28 @@ custom format, pg_restore --exit-on-error). The source is only read: digests of 
 taken in one REPEATABLE READ transaction whose snapshot pg_dump reuses (``--snapshot``), so the
 comparison is exact even while the local stack keeps writing.
 
-    python -m service.ops.drills.backup_restore [--database-url URL] [--report PATH]
+    python -m devtools.drills.backup_restore [--database-url URL] [--report PATH]
 
 Without a URL (and without DATABASE_URL) it starts an embedded server and seeds sample data.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from service.ops.drills.postgres_tools import pg_binary, start_embedded, with_database
+from devtools.drills import EMBEDDED_DIR, parse_args, publish
+from devtools.postgres import create_scratch_database, drop_database, pg_binary, start_embedded
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_REPORT = REPO_ROOT / ".local" / "drills" / "backup-restore.json"
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
 TABLES_SQL = """
@@ -100,8 +96,7 @@ def run(database_url: str, work_dir: Path) -> Report:
     report = Report(ok=False, source=_redact(database_url))
     dump = work_dir / "drill.dump"
     scratch = f"drill_restore_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+    target_url = create_scratch_database(database_url, scratch, migrate=False)
     try:
         with psycopg.connect(database_url) as conn:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -116,7 +111,6 @@ def run(database_url: str, work_dir: Path) -> Report:
             report.dump_seconds = round(time.perf_counter() - start, 3)
             conn.rollback()
         report.dump_bytes = dump.stat().st_size
-        target_url = with_database(database_url, scratch)
         start = time.perf_counter()
         _pg(
             "pg_restore", "--no-owner", "--no-privileges", "--exit-on-error",
@@ -126,10 +120,7 @@ def run(database_url: str, work_dir: Path) -> Report:
         with psycopg.connect(target_url) as conn:
             restored = take_snapshot(conn)
     finally:
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
-            )
+        drop_database(database_url, scratch)
     report.tables = len(source.tables)
     report.rows = sum(rows for rows, _ in source.tables.values())
     report.hnsw_indexes = sum(1 for idx in restored.indexes if "USING hnsw" in idx)
@@ -159,11 +150,7 @@ SEED_SQL = [
 
 def seeded_embedded_database(data_dir: Path) -> str:
     """An embedded server with a fresh sample database (vectors, HNSW, FTS, JSONB, unicode)."""
-    server_url = start_embedded(data_dir)
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS drill_source WITH (FORCE)")
-        admin.execute("CREATE DATABASE drill_source")
-    url = with_database(server_url, "drill_source")
+    url = create_scratch_database(start_embedded(data_dir), "drill_source", migrate=False)
     seed_sample(url)
     return url
 
@@ -187,17 +174,11 @@ def _redact(url: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
-    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__, "backup-restore.json", argv)
     with tempfile.TemporaryDirectory(prefix="drill-backup-") as tmp:
-        url = args.database_url or seeded_embedded_database(REPO_ROOT / ".local" / "drills" / "pg")
+        url = args.database_url or seeded_embedded_database(EMBEDDED_DIR)
         report = run(url, Path(tmp))
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(asdict(report), indent=2) + "\n")
-    print(json.dumps(asdict(report), indent=2))
-    return 0 if report.ok else 1
+    return publish(report, args.report)
 
 
 if __name__ == "__main__":

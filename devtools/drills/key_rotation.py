@@ -13,38 +13,32 @@ It passes when no request failed, the client saw tokens of both keys, and the JW
 the new key only. ``skip_announce`` leaves out phase 1: with instances reloading at different
 moments that must produce failures, which the tests use to show the drill can fail.
 
-    python -m service.ops.drills.key_rotation [--database-url URL] [--report PATH]
+    python -m devtools.drills.key_rotation [--database-url URL] [--report PATH]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import socket
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import jwt
-import psycopg
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from devtools.drills import EMBEDDED_DIR, parse_args, publish
+from devtools.live_server import LiveServer
+from devtools.postgres import create_scratch_database, start_embedded
 from service.app import create_app
 from service.auth.keys import generate_private_key_pem, thumbprint
 from service.core.config import Settings
-from service.core.migrations import apply_migrations
-from service.ops.drills.postgres_tools import start_embedded, with_database
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_REPORT = REPO_ROOT / ".local" / "drills" / "key-rotation.json"
 PASSWORD = "rotate-me-please"  # noqa: S105 - a throwaway drill account
 
 
@@ -60,34 +54,6 @@ class Report:
     jwks_kids_at_end: int = 0
     final_kid_is_new: bool = False
     seconds: float = 0.0
-
-
-class Instance:
-    """One API process stand-in: the real app in uvicorn on a background thread."""
-
-    def __init__(self, settings: Settings) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Instance:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("drill API instance did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 class Client(threading.Thread):
@@ -211,7 +177,10 @@ def run(
     ttl = int(2 * settle) + 6
     report = Report(ok=False)
     probe_failures: Counter[str] = Counter()
-    with Instance(settings(reload_seconds[0])) as a, Instance(settings(reload_seconds[1])) as b:
+    with (
+        LiveServer(create_app(settings(reload_seconds[0]))) as a,
+        LiveServer(create_app(settings(reload_seconds[1]))) as b,
+    ):
         with httpx.Client(base_url=a.url, timeout=10) as http:
             email = f"rotation-{time.time_ns()}@example.com"
             http.post(
@@ -286,27 +255,15 @@ def run(
 
 
 def prepared_embedded_database(data_dir: Path) -> str:
-    server = start_embedded(data_dir)
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS drill_keys WITH (FORCE)")
-        conn.execute("CREATE DATABASE drill_keys")
-    url = with_database(server, "drill_keys")
-    apply_migrations(url)
-    return url
+    return create_scratch_database(start_embedded(data_dir), "drill_keys")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
-    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
-    args = parser.parse_args(argv)
-    url = args.database_url or prepared_embedded_database(REPO_ROOT / ".local" / "drills" / "pg")
+    args = parse_args(__doc__, "key-rotation.json", argv)
+    url = args.database_url or prepared_embedded_database(EMBEDDED_DIR)
     with tempfile.TemporaryDirectory(prefix="drill-keys-") as tmp:
         report = run(url, Path(tmp))
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(asdict(report), indent=2) + "\n")
-    print(json.dumps(asdict(report), indent=2))
-    return 0 if report.ok else 1
+    return publish(report, args.report)
 
 
 if __name__ == "__main__":

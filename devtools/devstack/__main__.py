@@ -1,0 +1,5 @@
+import sys
+
+from devtools.devstack.cli import main
+
+sys.exit(main())

@@ -1,5 +1,0 @@
-import sys
-
-from service.devstack.cli import main
-
-sys.exit(main())

@@ -1,0 +1,39 @@
+"""`python -m service.migrate`: apply the packaged migrations to DATABASE_URL (production's unit).
+
+Exit codes: 0 applied or already current, 1 the migrations could not be applied (none shipped,
+or the database refused them), 2 DATABASE_URL is not set. The local stack's `make migrate` also
+covers the embedded server; this entry point never starts one.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from service.core.config import get_settings
+from service.core.logs import configure_logging
+from service.core.migrations import NoMigrationsFound, apply_migrations
+
+log = logging.getLogger("service.migrate")
+
+
+def main() -> int:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if not settings.database_url:
+        log.error("DATABASE_URL is not set; nothing to migrate")
+        return 2
+    try:
+        applied = apply_migrations(settings.database_url)
+    except NoMigrationsFound as exc:
+        log.error("refusing to continue: %s (the package was built without them)", exc)
+        return 1
+    log.info(
+        "schema is current",
+        extra={"applied": applied, "count": len(applied)},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,1 +1,0 @@
-"""Operational tooling that runs against a real database: drills rehearsing the runbooks."""

@@ -1,1 +1,0 @@
-"""Executable drills (`make drill-<name>`); each writes a JSON report under .local/drills/."""
