@@ -40,12 +40,15 @@ def create_pool(settings: Settings, database_url: str) -> Pool:
 def columns(
     row: type[Any], table: str | None = None, *, computed: tuple[str, ...] = ()
 ) -> sql.Composed:
-    """The select list for a row dataclass: one name per field, so the two can't drift apart.
+    """The select list for a row type: one name per field, so the two can't drift apart.
     `computed` fields come from expressions the query adds itself."""
+    # A row is a dataclass, or a response model where the response is exactly the row.
+    model_fields = getattr(row, "model_fields", None)
+    names = list(model_fields) if model_fields is not None else [f.name for f in fields(row)]
     return sql.SQL(", ").join(
-        sql.Identifier(table, f.name) if table else sql.Identifier(f.name)
-        for f in fields(row)
-        if f.name not in computed
+        sql.Identifier(table, name) if table else sql.Identifier(name)
+        for name in names
+        if name not in computed
     )
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from service.core.db import Conn, columns, fetch_all, fetch_count, fetch_new, fetch_one
+from service.models.chat import ChatMessage  # a message row is exactly its response
 
 
 @dataclass(frozen=True)
@@ -26,19 +27,8 @@ class ListedSession(SessionRow):
     total: int  # all the user's sessions, counted in the same scan
 
 
-@dataclass(frozen=True)
-class MessageRow:
-    id: UUID
-    role: Literal["user", "assistant"]
-    content: str
-    sources: list[dict[str, Any]]
-    confidence: str | None
-    provider: str | None
-    created_at: datetime
-
-
 _SESSION = columns(SessionRow)
-_MESSAGE = columns(MessageRow)
+_MESSAGE = columns(ChatMessage)
 _INSERT_MESSAGE = sql.SQL(
     "INSERT INTO chat_messages (session_id, role, content, sources, confidence, provider) "
     "VALUES (%s, %s, %s, %s, %s, %s) RETURNING {}"
@@ -76,9 +66,9 @@ async def delete_session(conn: Conn, session_id: UUID, user_id: UUID) -> bool:
     return cur.rowcount > 0
 
 
-async def messages(conn: Conn, session_id: UUID) -> list[MessageRow]:
+async def messages(conn: Conn, session_id: UUID) -> list[ChatMessage]:
     query = sql.SQL("SELECT {} FROM chat_messages WHERE session_id = %s ORDER BY created_at, id")
-    return await fetch_all(conn, MessageRow, query.format(_MESSAGE), (session_id,))
+    return await fetch_all(conn, ChatMessage, query.format(_MESSAGE), (session_id,))
 
 
 async def recent_history(conn: Conn, session_id: UUID, limit: int) -> list[dict[str, str]]:
@@ -102,10 +92,10 @@ async def add_message(
     sources: list[dict[str, Any]] | None = None,
     confidence: str | None = None,
     provider: str | None = None,
-) -> MessageRow:
+) -> ChatMessage:
     async with conn.transaction():
         params = (session_id, role, content, Jsonb(sources or []), confidence, provider)
-        row = await fetch_new(conn, MessageRow, _INSERT_MESSAGE, params)
+        row = await fetch_new(conn, ChatMessage, _INSERT_MESSAGE, params)
         await conn.execute(
             "UPDATE chat_sessions SET updated_at = now() WHERE id = %s", (session_id,)
         )

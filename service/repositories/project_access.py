@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 from service.core.db import Conn, fetch_all
-from service.models.projects import CallerAccess
+from service.models.projects import AccessEntry  # an entry row is exactly its response
 
 
 async def upsert(conn: Conn, project_id: UUID, user_id: UUID, level: str, granted_by: UUID) -> None:
@@ -19,21 +17,11 @@ async def upsert(conn: Conn, project_id: UUID, user_id: UUID, level: str, grante
     )
 
 
-@dataclass(frozen=True)
-class AccessRow:
-    user_id: UUID
-    email: str
-    display_name: str
-    level: CallerAccess
-    granted_by: UUID | None
-    created_at: datetime
-
-
-async def list_for_project(conn: Conn, project_id: UUID) -> list[AccessRow]:
+async def list_for_project(conn: Conn, project_id: UUID) -> list[AccessEntry]:
     """The owner first (as level 'owner'), then grants, oldest first."""
     return await fetch_all(
         conn,
-        AccessRow,
+        AccessEntry,
         "SELECT user_id, email, display_name, level, granted_by, created_at FROM ("
         "SELECT u.id AS user_id, u.email, u.display_name, 'owner' AS level, "
         "NULL::uuid AS granted_by, p.created_at, 0 AS ord "

@@ -194,9 +194,7 @@ async def get_session(session_id: UUID, user: CurrentUser, conn: DbConn) -> Chat
     if row is None:
         raise NotFound("session_not_found", "No chat session with that id.")
     msgs = await chat.messages(conn, session_id)
-    return ChatSessionDetail(
-        **asdict(row), messages=[ChatMessage.model_validate(m, from_attributes=True) for m in msgs]
-    )
+    return ChatSessionDetail(**asdict(row), messages=msgs)
 
 
 @router.delete(
@@ -220,8 +218,7 @@ async def add_message(body: MessageCreate, user: CurrentUser, conn: DbConn) -> C
     """Append a message to one of the caller's sessions (e.g. a note or an edited answer)."""
     if await chat.get_session(conn, body.session_id, user.id) is None:
         raise NotFound("session_not_found", "No chat session with that id.")
-    row = await chat.add_message(conn, body.session_id, body.role, body.content)
-    return ChatMessage.model_validate(row, from_attributes=True)
+    return await chat.add_message(conn, body.session_id, body.role, body.content)
 
 
 @router.delete(

@@ -17,10 +17,7 @@ router = APIRouter(prefix="/api/projects/{project_id}/access", tags=["projects"]
 
 
 async def _entries(conn: DbConn, project_id: UUID) -> list[AccessEntry]:
-    return [
-        AccessEntry.model_validate(row, from_attributes=True)
-        for row in await project_access.list_for_project(conn, project_id)
-    ]
+    return await project_access.list_for_project(conn, project_id)
 
 
 @router.post(
