@@ -14,16 +14,31 @@ import { chatQuery } from "./routes/chat.js";
 import { generateEmbedding } from "./routes/embeddings.js";
 import { STREAM_PATH, streamProject } from "./routes/stream.js";
 
-/** Paths the edge never exposes, compared after decoding and slash clean-up. */
-function isBlockedPath(pathname) {
+/**
+ * The path the origin will route on: percent-decoded (uvicorn decodes before Starlette
+ * matches), repeated slashes collapsed and a trailing slash dropped. Routing decisions use
+ * it, so `/api/chat/%71uery` or `/api/chat/query/` can't slip past an edge route into plain
+ * proxying. Null when the path can't be decoded.
+ */
+export function canonicalPath(pathname) {
   let path;
   try {
     path = decodeURIComponent(pathname);
   } catch {
-    return true;
+    return null;
   }
-  path = path.replace(/\/{2,}/g, "/").replace(/\/+$/, "").toLowerCase();
-  return path === "/api/metrics" || path === "/metrics" || path === "/api/internal" || path.startsWith("/api/internal/");
+  path = path.replace(/\/{2,}/g, "/");
+  return path.length > 1 ? path.replace(/\/+$/, "") : path;
+}
+
+// Origin endpoints only the edge itself calls; clients never reach them through the edge.
+const EDGE_ONLY_ORIGIN_PATH = /^\/api\/(internal(\/.*)?|projects\/[^/]+\/stream-authorization)$/;
+
+/** Paths the edge never exposes (compared case-insensitively on the canonical path). */
+function isBlockedPath(path) {
+  if (path === null) return true;
+  const lower = path.toLowerCase();
+  return lower === "/api/metrics" || lower === "/metrics" || EDGE_ONLY_ORIGIN_PATH.test(lower);
 }
 
 function methodNotAllowed(allowed) {
@@ -38,28 +53,28 @@ async function proxy(request, settings, requestId) {
   const body = hasBody ? await readBodyLimited(request, settings.maxBodyBytes) : null;
   const upstream = await originFetch(settings, `${url.pathname}${url.search}`, {
     method: request.method,
-    headers: forwardHeaders(request, requestId),
+    headers: forwardHeaders(request, requestId, settings),
     body,
   });
   return passThrough(upstream);
 }
 
 async function route(request, env, settings, requestId, ctx) {
-  const { pathname } = new URL(request.url);
-  if (isBlockedPath(pathname)) throw new HttpError(404, "not_found", "Not found");
-  if (pathname === "/health") {
+  const path = canonicalPath(new URL(request.url).pathname);
+  if (isBlockedPath(path)) throw new HttpError(404, "not_found", "Not found");
+  if (path === "/health") {
     if (!["GET", "HEAD"].includes(request.method)) throw methodNotAllowed("GET, HEAD");
     return health(request, env, settings, requestId);
   }
-  if (pathname === "/api/chat/query") {
+  if (path === "/api/chat/query") {
     if (request.method !== "POST") throw methodNotAllowed("POST");
     return chatQuery(request, env, settings, requestId, ctx);
   }
-  if (pathname === "/api/embeddings/generate") {
+  if (path === "/api/embeddings/generate") {
     if (request.method !== "POST") throw methodNotAllowed("POST");
     return generateEmbedding(request, env, settings, requestId, ctx);
   }
-  const stream = STREAM_PATH.exec(pathname);
+  const stream = STREAM_PATH.exec(path);
   if (stream) {
     if (!["GET", "HEAD"].includes(request.method)) throw methodNotAllowed("GET, HEAD");
     return streamProject(request, env, settings, requestId, stream[1]);

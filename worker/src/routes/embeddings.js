@@ -11,7 +11,7 @@ async function requireAuthenticated(request, settings, requestId) {
   if (!authorization) throw new HttpError(401, "not_authenticated", "Authorization header is required");
   const upstream = await originFetch(settings, "/api/auth/me", {
     method: "GET",
-    headers: edgeHeaders(requestId, settings, { authorization, trusted: false }),
+    headers: edgeHeaders(requestId, settings, { authorization }),
   });
   if (upstream.ok) {
     await upstream.body?.cancel();

@@ -58,11 +58,15 @@ export function deterministicVector(text, dims) {
   });
 }
 
+/** Paths the origin serves without X-Origin-Secret under ORIGIN_ENFORCE (health checks). */
+export const ENFORCEMENT_EXEMPT = new Set(["/api/health", "/api/live", "/api/ready"]);
+
 /**
  * Origin implementing the edge contracts. `routes` maps "METHOD /path" (or a RegExp
  * key via `match`) to handlers that override the defaults. Every request is recorded.
+ * `enforce` mirrors ORIGIN_ENFORCE=true: anything but a health path without the secret is 403.
  */
-export async function startOrigin(routes = {}) {
+export async function startOrigin(routes = {}, { enforce = false } = {}) {
   const requests = [];
   const grants = new Map([["p1", { bucket_binding: "PDF_BUCKET", key: "projects/u1/p1/score.pdf", filename: "score.pdf", content_type: "application/pdf" }]]);
   const defaults = {
@@ -89,6 +93,9 @@ export async function startOrigin(routes = {}) {
   const origin = await startServer(async (req, res, body) => {
     requests.push({ method: req.method, url: req.url, headers: req.headers, body: body.toString("utf8") });
     const path = req.url.split("?")[0];
+    if (enforce && !ENFORCEMENT_EXEMPT.has(path) && req.headers["x-origin-secret"] !== SECRET) {
+      return raw(res, 403, errorBody("origin_secret_required"));
+    }
     const streamAuth = /^\/api\/projects\/([^/]+)\/stream-authorization$/.exec(path);
     const handler = table[`${req.method} ${path}`];
     if (handler) return handler(req, res, body);
