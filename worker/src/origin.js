@@ -84,13 +84,22 @@ export async function originFetch(settings, pathAndQuery, init = {}, timeoutMs =
   }
 }
 
+const ORIGIN_RESPONSES = new WeakSet();
+
 /** Re-emit an origin response (streaming its body untouched). */
 export function passThrough(upstream) {
-  return new Response(upstream.body, {
+  const response = new Response(upstream.body, {
     status: upstream.status,
     statusText: upstream.statusText,
     headers: responseHeaders(upstream),
   });
+  ORIGIN_RESPONSES.add(response);
+  return response;
+}
+
+/** Was this response produced by the origin (as opposed to the edge itself)? */
+export function isFromOrigin(response) {
+  return ORIGIN_RESPONSES.has(response);
 }
 
 /** Read a JSON body from the origin, turning garbage into a 502. */

@@ -9,7 +9,7 @@ import { forwardHeaders, originFetch, passThrough } from "../origin.js";
 // Fields only the edge may set; anything a client sends under these names is dropped.
 const EDGE_OWNED_FIELDS = ["query_embedding", "embedding_model"];
 
-export async function chatQuery(request, env, settings, requestId, ctx) {
+export async function chatQuery(request, env, settings, requestId, ctx, obs) {
   const payload = await readJsonLimited(request, settings.maxBodyBytes);
   const body = payload && typeof payload === "object" && !Array.isArray(payload) ? { ...payload } : payload;
   const headers = forwardHeaders(request, requestId, settings);
@@ -26,8 +26,10 @@ export async function chatQuery(request, env, settings, requestId, ctx) {
         body.query_embedding = embedded.embedding;
         body.embedding_model = embedded.model;
         headers.set("X-Edge-Embedding-Cache", embedded.cached ? "hit" : "miss");
+        obs.cache = embedded.cached ? "hit" : "miss";
       } catch (err) {
         // Degrade: the origin can embed the query itself.
+        obs.cache = "error";
         console.warn(`query embedding failed, forwarding without it: ${err?.message ?? err}`);
       }
     }
