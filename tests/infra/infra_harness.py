@@ -187,7 +187,8 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     if typ == "gcp:storage/bucket:Bucket":
         return {"url": f"gs://{inputs['name']}"}
     if typ == "gcp:serviceaccount/account:Account":
-        return {"email": f"{inputs['accountId']}@fixture.iam.gserviceaccount.com"}
+        email = f"{inputs['accountId']}@fixture.iam.gserviceaccount.com"
+        return {"email": email, "name": f"projects/fixture/serviceAccounts/{email}"}
     if typ == "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager":
         return {"instanceGroup": f"zones/fixture/instanceGroups/{inputs['name']}"}
     if typ == "gcp:compute/instanceTemplate:InstanceTemplate":
