@@ -7,10 +7,12 @@ import shlex
 
 PACKAGE = "piano-platform"
 # An access token for Artifact Registry, from the metadata server (GCE and Cloud Run alike),
-# with Python because the job's image has no curl.
+# with Python because the job's image has no curl. GCE_METADATA_HOST is the variable Google's
+# own libraries honour for another metadata server (the tests use it).
 _FETCH_ACCESS = (
-    "import json, urllib.request as u; "
-    'r = u.Request("http://metadata.google.internal/computeMetadata/v1/instance/'
+    "import json, os, urllib.request as u; "
+    'host = os.environ.get("GCE_METADATA_HOST", "metadata.google.internal"); '
+    'r = u.Request(f"http://{host}/computeMetadata/v1/instance/'
     'service-accounts/default/token", headers={"Metadata-Flavor": "Google"}); '
     'print(json.load(u.urlopen(r))["access_token"])'
 )
@@ -41,6 +43,6 @@ def install_commands(
         f"TOKEN=$({python} -c {shlex.quote(_FETCH_ACCESS)})\n"
         f"INDEX={shlex.quote(package_index)}\n"
         f"{venv}/bin/pip install -q --no-deps "
-        f'--index-url "https://oauth2accesstoken:${{TOKEN}}@${{INDEX#https://}}" {pin}\n'
+        f'--index-url "${{INDEX%%://*}}://oauth2accesstoken:${{TOKEN}}@${{INDEX#*://}}" {pin}\n'
         f"{venv}/bin/pip install -q --constraint {lock_path} {extra}{pin}\n"
     )
