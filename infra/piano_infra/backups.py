@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from piano_infra.cloud_run import JobEgress, PinnedSecret
 from piano_infra.component import PlatformComponent
 
 MOUNT = "/backups"
@@ -56,14 +57,12 @@ class BackupsArgs:
     retention_days: int
     schedule: str  # cron, UTC
     image: str  # PostgreSQL client image; pg_dump must be >= the server's major version
-    database_url_secret: pulumi.Input[str]
-    database_url_version: pulumi.Input[str]
+    database_url: PinnedSecret
     job_account_email: pulumi.Input[str]
     job_account_member: pulumi.Input[str]
     scheduler_account_email: pulumi.Input[str]
     scheduler_account_member: pulumi.Input[str]
-    network: pulumi.Input[str]
-    subnet: pulumi.Input[str]
+    egress: JobEgress
     protect: bool
     ready: list[pulumi.Resource]
 
@@ -119,13 +118,7 @@ class Backups(PlatformComponent):
                     "max_retries": 1,
                     "timeout": JOB_TIMEOUT,
                     "execution_environment": "EXECUTION_ENVIRONMENT_GEN2",  # FUSE mounts
-                    # Leave through Cloud NAT: Supabase allow-lists the NAT addresses.
-                    "vpc_access": {
-                        "network_interfaces": [
-                            {"network": args.network, "subnetwork": args.subnet}
-                        ],
-                        "egress": "ALL_TRAFFIC",
-                    },
+                    "vpc_access": args.egress.vpc_access(),
                     "volumes": [
                         {"name": "backups", "gcs": {"bucket": self.bucket.name, "read_only": False}}
                     ],
@@ -134,17 +127,7 @@ class Backups(PlatformComponent):
                             "image": args.image,
                             "commands": ["/bin/bash", "-c"],
                             "args": [backup_script(args.env)],
-                            "envs": [
-                                {
-                                    "name": "DATABASE_URL",
-                                    "value_source": {
-                                        "secret_key_ref": {
-                                            "secret": args.database_url_secret,
-                                            "version": args.database_url_version,
-                                        }
-                                    },
-                                }
-                            ],
+                            "envs": [args.database_url.env("DATABASE_URL")],
                             "volume_mounts": [{"name": "backups", "mount_path": MOUNT}],
                             # /tmp is in memory: it holds the whole dump before the copy.
                             "resources": {"limits": {"cpu": "1", "memory": "4Gi"}},

@@ -73,6 +73,25 @@ class ComputeArgs:
     boot_dependencies: list[pulumi.Resource]
 
 
+# Every VM: Secure Boot, vTPM and integrity monitoring on.
+SHIELDED_VM: gcp.compute.InstanceTemplateShieldedInstanceConfigArgsDict = {
+    "enable_secure_boot": True,
+    "enable_vtpm": True,
+    "enable_integrity_monitoring": True,
+}
+
+
+def vm_metadata(secret_versions: pulumi.Input[dict[str, str]]) -> dict[str, pulumi.Input[str]]:
+    """OS Login only (no project SSH keys), and the pinned secret versions the loader reads."""
+    return {
+        "enable-oslogin": "TRUE",
+        "block-project-ssh-keys": "TRUE",
+        SECRET_VERSIONS_KEY: pulumi.Output.from_input(secret_versions).apply(
+            lambda versions: json.dumps(versions, sort_keys=True)
+        ),
+    }
+
+
 def health_check(
     name: str, env: str, spec: HealthCheckSpec, opts: pulumi.ResourceOptions
 ) -> gcp.compute.HealthCheck:
@@ -147,18 +166,8 @@ class Compute(PlatformComponent):
                 "email": args.service_account_email,
                 "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
             },
-            shielded_instance_config={
-                "enable_secure_boot": True,
-                "enable_vtpm": True,
-                "enable_integrity_monitoring": True,
-            },
-            metadata={
-                "enable-oslogin": "TRUE",
-                "block-project-ssh-keys": "TRUE",
-                SECRET_VERSIONS_KEY: pulumi.Output.from_input(args.secret_versions).apply(
-                    lambda versions: json.dumps(versions, sort_keys=True)
-                ),
-            },
+            shielded_instance_config=SHIELDED_VM,
+            metadata=vm_metadata(args.secret_versions),
             metadata_startup_script=self.startup_script,
             # A new template per change; the MIG rolls to it, then the old one is deleted.
             opts=self.child_opts(delete_before_replace=False),

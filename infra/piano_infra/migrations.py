@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from piano_infra.cloud_run import JobEgress, PinnedSecret
 from piano_infra.component import PlatformComponent
 from piano_infra.install import install_commands
 from piano_infra.release import Release, ReleaseRepository, dns_label
@@ -66,12 +67,10 @@ class MigrationJobArgs:
     image: str
     release_repository: ReleaseRepository
     extra_index: str | None
-    database_url_secret: pulumi.Input[str]  # secret id
-    database_url_version: pulumi.Input[str]  # pinned version number
+    database_url: PinnedSecret
     service_account_email: pulumi.Input[str]
     service_account_member: pulumi.Input[str]
-    network: pulumi.Input[str]
-    subnet: pulumi.Input[str]
+    egress: JobEgress
     # Grants the job needs before it runs (secret access, registry read, act-as).
     ready: list[pulumi.Resource]
 
@@ -105,13 +104,7 @@ class MigrationJob(PlatformComponent):
                     "service_account": args.service_account_email,
                     "max_retries": 0,  # a failed migration is for a human, not a retry loop
                     "timeout": TIMEOUT,
-                    # Leave through the VPC and Cloud NAT: Supabase allow-lists the NAT addresses.
-                    "vpc_access": {
-                        "network_interfaces": [
-                            {"network": args.network, "subnetwork": args.subnet}
-                        ],
-                        "egress": "ALL_TRAFFIC",
-                    },
+                    "vpc_access": args.egress.vpc_access(),
                     "containers": [
                         {
                             "image": args.image,
@@ -128,15 +121,7 @@ class MigrationJob(PlatformComponent):
                                     "name": "PIANO_REQUIREMENTS_LOCK",
                                     "value": release.requirements_lock,
                                 },
-                                {
-                                    "name": "DATABASE_URL",
-                                    "value_source": {
-                                        "secret_key_ref": {
-                                            "secret": args.database_url_secret,
-                                            "version": args.database_url_version,
-                                        }
-                                    },
-                                },
+                                args.database_url.env("DATABASE_URL"),
                             ],
                             "resources": {"limits": {"cpu": "1", "memory": "2Gi"}},
                         }

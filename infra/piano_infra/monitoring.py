@@ -17,7 +17,6 @@ It listens on localhost only; operators reach it through IAP:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import yaml
 
 from piano_infra import ops_agent
 from piano_infra.component import PlatformComponent
-from piano_infra.compute import BOOT_IMAGE, SECRET_VERSIONS_KEY
+from piano_infra.compute import BOOT_IMAGE, SHIELDED_VM, vm_metadata
 from piano_infra.manifest import REPO_ROOT
 from piano_infra.network import PROMETHEUS_TAG, SERVICE_PORT
 from piano_infra.startup import heredoc, loader_source
@@ -199,18 +198,8 @@ class Monitoring(PlatformComponent):
                 "email": args.service_account_email,
                 "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
             },
-            shielded_instance_config={
-                "enable_secure_boot": True,
-                "enable_vtpm": True,
-                "enable_integrity_monitoring": True,
-            },
-            metadata={
-                "enable-oslogin": "TRUE",
-                "block-project-ssh-keys": "TRUE",
-                SECRET_VERSIONS_KEY: pulumi.Output.from_input(args.secret_versions).apply(
-                    lambda versions: json.dumps(versions, sort_keys=True)
-                ),
-            },
+            shielded_instance_config=SHIELDED_VM,
+            metadata=vm_metadata(args.secret_versions),
             metadata_startup_script=startup_script(self.config, rule_files(), args.retention_days),
             allow_stopping_for_update=True,
             # The data disk can be attached to one VM at a time: replace by delete-then-create.

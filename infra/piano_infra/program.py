@@ -14,6 +14,7 @@ import pulumi_cloudflare as cloudflare
 from piano_infra.apis import ProjectApis, ProjectApisArgs
 from piano_infra.backups import Backups, BackupsArgs
 from piano_infra.cloud_armor import CloudArmor, CloudArmorArgs
+from piano_infra.cloud_run import JobEgress, PinnedSecret
 from piano_infra.compute import READINESS_PATH, Compute, ComputeArgs
 from piano_infra.edge_storage import EdgeStorage, EdgeStorageArgs
 from piano_infra.edge_worker import EdgeWorker, EdgeWorkerArgs
@@ -172,7 +173,11 @@ def build(
         ),
         opts=after_apis,
     )
-    database_url = secrets.versions["DATABASE_URL"]
+    database_url = PinnedSecret(
+        secret=secrets.secrets["DATABASE_URL"].secret_id,
+        version=secrets.versions["DATABASE_URL"].version,
+    )
+    egress = JobEgress(network=network.network.id, subnet=network.subnet.id)
     migration = MigrationJob(
         "migration",
         MigrationJobArgs(
@@ -183,12 +188,10 @@ def build(
             image=s.job_image,
             release_repository=repo,
             extra_index=s.pip_extra_index_url,
-            database_url_secret=secrets.secrets["DATABASE_URL"].secret_id,
-            database_url_version=database_url.version,
+            database_url=database_url,
             service_account_email=migrate_id.email,
             service_account_member=migrate_id.member,
-            network=network.network.id,
-            subnet=network.subnet.id,
+            egress=egress,
             ready=[*migrate_id.ready, *secrets.extra_bindings, network.nat],
         ),
         opts=after_apis,
@@ -272,14 +275,12 @@ def build(
             retention_days=s.backup_retention_days,
             schedule=s.backup_schedule,
             image=s.backup_image,
-            database_url_secret=secrets.secrets["DATABASE_URL"].secret_id,
-            database_url_version=database_url.version,
+            database_url=database_url,
             job_account_email=backup_id.email,
             job_account_member=backup_id.member,
             scheduler_account_email=scheduler_id.email,
             scheduler_account_member=scheduler_id.member,
-            network=network.network.id,
-            subnet=network.subnet.id,
+            egress=egress,
             protect=s.protect_data,
             ready=[*backup_id.ready, *scheduler_id.ready, *secrets.extra_bindings],
         ),
