@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from piano_infra.component import PlatformComponent
+
 # Cloud Armor accepts at most 10 source ranges in one basic (SRC_IPS_V1) match.
 MAX_RANGES_PER_RULE = 10
 FIRST_ALLOW_PRIORITY = 1000
@@ -51,7 +53,7 @@ class CloudArmorArgs:
     cloudflare_ranges: pulumi.Input[Sequence[str]]
 
 
-class CloudArmor(pulumi.ComponentResource):
+class CloudArmor(PlatformComponent):
     """Security policy attached to the backend service; ranges come from Cloudflare's API."""
 
     policy: gcp.compute.SecurityPolicy
@@ -59,7 +61,7 @@ class CloudArmor(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: CloudArmorArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("platform:network:CloudArmor", name, None, opts)
+        super().__init__("platform:network:CloudArmor", name, opts)
         self.policy = gcp.compute.SecurityPolicy(
             f"{name}-policy",
             name=f"piano-{args.env}-cloudflare-only",
@@ -67,6 +69,6 @@ class CloudArmor(pulumi.ComponentResource):
             type="CLOUD_ARMOR",
             labels=args.labels,
             rules=pulumi.Output.from_input(args.cloudflare_ranges).apply(allowlist_rules),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self.child_opts(),
         )
         self.register_outputs({"policy": self.policy.self_link})

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_cloudflare as cloudflare
 
+from piano_infra.component import PlatformComponent
 from piano_infra.manifest import BindingManifest
 
 TEMP_UPLOAD_PREFIX = "temp-uploads/"
@@ -21,9 +22,12 @@ class EdgeStorageArgs:
     manifest: BindingManifest
     cors_origins: list[str]
     protect: bool
+    # R2 location hint next to the GCP region, so the origin's reads and writes stay close.
+    # Only honoured when a bucket is first created.
+    location: str
 
 
-class EdgeStorage(pulumi.ComponentResource):
+class EdgeStorage(PlatformComponent):
     """Data lives here, so prod resources carry protect=True (`pulumi destroy` cannot drop them)."""
 
     buckets: dict[str, cloudflare.R2Bucket]  # by binding name
@@ -33,9 +37,9 @@ class EdgeStorage(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: EdgeStorageArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("platform:edge:EdgeStorage", name, None, opts)
-        data_opts = pulumi.ResourceOptions(parent=self, protect=args.protect)
-        child = pulumi.ResourceOptions(parent=self)
+        super().__init__("platform:edge:EdgeStorage", name, opts)
+        data_opts = self.child_opts(protect=args.protect)
+        child = self.child_opts()
         self.buckets, self.bucket_names, self.kv = {}, {}, {}
         for spec in args.manifest.r2_buckets:
             bucket_name = args.manifest.env_bucket_name(spec, args.env)
@@ -43,6 +47,7 @@ class EdgeStorage(pulumi.ComponentResource):
                 f"{name}-{spec.bucket_name}",
                 account_id=args.account_id,
                 name=bucket_name,
+                location=args.location,
                 opts=data_opts,
             )
             cloudflare.R2BucketLifecycle(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_cloudflare as cloudflare
 
+from piano_infra.component import PlatformComponent
 from piano_infra.manifest import BindingManifest
 
 RATE_LIMIT_PERIOD_SEC = 60
@@ -21,7 +21,7 @@ class EdgeWorkerArgs:
     zone_id: str
     api_hostname: str
     manifest: BindingManifest
-    bundle: Path
+    bundle: str  # the release's Worker bundle (one ES module)
     bucket_names: dict[str, pulumi.Input[str]]  # binding -> bucket name
     kv_ids: dict[str, pulumi.Input[str]]  # binding -> namespace id
     var_overrides: dict[str, str]
@@ -29,7 +29,11 @@ class EdgeWorkerArgs:
     origin_ip: pulumi.Input[str]
     acme_record: pulumi.Input[Any]  # Certificate Manager DNS authorisation record
     rate_limit_per_minute: int
+    rate_limit_namespace_id: str
     workers_dev_subdomain: str | None = None
+    # The Worker changes after these (the instance group's rollout), so a release's edge never
+    # runs ahead of its origin.
+    after: list[pulumi.Resource] = field(default_factory=list)
 
 
 def worker_bindings(
@@ -38,8 +42,14 @@ def worker_bindings(
     kv_ids: dict[str, pulumi.Input[str]],
     var_overrides: dict[str, str],
     secret_values: dict[str, pulumi.Output[str]],
+    env: str | None = None,
+    rate_limit_namespace_id: str | None = None,
 ) -> list[cloudflare.WorkersScriptBindingArgsDict]:
-    """Every binding in the manifest, nothing else; secrets go in as secret_text Outputs."""
+    """Every binding in the manifest, nothing else; secrets go in as secret_text Outputs.
+
+    With `env`, account-wide names get the stack's suffix (Analytics Engine datasets), and
+    `rate_limit_namespace_id` gives the stack its own rate-limit counters.
+    """
     bindings: list[cloudflare.WorkersScriptBindingArgsDict] = []
     for kv in manifest.kv_namespaces:
         bindings.append(
@@ -62,8 +72,16 @@ def worker_bindings(
             {
                 "name": rl.binding,
                 "type": "ratelimit",
-                "namespace_id": rl.namespace_id,
+                "namespace_id": rate_limit_namespace_id or rl.namespace_id,
                 "simple": {"limit": int(effective[rl.limit_var]), "period": rl.period},
+            }
+        )
+    for ds in manifest.analytics:
+        bindings.append(
+            {
+                "name": ds.binding,
+                "type": "analytics_engine",
+                "dataset": manifest.env_dataset(ds, env) if env else ds.dataset,
             }
         )
     for secret in manifest.secrets:
@@ -93,7 +111,7 @@ def rate_limit_rule(api_hostname: str, per_minute: int) -> cloudflare.RulesetRul
     }
 
 
-class EdgeWorker(pulumi.ComponentResource):
+class EdgeWorker(PlatformComponent):
     """Cloudflare in front of the origin: proxied DNS, the Worker on the API route, rate limit."""
 
     script: cloudflare.WorkersScript
@@ -103,21 +121,15 @@ class EdgeWorker(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: EdgeWorkerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("platform:edge:EdgeWorker", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        if not args.bundle.is_file():
-            raise FileNotFoundError(
-                f"Worker bundle {args.bundle} is missing; build it first: "
-                "(cd worker && npm ci && npm run build)"
-            )
-        content = args.bundle.read_text()
+        super().__init__("platform:edge:EdgeWorker", name, opts)
+        child = self.child_opts()
         script_name = f"{args.manifest.worker_name}-{args.env}"
         self.script = cloudflare.WorkersScript(
             f"{name}-script",
             account_id=args.account_id,
             script_name=script_name,
-            content=content,
-            main_module=args.bundle.name,
+            content=args.bundle,
+            main_module=args.manifest.deploy_path.name,
             compatibility_date=args.manifest.compatibility_date,
             bindings=worker_bindings(
                 args.manifest,
@@ -125,9 +137,11 @@ class EdgeWorker(pulumi.ComponentResource):
                 args.kv_ids,
                 args.var_overrides,
                 args.secret_values,
+                env=args.env,
+                rate_limit_namespace_id=args.rate_limit_namespace_id,
             ),
             observability={"enabled": True},
-            opts=child,
+            opts=self.child_opts(depends_on=args.after),
         )
         self.api_record = cloudflare.DnsRecord(
             f"{name}-api-dns",

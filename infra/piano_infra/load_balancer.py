@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from piano_infra.component import PlatformComponent
+
 BACKEND_TIMEOUT_SEC = 60  # SSE answers stream for up to a minute
 
 
@@ -20,7 +22,7 @@ class LoadBalancerArgs:
     security_policy: pulumi.Input[str]
 
 
-class LoadBalancer(pulumi.ComponentResource):
+class LoadBalancer(PlatformComponent):
     """HTTPS on a global address, certificate from Certificate Manager via DNS authorisation.
 
     DNS authorisation needs only a CNAME under _acme-challenge, so the certificate is issued
@@ -34,8 +36,8 @@ class LoadBalancer(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("platform:loadbalancer:LoadBalancer", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        super().__init__("platform:loadbalancer:LoadBalancer", name, opts)
+        child = self.child_opts()
         prefix = f"piano-{args.env}"
         self.address = gcp.compute.GlobalAddress(
             f"{name}-ip", name=f"{prefix}-lb", labels=args.labels, opts=child

@@ -34,6 +34,14 @@ class RateLimitSpec:
 
 
 @dataclass(frozen=True)
+class AnalyticsSpec:
+    """Workers Analytics Engine dataset; each stack writes to `<dataset>_<stack>`."""
+
+    binding: str
+    dataset: str
+
+
+@dataclass(frozen=True)
 class BindingManifest:
     """Parsed manifest; `path` anchors main_module, which is relative to the manifest's folder."""
 
@@ -48,6 +56,7 @@ class BindingManifest:
     secrets: list[str]
     bundle: str | None = None  # built single-module output (e.g. dist/index.js), if any
     ratelimits: list[RateLimitSpec] = field(default_factory=list)
+    analytics: list[AnalyticsSpec] = field(default_factory=list)
 
     @property
     def main_module_path(self) -> Path:
@@ -64,6 +73,10 @@ class BindingManifest:
 
     def env_kv_title(self, spec: KvSpec, env: str) -> str:
         return f"{spec.title}-{env}"
+
+    def env_dataset(self, spec: AnalyticsSpec, env: str) -> str:
+        """Analytics Engine datasets are account-wide: one per stack."""
+        return f"{spec.dataset}_{env}"
 
 
 def load_manifest(path: Path = DEFAULT_MANIFEST) -> BindingManifest:
@@ -89,5 +102,9 @@ def load_manifest(path: Path = DEFAULT_MANIFEST) -> BindingManifest:
                 limit_var=str(r["limit_var"]),
             )
             for r in raw.get("ratelimits", [])
+        ],
+        analytics=[
+            AnalyticsSpec(binding=str(a["binding"]), dataset=str(a["dataset"]))
+            for a in raw.get("analytics_engine_datasets", [])
         ],
     )

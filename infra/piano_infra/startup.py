@@ -1,4 +1,9 @@
-"""Renders the instance startup script: pinned release, secrets, systemd units."""
+"""Renders the API instances' startup script: pinned release, logs, secrets, systemd units.
+
+The script runs on every boot and is idempotent. It does not migrate the database: the
+release's migration runs once, before the instance group rolls (migrations.py), and an
+instance only takes traffic once `/api/ready` reports the schema at the release's head.
+"""
 
 from __future__ import annotations
 
@@ -7,30 +12,55 @@ import shlex
 from dataclasses import dataclass
 from importlib import resources
 
-PACKAGE = "piano-platform"
+from piano_infra import ops_agent
+from piano_infra.install import install_commands
+
 API_UNIT = "piano-api.service"
 WORKER_UNIT = "piano-worker.service"
 SECRETS_UNIT = "piano-secrets.service"
-MIGRATE_UNIT = "piano-migrate.service"
-API_COMMAND = (
-    "/opt/piano/venv/bin/uvicorn service.main:app --host 0.0.0.0 --port 8080 "
-    "--workers 4 --proxy-headers"
-)
-WORKER_COMMAND = "/opt/piano/venv/bin/python -m service.worker"
-MIGRATE_COMMAND = "/opt/piano/venv/bin/python -m service.migrate"
+UNITS = (SECRETS_UNIT, API_UNIT, WORKER_UNIT)
+VENV = "/opt/piano/venv"
+LOCK_PATH = "/opt/piano/requirements.lock"
+WORKER_COMMAND = f"{VENV}/bin/python -m service.worker"
+LOADER_COMMAND = "/usr/bin/python3 /opt/piano/bin/load_secrets.py"
 # API workers and the ingestion worker write prometheus-client multiprocess files here, so the
 # API's /api/metrics also exports the ingestion worker's counters. Emptied at every boot.
 METRICS_DIR = "/run/piano-metrics"
+# Log id (Cloud Logging) -> the file the unit appends its JSON lines to.
+JSON_LOGS = {
+    "piano_api": f"{ops_agent.LOG_DIR}/api.log",
+    "piano_worker": f"{ops_agent.LOG_DIR}/worker.log",
+}
+# Linux sends the first TCP keepalive after 2 h idle by default, but Cloud NAT forgets an idle
+# connection after 20 min (network.py): libpq's keepalives then use this, so pooled database
+# connections stay mapped instead of failing on first use after a quiet spell.
+TCP_KEEPALIVE_SYSCTL = (
+    "net.ipv4.tcp_keepalive_time = 300\n"
+    "net.ipv4.tcp_keepalive_intvl = 30\n"
+    "net.ipv4.tcp_keepalive_probes = 5\n"
+)
+LOGROTATE = (
+    f"{ops_agent.LOG_DIR}/*.log {{\n"
+    "  daily\n  rotate 7\n  compress\n  delaycompress\n  missingok\n  notifempty\n"
+    "  copytruncate\n}\n"
+)
+
+
+def api_command(workers: int) -> str:
+    return (
+        f"{VENV}/bin/uvicorn service.main:app --host 0.0.0.0 --port 8080 "
+        f"--workers {workers} --proxy-headers"
+    )
 
 
 @dataclass(frozen=True)
 class StartupSpec:
     version: str
-    project: str
     package_index: str  # Artifact Registry "simple" index that holds the service wheels
-    secret_ids: dict[str, str]  # env var -> Secret Manager secret id
+    requirements_lock: str  # the release's lock: constraints for its dependencies
     plain_env: dict[str, str]  # non-secret settings, written to service.env
-    # Extra index for dependencies, e.g. a mirror.
+    api_workers: int = 4
+    # Extra index for dependencies not on PyPI (the CPU-only torch build).
     extra_index: str | None = None
 
 
@@ -54,97 +84,90 @@ def _unit(description: str, body: str, after: str, requires: str) -> str:
     )
 
 
-def _units() -> dict[str, str]:
+def _units(api_workers: int) -> dict[str, str]:
     env_files = "EnvironmentFile=/etc/piano/service.env\nEnvironmentFile=/etc/piano/secrets.env\n"
-    long_running = (
-        "[Service]\nType=simple\nUser=piano\nGroup=piano\nWorkingDirectory=/opt/piano\n"
-        f"{env_files}"
-        f"Environment=PROMETHEUS_MULTIPROC_DIR={METRICS_DIR}\n"
-        "Restart=on-failure\nRestartSec=5\nLimitNOFILE=65536\n"
-    )
+
+    def long_running(log: str) -> str:
+        return (
+            "[Service]\nType=simple\nUser=piano\nGroup=piano\nWorkingDirectory=/opt/piano\n"
+            f"{env_files}"
+            f"Environment=PROMETHEUS_MULTIPROC_DIR={METRICS_DIR}\n"
+            f"StandardOutput=append:{log}\nStandardError=append:{log}\n"
+            "Restart=on-failure\nRestartSec=5\nLimitNOFILE=65536\n"
+        )
+
     return {
         SECRETS_UNIT: _unit(
-            "Load piano secrets from Secret Manager",
+            "Load piano secrets (the template's pinned versions) from Secret Manager",
             "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
-            "ExecStart=/usr/bin/python3 /opt/piano/bin/load_secrets.py "
-            "/etc/piano/secrets.json /etc/piano/secrets.env\n"
+            f"ExecStart={LOADER_COMMAND} env /etc/piano/secrets.env\n"
             f"ExecStartPost=/bin/sh -c 'rm -rf {METRICS_DIR} && install -d -o piano -g piano {METRICS_DIR}'\n"
             # IAM grants can take a minute to propagate: a 403 at first boot is retried.
             "Restart=on-failure\nRestartSec=15\n",
             "",
             "network-online.target",
         ),
-        MIGRATE_UNIT: _unit(
-            "Apply piano database migrations (yoyo takes a lock; safe on every instance)",
-            "[Service]\nType=oneshot\nRemainAfterExit=yes\nUser=piano\nGroup=piano\n"
-            f"{env_files}ExecStart={MIGRATE_COMMAND}\n",
-            SECRETS_UNIT,
-            SECRETS_UNIT,
-        ),
         API_UNIT: _unit(
             "piano API (uvicorn)",
-            f"{long_running}ExecStart={API_COMMAND}\n",
-            f"{SECRETS_UNIT} {MIGRATE_UNIT}",
-            f"{SECRETS_UNIT} {MIGRATE_UNIT}",
+            f"{long_running(JSON_LOGS['piano_api'])}ExecStart={api_command(api_workers)}\n",
+            SECRETS_UNIT,
+            SECRETS_UNIT,
         ),
         WORKER_UNIT: _unit(
             "piano ingestion worker",
-            f"{long_running}ExecStart={WORKER_COMMAND}\n",
-            f"{SECRETS_UNIT} {MIGRATE_UNIT}",
-            f"{SECRETS_UNIT} {MIGRATE_UNIT}",
+            f"{long_running(JSON_LOGS['piano_worker'])}ExecStart={WORKER_COMMAND}\n",
+            SECRETS_UNIT,
+            SECRETS_UNIT,
         ),
     }
 
 
-def _heredoc(path: str, content: str, mode: str) -> str:
+def heredoc(path: str, content: str, mode: str) -> str:
     marker = "PIANO_EOF"
     assert marker not in content
     return f"cat > {path} <<'{marker}'\n{content}{marker}\nchmod {mode} {path}\n"
 
 
 def render(spec: StartupSpec) -> str:
-    """Bash for metadata_startup_script; runs on every boot and is idempotent."""
-    secrets_spec = json.dumps({"project": spec.project, "secrets": spec.secret_ids}, indent=2)
-    pin = shlex.quote(f"{PACKAGE}=={spec.version}")
-    index = shlex.quote(spec.package_index)
-    extra = f"--extra-index-url {shlex.quote(spec.extra_index)} " if spec.extra_index else ""
+    """Bash for metadata_startup_script."""
     parts = [
         "#!/bin/bash\n",
-        "# Generated by infra/piano_infra/startup.py. Installs a pinned release, loads secrets,\n",
-        "# runs the API and the ingestion worker under systemd.\n",
+        "# Generated by infra/piano_infra/startup.py. Installs a pinned release, ships its logs,\n",
+        "# loads its pinned secrets, runs the API and the ingestion worker under systemd.\n",
         "set -euo pipefail\n",
         f"PIANO_VERSION={shlex.quote(spec.version)}\n\n",
+        heredoc("/etc/sysctl.d/60-piano-keepalive.conf", TCP_KEEPALIVE_SYSCTL, "0644"),
+        "sysctl --quiet --load /etc/sysctl.d/60-piano-keepalive.conf\n",
         "id piano >/dev/null 2>&1 || "
         "useradd --system --home /opt/piano --shell /usr/sbin/nologin piano\n",
-        "mkdir -p /opt/piano/bin /etc/piano\n",
+        f"mkdir -p /opt/piano/bin /etc/piano {ops_agent.LOG_DIR}\n",
+        f"chown piano:piano {ops_agent.LOG_DIR}\n",
+        heredoc("/etc/logrotate.d/piano", LOGROTATE, "0644"),
+        ops_agent.install_commands(JSON_LOGS),
+        heredoc(LOCK_PATH, spec.requirements_lock, "0644"),
         'if [ "$(cat /opt/piano/VERSION 2>/dev/null || true)" != "$PIANO_VERSION" ]; then\n',
         "  apt-get update -q\n",
         "  DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3.11 python3.11-venv\n",
-        "  rm -rf /opt/piano/venv.new\n",
-        "  python3.11 -m venv /opt/piano/venv.new\n",
-        "  TOKEN=$(curl -sf -H 'Metadata-Flavor: Google' "
-        "'http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token'"
-        " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n",
-        f"  INDEX={index}\n",
-        "  # The wheel comes only from our Artifact Registry (no dependency confusion);\n",
-        "  # its pinned dependencies then come from the default index.\n",
-        "  /opt/piano/venv.new/bin/pip install -q --no-deps "
-        f'--index-url "https://oauth2accesstoken:${{TOKEN}}@${{INDEX#https://}}" {pin}\n',
-        f"  /opt/piano/venv.new/bin/pip install -q {extra}{pin}\n",
-        "  rm -rf /opt/piano/venv && mv /opt/piano/venv.new /opt/piano/venv\n",
+        install_commands(
+            python="python3.11",
+            venv=f"{VENV}.new",
+            version=spec.version,
+            package_index=spec.package_index,
+            lock_path=LOCK_PATH,
+            extra_index=spec.extra_index,
+        ),
+        f"  rm -rf {VENV} && mv {VENV}.new {VENV}\n",
         '  echo "$PIANO_VERSION" > /opt/piano/VERSION\n',
         "fi\n\n",
-        _heredoc("/opt/piano/bin/load_secrets.py", loader_source(), "0755"),
-        _heredoc("/etc/piano/secrets.json", secrets_spec + "\n", "0600"),
-        _heredoc("/etc/piano/service.env", _env_file(spec.plain_env), "0644"),
+        heredoc("/opt/piano/bin/load_secrets.py", loader_source(), "0755"),
+        heredoc("/etc/piano/service.env", _env_file(spec.plain_env), "0644"),
     ]
-    for unit, text in _units().items():
-        parts.append(_heredoc(f"/etc/systemd/system/{unit}", text, "0644"))
+    for unit, text in _units(spec.api_workers).items():
+        parts.append(heredoc(f"/etc/systemd/system/{unit}", text, "0644"))
     parts += [
         "systemctl daemon-reload\n",
-        f"systemctl enable {SECRETS_UNIT} {MIGRATE_UNIT} {API_UNIT} {WORKER_UNIT}\n",
+        f"systemctl enable {' '.join(UNITS)}\n",
         f"systemctl restart {SECRETS_UNIT}\n",
-        f"systemctl restart {MIGRATE_UNIT}\n",
         f"systemctl restart {API_UNIT} {WORKER_UNIT}\n",
     ]
     return "".join(parts)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -9,9 +11,25 @@ import pytest
 from infra_harness import RecordingMocks, run_stack, unwrap
 from piano_policies import validators as v
 from piano_policies.pack import policies
-from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    StackValidationArgs,
+)
 
 LABELS = {"env": "prod", "service": "piano-platform"}
+NAT_OK = {
+    "enableDynamicPortAllocation": True,
+    "enableEndpointIndependentMapping": False,
+    "minPortsPerVm": 128,
+    "maxPortsPerVm": 4096,
+    "natIpAllocateOption": "MANUAL_ONLY",
+    "natIps": ["projects/p/regions/r/addresses/nat-0"],
+}
+TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"
+VERSION = "projects/1/secrets/prod-database-url/versions/3"
 
 
 def view(
@@ -209,6 +227,81 @@ CASES: list[tuple[str, v.Validator, v.ResourceView, v.ResourceView]] = [
         view("gcp:secretmanager/secret:Secret", {}, protect=False, stack="prod"),
         view("gcp:secretmanager/secret:Secret", {}, protect=False, stack="staging"),
     ),
+    (
+        "a rotation secret must stay removable, even in prod",
+        v.prod_data_protected,
+        view(
+            "gcp:secretmanager/secret:Secret",
+            {"labels": {"lifecycle": "rotation"}, "deletionProtection": True},
+            protect=False,
+        ),
+        view(
+            "gcp:secretmanager/secret:Secret",
+            {"labels": {"lifecycle": "rotation"}, "deletionProtection": False},
+            protect=False,
+        ),
+    ),
+    (
+        "NAT without dynamic ports",
+        v.nat_dynamic_ports,
+        view(v.ROUTER_NAT, {**NAT_OK, "enableDynamicPortAllocation": False}),
+        view(v.ROUTER_NAT, NAT_OK),
+    ),
+    (
+        "NAT with automatic (unlistable) addresses",
+        v.nat_dynamic_ports,
+        view(v.ROUTER_NAT, {**NAT_OK, "natIpAllocateOption": "AUTO_ONLY", "natIps": []}),
+        view(v.ROUTER_NAT, NAT_OK),
+    ),
+    (
+        "NAT that cannot grow past the static default",
+        v.nat_dynamic_ports,
+        view(v.ROUTER_NAT, {**NAT_OK, "minPortsPerVm": 32, "maxPortsPerVm": 512}),
+        view(v.ROUTER_NAT, {**NAT_OK, "minPortsPerVm": 64, "maxPortsPerVm": 1024}),
+    ),
+    (
+        "migrations in the startup script",
+        v.no_migrations_at_boot,
+        view(TEMPLATE, {"metadataStartupScript": "/opt/piano/venv/bin/python -m service.migrate"}),
+        view(TEMPLATE, {"metadataStartupScript": "python -m service.worker"}),
+    ),
+    (
+        "secrets loaded without pinned versions",
+        v.pinned_secret_versions,
+        view(TEMPLATE, {"metadataStartupScript": "load_secrets.py env /etc/piano/secrets.env"}),
+        view(
+            TEMPLATE,
+            {
+                "metadataStartupScript": "load_secrets.py env /etc/piano/secrets.env",
+                "metadata": {"piano-secret-versions": json.dumps({"DATABASE_URL": VERSION})},
+            },
+        ),
+    ),
+    (
+        "secret pinned to 'latest'",
+        v.pinned_secret_versions,
+        view(
+            TEMPLATE,
+            {
+                "metadataStartupScript": "load_secrets.py env /x",
+                "metadata": {
+                    "piano-secret-versions": json.dumps(
+                        {"DATABASE_URL": VERSION.replace("/3", "/latest")}
+                    )
+                },
+            },
+        ),
+        view(TEMPLATE, {"metadataStartupScript": "echo no secrets here"}),
+    ),
+    (
+        "backups bucket without retention",
+        v.backups_retained,
+        view("gcp:storage/bucket:Bucket", {"name": "piano-prod-backups"}),
+        view(
+            "gcp:storage/bucket:Bucket",
+            {"name": "piano-prod-backups", "retentionPolicy": {"retentionPeriod": "2592000"}},
+        ),
+    ),
 ]
 
 
@@ -245,7 +338,7 @@ def _args(typ: str, props: dict[str, Any], protect: bool, stack: str) -> Resourc
 
 def test_crossguard_pack_reports_through_the_engine_callback() -> None:
     pack = {p.name: p for p in policies()}
-    assert set(pack) == set(v.ALL)
+    assert set(pack) == set(v.ALL) | set(v.STACK_ALL)
     reported: list[str] = []
     args = _args("cloudflare:index/r2Bucket:R2Bucket", {"name": "b"}, protect=False, stack="prod")
     pack["prod-data-protected"].validate(args, lambda msg, urn=None: reported.append(msg))
@@ -256,20 +349,231 @@ def test_crossguard_pack_reports_through_the_engine_callback() -> None:
     assert reported == []
 
 
+def _hc(name: str, path: str, interval: int, threshold: int) -> v.ResourceView:
+    props = {
+        "httpHealthCheck": {"port": 8080, "requestPath": path},
+        "checkIntervalSec": interval,
+        "unhealthyThreshold": threshold,
+    }
+    return v.ResourceView("gcp:compute/healthCheck:HealthCheck", name, props, stack="prod")
+
+
+def _fleet(live: v.ResourceView, ready: v.ResourceView) -> v.StackView:
+    mig = v.ResourceView(next(iter(v.MIGS)), "mig", {}, stack="prod")
+    backend = v.ResourceView(
+        "gcp:compute/backendService:BackendService", "backend", {}, stack="prod"
+    )
+    return v.StackView(
+        resources=[mig, backend, live, ready],
+        property_dependencies={
+            "mig": {"autoHealingPolicies": [live.name]},
+            "backend": {"healthChecks": [ready.name]},
+        },
+    )
+
+
+READY = _hc("ready", "/api/ready", 10, 3)
+
+
+@pytest.mark.parametrize(
+    ("live", "message"),
+    [
+        (READY, "uses the load balancer's check ready"),
+        (_hc("live", "/api/ready", 30, 10), "both check /api/ready"),
+        (_hc("live", "/api/live", 10, 3), "must be looser"),
+        (_hc("live", "/api/live", 30, 3), "allow at least 180 s"),
+    ],
+    ids=["same check", "same path", "not looser", "too eager"],
+)
+def test_autohealing_policy_refuses_readiness_as_liveness(
+    live: v.ResourceView, message: str
+) -> None:
+    assert v.autohealing_not_readiness(_fleet(_hc("live", "/api/live", 30, 10), READY)) == []
+    found = v.autohealing_not_readiness(_fleet(live, READY))
+    assert any(message in f for f in found), found
+
+
+def test_autohealing_policy_requires_an_autohealing_check() -> None:
+    fleet = _fleet(_hc("live", "/api/live", 30, 10), READY)
+    fleet = v.StackView(fleet.resources, {"backend": {"healthChecks": ["ready"]}})
+    assert v.autohealing_not_readiness(fleet) == ["mig: no autohealing health check"]
+
+
+SECURED = """
+-- users are public data? no.
+CREATE TABLE IF NOT EXISTS users (id uuid primary key);
+CREATE UNLOGGED TABLE public.rag_cache (k text);
+CREATE TEMP TABLE scratch (x int);
+ALTER TABLE users ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ONLY public.rag_cache ENABLE ROW LEVEL SECURITY;
+"""
+
+
+@pytest.mark.parametrize(
+    ("files", "missing"),
+    [
+        ({"0001.sql": SECURED}, []),
+        # a later migration that enables RLS for earlier tables counts
+        (
+            {"0001.sql": "CREATE TABLE a (x int); CREATE TABLE \"B\" (y int);", "0002.sql":
+             'ALTER TABLE a ENABLE ROW LEVEL SECURITY; ALTER TABLE "B" ENABLE ROW LEVEL SECURITY;'},
+            [],
+        ),
+        ({"0001.sql": "CREATE TABLE a (x int);"}, ["public.a (created in 0001.sql)"]),
+        (
+            {"0001.sql": SECURED, "0002.sql": "ALTER TABLE users DISABLE ROW LEVEL SECURITY;"},
+            ["public.users (created in 0001.sql)"],
+        ),
+        # dropped tables need nothing; rollback files are not forward migrations
+        (
+            {"0001.sql": "CREATE TABLE a (x int);", "0002.sql": "DROP TABLE IF EXISTS a CASCADE;",
+             "0002.rollback.sql": "CREATE TABLE a (x int);"},
+            [],
+        ),
+        (
+            {"0001.sql": "CREATE TABLE a (x int); ALTER TABLE a ENABLE ROW LEVEL SECURITY;",
+             "0002.sql": "ALTER TABLE a RENAME TO b; CREATE TABLE c (x int);"},
+            ["public.c (created in 0002.sql)"],
+        ),
+        ({"0001.sql": "/* CREATE TABLE ghost (x int); */ SELECT 1;"}, []),
+    ],
+    ids=["secured", "later", "missing", "disabled", "dropped", "renamed", "commented"],
+)  # fmt: skip
+def test_rls_check_reads_the_migrations_in_order(files: dict[str, str], missing: list[str]) -> None:
+    assert v.tables_without_rls(files) == missing
+
+
+def test_rls_policy_reads_the_package_path(tmp_path: Path) -> None:
+    empty = v.StackView(resources=[])
+    assert v.MIGRATIONS_DIR == v.REPO_ROOT / "service" / "migrations"
+    assert v.rls_on_every_table(empty, tmp_path / "service" / "migrations") == [
+        "no SQL migrations at service/migrations (the service package ships them)"
+    ]
+    (tmp_path / "0001_a.sql").write_text("CREATE TABLE a (x int);")
+    assert v.rls_on_every_table(empty, tmp_path) == [
+        "service/migrations: ENABLE ROW LEVEL SECURITY missing for public.a (created in 0001_a.sql)"
+    ]
+    (tmp_path / "0002_rls.sql").write_text("ALTER TABLE a ENABLE ROW LEVEL SECURITY;")
+    assert v.rls_on_every_table(empty, tmp_path) == []
+
+
+def test_rls_policy_on_the_service_package() -> None:
+    """The service's own migrations must all pass once its RLS migration exists.
+
+    Until the service ships a migration that enables RLS at all, the policy's verdict on today's
+    tables is expected (xfail, and the pack fails every preview, by design); from the first
+    `ENABLE ROW LEVEL SECURITY` on, every table must be covered or this test fails.
+    """
+    files = sorted(v.MIGRATIONS_DIR.glob("*.sql"))
+    if not files:
+        pytest.skip(f"{v.MIGRATIONS_PACKAGE_PATH} not in this checkout")
+    found = v.rls_on_every_table(v.StackView(resources=[]))
+    rls_landed = any(
+        "ROW LEVEL SECURITY" in f.read_text().upper()
+        for f in files
+        if not f.name.endswith(".rollback.sql")
+    )
+    if found and not rls_landed:
+        pytest.xfail(f"service-side RLS migration not landed yet; {len(found)} tables unsecured")
+    assert found == []
+
+
+def _policy_resource(
+    typ: str, name: str, props: dict[str, Any], deps: dict[str, list[PolicyResource]]
+) -> PolicyResource:
+    opts = PolicyResourceOptions(
+        protect=False,
+        ignore_changes=[],
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+    )
+    urn = f"urn:pulumi:prod::piano-platform::{typ}::{name}"
+    return PolicyResource(typ, props, urn, name, opts, None, None, [], deps)
+
+
+def test_crossguard_stack_policy_resolves_references_through_property_dependencies() -> None:
+    """In a preview the health checks' IDs are unknown; the engine's property dependencies are
+    what tells the policy which check the MIG and the backend use."""
+    pack = {p.name: p for p in policies()}
+    hc = "gcp:compute/healthCheck:HealthCheck"
+    ready = _policy_resource(
+        hc,
+        "ready",
+        {
+            "httpHealthCheck": {"requestPath": "/api/ready"},
+            "checkIntervalSec": 10,
+            "unhealthyThreshold": 3,
+        },
+        {},
+    )
+    live = _policy_resource(
+        hc,
+        "live",
+        {
+            "httpHealthCheck": {"requestPath": "/api/live"},
+            "checkIntervalSec": 30,
+            "unhealthyThreshold": 10,
+        },
+        {},
+    )
+    backend = _policy_resource(
+        "gcp:compute/backendService:BackendService", "backend", {}, {"healthChecks": [ready]}
+    )
+    for healing, violations in ((live, 0), (ready, 3)):
+        mig = _policy_resource(
+            next(iter(v.MIGS)),
+            "mig",
+            {"autoHealingPolicies": {"healthCheck": None}},
+            {"autoHealingPolicies": [healing]},
+        )
+        reported: list[str] = []
+        args = StackValidationArgs([ready, live, backend, mig])
+        pack["autohealing-not-readiness"].validate(
+            args, lambda msg, urn=None, r=reported: r.append(msg)
+        )
+        assert len(reported) == violations, reported
+
+
+def _property_dependencies(m: RecordingMocks) -> dict[str, dict[str, list[str]]]:
+    """What the engine reports: which resource each property refers to (mock IDs: <name>-id)."""
+    names = {f"{r.name}-id": r.name for r in m.resources}
+    deps: dict[str, dict[str, list[str]]] = {}
+    for r in m.resources:
+        for prop, value in r.inputs.items():
+            found = [names[s] for s in _strings(value) if s in names]
+            if found:
+                deps.setdefault(r.name, {})[prop] = found
+    return deps
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for x in value.values() for s in _strings(x)]
+    if isinstance(value, list):
+        return [s for x in value for s in _strings(x)]
+    return []
+
+
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 @pulumi.runtime.test
 def test_program_passes_every_policy(stack: str) -> pulumi.Output[None]:
     def check(m: RecordingMocks) -> None:
-        violations = {
-            r.name: found
+        views = [
+            v.ResourceView(r.type, r.name, unwrap(r.inputs), r.name in m.protected, stack)
             for r in m.resources
-            if (
-                found := v.validate_all(
-                    v.ResourceView(r.type, r.name, unwrap(r.inputs), r.name in m.protected, stack)
-                )
-            )
-        }
+        ]
+        violations = {r.name: found for r in views if (found := v.validate_all(r))}
         assert violations == {}
         assert len(m.resources) > 60
+        fleet = v.StackView(views, _property_dependencies(m))
+        assert v.autohealing_not_readiness(fleet) == []
+        (mig,) = [r for r in views if r.type in v.MIGS]
+        assert [
+            hc.name for hc in fleet.referenced(mig, "autoHealingPolicies", v.HEALTH_CHECKS)
+        ] == ["compute-live"]
 
     return run_stack(stack).then(check)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import pulumi
 import pytest
@@ -23,16 +24,31 @@ from infra_harness import (
 )
 
 STACKS = ["dev", "staging", "prod"]
+SECRET_ENV_VARS = [
+    "DATABASE_URL",
+    "JWT_PRIVATE_KEY",
+    "S3_ACCESS_KEY_ID",
+    "S3_SECRET_ACCESS_KEY",
+    "WORKERS_AI_API_TOKEN",
+    "ORIGIN_SHARED_SECRET",
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "METRICS_TOKEN",
+]
 GCP = "gcp:compute"
 GOOGLE_LB = [ipaddress.IPv4Network(n) for n in ("130.211.0.0/22", "35.191.0.0/16")]
 IAP = ipaddress.IPv4Network("35.235.240.0/20")
 
 
-def _heredoc(script: str, unit: str) -> str:
-    """Body of the file the startup script writes to /etc/systemd/system/<unit>."""
-    start = script.index(f"cat > /etc/systemd/system/{unit} <<'PIANO_EOF'\n")
+def _file(script: str, path: str) -> str:
+    """Body of the file the startup script writes to `path`."""
+    start = script.index(f"cat > {path} <<'PIANO_EOF'\n")
     body_start = script.index("\n", start) + 1
     return script[body_start : script.index("PIANO_EOF\n", body_start)]
+
+
+def _heredoc(script: str, unit: str) -> str:
+    return _file(script, f"/etc/systemd/system/{unit}")
 
 
 def _zones(stack: str) -> list[str]:
@@ -41,20 +57,32 @@ def _zones(stack: str) -> list[str]:
 
 @pytest.mark.parametrize("stack", STACKS)
 @pulumi.runtime.test
-def test_firewall_admits_only_google_lb_and_iap(stack: str) -> pulumi.Output[None]:
+def test_firewall_admits_only_google_lb_iap_and_our_prometheus(stack: str) -> pulumi.Output[None]:
     def check(m: RecordingMocks) -> None:
         rules = m.of_type(f"{GCP}/firewall:Firewall")
-        assert rules, "no firewall rules"
+        assert len(rules) == 3, [r.name for r in rules]
         for rule in rules:
+            assert rule.inputs["direction"] == "INGRESS"
+            if "sourceServiceAccounts" in rule.inputs:
+                # Prometheus -> the API instances' service port, keyed on service accounts
+                assert "sourceRanges" not in rule.inputs and "targetTags" not in rule.inputs
+                assert rule.inputs["sourceServiceAccounts"] == [
+                    f"piano-prom-{stack}@fixture.iam.gserviceaccount.com"
+                ]
+                assert rule.inputs["targetServiceAccounts"] == [
+                    f"piano-api-{stack}@fixture.iam.gserviceaccount.com"
+                ]
+                assert rule.inputs["allows"] == [{"protocol": "tcp", "ports": ["8080"]}]
+                continue
             sources = [ipaddress.IPv4Network(s) for s in rule.inputs["sourceRanges"]]
             assert all(any(s.subnet_of(g) for g in [*GOOGLE_LB, IAP]) for s in sources), rule
             if any(s.subnet_of(IAP) for s in sources):
                 assert rule.inputs["allows"] == [{"protocol": "tcp", "ports": ["22"]}]
+                assert rule.inputs["targetTags"] == ["piano-api", "piano-prometheus"]
             else:
                 assert rule.inputs["allows"] == [{"protocol": "tcp", "ports": ["8080"]}]
                 assert sorted(map(str, sources)) == sorted(map(str, GOOGLE_LB))
-            assert rule.inputs["direction"] == "INGRESS"
-            assert rule.inputs["targetTags"] == ["piano-api"]
+                assert rule.inputs["targetTags"] == ["piano-api"]
 
     return run_stack(stack).then(check)
 
@@ -62,9 +90,11 @@ def test_firewall_admits_only_google_lb_and_iap(stack: str) -> pulumi.Output[Non
 @pulumi.runtime.test
 def test_iap_ssh_rule_can_be_switched_off() -> pulumi.Output[None]:
     def check(m: RecordingMocks) -> None:
-        (rule,) = m.of_type(f"{GCP}/firewall:Firewall")
-        assert rule.inputs["sourceRanges"] == ["130.211.0.0/22", "35.191.0.0/16"]
-        assert rule.inputs["allows"] == [{"protocol": "tcp", "ports": ["8080"]}]
+        rules = m.of_type(f"{GCP}/firewall:Firewall")
+        assert not [r for r in rules if "35.235.240.0/20" in r.inputs.get("sourceRanges", [])]
+        (lb,) = [r for r in rules if "sourceRanges" in r.inputs]
+        assert lb.inputs["sourceRanges"] == ["130.211.0.0/22", "35.191.0.0/16"]
+        assert lb.inputs["allows"] == [{"protocol": "tcp", "ports": ["8080"]}]
 
     return run_stack("prod", overrides={"piano:allowIapSsh": "false"}).then(check)
 
@@ -106,17 +136,31 @@ def test_cloud_armor_follows_the_data_source_not_a_hardcoded_list() -> pulumi.Ou
     return run_stack("staging", mocks).then(check)
 
 
+def _health_checks(m: RecordingMocks) -> dict[str, dict[str, Any]]:
+    return {r.name: r.inputs for r in m.of_type(f"{GCP}/healthCheck:HealthCheck")}
+
+
 @pytest.mark.parametrize("stack", STACKS)
 @pulumi.runtime.test
-def test_health_check_and_backend(stack: str) -> pulumi.Output[None]:
+def test_autohealing_checks_liveness_and_the_load_balancer_checks_readiness(
+    stack: str,
+) -> pulumi.Output[None]:
     def check(m: RecordingMocks) -> None:
-        hc = m.one(f"{GCP}/healthCheck:HealthCheck").inputs
-        assert hc["httpHealthCheck"] == {"port": 8080, "requestPath": "/api/health"}
-        assert (hc["checkIntervalSec"], hc["timeoutSec"]) == (30, 10)
-        assert (hc["healthyThreshold"], hc["unhealthyThreshold"]) == (2, 3)
+        checks = _health_checks(m)
+        assert set(checks) == {"compute-live", "compute-ready"}
+        live, ready = checks["compute-live"], checks["compute-ready"]
+        assert live["httpHealthCheck"] == {"port": 8080, "requestPath": "/api/live"}
+        assert ready["httpHealthCheck"] == {"port": 8080, "requestPath": "/api/ready"}
+        mig = m.one(f"{GCP}/regionInstanceGroupManager:RegionInstanceGroupManager").inputs
+        assert mig["autoHealingPolicies"]["healthCheck"] == "compute-live-id"
         backend = m.one(f"{GCP}/backendService:BackendService").inputs
+        assert backend["healthChecks"] == "compute-ready-id"
+        # A database outage fails readiness within ~30 s (traffic stops) ...
+        assert ready["checkIntervalSec"] * ready["unhealthyThreshold"] <= 30
+        # ... but only a process hung for 5 minutes gets its instance recreated.
+        assert live["checkIntervalSec"] * live["unhealthyThreshold"] >= 300
+        assert live["unhealthyThreshold"] > ready["unhealthyThreshold"]
         assert backend["timeoutSec"] == 60
-        assert backend["healthChecks"] == "compute-hc-id"
         assert backend["loadBalancingScheme"] == "EXTERNAL_MANAGED"
         assert backend["backends"][0]["group"].endswith(f"piano-{stack}-api")
         proxy = m.one(f"{GCP}/targetHttpsProxy:TargetHttpsProxy").inputs
@@ -159,6 +203,7 @@ def test_autoscaler_defaults_are_the_mvp_sizing() -> pulumi.Output[None]:
         "piano:minReplicas": None,
         "piano:maxReplicas": None,
         "piano:machineType": None,
+        "piano:supabasePoolSize": "400",  # 10 replicas need a bigger pooler than staging's
     }
 
     def check(m: RecordingMocks) -> None:
@@ -184,14 +229,21 @@ def test_mig_spans_zones_with_safe_rolling_updates(stack: str) -> pulumi.Output[
         assert policy["maxUnavailableFixed"] == 0
         assert policy["maxSurgeFixed"] >= len(zones)
         healing = mig["autoHealingPolicies"]
-        assert healing["healthCheck"] == "compute-hc-id"
+        assert healing["healthCheck"] == "compute-live-id"
         boot = int(stack_config(stack).get("piano:expectedBootSeconds", 420))
         assert healing["initialDelaySec"] > boot
+        # The first `pulumi up` starts the minimum and waits until it runs; the autoscaler owns
+        # the size afterwards.
+        assert mig["targetSize"] == int(stack_config(stack).get("piano:minReplicas", 2))
+        assert mig["waitForInstances"] is True
+        assert mig["waitForInstancesStatus"] == "UPDATED"
+        assert m.options["compute-mig"].ignore_changes == ["targetSize"]
         assert mig["versions"][0]["instanceTemplate"].startswith("projects/")
         template = m.one(f"{GCP}/instanceTemplate:InstanceTemplate").inputs
         assert template["namePrefix"] == f"piano-{stack}-"
         assert "name" not in template
         assert template["networkInterfaces"][0].get("accessConfigs") in (None, [])
+        assert template["labels"]["role"] == mig["allInstancesConfig"]["labels"]["role"] == "api"
 
     return run_stack(stack).then(check)
 
@@ -199,16 +251,24 @@ def test_mig_spans_zones_with_safe_rolling_updates(stack: str) -> pulumi.Output[
 @pytest.mark.parametrize("stack", STACKS)
 @pulumi.runtime.test
 def test_secrets_are_per_secret_iam_and_secret_outputs(stack: str) -> pulumi.Output[None]:
+    def sa(account: str) -> str:
+        return f"serviceAccount:piano-{account}-{stack}@fixture.iam.gserviceaccount.com"
+
     def check(m: RecordingMocks) -> None:
         secrets = m.of_type("gcp:secretmanager/secret:Secret")
         assert len(secrets) == len(FAKE_SECRETS)
         assert all(s.inputs["deletionProtection"] is True for s in secrets)
         bindings = m.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
-        assert sorted(b.inputs["secretId"] for b in bindings) == sorted(
-            s.inputs["secretId"] for s in secrets
-        )
-        sa = f"serviceAccount:piano-api-{stack}@fixture.iam.gserviceaccount.com"
-        assert {b.inputs["member"] for b in bindings} == {sa}
+        readers: dict[str, set[str]] = {}
+        for b in bindings:
+            readers.setdefault(b.inputs["secretId"], set()).add(b.inputs["member"])
+        assert set(readers) == {s.inputs["secretId"] for s in secrets}
+        for secret_id, members in readers.items():
+            extra = {
+                f"{stack}-database-url": {sa("migrate"), sa("backup")},
+                f"{stack}-metrics-token": {sa("prom")},
+            }.get(secret_id, set())
+            assert members == {sa("api"), *extra}, secret_id
         assert {b.inputs["role"] for b in bindings} == {"roles/secretmanager.secretAccessor"}
         project_roles = {r.inputs["role"] for r in m.of_type("gcp:projects/iAMMember:IAMMember")}
         assert not any("secretmanager" in role for role in project_roles)
@@ -241,6 +301,7 @@ def test_worker_bindings_equal_the_manifest(stack: str) -> pulumi.Output[None]:
             | {v for v in manifest["vars"] if not v.startswith("$")}
             | set(manifest["secrets"])
             | {r["binding"] for r in manifest.get("ratelimits", [])}
+            | {d["binding"] for d in manifest.get("analytics_engine_datasets", [])}
         )
         assert set(bindings) == expected
         kv = {
@@ -266,6 +327,16 @@ def test_worker_bindings_equal_the_manifest(stack: str) -> pulumi.Output[None]:
                 "limit": int(bindings[rl["limit_var"]]["text"]),
                 "period": rl["period"],
             }
+            # each stack counts on its own namespace, never the local one
+            namespace = stack_config(stack)["piano:rateLimitNamespaceId"]
+            assert bindings[rl["binding"]]["namespaceId"] == namespace != rl["namespace_id"]
+        for ds in manifest["analytics_engine_datasets"]:
+            assert bindings[ds["binding"]] == {
+                "name": ds["binding"],
+                "type": "analytics_engine",
+                "dataset": f"{ds['dataset']}_{stack}",
+            }
+        assert bindings["ORIGIN_HEALTH_PATH"]["text"] == "/api/ready"
         api_host = stack_config(stack)["piano:apiHostname"]
         assert bindings["ORIGIN_URL"]["text"] == f"https://{api_host}"
         for name in manifest["secrets"]:
@@ -284,6 +355,10 @@ def test_edge_storage_rate_limit_and_dns(stack: str) -> pulumi.Output[None]:
     cfg = stack_config(stack)
 
     def check(m: RecordingMocks) -> None:
+        # R2 next to the GCP region (europe-west1 -> western Europe)
+        assert {b.inputs["location"] for b in m.of_type("cloudflare:index/r2Bucket:R2Bucket")} == {
+            "weur"
+        }
         for lifecycle in m.of_type("cloudflare:index/r2BucketLifecycle:R2BucketLifecycle"):
             (rule,) = lifecycle.inputs["rules"]
             assert rule["conditions"] == {"prefix": "temp-uploads/"}
@@ -315,6 +390,7 @@ def test_edge_storage_rate_limit_and_dns(stack: str) -> pulumi.Output[None]:
                 "cloudflare:index/r2Bucket:R2Bucket",
                 "cloudflare:index/workersKvNamespace:WorkersKvNamespace",
                 "gcp:secretmanager/secret:Secret",
+                "gcp:storage/bucket:Bucket",
             }
         }
         assert (data <= m.protected) == (stack == "prod")
@@ -327,24 +403,40 @@ def test_edge_storage_rate_limit_and_dns(stack: str) -> pulumi.Output[None]:
 
 @pytest.mark.parametrize("stack", STACKS)
 @pulumi.runtime.test
-def test_startup_script_installs_pinned_version_and_starts_both_units(
+def test_startup_script_installs_the_release_with_its_lock_and_starts_both_units(
     stack: str,
 ) -> pulumi.Output[None]:
     version = stack_config(stack)["piano:serviceVersion"]
+    lock = (INFRA.parent / "requirements.lock").read_text()
 
     def check(m: RecordingMocks) -> None:
-        script = m.one(f"{GCP}/instanceTemplate:InstanceTemplate").inputs["metadataStartupScript"]
+        template = m.one(f"{GCP}/instanceTemplate:InstanceTemplate").inputs
+        script = template["metadataStartupScript"]
         assert f"PIANO_VERSION={version}\n" in script
         assert script.count(f"piano-platform=={version}") == 2
-        index = f"europe-west1-python.pkg.dev/piano-{stack}-000000/piano-releases/simple/"
+        index = "europe-west1-python.pkg.dev/piano-releases-000000/piano-releases/simple/"
         assert f"INDEX=https://{index}\n" in script
-        reader = m.one("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember").inputs
-        assert reader["repository"] == "piano-releases"
-        assert reader["role"] == "roles/artifactregistry.reader"
+        # every VM resolves the same dependency set: the release's own lock, CPU-only torch index
+        assert _file(script, "/opt/piano/requirements.lock") == lock
         assert (
-            reader["member"] == f"serviceAccount:piano-api-{stack}@fixture.iam.gserviceaccount.com"
+            "--constraint /opt/piano/requirements.lock --extra-index-url "
+            f"https://download.pytorch.org/whl/cpu piano-platform=={version}\n" in script
         )
-        assert "systemctl enable piano-secrets.service piano-migrate.service" in script
+        assert "piano-platform[" not in script, "the torch extra is never installed"
+        readers = m.of_type("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
+        assert {r.inputs["member"] for r in readers} == {
+            f"serviceAccount:piano-{a}-{stack}@fixture.iam.gserviceaccount.com"
+            for a in ("api", "migrate")
+        }
+        assert {
+            (r.inputs["project"], r.inputs["repository"], r.inputs["role"]) for r in readers
+        } == {("piano-releases-000000", "piano-releases", "roles/artifactregistry.reader")}
+        # migrations run once per release (the migration job), never at boot
+        assert "migrate" not in script
+        assert (
+            "systemctl enable piano-secrets.service piano-api.service piano-worker.service"
+            in script
+        )
         assert "systemctl restart piano-api.service piano-worker.service" in script
         api, worker = (
             _heredoc(script, "piano-api.service"),
@@ -352,21 +444,31 @@ def test_startup_script_installs_pinned_version_and_starts_both_units(
         )
         assert (
             "ExecStart=/opt/piano/venv/bin/uvicorn service.main:app --host 0.0.0.0 --port 8080"
-            " --workers 4 --proxy-headers\n" in api
+            f" --workers {stack_config(stack).get('piano:apiWorkers', '4')} --proxy-headers\n"
+            in api
         )
         assert "ExecStart=/opt/piano/venv/bin/python -m service.worker\n" in worker
-        for unit in (api, worker):
+        for unit, log in ((api, "api"), (worker, "worker")):
             assert "Restart=on-failure\n" in unit
             assert "EnvironmentFile=/etc/piano/secrets.env\n" in unit
             assert "EnvironmentFile=/etc/piano/service.env\n" in unit
-            assert "Requires=piano-secrets.service piano-migrate.service\n" in unit
+            assert "Requires=piano-secrets.service\n" in unit
             assert "User=piano\n" in unit
             assert "WantedBy=multi-user.target" in unit
+            assert f"StandardOutput=append:/var/log/piano/{log}.log\n" in unit
         loader = _heredoc(script, "piano-secrets.service")
-        assert "ExecStart=/usr/bin/python3 /opt/piano/bin/load_secrets.py" in loader
-        assert "chmod 0600 /etc/piano/secrets.json" in script
-        assert f'"DATABASE_URL": "{stack}-database-url"' in script
-        assert f'ENVIRONMENT="{stack}"' in script
+        assert (
+            "ExecStart=/usr/bin/python3 /opt/piano/bin/load_secrets.py env /etc/piano/secrets.env"
+            in loader
+        )
+        # keepalives under Cloud NAT's idle timeout, so pooled connections survive quiet spells
+        assert "net.ipv4.tcp_keepalive_time = 300" in _file(
+            script, "/etc/sysctl.d/60-piano-keepalive.conf"
+        )
+        env = _file(script, "/etc/piano/service.env")
+        assert f'ENVIRONMENT="{stack}"' in env
+        assert 'ORIGIN_ENFORCE="true"' in env
+        assert 'LOG_FORMAT="json"' in env
         for value in FAKE_SECRETS.values():
             assert value not in script
 
@@ -375,38 +477,81 @@ def test_startup_script_installs_pinned_version_and_starts_both_units(
 
 @pytest.mark.parametrize("stack", STACKS)
 @pulumi.runtime.test
+def test_template_pins_secret_versions_so_a_rotation_rolls_the_fleet(
+    stack: str,
+) -> pulumi.Output[None]:
+    rotated: dict[str, str | None] = {"piano:anthropicApiKey": "sk-ant-api03-rotatedrotatedrotated"}
+    pinned: list[dict[str, str]] = []
+
+    def record(m: RecordingMocks) -> None:
+        metadata = m.one(f"{GCP}/instanceTemplate:InstanceTemplate").inputs["metadata"]
+        versions = json.loads(metadata["piano-secret-versions"])
+        assert set(versions) == {*SECRET_ENV_VARS}
+        for env_var, name in versions.items():
+            assert re.fullmatch(rf"projects/123456/secrets/{stack}-[a-z0-9-]+/versions/\d+", name)
+            assert name.split("/")[3] == f"{stack}-{env_var.lower().replace('_', '-')}"
+        pinned.append(versions)
+        # the other consumers of a secret pin it too
+        vm = m.one(f"{GCP}/instance:Instance").inputs["metadata"]
+        assert json.loads(vm["piano-secret-versions"]) == {
+            "METRICS_TOKEN": versions["METRICS_TOKEN"]
+        }
+        for job in m.of_type("gcp:cloudrunv2/job:Job"):
+            (env,) = [
+                e
+                for e in job.inputs["template"]["template"]["containers"][0]["envs"]
+                if e["name"] == "DATABASE_URL"
+            ]
+            ref = env["valueSource"]["secretKeyRef"]
+            assert ref["version"] == versions["DATABASE_URL"].rsplit("/", 1)[-1]
+
+    def compare() -> None:
+        before, after = pinned
+        changed = {k for k in before if before[k] != after[k]}
+        assert changed == {"ANTHROPIC_API_KEY"}
+
+    first = run_stack(stack).then(record)
+    return first.apply(lambda _: _rerun(stack, rotated, record, compare))
+
+
+def _rerun(
+    stack: str,
+    overrides: dict[str, str | None],
+    record: Callable[[RecordingMocks], None],
+    compare: Callable[[], None],
+) -> pulumi.Output[None]:
+    return run_stack(stack, overrides=overrides).then(record).apply(lambda _: compare())
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pulumi.runtime.test
 def test_outputs(stack: str) -> pulumi.Output[None]:
     run = run_stack(stack)
-    api_host = stack_config(stack)["piano:apiHostname"]
+    cfg = stack_config(stack)
+    api_host = cfg["piano:apiHostname"]
 
-    def check(values: list[object]) -> None:
-        api_url, worker_url, buckets, kv_ids, mig = values
-        assert api_url == f"https://{api_host}"
-        assert worker_url == f"https://{api_host}/"
-        assert buckets == {
+    def check(values: dict[str, Any]) -> None:
+        assert values["api_url"] == f"https://{api_host}"
+        assert values["worker_url"] == f"https://{api_host}/"
+        assert values["bucket_names"] == {
             "PDF_BUCKET": f"piano-pdfs-{stack}",
             "KNOWLEDGE_BUCKET": f"piano-knowledge-{stack}",
         }
-        assert isinstance(kv_ids, dict)
-        assert set(kv_ids) == {"EMBEDDING_CACHE", "SEARCH_CACHE", "LLM_CACHE"}
-        assert mig == f"piano-{stack}-api"
+        assert set(values["kv_ids"]) == {"EMBEDDING_CACHE", "SEARCH_CACHE", "LLM_CACHE"}
+        assert values["mig_name"] == f"piano-{stack}-api"
+        assert values["nat_ips"] == ["198.51.100.10", "198.51.100.11"]
+        assert values["release"]["version"] == cfg["piano:serviceVersion"]
+        assert values["release"]["schema_head"] == "0005_chat"
+        assert values["backups_bucket"] == f"gs://piano-{stack}-backups"
+        assert values["prometheus_instance"] == f"piano-{stack}-prometheus"
+        assert values["analytics_dataset"] == f"piano_edge_{stack}"
+        assert values["migration_job"].startswith(f"piano-{stack}-migrate-")
+        assert "reserved =" in values["db_connection_budget"]
 
-    o = run.outputs
-    return pulumi.Output.all(
-        o["api_url"], o["worker_url"], o["bucket_names"], o["kv_ids"], o["mig_name"]
-    ).apply(check)
-
-
-@pulumi.runtime.test
-def test_missing_worker_bundle_fails_with_a_clear_message(tmp_path: Path) -> pulumi.Output[None]:
-    from piano_infra.manifest import load_manifest
-    from piano_infra.program import build
-    from piano_infra.settings import load
-
-    run_stack("dev")  # sets mocks + config
-    with pytest.raises(FileNotFoundError, match="Worker bundle"):
-        build(load("dev"), load_manifest(), tmp_path / "missing.js")
-    return pulumi.Output.from_input(None)
+    names = sorted(run.outputs)
+    return pulumi.Output.all(*[run.outputs[n] for n in names]).apply(
+        lambda vs: check(dict(zip(names, vs, strict=True)))
+    )
 
 
 @pulumi.runtime.test
@@ -427,20 +572,47 @@ def test_every_resource_is_parented_to_a_platform_component() -> pulumi.Output[N
 
 
 @pulumi.runtime.test
-def test_optional_rotation_secrets_flow_to_secret_manager_and_the_loader() -> pulumi.Output[None]:
+def test_rotation_secrets_can_be_added_and_removed_again() -> pulumi.Output[None]:
+    """Rotation step 1 adds piano:originSharedSecretPrevious, step 3 removes it (`pulumi config
+    rm`): the secret must then be deletable, i.e. carry neither deletion_protection nor protect,
+    even in prod, while every required secret stays protected."""
     overrides: dict[str, str | None] = {"piano:originSharedSecretPrevious": "old-origin-secret"}
+    previous = "prod-origin-shared-secret-previous"
 
-    def check(m: RecordingMocks) -> None:
-        ids = {s.inputs["secretId"] for s in m.of_type("gcp:secretmanager/secret:Secret")}
-        assert "prod-origin-shared-secret-previous" in ids
-        assert "prod-jwt-accepted-public-keys" not in ids
+    def during(m: RecordingMocks) -> None:
+        secrets = {s.inputs["secretId"]: s for s in m.of_type("gcp:secretmanager/secret:Secret")}
+        assert previous in secrets
+        assert "prod-jwt-accepted-public-keys" not in secrets
+        transient = secrets[previous]
+        assert transient.inputs["deletionProtection"] is False
+        assert transient.inputs["labels"]["lifecycle"] == "rotation"
+        assert transient.name not in m.protected
+        assert not m.options[transient.name].protect
+        for secret_id, secret in secrets.items():
+            if secret_id != previous:
+                assert secret.inputs["deletionProtection"] is True
+                assert secret.name in m.protected  # prod
         bound = {
             b.inputs["secretId"]
             for b in m.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
         }
-        assert bound == ids
-        script = m.one(f"{GCP}/instanceTemplate:InstanceTemplate").inputs["metadataStartupScript"]
-        assert '"ORIGIN_SHARED_SECRET_PREVIOUS": "prod-origin-shared-secret-previous"' in script
-        assert "old-origin-secret" not in script
+        assert bound == set(secrets)
+        metadata = m.one(f"{GCP}/instanceTemplate:InstanceTemplate").inputs["metadata"]
+        versions = json.loads(metadata["piano-secret-versions"])
+        assert versions["ORIGIN_SHARED_SECRET_PREVIOUS"].split("/")[3] == previous
+        assert "old-origin-secret" not in json.dumps(
+            m.one(f"{GCP}/instanceTemplate:InstanceTemplate").inputs
+        )
 
-    return run_stack("prod", overrides=overrides).then(check)
+    def after(m: RecordingMocks) -> None:
+        ids = {s.inputs["secretId"] for s in m.of_type("gcp:secretmanager/secret:Secret")}
+        assert previous not in ids
+        assert len(ids) == len(FAKE_SECRETS)
+        metadata = m.one(f"{GCP}/instanceTemplate:InstanceTemplate").inputs["metadata"]
+        assert "ORIGIN_SHARED_SECRET_PREVIOUS" not in json.loads(metadata["piano-secret-versions"])
+
+    return (
+        run_stack("prod", overrides=overrides)
+        .then(during)
+        .apply(lambda _: run_stack("prod").then(after))
+    )

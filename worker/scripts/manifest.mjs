@@ -26,6 +26,7 @@ export function resolveVars(manifest, { local = false, overrides = {} } = {}) {
  * Miniflare options for the bundled Worker.
  * - vars/secrets become plain bindings (workerd has no separate secret store locally);
  * - the rate-limit binding's limit comes from its limit_var, so one setting drives it;
+ * - Analytics Engine datasets use Miniflare's local simulator (writes are accepted and dropped);
  * - `aiUpstream` (URL) wires the AI binding to workerd's real Workers AI client, whose
  *   HTTP calls then reach that URL (tests use it; `make up` leaves AI unbound).
  */
@@ -47,6 +48,9 @@ export function miniflareOptions(manifest, { scriptPath, vars, secrets = {}, per
     kvNamespaces: manifest.kv_namespaces.map((kv) => kv.binding),
     r2Buckets: manifest.r2_buckets.map((r2) => r2.binding),
     ratelimits,
+    analyticsEngineDatasets: Object.fromEntries(
+      (manifest.analytics_engine_datasets ?? []).map((ds) => [ds.binding, { dataset: ds.dataset }]),
+    ),
     ...(aiUpstream ? { ai: { binding: manifest.ai.binding, remoteProxyConnectionString: new URL(aiUpstream) } } : {}),
     ...(persistRoot ? { kvPersist: resolve(persistRoot, "kv"), r2Persist: resolve(persistRoot, "r2") } : {}),
   };
@@ -68,6 +72,7 @@ export function wranglerConfig(manifest) {
       namespace_id: rl.namespace_id,
       simple: { limit: Number(vars[rl.limit_var]), period: rl.period },
     })),
+    analytics_engine_datasets: (manifest.analytics_engine_datasets ?? []).map((ds) => ({ binding: ds.binding, dataset: ds.dataset })),
     vars,
   };
 }

@@ -1,5 +1,11 @@
 // Talking to the origin (FastAPI behind the GCP load balancer): header hygiene,
 // the shared-secret trust header, timeouts, and 502/504 in the API's error shape.
+//
+// Every request the edge sends to the origin carries X-Origin-Secret: production runs the
+// origin with ORIGIN_ENFORCE=true, which refuses anything without it (health excepted), so
+// the secret is what tells our Worker apart from any other Cloudflare customer's. A client
+// can't use it to reach edge-only origin endpoints: those paths are refused before proxying
+// (see index.js), and fields only the edge may set are stripped on the routes that take them.
 import { HttpError } from "./errors.js";
 import { REQUEST_ID_HEADER } from "./request-id.js";
 import { clientIp } from "./rate-limit.js";
@@ -28,10 +34,11 @@ const DROPPED_REQUEST_HEADERS = [
 
 const DROPPED_RESPONSE_HEADERS = ["connection", "keep-alive", "transfer-encoding", "x-origin-secret"];
 
-/** Headers to send upstream: the client's minus anything that could forge trust. */
-export function forwardHeaders(request, requestId) {
+/** Headers to send upstream: the client's minus anything that could forge trust, plus the secret. */
+export function forwardHeaders(request, requestId, settings) {
   const headers = new Headers(request.headers);
   for (const name of DROPPED_REQUEST_HEADERS) headers.delete(name);
+  headers.set(ORIGIN_SECRET_HEADER, settings.originSecret);
   const url = new URL(request.url);
   headers.set("X-Forwarded-For", clientIp(request));
   headers.set("X-Forwarded-Host", url.host);
@@ -40,10 +47,10 @@ export function forwardHeaders(request, requestId) {
   return headers;
 }
 
-/** Minimal headers for the edge's own calls (auth checks, embeddings). */
-export function edgeHeaders(requestId, settings, { authorization = null, trusted = true } = {}) {
+/** Minimal headers for the edge's own calls (auth checks, embeddings, health). */
+export function edgeHeaders(requestId, settings, { authorization = null } = {}) {
   const headers = new Headers({ Accept: "application/json", [REQUEST_ID_HEADER]: requestId });
-  if (trusted) headers.set(ORIGIN_SECRET_HEADER, settings.originSecret);
+  headers.set(ORIGIN_SECRET_HEADER, settings.originSecret);
   if (authorization) headers.set("Authorization", authorization);
   return headers;
 }
@@ -77,13 +84,22 @@ export async function originFetch(settings, pathAndQuery, init = {}, timeoutMs =
   }
 }
 
+const ORIGIN_RESPONSES = new WeakSet();
+
 /** Re-emit an origin response (streaming its body untouched). */
 export function passThrough(upstream) {
-  return new Response(upstream.body, {
+  const response = new Response(upstream.body, {
     status: upstream.status,
     statusText: upstream.statusText,
     headers: responseHeaders(upstream),
   });
+  ORIGIN_RESPONSES.add(response);
+  return response;
+}
+
+/** Was this response produced by the origin (as opposed to the edge itself)? */
+export function isFromOrigin(response) {
+  return ORIGIN_RESPONSES.has(response);
 }
 
 /** Read a JSON body from the origin, turning garbage into a 502. */

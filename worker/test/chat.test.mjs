@@ -82,7 +82,7 @@ describe("chat query forwarding", () => {
     const body = JSON.parse(seen.body);
     assert.equal(body.query_embedding, undefined);
     assert.equal(body.embedding_model, undefined);
-    assert.equal(seen.headers["x-origin-secret"], undefined);
+    assert.equal(seen.headers["x-origin-secret"], SECRET, "the edge's secret, as on every origin call");
   });
 
   test("SSE is relayed event by event, not buffered until the origin finishes", async () => {

@@ -2,7 +2,7 @@
 // limits, blocked paths, request ids, health.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { SECRET, json, startOrigin, startWorker } from "./support/harness.mjs";
+import { GOOD_TOKEN, SECRET, json, startOrigin, startWorker, startWorkersAi } from "./support/harness.mjs";
 
 const ALLOWED = "http://localhost:3000";
 
@@ -33,13 +33,13 @@ describe("proxy to the origin", () => {
     assert.equal(seen.headers["x-forwarded-for"], "203.0.113.7");
   });
 
-  test("client trust headers are stripped; the secret is not added to plain proxying", async () => {
+  test("client trust headers are replaced: the origin sees the edge's secret, never the client's", async () => {
     const res = await edge.fetch("/api/anything", {
-      headers: { "X-Origin-Secret": SECRET, "X-Forwarded-For": "1.2.3.4" },
+      headers: { "X-Origin-Secret": "client-guess", "X-Forwarded-For": "1.2.3.4" },
     });
     await res.arrayBuffer();
     const seen = origin.requests.at(-1);
-    assert.equal(seen.headers["x-origin-secret"], undefined);
+    assert.equal(seen.headers["x-origin-secret"], SECRET);
     assert.equal(seen.headers["x-forwarded-for"], "203.0.113.7");
   });
 
@@ -86,7 +86,20 @@ describe("proxy to the origin", () => {
 
   test("metrics and internal endpoints are not reachable through the edge", async () => {
     const before = origin.requests.length;
-    for (const path of ["/api/metrics", "/api/metrics/", "//api//metrics", "/api/%6Detrics", "/metrics", "/api/internal/embeddings", "/API/INTERNAL/x"]) {
+    for (const path of [
+      "/api/metrics",
+      "/api/metrics/",
+      "//api//metrics",
+      "/api/%6Detrics",
+      "/metrics",
+      "/api/internal/embeddings",
+      "/API/INTERNAL/x",
+      "/api/projects/p1/stream-authorization",
+      "/api/projects/p1/stream-authorization/",
+      "/API/Projects/p1/Stream-Authorization",
+      "/api/projects/p1/stream%2Dauthorization",
+      "/api/bad%E0%A4%A",
+    ]) {
       const res = await edge.fetch(path, { method: path.includes("internal") ? "POST" : "GET", body: path.includes("internal") ? "{}" : undefined });
       assert.equal(res.status, 404, path);
       assert.equal((await res.json()).error.code, "not_found", path);
@@ -122,6 +135,69 @@ describe("proxy to the origin", () => {
     assert.equal(body.status, "ok");
     assert.equal(body.worker.status, "ok");
     assert.equal(body.origin.status, "ok");
+  });
+});
+
+describe("origin lock: every request the edge sends carries the secret", () => {
+  let origin, ai, edge;
+  before(async () => {
+    ai = await startWorkersAi();
+    // The origin refuses anything without the secret, as production runs it (ORIGIN_ENFORCE=true).
+    origin = await startOrigin({}, { enforce: true });
+    edge = await startWorker({ originUrl: origin.url, aiUrl: ai.url });
+  });
+  after(async () => {
+    await edge.close();
+    await Promise.all([origin.close(), ai.close()]);
+  });
+
+  test("the enforcing origin refuses a request that did not come through the edge", async () => {
+    const direct = await fetch(`${origin.url}/api/projects`);
+    assert.equal(direct.status, 403);
+    assert.equal((await direct.json()).error.code, "origin_secret_required");
+    const health = await fetch(`${origin.url}/api/health`);
+    assert.equal(health.status, 200, "health checks are exempt");
+  });
+
+  test("every route works through the edge, and every origin request carried the secret", async () => {
+    const before = origin.requests.length;
+    const calls = [
+      ["/api/projects?limit=5", { method: "GET" }],
+      ["/api/projects", { method: "POST", body: "{}", headers: { "Content-Type": "application/json" } }],
+      ["/api/projects/p1", { method: "DELETE" }],
+      ["/api/auth/login", { method: "POST", body: "{}", headers: { "Content-Type": "application/json" } }],
+      ["/health", { method: "GET" }],
+      ["/api/chat/query", { method: "POST", body: JSON.stringify({ query: "cadence" }), headers: { Authorization: GOOD_TOKEN } }],
+      ["/api/embeddings/generate", { method: "POST", body: JSON.stringify({ text: "scales" }), headers: { Authorization: GOOD_TOKEN } }],
+      ["/api/projects/p1/stream", { method: "GET", headers: { Authorization: GOOD_TOKEN } }],
+    ];
+    for (const [path, init] of calls) {
+      const res = await edge.fetch(path, init);
+      await res.arrayBuffer();
+      assert.notEqual(res.status, 403, `${path} was refused by the origin`);
+    }
+    const sent = origin.requests.slice(before);
+    assert.ok(sent.length >= calls.length, "every call reached the origin");
+    for (const r of sent) assert.equal(r.headers["x-origin-secret"], SECRET, `${r.method} ${r.url}`);
+  });
+
+  test("path variants of the chat route still go through the edge route (client embeddings dropped)", async () => {
+    const forged = Array(768).fill(0.5);
+    for (const path of ["/api/chat/query/", "//api/chat/query", "/api/chat/%71uery", "/api//chat/query"]) {
+      const before = origin.requests.length;
+      const res = await edge.fetch(path, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: GOOD_TOKEN },
+        body: JSON.stringify({ query: "what is rubato?", query_embedding: forged, embedding_model: "evil" }),
+      });
+      await res.arrayBuffer();
+      const seen = origin.requests.slice(before);
+      assert.equal(seen.length, 1, path);
+      assert.equal(seen[0].url, "/api/chat/query", path);
+      const body = JSON.parse(seen[0].body);
+      assert.notDeepEqual(body.query_embedding, forged, path);
+      assert.equal(body.embedding_model, "@cf/baai/bge-base-en-v1.5", path);
+    }
   });
 });
 

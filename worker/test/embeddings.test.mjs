@@ -63,11 +63,11 @@ describe("embeddings via the Workers AI binding (production path)", () => {
     assert.equal(ai.calls.length, calls);
   });
 
-  test("auth check forwards the caller's token, never the shared secret", async () => {
+  test("auth check forwards the caller's token with the edge's secret", async () => {
     await generate(edge, "arpeggios");
     const me = origin.requests.filter((r) => r.url === "/api/auth/me").at(-1);
     assert.equal(me.headers.authorization, GOOD_TOKEN);
-    assert.equal(me.headers["x-origin-secret"], undefined);
+    assert.equal(me.headers["x-origin-secret"], SECRET);
   });
 
   test("bad input is a 400 in the error shape", async () => {

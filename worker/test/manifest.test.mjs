@@ -25,6 +25,7 @@ test("Miniflare options declare every manifest binding, var and secret", () => {
   assert.deepEqual(opts.r2Buckets, ["PDF_BUCKET", "KNOWLEDGE_BUCKET"]);
   assert.equal(opts.ai.binding, "AI");
   assert.deepEqual(opts.ratelimits, { RATE_LIMITER: { simple: { limit: 100, period: 60 } } });
+  assert.deepEqual(opts.analyticsEngineDatasets, { EDGE_ANALYTICS: { dataset: "piano_edge" } });
   for (const name of [...Object.keys(vars), ...manifest.secrets]) assert.ok(name in opts.bindings, name);
   assert.equal(opts.bindings.EMBEDDING_MODE, "workers-ai");
 });

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Boot-time secret loader for the API instances (stdlib only: it runs before the app's venv).
+"""Boot-time secret loader for the instances (stdlib only: it runs before the app's venv).
 
-Reads /etc/piano/secrets.json ({"project": ..., "secrets": {ENV_VAR: secret_id}}), takes an
-access token from the metadata server, fetches each secret's latest version from the Secret
-Manager REST API and writes an EnvironmentFile (mode 0600) read by the systemd units.
+The instance template's metadata attribute `piano-secret-versions` names the exact secret
+version each env var uses ({ENV_VAR: "projects/…/secrets/…/versions/N"}); a rotation creates a
+new version, hence a new template, hence a surge rollout. The loader reads that attribute and
+an access token from the metadata server, fetches each version from the Secret Manager REST API
+and writes either one EnvironmentFile (`env <path>`, read by the systemd units) or one file per
+secret (`files <dir>`, e.g. Prometheus' bearer token), all mode 0600.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -21,6 +25,8 @@ from pathlib import Path
 METADATA_HOST = os.environ.get("GCE_METADATA_HOST", "metadata.google.internal")
 SECRET_MANAGER = os.environ.get("SECRET_MANAGER_ENDPOINT", "https://secretmanager.googleapis.com")
 TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"  # noqa: S105
+VERSIONS_PATH = "/computeMetadata/v1/instance/attributes/piano-secret-versions"
+VERSION_NAME = re.compile(r"^projects/[^/]+/secrets/[A-Za-z0-9_-]+/versions/[0-9]+$")
 ATTEMPTS = 5
 BACKOFF_BASE = float(os.environ.get("LOAD_SECRETS_BACKOFF", "1"))
 
@@ -54,8 +60,18 @@ def access_token() -> str:
     return str(body["access_token"])
 
 
-def fetch_secret(project: str, secret_id: str, token: str) -> str:
-    url = f"{SECRET_MANAGER}/v1/projects/{project}/secrets/{secret_id}/versions/latest:access"
+def pinned_versions() -> dict[str, str]:
+    """ENV_VAR -> secret version name, from the instance template's metadata."""
+    body = _get_json(f"http://{METADATA_HOST}{VERSIONS_PATH}", {"Metadata-Flavor": "Google"})
+    versions = {str(k): str(v) for k, v in body.items()}
+    bad = sorted(k for k, v in versions.items() if not VERSION_NAME.match(v))
+    if bad:
+        raise FetchError(f"piano-secret-versions: not a secret version name for {', '.join(bad)}")
+    return versions
+
+
+def fetch_secret(version_name: str, token: str) -> str:
+    url = f"{SECRET_MANAGER}/v1/{version_name}:access"
     body = _get_json(url, {"Authorization": f"Bearer {token}"})
     payload = body["payload"]
     assert isinstance(payload, dict)
@@ -86,21 +102,29 @@ def write_private(path: Path, text: str) -> None:
         raise
 
 
+def file_name(env_var: str) -> str:
+    """METRICS_TOKEN -> metrics-token"""
+    return env_var.lower().replace("_", "-")
+
+
 def main(argv: list[str]) -> int:
-    spec_path = Path(argv[1] if len(argv) > 1 else "/etc/piano/secrets.json")
-    out_path = Path(argv[2] if len(argv) > 2 else "/etc/piano/secrets.env")
-    spec = json.loads(spec_path.read_text())
+    if len(argv) != 3 or argv[1] not in ("env", "files"):
+        print("usage: load_secrets.py env <env-file> | files <dir>", file=sys.stderr)
+        return 2
+    mode, out = argv[1], Path(argv[2])
     try:
+        versions = pinned_versions()
         token = access_token()
-        values = {
-            env_var: fetch_secret(spec["project"], secret_id, token)
-            for env_var, secret_id in spec["secrets"].items()
-        }
+        values = {env_var: fetch_secret(name, token) for env_var, name in versions.items()}
     except FetchError as exc:
         print(f"load-secrets: {exc}", file=sys.stderr)
         return 1
-    write_private(out_path, render(values))
-    print(f"load-secrets: wrote {len(values)} secrets to {out_path}")
+    if mode == "env":
+        write_private(out, render(values))
+    else:
+        for env_var, value in values.items():
+            write_private(out / file_name(env_var), value)
+    print(f"load-secrets: wrote {len(values)} secrets to {out}")
     return 0
 
 

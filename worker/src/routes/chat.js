@@ -1,16 +1,18 @@
-// POST /api/chat/query: attach the (cached) query embedding, forward with the shared
-// secret, and stream the origin's SSE back as it arrives (no buffering).
+// POST /api/chat/query: attach the (cached) query embedding, forward, and stream the
+// origin's SSE back as it arrives (no buffering). The origin trusts an embedding only on a
+// request carrying the shared secret, which every edge request does, so the client's own
+// embedding fields are always removed here.
 import { readJsonLimited } from "../body.js";
 import { MAX_EMBED_TEXT_CHARS, cachedEmbedding } from "../embeddings.js";
-import { ORIGIN_SECRET_HEADER, forwardHeaders, originFetch, passThrough } from "../origin.js";
+import { forwardHeaders, originFetch, passThrough } from "../origin.js";
 
 // Fields only the edge may set; anything a client sends under these names is dropped.
 const EDGE_OWNED_FIELDS = ["query_embedding", "embedding_model"];
 
-export async function chatQuery(request, env, settings, requestId, ctx) {
+export async function chatQuery(request, env, settings, requestId, ctx, obs) {
   const payload = await readJsonLimited(request, settings.maxBodyBytes);
   const body = payload && typeof payload === "object" && !Array.isArray(payload) ? { ...payload } : payload;
-  const headers = forwardHeaders(request, requestId);
+  const headers = forwardHeaders(request, requestId, settings);
   headers.set("Content-Type", "application/json");
   // Compressed SSE tends to be buffered by the compressor; ask for the raw stream.
   headers.set("Accept-Encoding", "identity");
@@ -23,10 +25,11 @@ export async function chatQuery(request, env, settings, requestId, ctx) {
         const embedded = await cachedEmbedding(env, settings, body.query, requestId, ctx);
         body.query_embedding = embedded.embedding;
         body.embedding_model = embedded.model;
-        headers.set(ORIGIN_SECRET_HEADER, settings.originSecret);
         headers.set("X-Edge-Embedding-Cache", embedded.cached ? "hit" : "miss");
+        obs.cache = embedded.cached ? "hit" : "miss";
       } catch (err) {
         // Degrade: the origin can embed the query itself.
+        obs.cache = "error";
         console.warn(`query embedding failed, forwarding without it: ${err?.message ?? err}`);
       }
     }

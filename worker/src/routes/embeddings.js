@@ -11,7 +11,7 @@ async function requireAuthenticated(request, settings, requestId) {
   if (!authorization) throw new HttpError(401, "not_authenticated", "Authorization header is required");
   const upstream = await originFetch(settings, "/api/auth/me", {
     method: "GET",
-    headers: edgeHeaders(requestId, settings, { authorization, trusted: false }),
+    headers: edgeHeaders(requestId, settings, { authorization }),
   });
   if (upstream.ok) {
     await upstream.body?.cancel();
@@ -20,7 +20,7 @@ async function requireAuthenticated(request, settings, requestId) {
   return passThrough(upstream);
 }
 
-export async function generateEmbedding(request, env, settings, requestId, ctx) {
+export async function generateEmbedding(request, env, settings, requestId, ctx, obs) {
   const denied = await requireAuthenticated(request, settings, requestId);
   if (denied) return denied;
   const payload = await readJsonLimited(request, settings.maxBodyBytes);
@@ -32,6 +32,7 @@ export async function generateEmbedding(request, env, settings, requestId, ctx) 
     throw new HttpError(400, "validation_error", `Field 'text' is longer than ${MAX_EMBED_TEXT_CHARS} characters`);
   }
   const result = await cachedEmbedding(env, settings, text, requestId, ctx);
+  obs.cache = result.cached ? "hit" : "miss";
   return Response.json(
     { model: result.model, dimensions: result.dimensions, embedding: result.embedding, cached: result.cached },
     { headers: { "Cache-Control": "no-store" } },

@@ -10,7 +10,7 @@ export async function health(request, env, settings, requestId) {
     const upstream = await originFetch(
       settings,
       settings.originHealthPath,
-      { method: "GET", headers: edgeHeaders(requestId, settings, { trusted: false }) },
+      { method: "GET", headers: edgeHeaders(requestId, settings) },
       Math.min(HEALTH_TIMEOUT_MS, settings.originTimeoutMs),
     );
     let body = null;

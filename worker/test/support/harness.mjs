@@ -58,11 +58,15 @@ export function deterministicVector(text, dims) {
   });
 }
 
+/** Paths the origin serves without X-Origin-Secret under ORIGIN_ENFORCE (health checks). */
+export const ENFORCEMENT_EXEMPT = new Set(["/api/health", "/api/live", "/api/ready"]);
+
 /**
  * Origin implementing the edge contracts. `routes` maps "METHOD /path" (or a RegExp
  * key via `match`) to handlers that override the defaults. Every request is recorded.
+ * `enforce` mirrors ORIGIN_ENFORCE=true: anything but a health path without the secret is 403.
  */
-export async function startOrigin(routes = {}) {
+export async function startOrigin(routes = {}, { enforce = false } = {}) {
   const requests = [];
   const grants = new Map([["p1", { bucket_binding: "PDF_BUCKET", key: "projects/u1/p1/score.pdf", filename: "score.pdf", content_type: "application/pdf" }]]);
   const defaults = {
@@ -89,6 +93,9 @@ export async function startOrigin(routes = {}) {
   const origin = await startServer(async (req, res, body) => {
     requests.push({ method: req.method, url: req.url, headers: req.headers, body: body.toString("utf8") });
     const path = req.url.split("?")[0];
+    if (enforce && !ENFORCEMENT_EXEMPT.has(path) && req.headers["x-origin-secret"] !== SECRET) {
+      return raw(res, 403, errorBody("origin_secret_required"));
+    }
     const streamAuth = /^\/api\/projects\/([^/]+)\/stream-authorization$/.exec(path);
     const handler = table[`${req.method} ${path}`];
     if (handler) return handler(req, res, body);
@@ -141,20 +148,56 @@ export async function startWorkersAi({ fail = false } = {}) {
   return { ...server, calls };
 }
 
-/** Start the Worker. `vars` override manifest vars (production values by default). */
-export async function startWorker({ originUrl, vars = {}, secret = SECRET, aiUrl = null, local = false } = {}) {
+// Stands in for an Analytics Engine dataset: the designated worker's default export builds the
+// binding, and every writeDataPoint() is forwarded to a Node function (SINK), so tests see the
+// exact points the Worker writes. Miniflare's own simulator accepts writes and drops them.
+const ANALYTICS_RECORDER = `export default function (env) {
+  return {
+    writeDataPoint(point) {
+      return env.SINK.fetch("http://analytics.sink/", { method: "POST", body: JSON.stringify(point ?? null) });
+    },
+  };
+}`;
+
+/**
+ * Start the Worker. `vars` override manifest vars (production values by default).
+ * `analytics: true` binds a recorder in place of the Analytics Engine dataset; the points
+ * it received are in `points`.
+ */
+export async function startWorker({ originUrl, vars = {}, secret = SECRET, aiUrl = null, local = false, analytics = false } = {}) {
   const manifest = loadManifest();
   const scriptPath = await bundle();
   const resolved = resolveVars(manifest, { local, overrides: { ORIGIN_URL: originUrl, ...vars } });
-  const mf = new Miniflare({
-    ...miniflareOptions(manifest, { scriptPath, vars: resolved, secrets: { ORIGIN_SHARED_SECRET: secret }, aiUpstream: aiUrl }),
-    host: "127.0.0.1",
-    port: 0,
+  const edgeOptions = miniflareOptions(manifest, {
+    scriptPath,
+    vars: resolved,
+    secrets: { ORIGIN_SHARED_SECRET: secret },
+    aiUpstream: aiUrl,
   });
+  const points = [];
+  let options = { ...edgeOptions, host: "127.0.0.1", port: 0 };
+  if (analytics) {
+    const { analyticsEngineDatasets, ...rest } = edgeOptions;
+    const wrappedBindings = Object.fromEntries(Object.keys(analyticsEngineDatasets).map((name) => [name, "analytics-recorder"]));
+    const recorder = {
+      name: "analytics-recorder",
+      modules: true,
+      script: ANALYTICS_RECORDER,
+      serviceBindings: {
+        SINK: async (req) => {
+          points.push(JSON.parse(await req.text()));
+          return new Response(null, { status: 204 });
+        },
+      },
+    };
+    options = { host: "127.0.0.1", port: 0, workers: [{ ...rest, wrappedBindings }, recorder] };
+  }
+  const mf = new Miniflare(options);
   const base = (await mf.ready).href.replace(/\/$/, "");
   return {
     mf,
     base,
+    points,
     /** dispatch a request from a given client IP (Cloudflare sets CF-Connecting-IP). */
     fetch(path, init = {}, ip = "203.0.113.7") {
       const headers = new Headers(init.headers);
