@@ -75,10 +75,10 @@ async def bench(settings: Settings, url: str) -> dict[str, Any]:
     pdf_seconds = sum(d["seconds"] for d in docs if d["pages"])
     embed_seconds = sum(d["embed_seconds"] for d in docs)
     return {
-        "provider": settings.embedding_provider,
+        "provider": settings.embedding.provider,
         "model": embedder.model,
         "dimensions": embedder.dimensions,
-        "batch_size": settings.embedding_batch_size,
+        "batch_size": settings.embedding.batch_size,
         "documents": len(docs),
         "chunks": chunks,
         "pdf_pages": pdf_pages,
@@ -94,16 +94,16 @@ async def bench(settings: Settings, url: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(prog="python -m loadtest.bench_ingest").parse_args(argv)
     settings = Settings()
-    if not settings.corpus_dir.is_dir():
-        print(f"no corpus at {settings.corpus_dir} (set CORPUS_DIR)", file=sys.stderr)
+    if not settings.local.corpus_dir.is_dir():
+        print(f"no corpus at {settings.local.corpus_dir} (set CORPUS_DIR)", file=sys.stderr)
         return 2
-    url = settings.database_url
+    url = settings.db.url
     if not url:
         from devtools.postgres import start_embedded
 
         url = start_embedded(Path(tempfile.mkdtemp(prefix="bench-ingest-")) / "pgdata")
     apply_migrations(url)
-    print(f"==> ingesting {len(SEED_BOOKS)} corpus documents ({settings.embedding_provider})")
+    print(f"==> ingesting {len(SEED_BOOKS)} corpus documents ({settings.embedding.provider})")
     figures = asyncio.run(bench(settings, url))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     command = "make bench-ingest"

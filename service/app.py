@@ -32,8 +32,8 @@ def _log_warmup_failure(task: asyncio.Task[None]) -> None:
 
 def create_app(settings: Settings | None = None, overrides: Overrides | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    if not settings.database_url:
+    configure_logging(settings.log.level, settings.log.format)
+    if not settings.db.url:
         raise RuntimeError("DATABASE_URL is not set (`make up` sets it for the embedded server)")
     services = Services.build(settings, overrides)
 
@@ -45,13 +45,13 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
                 await run_in_threadpool(services.store.ensure_buckets)
             except StorageUnavailable as exc:  # the API still serves everything but files
                 log.warning("object storage unavailable at startup", extra={"error": str(exc)})
-        if settings.embedding_warmup:
+        if settings.embedding.warmup:
             # In the background: the API is healthy at once, the first question waits on the load.
             warmup = asyncio.create_task(run_in_threadpool(get_embedder(settings).warm_up))
             warmup.add_done_callback(_log_warmup_failure)
         log.info("api started", extra={"environment": settings.environment})
         try:
-            async with sampling(services.pool, settings.metrics_sample_seconds):
+            async with sampling(services.pool, settings.metrics.sample_seconds):
                 yield
         finally:
             await services.aclose()
@@ -71,14 +71,14 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         pool=services.pool,
         version=settings.build_version,
         environment=settings.environment,
-        metrics_token=settings.metrics_token.get_secret_value(),
-        llm_providers=(settings.llm_provider,),
-        embedding_providers=(settings.embedding_provider,),
+        metrics_token=settings.metrics.token.get_secret_value(),
+        llm_providers=(settings.llm.provider,),
+        embedding_providers=(settings.embedding.provider,),
     )
     app.add_middleware(
         AdmissionMiddleware,
         paths=frozenset({"/api/chat/query"}),
-        max_in_flight=settings.rag_max_in_flight,
+        max_in_flight=settings.rag.max_in_flight,
     )
     # Added last = outermost: request id first, so every log line and error body carries it.
     app.add_middleware(UnhandledErrorMiddleware)

@@ -42,10 +42,10 @@ class Services:
     def build(cls, settings: Settings, overrides: Overrides | None = None) -> Services:
         return cls(
             settings=settings,
-            pool=create_pool(settings, settings.database_url),
+            pool=create_pool(settings, settings.db.url),
             auth=build_auth(settings),
             store=ObjectStore(settings),
-            queue=QueueClient(settings.database_url),
+            queue=QueueClient(settings.db.url),
             overrides=overrides or Overrides(),
         )
 

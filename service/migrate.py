@@ -19,12 +19,12 @@ log = logging.getLogger("service.migrate")
 
 def main() -> int:
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    if not settings.database_url:
+    configure_logging(settings.log.level, settings.log.format)
+    if not settings.db.url:
         log.error("DATABASE_URL is not set; nothing to migrate")
         return 2
     try:
-        applied = apply_migrations(settings.database_url)
+        applied = apply_migrations(settings.db.url)
     except NoMigrationsFound as exc:
         log.error("refusing to continue: %s (the package was built without them)", exc)
         return 1

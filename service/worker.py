@@ -27,10 +27,10 @@ log = logging.getLogger("service.worker")
 async def retry_stalled_jobs(app: App, settings: Settings) -> None:
     """procrastinate's stalled-job recipe: jobs of workers without a recent heartbeat go back."""
     while True:
-        await asyncio.sleep(settings.worker_stalled_check_seconds)
+        await asyncio.sleep(settings.ingest.worker_stalled_check_seconds)
         try:
             stalled = await app.job_manager.get_stalled_jobs(
-                seconds_since_heartbeat=settings.worker_stalled_after_seconds
+                seconds_since_heartbeat=settings.ingest.worker_stalled_after_seconds
             )
             for job in stalled:
                 log.warning("retrying stalled job", extra={"job_id": job.id, "task": job.task_name})
@@ -41,7 +41,7 @@ async def retry_stalled_jobs(app: App, settings: Settings) -> None:
 
 
 async def run(settings: Settings) -> None:
-    database_url = settings.database_url
+    database_url = settings.db.url
     if not database_url:
         raise SystemExit("DATABASE_URL is not set (`make worker` uses the embedded server)")
     pool = create_pool(settings, database_url)
@@ -59,9 +59,9 @@ async def run(settings: Settings) -> None:
         try:
             await app.run_worker_async(
                 queues=[QUEUE],
-                concurrency=settings.worker_concurrency,
-                update_heartbeat_interval=settings.worker_heartbeat_seconds,
-                stalled_worker_timeout=settings.worker_stalled_after_seconds,
+                concurrency=settings.ingest.worker_concurrency,
+                update_heartbeat_interval=settings.ingest.worker_heartbeat_seconds,
+                stalled_worker_timeout=settings.ingest.worker_stalled_after_seconds,
                 install_signal_handlers=True,
                 wait=True,
                 additional_context=runtime.context(),
@@ -73,7 +73,7 @@ async def run(settings: Settings) -> None:
 
 def main() -> int:
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log.level, settings.log.format)
     asyncio.run(run(settings))
     return 0
 

@@ -77,7 +77,7 @@ def make_settings(db_url: str, local_dir: Path, **overrides: object) -> Settings
         "embedding_warmup": False,  # tests that need the model load it themselves, once
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings.with_values(**values)
 
 
 @pytest.fixture(scope="session")

@@ -30,8 +30,8 @@ def step(message: str) -> None:
 @contextmanager
 def database(settings: Settings) -> Iterator[str]:
     """The configured DATABASE_URL, or the embedded server (stopped when the block exits)."""
-    if settings.database_url:
-        yield settings.database_url
+    if settings.db.url:
+        yield settings.db.url
         return
     step(f"starting embedded PostgreSQL (data in {settings.local_dir / 'pgdata'})")
     started = time.perf_counter()
@@ -48,9 +48,9 @@ def migrate(settings: Settings, url: str) -> None:
 
 def start_object_store(sup: Supervisor, settings: Settings, env: dict[str, str]) -> None:
     """Local S3 server when S3_ENDPOINT_URL is on loopback; data replayed from .local/s3/."""
-    address = local_s3.loopback_address(settings.s3_endpoint_url)
+    address = local_s3.loopback_address(settings.storage.endpoint_url)
     if address is None:
-        step(f"using object storage at {settings.s3_endpoint_url}")
+        step(f"using object storage at {settings.storage.endpoint_url}")
         return
     data_dir = settings.local_dir / "s3"
     step(f"starting S3 server on {address[0]}:{address[1]} (data in {data_dir})")
@@ -59,7 +59,7 @@ def start_object_store(sup: Supervisor, settings: Settings, env: dict[str, str])
         local_s3.server_command(*address),
         {**env, **local_s3.recording_env(data_dir)},
     )
-    endpoint = settings.s3_endpoint_url.rstrip("/")
+    endpoint = settings.storage.endpoint_url.rstrip("/")
     sup.wait_ready(child, lambda: local_s3.is_up(endpoint), 60, endpoint)
     replayed = local_s3.replay(endpoint, data_dir)
     if replayed:
@@ -99,11 +99,11 @@ def cmd_reset(settings: Settings) -> int:
 
 
 def _banner(settings: Settings) -> str:
-    api = f"http://{settings.api_host}:{settings.api_port}"
-    edge = f"http://{settings.api_host}:{settings.edge_port}"
+    api = f"http://{settings.local.api_host}:{settings.local.api_port}"
+    edge = f"http://{settings.local.api_host}:{settings.local.edge_port}"
     edge_line = (
         f"    Edge       {edge}  (the Worker in workerd, in front of the API: use this one)\n"
-        if settings.edge_enabled
+        if settings.local.edge_enabled
         else ""
     )
     users = "\n".join(f"      {role:<8} {email}" for email, _, role in DEMO_USERS)
@@ -111,7 +111,7 @@ def _banner(settings: Settings) -> str:
   Piano platform is up.
 {edge_line}    API        {api}
     API docs   {api}/docs
-    S3         {settings.s3_endpoint_url} (buckets {settings.s3_bucket_projects}, {settings.s3_bucket_knowledge})
+    S3         {settings.storage.endpoint_url} (buckets {settings.storage.bucket_projects}, {settings.storage.bucket_knowledge})
     Health     {api}/api/health
 
   Demo accounts (password: {DEMO_PASSWORD}):
@@ -148,7 +148,7 @@ def cmd_up(settings: Settings) -> int:
                 "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             }
             start_object_store(sup, settings, env)
-            step(f"starting API on {settings.api_host}:{settings.api_port}")
+            step(f"starting API on {settings.local.api_host}:{settings.local.api_port}")
             api = sup.start(
                 "api",
                 [
@@ -157,25 +157,29 @@ def cmd_up(settings: Settings) -> int:
                     "uvicorn",
                     "service.main:app",
                     "--host",
-                    settings.api_host,
+                    settings.local.api_host,
                     "--port",
-                    str(settings.api_port),
+                    str(settings.local.api_port),
                     "--no-access-log",
                 ],
                 env,
             )
-            health = f"http://{settings.api_host}:{settings.api_port}/api/health"
+            health = f"http://{settings.local.api_host}:{settings.local.api_port}/api/health"
             sup.wait_ready(api, http_ok(health), 60, health)
-            if settings.edge_enabled:
-                step(f"starting edge Worker (workerd) on {settings.api_host}:{settings.edge_port}")
+            if settings.local.edge_enabled:
+                step(
+                    f"starting edge Worker (workerd) on {settings.local.api_host}:{settings.local.edge_port}"
+                )
                 edge = start_edge(sup, settings, env, secret)
                 if edge is not None:
-                    edge_health = f"http://{settings.api_host}:{settings.edge_port}/health"
+                    edge_health = (
+                        f"http://{settings.local.api_host}:{settings.local.edge_port}/health"
+                    )
                     sup.wait_ready(edge, http_ok(edge_health), 90, edge_health)
             ingest.start_worker(sup, env)
             if (
                 settings.environment == "local"
-                and settings.seed_demo_data
+                and settings.local.seed_demo_data
                 and ingest.seed(settings, url)
             ):
                 ingest.report_progress_in_background(url)
@@ -209,7 +213,7 @@ def cmd_worker(settings: Settings) -> int:
     """`make worker` locally: one worker against DATABASE_URL or the embedded server."""
     from service.worker import main as worker_main
 
-    if settings.database_url:
+    if settings.db.url:
         return worker_main()
     with database(settings) as url:
         os.environ["DATABASE_URL"] = url

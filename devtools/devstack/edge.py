@@ -17,7 +17,7 @@ DEV_SCRIPT = REPO_ROOT / "worker" / "scripts" / "dev.mjs"
 
 def origin_secret(settings: Settings) -> str:
     """The configured secret, or one generated once into .local/ so API and Worker agree across restarts."""
-    configured = settings.origin_shared_secret.get_secret_value()
+    configured = settings.origin.shared_secret.get_secret_value()
     if configured:
         return configured
     path: Path = settings.local_dir / "origin-secret"
@@ -31,23 +31,23 @@ def origin_secret(settings: Settings) -> str:
 def edge_env(settings: Settings, env: dict[str, str], secret: str) -> dict[str, str]:
     return {
         **env,
-        "ORIGIN_URL": f"http://{settings.api_host}:{settings.api_port}",
+        "ORIGIN_URL": f"http://{settings.local.api_host}:{settings.local.api_port}",
         "ORIGIN_SHARED_SECRET": secret,
-        "WORKER_HOST": settings.api_host,
-        "WORKER_PORT": str(settings.edge_port),
+        "WORKER_HOST": settings.local.api_host,
+        "WORKER_PORT": str(settings.local.edge_port),
         "WORKER_PERSIST_DIR": str(settings.local_dir / "worker"),
-        "RATE_LIMIT_PER_MINUTE": str(settings.edge_rate_limit_per_minute),
+        "RATE_LIMIT_PER_MINUTE": str(settings.local.edge_rate_limit_per_minute),
         # The Worker's embedding cache key and the model it tells the origin it used.
-        "EMBEDDING_MODEL": settings.embedding_model or LOCAL_MODEL,
+        "EMBEDDING_MODEL": settings.embedding.model or LOCAL_MODEL,
         # Local R2 is filled on first read from the API's S3 server (see worker/README.md).
-        "LOCAL_S3_ENDPOINT": settings.s3_endpoint_url,
-        "LOCAL_S3_REGION": settings.s3_region,
-        "LOCAL_S3_ACCESS_KEY_ID": settings.s3_access_key_id,
-        "LOCAL_S3_SECRET_ACCESS_KEY": settings.s3_secret_access_key.get_secret_value(),
+        "LOCAL_S3_ENDPOINT": settings.storage.endpoint_url,
+        "LOCAL_S3_REGION": settings.storage.region,
+        "LOCAL_S3_ACCESS_KEY_ID": settings.storage.access_key_id,
+        "LOCAL_S3_SECRET_ACCESS_KEY": settings.storage.secret_access_key.get_secret_value(),
         "LOCAL_R2_BACKFILL_BUCKETS": json.dumps(
             {
-                "PDF_BUCKET": settings.s3_bucket_projects,
-                "KNOWLEDGE_BUCKET": settings.s3_bucket_knowledge,
+                "PDF_BUCKET": settings.storage.bucket_projects,
+                "KNOWLEDGE_BUCKET": settings.storage.bucket_knowledge,
             }
         ),
     }

@@ -27,7 +27,7 @@ async def _seed(settings: Settings, url: str) -> int:
         async with await psycopg.AsyncConnection.connect(
             url, autocommit=True, row_factory=dict_row
         ) as conn:
-            queued = await seed_corpus(conn, queue, settings.corpus_dir)
+            queued = await seed_corpus(conn, queue, settings.local.corpus_dir)
     finally:
         await queue.close()
     return len(queued)
@@ -35,8 +35,11 @@ async def _seed(settings: Settings, url: str) -> int:
 
 def seed(settings: Settings, url: str) -> int:
     """Inserts and queues the books not seeded yet; a seeded database is left as it is."""
-    if not settings.corpus_dir.is_dir():
-        print(f"==> seed: no corpus at {settings.corpus_dir} (set CORPUS_DIR); skipped", flush=True)
+    if not settings.local.corpus_dir.is_dir():
+        print(
+            f"==> seed: no corpus at {settings.local.corpus_dir} (set CORPUS_DIR); skipped",
+            flush=True,
+        )
         return 0
     queued = asyncio.run(_seed(settings, url))
     if queued:

@@ -161,7 +161,7 @@ def run(
     _write_atomically(signing, old_pem)
 
     def settings(reload: float) -> Settings:
-        return Settings(
+        return Settings.with_values(
             environment="test",
             database_url=database_url,
             local_dir=local_dir,

@@ -63,13 +63,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m devtools.evals " + " ".join(sys.argv[1:]),
-        "corpus_dir": str(settings.corpus_dir),
+        "corpus_dir": str(settings.local.corpus_dir),
     }
     embedder = get_embedder(settings)
     if args.reuse_corpus:
         db_url = database_url(server, args.db_name)
         return await evaluate(args, settings, embedder, db_url, files, server, results)
-    print(f"==> corpus {settings.corpus_dir} -> isolated database {args.db_name}", flush=True)
+    print(f"==> corpus {settings.local.corpus_dir} -> isolated database {args.db_name}", flush=True)
     db_url = create_scratch_database(server, args.db_name)
     if hasattr(embedder, "load"):
         await asyncio.to_thread(embedder.load)

@@ -205,7 +205,7 @@ async def ann_study(
                 gens = await generations(conn, scope)
             plan = await engine.plan_for(scope, gens)
             planned = await measure(scope, plan, truth)
-            naive = await measure(scope, VectorPlan("hnsw", settings.search_ef_search), truth)
+            naive = await measure(scope, VectorPlan("hnsw", settings.search.ef_search), truth)
             hybrid_lat = []
             async with pool.connection() as conn:
                 for text, q in zip(questions, queries, strict=True):

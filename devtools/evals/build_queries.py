@@ -59,7 +59,7 @@ def dbpedia(corpus: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--corpus", type=Path, default=Settings().corpus_dir)
+    parser.add_argument("--corpus", type=Path, default=Settings().local.corpus_dir)
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     for name, rows in (("hofmann", hofmann(args.corpus)), ("dbpedia", dbpedia(args.corpus))):

@@ -43,7 +43,7 @@ async def ingest_books(conn: Conn, settings: Settings, embedder: Embedder) -> In
     started = time.perf_counter()
     reader = SourceReader(settings, None)
     for book in SEED_BOOKS:
-        if not (settings.corpus_dir / book.path).is_file():
+        if not (settings.local.corpus_dir / book.path).is_file():
             _progress(f"skip {book.path} (missing)")
             continue
         await conn.execute(
@@ -68,7 +68,7 @@ async def ingest_books(conn: Conn, settings: Settings, embedder: Embedder) -> In
 async def ingest_dbpedia(
     conn: Conn, settings: Settings, embedder: Embedder, limit: int | None = None
 ) -> IngestReport:
-    path = settings.corpus_dir / "dbpedia-entity-subset" / "corpus.jsonl"
+    path = settings.local.corpus_dir / "dbpedia-entity-subset" / "corpus.jsonl"
     report = IngestReport()
     if not path.is_file():
         _progress("skip dbpedia (missing)")

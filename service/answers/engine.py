@@ -85,9 +85,9 @@ class RagEngine:
         self.params = SearchParams(
             model=embedder.model,
             dimensions=embedder.dimensions,
-            vector_candidates=settings.search_vector_candidates,
-            fts_candidates=settings.search_fts_candidates,
-            rrf_k=settings.search_rrf_k,
+            vector_candidates=settings.search.vector_candidates,
+            fts_candidates=settings.search.fts_candidates,
+            rrf_k=settings.search.rrf_k,
         )
 
     async def aclose(self) -> None:
@@ -128,10 +128,10 @@ class RagEngine:
             scope_rows=counts.scope_rows(scope),
             total_rows=counts.total,
             candidates=self.params.vector_candidates,
-            ef_search=s.search_ef_search,
-            ef_search_max=s.search_ef_search_max,
-            exact_fraction=s.search_exact_scope_fraction,
-            exact_rows=s.search_exact_scope_rows,
+            ef_search=s.search.ef_search,
+            ef_search_max=s.search.ef_search_max,
+            exact_fraction=s.search.exact_scope_fraction,
+            exact_rows=s.search.exact_scope_rows,
             iterative_available=self._pgvector >= (0, 8),
         )
 
@@ -143,7 +143,7 @@ class RagEngine:
         vector = await self._embedding(inp, scope, timings)
         started = time.perf_counter()
         rerank_pool = (
-            max(inp.top_k, self.settings.rerank_candidates)
+            max(inp.top_k, self.settings.rerank.candidates)
             if self.reranker.name != "none"
             else inp.top_k
         )
@@ -195,14 +195,14 @@ class RagEngine:
     async def _bounded(self, provider: LLMProvider, messages: list[dict[str, str]]):  # type: ignore[no-untyped-def]
         """The provider's deltas, with a first-token timeout and an overall deadline."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.llm_timeout_seconds
+        deadline = loop.time() + self.settings.llm.timeout_seconds
         stream = provider.stream(SYSTEM_PROMPT, messages).__aiter__()
         first = True
         try:
             while True:
                 remaining = deadline - loop.time()
                 if first:
-                    remaining = min(remaining, self.settings.llm_first_token_timeout_seconds)
+                    remaining = min(remaining, self.settings.llm.first_token_timeout_seconds)
                 if remaining <= 0:
                     raise TimeoutError
                 try:
@@ -229,7 +229,7 @@ class RagEngine:
                 "generation": r.generations.scope,
                 "q": normalise_query(inp.query),
                 "chunks": [h.chunk_id for h in r.hits],
-                "llm": [self.settings.llm_provider, self.provider_model],
+                "llm": [self.settings.llm.provider, self.provider_model],
                 "history": history,
             },
         )

@@ -15,18 +15,18 @@ from service.search.rerank import build_reranker
 
 def build_cache(settings: Settings, pool: Pool, hooks: RagHooks) -> RagCache:
     backend: CacheBackend
-    if settings.cache_backend == "postgres":
+    if settings.cache.backend == "postgres":
         backend = PostgresCache(pool)
-    elif settings.cache_backend == "memory":
+    elif settings.cache.backend == "memory":
         backend = MemoryCache()
     else:
         backend = NullCache()
     return RagCache(
         backend,
         {
-            "embedding": settings.cache_embedding_ttl_seconds,
-            "search": settings.cache_search_ttl_seconds,
-            "answer": settings.cache_answer_ttl_seconds,
+            "embedding": settings.cache.embedding_ttl_seconds,
+            "search": settings.cache.search_ttl_seconds,
+            "answer": settings.cache.answer_ttl_seconds,
         },
         hook=hooks.on_cache,
     )

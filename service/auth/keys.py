@@ -68,7 +68,7 @@ def generate_private_key_pem() -> bytes:
 
 
 def _load_or_create_signing_pem(settings: Settings, create: bool = True) -> bytes:
-    configured = settings.jwt_private_key.get_secret_value()
+    configured = settings.auth.jwt_private_key.get_secret_value()
     if configured:
         return configured.encode()
     path = settings.signing_key_path
@@ -107,7 +107,7 @@ def _public_keys_from_pem(data: bytes) -> list[rsa.RSAPublicKey]:
 
 
 def _accepted_public_keys(settings: Settings) -> list[rsa.RSAPublicKey]:
-    keys = _public_keys_from_pem(settings.jwt_accepted_public_keys.encode())
+    keys = _public_keys_from_pem(settings.auth.jwt_accepted_public_keys.encode())
     directory = settings.accepted_keys_dir
     if directory.is_dir():
         for path in sorted(directory.glob("*.pem")):
@@ -143,7 +143,7 @@ class KeyRingSource:
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         paths: list[Path] = []
-        if not self.settings.jwt_private_key.get_secret_value():
+        if not self.settings.auth.jwt_private_key.get_secret_value():
             paths.append(self.settings.signing_key_path)
         directory = self.settings.accepted_keys_dir
         if directory.is_dir():
@@ -158,7 +158,7 @@ class KeyRingSource:
         return tuple(stamp)
 
     def current(self) -> KeyRing:
-        interval = self.settings.jwt_key_reload_seconds
+        interval = self.settings.auth.jwt_key_reload_seconds
         if interval and time.monotonic() - self._checked >= interval:
             self._checked = time.monotonic()
             stamp = self._fingerprint()

@@ -23,10 +23,10 @@ class LocalTokenService:
 
     def issue_access_token(self, user_id: str, email: str, role: str) -> tuple[str, int]:
         now = int(time.time())
-        ttl = self.settings.access_token_ttl_seconds
+        ttl = self.settings.auth.access_token_ttl_seconds
         claims = {
-            "iss": self.settings.jwt_issuer,
-            "aud": self.settings.jwt_audience,
+            "iss": self.settings.auth.jwt_issuer,
+            "aud": self.settings.auth.jwt_audience,
             "sub": user_id,
             "email": email,
             "role": role,
@@ -60,9 +60,9 @@ class LocalTokenService:
                 token,
                 public.key,
                 algorithms=[ALGORITHM],
-                audience=self.settings.jwt_audience,
-                issuer=self.settings.jwt_issuer,
-                leeway=self.settings.jwt_leeway_seconds,
+                audience=self.settings.auth.jwt_audience,
+                issuer=self.settings.auth.jwt_issuer,
+                leeway=self.settings.auth.jwt_leeway_seconds,
                 options={"require": _REQUIRED},
             )
         except jwt.PyJWTError as exc:

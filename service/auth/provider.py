@@ -53,7 +53,7 @@ class AuthContext:
 
 
 def build_auth(settings: Settings) -> AuthContext:
-    if settings.auth_provider == "supabase":
+    if settings.auth.provider == "supabase":
         return AuthContext(provider="supabase", verifier=SupabaseTokenVerifier(settings))
     keys = KeyRingSource(settings)
     tokens = LocalTokenService(settings, keys)

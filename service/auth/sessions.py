@@ -33,7 +33,7 @@ def _hash(token: str) -> bytes:
 class AuthSessions:
     def __init__(self, tokens: LocalTokenService) -> None:
         self.tokens = tokens
-        self.refresh_ttl = tokens.settings.refresh_token_ttl_seconds
+        self.refresh_ttl = tokens.settings.auth.refresh_token_ttl_seconds
 
     async def _issue(
         self, conn: Conn, user: UserRow, family_id: uuid.UUID

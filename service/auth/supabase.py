@@ -27,11 +27,11 @@ def map_role(claims: dict[str, Any]) -> Role | None:
 
 class SupabaseTokenVerifier:
     def __init__(self, settings: Settings, jwks_client: jwt.PyJWKClient | None = None) -> None:
-        if not settings.supabase_jwks_url:
+        if not settings.auth.supabase_jwks_url:
             raise RuntimeError("AUTH_PROVIDER=supabase needs SUPABASE_JWKS_URL")
         self.settings = settings
         self.jwks = jwks_client or jwt.PyJWKClient(
-            settings.supabase_jwks_url, cache_keys=True, lifespan=600, timeout=5
+            settings.auth.supabase_jwks_url, cache_keys=True, lifespan=600, timeout=5
         )
 
     def _decode(self, token: str) -> dict[str, Any]:
@@ -46,9 +46,9 @@ class SupabaseTokenVerifier:
                 token,
                 signing_key.key,
                 algorithms=["RS256"],
-                audience=self.settings.supabase_audience,
-                issuer=self.settings.supabase_issuer or None,
-                leeway=self.settings.jwt_leeway_seconds,
+                audience=self.settings.auth.supabase_audience,
+                issuer=self.settings.auth.supabase_issuer or None,
+                leeway=self.settings.auth.jwt_leeway_seconds,
                 options={"require": ["exp", "sub", "aud"]},
             )
         except jwt.PyJWKClientConnectionError as exc:

@@ -17,7 +17,7 @@ ORIGIN_SECRET_HEADER = "x-origin-secret"  # noqa: S105 - a header name
 
 
 def origin_trust_enabled(settings: Settings) -> bool:
-    return bool(settings.origin_shared_secret.get_secret_value())
+    return bool(settings.origin.shared_secret.get_secret_value())
 
 
 def is_from_edge(request: Request, settings: Settings) -> bool:
@@ -25,7 +25,7 @@ def is_from_edge(request: Request, settings: Settings) -> bool:
     if not presented or not origin_trust_enabled(settings):
         return False
     candidates = [
-        settings.origin_shared_secret.get_secret_value(),
-        settings.origin_shared_secret_previous.get_secret_value(),
+        settings.origin.shared_secret.get_secret_value(),
+        settings.origin.shared_secret_previous.get_secret_value(),
     ]
     return any(c and hmac.compare_digest(presented.encode(), c.encode()) for c in candidates)

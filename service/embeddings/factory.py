@@ -26,16 +26,16 @@ _instances: dict[tuple[object, ...], InstrumentedEmbedder] = {}
 
 def _key(settings: Settings) -> tuple[object, ...]:
     return (
-        settings.embedding_provider,
-        settings.embedding_model,
-        settings.embedding_dimensions,
-        settings.embedding_max_tokens,
-        settings.embedding_batch_size,
-        settings.embedding_max_attempts,
-        settings.embedding_backoff_seconds,
-        settings.workers_ai_base_url,
-        settings.cloudflare_account_id,
-        settings.openai_base_url,
+        settings.embedding.provider,
+        settings.embedding.model,
+        settings.embedding.dimensions,
+        settings.embedding.max_tokens,
+        settings.embedding.batch_size,
+        settings.embedding.max_attempts,
+        settings.embedding.backoff_seconds,
+        settings.cloudflare.workers_ai_base_url,
+        settings.cloudflare.account_id,
+        settings.embedding.openai_base_url,
     )
 
 
@@ -50,39 +50,39 @@ class _HttpOptions(TypedDict):
 
 def build_embedder(settings: Settings) -> Embedder:
     common: _HttpOptions = {
-        "batch_size": settings.embedding_batch_size,
-        "max_attempts": settings.embedding_max_attempts,
-        "backoff_seconds": settings.embedding_backoff_seconds,
-        "timeout_seconds": settings.embedding_timeout_seconds,
+        "batch_size": settings.embedding.batch_size,
+        "max_attempts": settings.embedding.max_attempts,
+        "backoff_seconds": settings.embedding.backoff_seconds,
+        "timeout_seconds": settings.embedding.timeout_seconds,
     }
-    if settings.embedding_provider == "local":
-        if settings.embedding_model not in (
+    if settings.embedding.provider == "local":
+        if settings.embedding.model not in (
             "",
             LOCAL_MODEL,
-        ) or settings.embedding_dimensions not in (
+        ) or settings.embedding.dimensions not in (
             0,
             LOCAL_DIMENSIONS,
         ):
             raise ValueError(
                 f"the local provider only serves {LOCAL_MODEL} ({LOCAL_DIMENSIONS}-dim)"
             )
-        return LocalEmbedder(batch_size=settings.embedding_batch_size)
-    if settings.embedding_provider == "workers-ai":
+        return LocalEmbedder(batch_size=settings.embedding.batch_size)
+    if settings.embedding.provider == "workers-ai":
         return WorkersAIEmbedder(
-            base_url=settings.workers_ai_base_url,
-            account_id=settings.cloudflare_account_id,
-            api_token=settings.workers_ai_api_token.get_secret_value(),
-            model=settings.embedding_model or WORKERS_AI_MODEL,
-            dimensions=settings.embedding_dimensions or WORKERS_AI_DIMENSIONS,
-            max_tokens=settings.embedding_max_tokens or WORKERS_AI_MAX_TOKENS,
+            base_url=settings.cloudflare.workers_ai_base_url,
+            account_id=settings.cloudflare.account_id,
+            api_token=settings.cloudflare.workers_ai_api_token.get_secret_value(),
+            model=settings.embedding.model or WORKERS_AI_MODEL,
+            dimensions=settings.embedding.dimensions or WORKERS_AI_DIMENSIONS,
+            max_tokens=settings.embedding.max_tokens or WORKERS_AI_MAX_TOKENS,
             **common,
         )
     return OpenAICompatibleEmbedder(
-        base_url=settings.openai_base_url,
-        api_key=settings.openai_api_key.get_secret_value(),
-        model=settings.embedding_model,
-        dimensions=settings.embedding_dimensions,
-        max_tokens=settings.embedding_max_tokens or OPENAI_DEFAULT_MAX_TOKENS,
+        base_url=settings.embedding.openai_base_url,
+        api_key=settings.embedding.openai_api_key.get_secret_value(),
+        model=settings.embedding.model,
+        dimensions=settings.embedding.dimensions,
+        max_tokens=settings.embedding.max_tokens or OPENAI_DEFAULT_MAX_TOKENS,
         **common,
     )
 
@@ -93,6 +93,6 @@ def get_embedder(settings: Settings) -> InstrumentedEmbedder:
     with _lock:
         embedder = _instances.get(key)
         if embedder is None:
-            embedder = InstrumentedEmbedder(build_embedder(settings), settings.embedding_provider)
+            embedder = InstrumentedEmbedder(build_embedder(settings), settings.embedding.provider)
             _instances[key] = embedder
         return embedder

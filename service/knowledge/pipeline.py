@@ -30,8 +30,8 @@ class RunResult:
 
 def policy_for(settings: Settings, embedder: Embedder) -> ChunkingPolicy:
     return ChunkingPolicy(
-        chunk_tokens=settings.chunk_tokens,
-        overlap_tokens=settings.chunk_overlap_tokens,
+        chunk_tokens=settings.ingest.chunk_tokens,
+        overlap_tokens=settings.ingest.chunk_overlap_tokens,
         model_max_tokens=embedder.max_tokens,
         count_model_tokens=embedder.count_tokens,
     )
@@ -60,7 +60,7 @@ async def process_document(
         await repo.set_total(conn, document_id, run_id, len(chunks))
         await ensure_vector_index(conn, embedder.model, embedder.dimensions)
         embed_seconds = 0.0
-        step = settings.chunk_insert_batch
+        step = settings.ingest.chunk_insert_batch
         for i in range(0, len(chunks), step):
             batch: list[Chunk] = chunks[i : i + step]
             t0 = time.perf_counter()

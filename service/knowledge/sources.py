@@ -54,7 +54,7 @@ class SourceReader:
             ) from exc
 
     def _corpus_file(self, url: str) -> Path:
-        root = self.settings.corpus_dir.resolve()
+        root = self.settings.local.corpus_dir.resolve()
         path = (root / url.removeprefix(CORPUS_SCHEME)).resolve()
         if not path.is_relative_to(root) or not path.is_file():
             raise ExtractionError("file_missing", f"Corpus file not found: {url}")
@@ -66,9 +66,9 @@ class SourceReader:
         if kind == "web":
             html = await fetch_html(
                 url,
-                timeout_seconds=self.settings.web_fetch_timeout_seconds,
-                max_bytes=self.settings.web_fetch_max_bytes,
-                allow_private=self.settings.web_fetch_allow_private,
+                timeout_seconds=self.settings.ingest.web_fetch_timeout_seconds,
+                max_bytes=self.settings.ingest.web_fetch_max_bytes,
+                allow_private=self.settings.ingest.web_fetch_allow_private,
             )
             return await asyncio.to_thread(extract_html, html, url)
         data = await self._stored_bytes(doc)

@@ -11,7 +11,7 @@ from service.storage import ObjectStore
 
 def object_getter(settings: Settings, store: ObjectStore | None = None) -> ObjectGetter:
     store = store or ObjectStore(settings)
-    bucket = settings.s3_bucket_knowledge
+    bucket = settings.storage.bucket_knowledge
 
     async def get(key: str) -> bytes:
         return await asyncio.to_thread(store.get_bytes, bucket, key)

@@ -16,9 +16,9 @@ class WorkersAIAccount:
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkersAIAccount:
         return cls(
-            settings.workers_ai_base_url,
-            settings.cloudflare_account_id,
-            settings.workers_ai_api_token.get_secret_value(),
+            settings.cloudflare.workers_ai_base_url,
+            settings.cloudflare.account_id,
+            settings.cloudflare.workers_ai_api_token.get_secret_value(),
         )
 
     def run_url(self, model: str) -> str:

@@ -68,10 +68,10 @@ class WorkersAIRerank(HttpProvider):
 
 
 def build_reranker(settings: Settings) -> Reranker:
-    if settings.rerank_provider == "workers-ai":
+    if settings.rerank.provider == "workers-ai":
         return WorkersAIRerank(
             WorkersAIAccount.from_settings(settings),
-            settings.rerank_model,
-            settings.llm_timeout_seconds,
+            settings.rerank.model,
+            settings.llm.timeout_seconds,
         )
     return NoRerank()

@@ -40,16 +40,16 @@ class ObjectStore:
         self.settings = settings
         self.client: Any = boto3.client(
             "s3",
-            endpoint_url=settings.s3_endpoint_url,
-            aws_access_key_id=settings.s3_access_key_id,
-            aws_secret_access_key=settings.s3_secret_access_key.get_secret_value(),
-            region_name=settings.s3_region,
+            endpoint_url=settings.storage.endpoint_url,
+            aws_access_key_id=settings.storage.access_key_id,
+            aws_secret_access_key=settings.storage.secret_access_key.get_secret_value(),
+            region_name=settings.storage.region,
             config=Config(
                 signature_version="s3v4",
                 s3={"addressing_style": "path"},  # R2 and local servers both accept path style
-                retries={"max_attempts": settings.s3_max_attempts, "mode": "standard"},
-                connect_timeout=settings.s3_timeout_seconds,
-                read_timeout=settings.s3_timeout_seconds,
+                retries={"max_attempts": settings.storage.max_attempts, "mode": "standard"},
+                connect_timeout=settings.storage.timeout_seconds,
+                read_timeout=settings.storage.timeout_seconds,
             ),
         )
 
@@ -146,7 +146,10 @@ class ObjectStore:
 
     def ensure_buckets(self) -> None:
         """Local and test stores only: production buckets are made by infra (Pulumi)."""
-        for bucket in (self.settings.s3_bucket_projects, self.settings.s3_bucket_knowledge):
+        for bucket in (
+            self.settings.storage.bucket_projects,
+            self.settings.storage.bucket_knowledge,
+        ):
             try:
                 self.client.head_bucket(Bucket=bucket)
                 continue

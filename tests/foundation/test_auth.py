@@ -19,8 +19,8 @@ def _forge(settings: Settings, sub: str, **overrides: Any) -> str:
     ring = load_key_ring(settings)
     now = int(time.time())
     claims: dict[str, Any] = {
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
+        "iss": settings.auth.jwt_issuer,
+        "aud": settings.auth.jwt_audience,
         "sub": sub,
         "role": "teacher",
         "iat": now,
@@ -190,8 +190,8 @@ def _hs256_with_public_key(public_pem: bytes, sub: str, settings: Settings) -> s
         json.dumps(
             {
                 "sub": sub,
-                "iss": settings.jwt_issuer,
-                "aud": settings.jwt_audience,
+                "iss": settings.auth.jwt_issuer,
+                "aud": settings.auth.jwt_audience,
                 "iat": now,
                 "nbf": now,
                 "exp": now + 600,
@@ -228,7 +228,7 @@ def test_jwks_verifies_issued_tokens(
     key = jwt.PyJWK(jwks["keys"][0])
     assert jwt.get_unverified_header(acct.access_token)["kid"] == key.key_id
     claims = jwt.decode(
-        acct.access_token, key.key, algorithms=["RS256"], audience=settings.jwt_audience
+        acct.access_token, key.key, algorithms=["RS256"], audience=settings.auth.jwt_audience
     )
     assert claims["sub"] == acct.id
     assert claims["exp"] - claims["iat"] == 3600

@@ -47,7 +47,7 @@ def start_worker(
         "ENVIRONMENT": "test",
         "LOG_LEVEL": "INFO",
         "CORPUS_DIR": str(CORPUS_DIR),
-        "S3_ENDPOINT_URL": settings.s3_endpoint_url,
+        "S3_ENDPOINT_URL": settings.storage.endpoint_url,
         "EMBEDDING_BATCH_SIZE": "5",
         "CHUNK_INSERT_BATCH": "5",
         "WORKER_HEARTBEAT_SECONDS": "0.5",

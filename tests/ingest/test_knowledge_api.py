@@ -220,10 +220,10 @@ def test_teacher_uploads_a_pdf_and_watches_it_complete(
         # Delete removes the document, its chunks and the stored file.
         key_prefix = f"knowledge/{teacher.id}/{doc_id}/"
         store = ObjectStore(settings)
-        assert store.list_keys(settings.s3_bucket_knowledge, key_prefix)
+        assert store.list_keys(settings.storage.bucket_knowledge, key_prefix)
         r = client.delete(f"/api/knowledge/{doc_id}", headers=teacher.headers)
         assert r.status_code == 204
-        assert store.list_keys(settings.s3_bucket_knowledge, key_prefix) == []
+        assert store.list_keys(settings.storage.bucket_knowledge, key_prefix) == []
         import psycopg
 
         with psycopg.connect(clean_db) as conn:

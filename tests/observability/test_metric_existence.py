@@ -117,8 +117,8 @@ def test_name_extraction() -> None:
     }
 
 
-def test_issue_metric_names_are_exported(exported_names: set[str]) -> None:
-    """The names issue 8 asks for, spelled exactly."""
+def test_specified_metric_names_are_exported(exported_names: set[str]) -> None:
+    """The names the dashboards, alerts and runbooks are written against, spelled exactly."""
     required = {
         "http_request_duration_seconds_bucket",
         "http_requests_total",

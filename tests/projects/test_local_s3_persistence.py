@@ -34,7 +34,7 @@ def _start(endpoint: str, data_dir: Path) -> subprocess.Popen[bytes]:
 def test_objects_survive_a_restart(tmp_path: Path) -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
     store = ObjectStore(make_settings("postgresql://unused", tmp_path, s3_endpoint_url=endpoint))
-    bucket = store.settings.s3_bucket_projects
+    bucket = store.settings.storage.bucket_projects
     data_dir = tmp_path / "s3"
     proc = _start(endpoint, data_dir)
     try:
@@ -66,7 +66,7 @@ def test_concurrent_uploads_keep_the_recording_valid(tmp_path: Path) -> None:
 
     endpoint = f"http://127.0.0.1:{free_port()}"
     store = ObjectStore(make_settings("postgresql://unused", tmp_path, s3_endpoint_url=endpoint))
-    bucket = store.settings.s3_bucket_projects
+    bucket = store.settings.storage.bucket_projects
     data_dir = tmp_path / "s3"
     bodies = {f"projects/u/p/{i}.pdf": b"%PDF-1.4 " + bytes([i]) * 200_000 for i in range(16)}
     proc = _start(endpoint, data_dir)

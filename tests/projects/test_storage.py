@@ -36,7 +36,7 @@ def test_project_key_layout() -> None:
 def test_presigned_put_get_round_trip(settings: Settings) -> None:
     store = ObjectStore(settings)
     store.ensure_buckets()
-    bucket, key = settings.s3_bucket_projects, f"projects/test/{uuid4()}/a.pdf"
+    bucket, key = settings.storage.bucket_projects, f"projects/test/{uuid4()}/a.pdf"
     put_url = store.presign_put(bucket, key, "application/pdf", 3600)
     signed = parse_qs(urlsplit(put_url).query)
     assert signed["X-Amz-Expires"] == ["3600"]
@@ -62,6 +62,6 @@ def test_unreachable_store_raises_storage_unavailable(settings: Settings) -> Non
     )
     store = ObjectStore(dead)
     with pytest.raises(StorageUnavailable):
-        store.head(settings.s3_bucket_projects, "x")
+        store.head(settings.storage.bucket_projects, "x")
     with pytest.raises(StorageUnavailable):
-        store.delete(settings.s3_bucket_projects, "x")
+        store.delete(settings.storage.bucket_projects, "x")

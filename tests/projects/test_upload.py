@@ -26,7 +26,7 @@ from tests.projects.conftest import (
 def _keys(settings: Settings, project: dict) -> list[str]:
     store = ObjectStore(settings)
     prefix = f"projects/{project['owner_id']}/{project['id']}/"
-    return store.list_keys(settings.s3_bucket_projects, prefix)
+    return store.list_keys(settings.storage.bucket_projects, prefix)
 
 
 def test_upload_round_trip_of_the_38_page_scan(
@@ -192,7 +192,7 @@ def test_stream_authorization_is_off_without_a_secret(
     start_api: StartApi, settings: Settings, clean_db: str
 ) -> None:
     """The default test settings have no ORIGIN_SHARED_SECRET, unlike this suite's API."""
-    assert not settings.origin_shared_secret.get_secret_value()
+    assert not settings.origin.shared_secret.get_secret_value()
     without_secret = start_api(settings)
     with httpx.Client(base_url=without_secret.url, timeout=60) as client:
         owner = Accounts(client, clean_db).create("teacher")

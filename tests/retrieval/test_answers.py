@@ -238,10 +238,6 @@ def test_provider_stream_and_fallback(
     embed: SyncEmbedder,
 ) -> None:
     server, url = llm
-    if provider == "workers-ai" and not hasattr(
-        make_settings(clean_db, tmp_path), "workers_ai_base_url"
-    ):
-        pytest.skip("workers-ai settings arrive with the knowledge-base branch")
     server.mode = mode
     sent_before = len(server.requests)
     with psycopg.connect(clean_db, autocommit=True) as db:

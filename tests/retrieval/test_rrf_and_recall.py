@@ -12,13 +12,13 @@ import pytest
 from psycopg.rows import dict_row
 
 from service.access.scope import AccessScope
-from service.core.config import Settings
+from service.core.config import SearchSettings
 from service.search.hybrid import SearchParams, hybrid_search, vector_only
 from service.search.plan import VectorPlan, choose_plan
 from tests.retrieval.rrf import fuse
 from tests.retrieval.seed import MODEL, vec_literal
 
-DEFAULT_EF_SEARCH = Settings.model_fields["search_ef_search"].default
+DEFAULT_EF_SEARCH = SearchSettings.model_fields["ef_search"].default
 
 
 def test_rrf_hand_computed() -> None:

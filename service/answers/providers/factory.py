@@ -21,9 +21,9 @@ LLM_BACKOFF_SECONDS = 0.5
 
 def llm_limits(settings: Settings) -> LLMLimits:
     return LLMLimits(
-        timeout=settings.llm_timeout_seconds,
-        max_tokens=settings.llm_max_tokens,
-        temperature=settings.llm_temperature,
+        timeout=settings.llm.timeout_seconds,
+        max_tokens=settings.llm.max_tokens,
+        temperature=settings.llm.temperature,
     )
 
 
@@ -31,32 +31,36 @@ def llm_retry(settings: Settings) -> RetryPolicy:
     return RetryPolicy(
         attempts=LLM_ATTEMPTS,
         backoff_seconds=LLM_BACKOFF_SECONDS,
-        budget_seconds=settings.llm_first_token_timeout_seconds,
+        budget_seconds=settings.llm.first_token_timeout_seconds,
     )
 
 
 def build_provider(settings: Settings) -> LLMProvider | None:
     limits, retry = llm_limits(settings), llm_retry(settings)
     model = provider_model(settings)
-    if settings.llm_provider == "workers-ai":
+    if settings.llm.provider == "workers-ai":
         return WorkersAIProvider(WorkersAIAccount.from_settings(settings), model, limits, retry)
     keyed: dict[str, tuple[type[OpenAICompatibleProvider | AnthropicProvider], str, SecretStr]] = {
         "openai-compatible": (
             OpenAICompatibleProvider,
-            settings.llm_openai_base_url,
-            settings.llm_openai_api_key,
+            settings.llm.openai_base_url,
+            settings.llm.openai_api_key,
         ),
-        "anthropic": (AnthropicProvider, settings.anthropic_base_url, settings.anthropic_api_key),
+        "anthropic": (
+            AnthropicProvider,
+            settings.llm.anthropic_base_url,
+            settings.llm.anthropic_api_key,
+        ),
     }
-    if settings.llm_provider not in keyed:
+    if settings.llm.provider not in keyed:
         return None
-    provider, base_url, key = keyed[settings.llm_provider]
+    provider, base_url, key = keyed[settings.llm.provider]
     return provider(base_url, model, key.get_secret_value(), limits, retry)
 
 
 def provider_model(settings: Settings) -> str:
     return {
-        "openai-compatible": settings.llm_openai_model,
-        "anthropic": settings.anthropic_model,
-        "workers-ai": settings.workers_ai_llm_model,
-    }.get(settings.llm_provider, "extractive")
+        "openai-compatible": settings.llm.openai_model,
+        "anthropic": settings.llm.anthropic_model,
+        "workers-ai": settings.llm.workers_ai_model,
+    }.get(settings.llm.provider, "extractive")

@@ -122,7 +122,7 @@ async def query(
 
     `stream=true` sends SSE events: `sources`, `delta`*, `citation`*, then `done` (or `error`).
     """
-    session_id, history = await _prepare_session(pool, user, body, settings.llm_history_messages)
+    session_id, history = await _prepare_session(pool, user, body, settings.llm.history_messages)
     inp = QueryInput(
         query=body.query,
         user_id=user.id,

@@ -118,12 +118,12 @@ async def create_document(
         filename = sanitize_filename(body.filename, suffix=ext)
         key = knowledge_key(owner_id, document_id, filename)
         content_type = FILE_TYPES[body.source_type][ext]
-        ttl = settings.presign_ttl_seconds
-        url = store.presign_put(settings.s3_bucket_knowledge, key, content_type, ttl)
+        ttl = settings.storage.presign_ttl_seconds
+        url = store.presign_put(settings.storage.bucket_knowledge, key, content_type, ttl)
         upload = UploadInstructions(
             upload_url=url,
             upload_headers={"Content-Type": content_type},
-            max_bytes=settings.upload_max_bytes,
+            max_bytes=settings.storage.upload_max_bytes,
             expires_at=datetime.now(UTC) + timedelta(seconds=ttl),
         )
     row = await repo.create(
@@ -174,7 +174,7 @@ async def delete_document(
     """Removes the stored file first (idempotent), then the document and its chunks."""
     doc = await changeable_document(conn, scope, document_id)
     if doc.storage_key:
-        await run_in_threadpool(store.delete, settings.s3_bucket_knowledge, doc.storage_key)
+        await run_in_threadpool(store.delete, settings.storage.bucket_knowledge, doc.storage_key)
     await repo.delete(conn, document_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -196,13 +196,17 @@ async def process_document(
     """Queues (re)processing. The old chunks stay searchable until the new ones replace them."""
     doc = await changeable_document(conn, scope, document_id)
     if doc.storage_key:
-        info = await run_in_threadpool(store.head, settings.s3_bucket_knowledge, doc.storage_key)
+        info = await run_in_threadpool(
+            store.head, settings.storage.bucket_knowledge, doc.storage_key
+        )
         if info is None:
             raise Conflict(
                 "upload_missing", "Upload the file to the presigned URL before processing."
             )
-        if info.size > settings.upload_max_bytes:
-            raise Invalid("file_too_large", f"The file is over {settings.upload_max_bytes} bytes.")
+        if info.size > settings.storage.upload_max_bytes:
+            raise Invalid(
+                "file_too_large", f"The file is over {settings.storage.upload_max_bytes} bytes."
+            )
     await repo.mark_queued(conn, document_id)
     await queue.enqueue_processing(document_id)
     row = await repo.get(conn, document_id)

@@ -73,8 +73,10 @@ async def create_project(
     project_id = uuid4()
     filename = sanitize_filename(body.filename)
     key = project_key(user.id, project_id, filename)
-    ttl = settings.presign_ttl_seconds
-    url = store.presign_put(settings.s3_bucket_projects, key, PDF, ttl)  # local signing, no I/O
+    ttl = settings.storage.presign_ttl_seconds
+    url = store.presign_put(
+        settings.storage.bucket_projects, key, PDF, ttl
+    )  # local signing, no I/O
     row = await projects.create(
         conn,
         project_id=project_id,
@@ -92,7 +94,7 @@ async def create_project(
         upload=UploadInstructions(
             upload_url=url,
             upload_headers={"Content-Type": PDF},
-            max_bytes=settings.upload_max_bytes,
+            max_bytes=settings.storage.upload_max_bytes,
             expires_at=expires_at,
         ),
     )
@@ -110,10 +112,10 @@ async def confirm_upload(
     row = await load_project(conn, project_id, user, "owner")
     if row.status == "ready":
         return to_project(row)  # confirming twice is harmless
-    bucket, key = settings.s3_bucket_projects, row.storage_key
+    bucket, key = settings.storage.bucket_projects, row.storage_key
     try:
         facts = await run_in_threadpool(
-            inspect_upload, store, bucket, key, settings.upload_max_bytes
+            inspect_upload, store, bucket, key, settings.storage.upload_max_bytes
         )
     except UploadRejected as rejected:
         if rejected.object_exists:
@@ -163,9 +165,9 @@ async def get_project(
     row = await load_project(conn, project_id, user, "view")
     url, expires = None, None
     if row.status == "ready":
-        ttl = settings.presign_ttl_seconds
+        ttl = settings.storage.presign_ttl_seconds
         url = store.presign_get(
-            settings.s3_bucket_projects, row.storage_key, ttl, download_name=row.filename
+            settings.storage.bucket_projects, row.storage_key, ttl, download_name=row.filename
         )
         expires = datetime.now(UTC) + timedelta(seconds=ttl)
     return ProjectDetail(
@@ -202,7 +204,7 @@ async def delete_project(
     previous = row.status
     await projects.set_status(conn, project_id, "deleting")  # hides it while the file goes
     try:
-        await run_in_threadpool(store.delete, settings.s3_bucket_projects, row.storage_key)
+        await run_in_threadpool(store.delete, settings.storage.bucket_projects, row.storage_key)
     except StorageUnavailable:
         if previous != "deleting":
             await projects.set_status(conn, project_id, previous)

@@ -50,7 +50,7 @@ async def source_file(
     if url.startswith(("http://", "https://")):
         return RedirectResponse(url, status_code=307)
     if url.startswith(CORPUS_SCHEME):
-        path = await run_in_threadpool(_corpus_path, Path(settings.corpus_dir), url)
+        path = await run_in_threadpool(_corpus_path, Path(settings.local.corpus_dir), url)
         return FileResponse(
             path,
             media_type=MEDIA_TYPES.get(doc.source_type, "application/octet-stream"),
@@ -59,7 +59,7 @@ async def source_file(
         )
     if doc.storage_key:
         link = await run_in_threadpool(
-            store.presign_get, settings.s3_bucket_knowledge, doc.storage_key, LINK_TTL_SECONDS
+            store.presign_get, settings.storage.bucket_knowledge, doc.storage_key, LINK_TTL_SECONDS
         )
         return RedirectResponse(link, status_code=307)
     raise NotFound("file_missing", "The source file is not available.")
