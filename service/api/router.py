@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api.routes import annotations as annotation_routes
 from service.api.routes import (
+    admin,
+    api_keys,
     auth,
     chat,
     health,
@@ -17,11 +18,13 @@ from service.api.routes import (
     sources,
     well_known,
 )
+from service.api.routes import annotations as annotation_routes
 
 ROUTERS: list[APIRouter] = [
     health.router,
     well_known.router,
     auth.router,
+    api_keys.router,
     relationships.router,
     projects.router,
     project_access.router,
@@ -30,4 +33,5 @@ ROUTERS: list[APIRouter] = [
     internal_embeddings.router,
     chat.router,
     sources.router,
+    admin.router,
 ]

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from service.models.text import FreeText
+
 AnnotationType = Literal["highlight", "note", "drawing"]
 
 # Page coordinates are PDF points from the page's top-left; 14,400 pt (200 in) is PDF's own limit.
@@ -44,7 +46,7 @@ class HighlightContent(_Strict):
 
 
 class NoteContent(_Strict):
-    text: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
+    text: FreeText = Field(min_length=1, max_length=MAX_NOTE_CHARS)
     position: Point
     color: Colour | None = None
 

@@ -22,6 +22,7 @@ from service.models.annotations import (
 )
 from service.models.common import Page, PageParams
 from service.repositories import annotations as annotation_rows
+from service.repositories import audit
 from service.repositories.annotations import AnnotationRow
 from service.repositories.projects import ProjectRow
 
@@ -162,6 +163,15 @@ async def update_annotation(
     responses=error_responses(401, 403, 404),
 )
 async def delete_annotation(annotation_id: UUID, user: CurrentUser, conn: DbConn) -> Response:
-    await _load_for_change(conn, annotation_id, user)
+    row, _ = await _load_for_change(conn, annotation_id, user)
     await annotation_rows.delete(conn, annotation_id)
+    if row.author_id != user.id:  # removing someone else's work is worth a record
+        await audit.record(
+            conn,
+            "annotation.delete",
+            actor=user,
+            target_type="annotation",
+            target_id=annotation_id,
+            details={"project_id": str(row.project_id), "author_id": str(row.author_id)},
+        )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
