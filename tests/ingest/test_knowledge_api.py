@@ -58,9 +58,7 @@ def test_list_and_get_follow_the_access_rules(client: httpx.Client, accounts: Ac
     assert platform_public["publication"] == "public" and platform_public["is_public"]
     assert _titles(client, bob) == {"platform public"}
     assert _titles(client, lone) == {"platform public"}
-    r = client.post(
-        f"/api/admin/publications/{alice_public['id']}/approve", headers=admin.headers
-    )
+    r = client.post(f"/api/admin/publications/{alice_public['id']}/approve", headers=admin.headers)
     assert r.status_code == 200 and r.json()["is_public"], r.text
     bob_private = _create(client, bob, **_web("bob private", False))["document"]
     assert platform_public["owner_id"] is None
