@@ -96,26 +96,26 @@ async def spend(
         spent.append(quota)
 
 
-async def get_current_user(
-    request: Request,
-    conn: DbConn,
-    auth: AuthDep,
-    limits: RateLimitsDep,
-    credentials: Credentials,
-    api_key: ApiKey,
+async def authenticate_caller(
+    request: Request, conn: DbConn, auth: AuthDep, credentials: Credentials, api_key: ApiKey
 ) -> User:
-    """The caller, from a bearer token or a personal API key; every authenticated request
-    spends one from the user's general `api` bucket."""
+    """The caller, from a personal API key or a bearer token, spending nothing."""
     if api_key:
-        user = await api_keys.authenticate(conn, api_key, request.method)
-    elif (
-        credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials
-    ):
+        return await api_keys.authenticate(conn, api_key, request.method)
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated(
             "not_authenticated", "A bearer access token is required.", challenge="Bearer"
         )
-    else:
-        user = await auth.authenticate(conn, credentials.credentials)
+    return await auth.authenticate(conn, credentials.credentials)
+
+
+Caller = Annotated[User, Depends(authenticate_caller)]
+
+
+async def get_current_user(
+    request: Request, conn: DbConn, limits: RateLimitsDep, user: Caller
+) -> User:
+    """The authenticated caller; every such request spends one from the user's `api` bucket."""
     await spend(request, limits, conn, "api", user)
     return user
 
@@ -133,7 +133,9 @@ async def get_brief_user(
 ) -> User:
     """Like CurrentUser, but returns its connection at once: answers may stream for seconds."""
     async with pool.connection() as conn:
-        return await get_current_user(request, conn, auth, limits, credentials, api_key)
+        user = await authenticate_caller(request, conn, auth, credentials, api_key)
+        await spend(request, limits, conn, "api", user)
+        return user
 
 
 BriefUser = Annotated[User, Depends(get_brief_user)]
