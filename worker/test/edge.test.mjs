@@ -79,7 +79,7 @@ describe("proxy to the origin", () => {
     });
     assert.equal(streamed.status, 413);
     await streamed.arrayBuffer();
-    const chat = await edge.fetch("/api/chat/query", { method: "POST", body: JSON.stringify({ query: big }) });
+    const chat = await edge.fetch("/api/chat/query", { method: "POST", body: JSON.stringify({ query: big }), headers: { Authorization: GOOD_TOKEN } });
     assert.equal(chat.status, 413);
     await chat.arrayBuffer();
   });
