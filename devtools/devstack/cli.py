@@ -161,6 +161,9 @@ def cmd_up(settings: Settings) -> int:
                     "--port",
                     str(settings.local.api_port),
                     "--no-access-log",
+                    # The edge's X-Forwarded-For is read by service/core/client_ip.py, and only
+                    # with the origin secret; uvicorn must not believe any loopback client's.
+                    "--no-proxy-headers",
                 ],
                 env,
             )
