@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 WORKER_STAMP := worker/node_modules/.installed
 
-.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker openapi
+.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker openapi fuzz
 
 help: ## List targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -59,6 +59,10 @@ openapi: install ## Re-pin the API contract (tests/contract/openapi.json) after 
 	$(PY) -m tests.contract.test_openapi_pin
 
 test: lint typecheck test-infra test-monitoring test-python test-worker ## Everything CI runs
+
+FUZZ_EXAMPLES ?= 200
+fuzz: install ## Fuzz every API operation longer than make test does (FUZZ_EXAMPLES per operation)
+	FUZZ_MAX_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -n 2 -q tests/fuzz
 
 # --- Edge Worker (worker/): pinned npm packages, tests inside workerd via Miniflare ---
 

@@ -129,21 +129,22 @@ class _CreateBase(_Strict):
 class HighlightCreate(_CreateBase):
     type: Literal["highlight"]
     content: Annotated[
-        dict[str, Any], WithJsonSchema({"$ref": "#/components/schemas/HighlightContent"})
+        dict[str, Any],
+        WithJsonSchema({"allOf": [{"$ref": "#/components/schemas/HighlightContent"}]}),
     ]  # checked by check_content, off the event loop
 
 
 class NoteCreate(_CreateBase):
     type: Literal["note"]
     content: Annotated[
-        dict[str, Any], WithJsonSchema({"$ref": "#/components/schemas/NoteContent"})
+        dict[str, Any], WithJsonSchema({"allOf": [{"$ref": "#/components/schemas/NoteContent"}]})
     ]  # checked by check_content, off the event loop
 
 
 class DrawingCreate(_CreateBase):
     type: Literal["drawing"]
     content: Annotated[
-        dict[str, Any], WithJsonSchema({"$ref": "#/components/schemas/DrawingContent"})
+        dict[str, Any], WithJsonSchema({"allOf": [{"$ref": "#/components/schemas/DrawingContent"}]})
     ]  # checked by check_content, off the event loop
 
 
