@@ -10,7 +10,7 @@ import pytest
 from tests.factories import Accounts
 
 
-def _audit(client: httpx.Client, admin_headers: dict[str, str], **params: object) -> list[dict]:
+def _audit(client: httpx.Client, admin_headers: dict[str, str], **params: str | int) -> list[dict]:
     r = client.get("/api/admin/audit", params=params, headers=admin_headers)
     assert r.status_code == 200, r.text
     items: list[dict] = r.json()["items"]
