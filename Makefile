@@ -77,7 +77,7 @@ test-worker: install $(WORKER_STAMP) ## Edge Worker tests inside workerd (node -
 	cd worker && npm test
 
 # --- knowledge base and ingestion ---
-.PHONY: seed worker bench-ingest
+.PHONY: seed worker bench-ingest bench-ratelimit
 
 seed: install ## Load the demo books (../shared/corpus) and process them, printing progress
 	$(PY) -m devtools.devstack seed
@@ -87,6 +87,9 @@ worker: install ## Run one ingestion worker (production runs `python -m service.
 
 bench-ingest: install ## Ingest the corpus; pages/s, chunks/s, embeddings/s to loadtest/results/
 	$(PY) -m loadtest.bench_ingest
+
+bench-ratelimit: install ## What the PostgreSQL rate limiter costs per request -> loadtest/results/
+	$(PY) -m loadtest.bench_ratelimit
 
 # --- Monitoring as code (dashboards/): Prometheus rules and their tests, Grafana dashboards ---
 .PHONY: promtool test-monitoring dashboards
