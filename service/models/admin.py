@@ -12,7 +12,7 @@ from service.auth.identity import Role
 
 
 class AuditEntry(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    """One audit_log row, as stored and as returned."""
 
     id: int
     at: datetime

@@ -3,8 +3,6 @@ DELETE). Each entry names who did what to which object, when, and the request it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,23 +12,9 @@ from psycopg.types.json import Jsonb
 from service.auth.user import User
 from service.core.db import Conn, columns, fetch_all, fetch_count
 from service.core.request_context import current_request_id
+from service.models.admin import AuditEntry
 
-
-@dataclass(frozen=True)
-class AuditRow:
-    id: int
-    at: datetime
-    actor_id: UUID | None
-    actor_email: str | None
-    action: str
-    target_type: str | None
-    target_id: str | None
-    details: dict[str, Any]
-    request_id: str | None
-    client_ip: str | None
-
-
-_COLUMNS = columns(AuditRow)
+_COLUMNS = columns(AuditEntry)  # the response is exactly the row
 
 
 async def record(
@@ -68,7 +52,7 @@ async def page(
     actor_id: UUID | None,
     limit: int,
     offset: int,
-) -> tuple[list[AuditRow], int]:
+) -> tuple[list[AuditEntry], int]:
     """Newest first."""
     filters = [sql.SQL("TRUE")]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
@@ -83,7 +67,7 @@ async def page(
         "SELECT {} FROM audit_log WHERE {} ORDER BY at DESC, id DESC "
         "LIMIT %(limit)s OFFSET %(offset)s"
     ).format(_COLUMNS, where)
-    rows = await fetch_all(conn, AuditRow, query, params)
+    rows = await fetch_all(conn, AuditEntry, query, params)
     total = await fetch_count(
         conn, sql.SQL("SELECT count(*) FROM audit_log WHERE {}").format(where), params
     )

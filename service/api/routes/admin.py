@@ -134,7 +134,7 @@ async def read_audit_log(
         conn, action=action, actor_id=actor_id, limit=paging.page_size, offset=paging.offset
     )
     return Page(
-        items=[AuditEntry.model_validate(r) for r in rows],
+        items=rows,
         total=total,
         page=paging.page,
         page_size=paging.page_size,
