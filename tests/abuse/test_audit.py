@@ -7,6 +7,8 @@ import httpx
 import psycopg
 import pytest
 
+from devtools.devstack.cli import cmd_admin
+from service.core.config import Settings
 from tests.factories import Accounts
 
 
@@ -90,3 +92,18 @@ def test_entries_cannot_be_changed_or_deleted(clean_db: str, client: httpx.Clien
             conn.execute("UPDATE audit_log SET action = 'nothing'")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM audit_log")
+
+
+def test_make_admin_is_audited(
+    client: httpx.Client, accounts: Accounts, settings: Settings
+) -> None:
+    user, admin = accounts.create("teacher"), accounts.create("admin")
+    assert cmd_admin(settings, user.email) == 0
+    assert cmd_admin(settings, user.email) == 0  # already an admin: nothing more to record
+    changes = [
+        e
+        for e in _audit(client, admin.headers, action="user.role_change")
+        if e["target_id"] == user.id
+    ]
+    assert len(changes) == 1
+    assert changes[0]["details"] == {"from": "teacher", "to": "admin", "by": "make admin"}
