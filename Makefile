@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 WORKER_STAMP := worker/node_modules/.installed
 
-.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker openapi
+.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker openapi fuzz
 
 help: ## List targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -60,6 +60,10 @@ openapi: install ## Re-pin the API contract (tests/contract/openapi.json) after 
 
 test: lint typecheck test-infra test-monitoring test-python test-worker ## Everything CI runs
 
+FUZZ_EXAMPLES ?= 200
+fuzz: install ## Fuzz every API operation longer than make test does (FUZZ_EXAMPLES per operation)
+	FUZZ_MAX_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -n 2 -q tests/fuzz
+
 # --- Edge Worker (worker/): pinned npm packages, tests inside workerd via Miniflare ---
 
 $(WORKER_STAMP): worker/package-lock.json
@@ -73,7 +77,7 @@ test-worker: install $(WORKER_STAMP) ## Edge Worker tests inside workerd (node -
 	cd worker && npm test
 
 # --- knowledge base and ingestion ---
-.PHONY: seed worker bench-ingest
+.PHONY: seed worker bench-ingest bench-ratelimit
 
 seed: install ## Load the demo books (../shared/corpus) and process them, printing progress
 	$(PY) -m devtools.devstack seed
@@ -83,6 +87,9 @@ worker: install ## Run one ingestion worker (production runs `python -m service.
 
 bench-ingest: install ## Ingest the corpus; pages/s, chunks/s, embeddings/s to loadtest/results/
 	$(PY) -m loadtest.bench_ingest
+
+bench-ratelimit: install ## What the PostgreSQL rate limiter costs per request -> loadtest/results/
+	$(PY) -m loadtest.bench_ratelimit
 
 # --- Monitoring as code (dashboards/): Prometheus rules and their tests, Grafana dashboards ---
 .PHONY: promtool test-monitoring dashboards

@@ -25,8 +25,15 @@ class LiveServer:
     def __init__(self, app: ASGIApp) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # No proxy headers: uvicorn would otherwise take a loopback client's X-Forwarded-For as
+        # its address (service/core/client_ip.py decides whom to believe, as in production).
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            proxy_headers=False,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

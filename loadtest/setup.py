@@ -105,16 +105,30 @@ def seed_accounts(
 
     tokens = {acc.email: token for acc, token in made}
     with httpx.Client(base_url=host, timeout=60) as client:
-        for account, _ in made:
+        for account, token in made:
             if account.teacher_email is None:
                 continue
-            resp = client.post(
-                "/api/relationships",
-                json={"student_email": account.email},
-                headers={"Authorization": f"Bearer {tokens[account.teacher_email]}"},
-            )
-            _check(resp, f"link {account.teacher_email} -> {account.email}", (201, 409))
+            _link(client, tokens[account.teacher_email], account.email, token)
     return [acc for acc, _ in made]
+
+
+def _link(client: httpx.Client, teacher_token: str, student_email: str, student_token: str) -> None:
+    """The teacher asks, the student accepts (links need the student's consent). Idempotent:
+    asking again returns the open request, and an answered one leaves nothing to accept."""
+    what = f"link -> {student_email}"
+    asked = client.post(
+        "/api/relationships/requests",
+        json={"student_email": student_email},
+        headers={"Authorization": f"Bearer {teacher_token}"},
+    )
+    request = _check(asked, what, (202,))
+    if request.get("status") != "pending":
+        return
+    accepted = client.post(
+        f"/api/relationships/requests/{request['id']}/accept",
+        headers={"Authorization": f"Bearer {student_token}"},
+    )
+    _check(accepted, what, (201, 409))
 
 
 def warm_up(host: str, account: SeededAccount) -> None:

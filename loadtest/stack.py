@@ -11,6 +11,13 @@ from pathlib import Path
 from devtools.devstack.processes import Child, Supervisor, http_ok, python
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+LOADTEST_LIMITS = {
+    "RATE_LIMIT_API": "20000/hour",
+    "RATE_LIMIT_RAG": "600/minute",
+    "RATE_LIMIT_UPLOADS": "1000/hour",
+    "RATE_LIMIT_LOGIN_IP": "100000/minute",
+    "RATE_LIMIT_LOGIN_ACCOUNT": "1000/minute",
+}
 
 
 @contextmanager
@@ -26,6 +33,11 @@ def local_stack(host: str, port: int, log_path: Path, timeout: float = 300) -> I
     env = {**os.environ, "API_PORT": str(port), "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")}
     # The load test seeds its own corpus; demo-book ingestion would compete for the CPU.
     env.setdefault("SEED_DEMO_DATA", "false")
+    # Limits stay on (every request pays for them, as in production), set explicitly above what
+    # the shapes send: every virtual user comes from this one address, 200 of them sign in
+    # within seconds, and a virtual user thinks only 1-8 s between actions (smoke runs less).
+    for name, value in LOADTEST_LIMITS.items():
+        env.setdefault(name, value)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [python(), "-m", "devtools.devstack", "up"],

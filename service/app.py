@@ -18,8 +18,10 @@ from service.core.config import Settings, get_settings
 from service.core.errors import ErrorResponse, UnhandledErrorMiddleware, install_error_handlers
 from service.core.logs import configure_logging
 from service.core.middleware import AccessLogMiddleware, RequestIdMiddleware
+from service.core.ratelimit_headers import RateLimitHeadersMiddleware
 from service.embeddings.factory import get_embedder
 from service.observability.samplers import sampling
+from service.ratelimit.upkeep import sweeping
 from service.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,10 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
             warmup.add_done_callback(_log_warmup_failure)
         log.info("api started", extra={"environment": settings.environment})
         try:
-            async with sampling(services.pool, settings.metrics.sample_seconds):
+            async with (
+                sampling(services.pool, settings.metrics.sample_seconds),
+                sweeping(services.pool, settings.rate_limit),
+            ):
                 yield
         finally:
             await services.aclose()
@@ -60,7 +65,10 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         title="Piano Platform API",
         version="0.1.0",
         lifespan=lifespan,
-        responses={500: {"model": ErrorResponse, "description": "internal_error"}},
+        responses={
+            429: {"model": ErrorResponse, "description": "rate_limited"},
+            500: {"model": ErrorResponse, "description": "internal_error"},
+        },
     )
     app.state.services = services  # read only through service/api/deps.py
     install_error_handlers(app)
@@ -80,6 +88,7 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         paths=frozenset({"/api/chat/query"}),
         max_in_flight=settings.rag.max_in_flight,
     )
+    app.add_middleware(RateLimitHeadersMiddleware)
     # Added last = outermost: request id first, so every log line and error body carries it.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(AccessLogMiddleware)

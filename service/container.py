@@ -17,6 +17,7 @@ from service.auth.provider import AuthContext, build_auth
 from service.core.config import Settings
 from service.core.db import Pool, create_pool
 from service.knowledge.queue import QueueClient
+from service.ratelimit import LoginGuard, RateLimits
 from service.search.query_embedding import QueryEmbedder, query_embedder
 from service.storage import ObjectStore
 
@@ -36,16 +37,21 @@ class Services:
     auth: AuthContext
     store: ObjectStore
     queue: QueueClient  # knowledge processing jobs; connects on first use
+    rate_limits: RateLimits  # counted in PostgreSQL, shared by every instance
+    login_guard: LoginGuard
     overrides: Overrides = field(default_factory=Overrides)
 
     @classmethod
     def build(cls, settings: Settings, overrides: Overrides | None = None) -> Services:
+        rate_limits = RateLimits(settings.rate_limit)
         return cls(
             settings=settings,
             pool=create_pool(settings, settings.db.url),
             auth=build_auth(settings),
             store=ObjectStore(settings),
             queue=QueueClient(settings.db.url),
+            rate_limits=rate_limits,
+            login_guard=LoginGuard(settings.rate_limit, rate_limits),
             overrides=overrides or Overrides(),
         )
 

@@ -75,6 +75,13 @@ def make_settings(db_url: str, local_dir: Path, **overrides: object) -> Settings
         "local_dir": local_dir,
         "log_level": "WARNING",
         "embedding_warmup": False,  # tests that need the model load it themselves, once
+        # Limits stay on (every request pays for them, as in production) but far above what a
+        # test makes from one address; tests/abuse sets them low where the limit is the subject.
+        "rate_limit_api": "100000/hour",
+        "rate_limit_rag": "10000/minute",
+        "rate_limit_uploads": "10000/hour",
+        "rate_limit_login_ip": "100000/minute",
+        "rate_limit_login_account": "1000/minute",
     }
     values.update(overrides)
     return Settings.with_values(**values)

@@ -65,8 +65,15 @@ class Accounts:
         return login(self.client, email)
 
     def link(self, teacher: Account, student: Account) -> str:
+        """The teacher asks, the student accepts: the link's id."""
         r = self.client.post(
-            "/api/relationships", json={"student_id": student.id}, headers=teacher.headers
+            "/api/relationships/requests",
+            json={"student_email": student.email},
+            headers=teacher.headers,
+        )
+        assert r.status_code == 202, r.text
+        r = self.client.post(
+            f"/api/relationships/requests/{r.json()['id']}/accept", headers=student.headers
         )
         assert r.status_code == 201, r.text
         return str(r.json()["id"])

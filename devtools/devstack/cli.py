@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from devtools import local_s3
 from devtools.devstack import ingest
@@ -75,12 +76,19 @@ def cmd_migrate(settings: Settings) -> int:
 def cmd_admin(settings: Settings, email: str) -> int:
     with database(settings) as url:
         migrate(settings, url)
-        with psycopg.connect(url, autocommit=True) as conn:
+        with psycopg.connect(url) as conn, conn.transaction():
             row = conn.execute(
-                "UPDATE users SET role = 'admin', updated_at = now() WHERE lower(email) = lower(%s) "
-                "RETURNING id",
+                "UPDATE users u SET role = 'admin', updated_at = now() "
+                "FROM (SELECT id, role FROM users WHERE lower(email) = lower(%s)) old "
+                "WHERE u.id = old.id RETURNING u.id, old.role",
                 (email,),
             ).fetchone()
+            if row is not None and row[1] != "admin":  # the audit log records role changes
+                conn.execute(
+                    "INSERT INTO audit_log (action, target_type, target_id, details) "
+                    "VALUES ('user.role_change', 'user', %s, %s)",
+                    (str(row[0]), Jsonb({"from": row[1], "to": "admin", "by": "make admin"})),
+                )
     if row is None:
         print(f"no user with email {email}", file=sys.stderr)
         return 1
@@ -161,6 +169,9 @@ def cmd_up(settings: Settings) -> int:
                     "--port",
                     str(settings.local.api_port),
                     "--no-access-log",
+                    # The edge's X-Forwarded-For is read by service/core/client_ip.py, and only
+                    # with the origin secret; uvicorn must not believe any loopback client's.
+                    "--no-proxy-headers",
                 ],
                 env,
             )

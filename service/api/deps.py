@@ -7,24 +7,31 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from service.access.scope import AccessScope, scope_for
 from service.answers.engine import RagEngine
+from service.auth import api_keys
 from service.auth.identity import Role
 from service.auth.provider import AuthContext
 from service.auth.user import User
 from service.container import Services
+from service.core.client_ip import client_ip
 from service.core.config import Settings
 from service.core.db import Conn, Pool
 from service.core.exceptions import Forbidden, Unauthenticated
+from service.core.ratelimit_headers import STATE_KEY
 from service.knowledge.queue import QueueClient
 from service.models.common import PageParams
+from service.ratelimit import Bucket, LoginGuard, RateLimits
 from service.search.query_embedding import QueryEmbedder
 from service.storage import ObjectStore
 
 T = TypeVar("T")
 _bearer = HTTPBearer(auto_error=False, description="Access token from /api/auth/login")
+_api_key = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="Personal API key (POST /api/auth/api-keys)"
+)
 
 
 def get_services(request: Request) -> Services:
@@ -51,6 +58,15 @@ StoreDep = Annotated[ObjectStore, _part(lambda s: s.store)]
 QueueDep = Annotated[QueueClient, _part(lambda s: s.queue)]
 EmbedderDep = Annotated[QueryEmbedder, _part(lambda s: s.embedder)]
 EngineDep = Annotated[RagEngine, _part(lambda s: s.engine)]
+RateLimitsDep = Annotated[RateLimits, _part(lambda s: s.rate_limits)]
+LoginGuardDep = Annotated[LoginGuard, _part(lambda s: s.login_guard)]
+
+
+def get_client_ip(request: Request, settings: SettingsDep) -> str:
+    return client_ip(request, settings)
+
+
+ClientIp = Annotated[str, Depends(get_client_ip)]
 
 
 async def get_conn(pool: PoolDep) -> AsyncIterator[Conn]:
@@ -63,9 +79,29 @@ async def get_conn(pool: PoolDep) -> AsyncIterator[Conn]:
 
 DbConn = Annotated[Conn, Depends(get_conn)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+ApiKey = Annotated[str | None, Depends(_api_key)]
 
 
-async def get_current_user(conn: DbConn, auth: AuthDep, credentials: Credentials) -> User:
+async def spend(
+    request: Request, limits: RateLimits, conn: Conn, bucket: Bucket, user: User
+) -> None:
+    """Charges one request to the user's bucket (once per request), leaving the quota for the
+    RateLimit headers; raises RateLimited (429) when the bucket is empty."""
+    state = request.scope.setdefault("state", {})
+    spent: list = state.setdefault(STATE_KEY, [])
+    if any(q.bucket == bucket for q in spent):
+        return
+    quota = await limits.charge(conn, bucket, str(user.id))
+    if quota is not None:
+        spent.append(quota)
+
+
+async def authenticate_caller(
+    request: Request, conn: DbConn, auth: AuthDep, credentials: Credentials, api_key: ApiKey
+) -> User:
+    """The caller, from a personal API key or a bearer token, spending nothing."""
+    if api_key:
+        return await api_keys.authenticate(conn, api_key, request.method)
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated(
             "not_authenticated", "A bearer access token is required.", challenge="Bearer"
@@ -73,13 +109,33 @@ async def get_current_user(conn: DbConn, auth: AuthDep, credentials: Credentials
     return await auth.authenticate(conn, credentials.credentials)
 
 
+Caller = Annotated[User, Depends(authenticate_caller)]
+
+
+async def get_current_user(
+    request: Request, conn: DbConn, limits: RateLimitsDep, user: Caller
+) -> User:
+    """The authenticated caller; every such request spends one from the user's `api` bucket."""
+    await spend(request, limits, conn, "api", user)
+    return user
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-async def get_brief_user(pool: PoolDep, auth: AuthDep, credentials: Credentials) -> User:
+async def get_brief_user(
+    request: Request,
+    pool: PoolDep,
+    auth: AuthDep,
+    limits: RateLimitsDep,
+    credentials: Credentials,
+    api_key: ApiKey,
+) -> User:
     """Like CurrentUser, but returns its connection at once: answers may stream for seconds."""
     async with pool.connection() as conn:
-        return await get_current_user(conn, auth, credentials)
+        user = await authenticate_caller(request, conn, auth, credentials, api_key)
+        await spend(request, limits, conn, "api", user)
+        return user
 
 
 BriefUser = Annotated[User, Depends(get_brief_user)]
@@ -90,6 +146,30 @@ async def get_scope(conn: DbConn, user: CurrentUser) -> AccessScope:
 
 
 CallerScope = Annotated[AccessScope, Depends(get_scope)]
+
+
+def charged(bucket: Bucket) -> Any:
+    """A route dependency that also spends from `bucket` (e.g. "uploads"), on the request's
+    connection; use `charged_brief` on routes that must not hold a connection (streams)."""
+
+    async def dependency(
+        request: Request, user: CurrentUser, conn: DbConn, limits: RateLimitsDep
+    ) -> User:
+        await spend(request, limits, conn, bucket, user)
+        return user
+
+    return Depends(dependency)
+
+
+def charged_brief(bucket: Bucket) -> Any:
+    async def dependency(
+        request: Request, user: BriefUser, pool: PoolDep, limits: RateLimitsDep
+    ) -> User:
+        async with pool.connection() as conn:
+            await spend(request, limits, conn, bucket, user)
+        return user
+
+    return Depends(dependency)
 
 
 def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api.routes import annotations as annotation_routes
 from service.api.routes import (
+    admin,
+    api_keys,
     auth,
     chat,
     health,
+    internal_caller,
     internal_embeddings,
     knowledge,
     project_access,
@@ -17,17 +19,21 @@ from service.api.routes import (
     sources,
     well_known,
 )
+from service.api.routes import annotations as annotation_routes
 
 ROUTERS: list[APIRouter] = [
     health.router,
     well_known.router,
     auth.router,
+    api_keys.router,
     relationships.router,
     projects.router,
     project_access.router,
     annotation_routes.router,
     knowledge.router,
     internal_embeddings.router,
+    internal_caller.router,
     chat.router,
     sources.router,
+    admin.router,
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 from uuid import UUID
 
 from service.auth.identity import Role
@@ -14,6 +15,9 @@ class User:
     email: str
     display_name: str
     role: Role
+    # Set when the caller authenticated with a personal API key rather than a session token.
+    api_key_id: UUID | None = None
+    api_key_scope: Literal["read", "write"] | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -251,6 +251,40 @@ class CacheSettings(Section):
     answer_ttl_seconds: int = Field(default=24 * 3600, ge=0)
 
 
+class RateLimitSettings(Section):
+    """Per-user limits at the origin, counted in PostgreSQL so every instance shares them.
+
+    Limits use the `limits` library's notation ("1000/hour", "50/minute", "10 per 30 seconds").
+    """
+
+    env_prefix = "RATE_LIMIT_"
+    enabled: bool = True
+    api: str = "1000/hour"  # every authenticated request, per user
+    rag: str = "50/minute"  # questions (POST /api/chat/query), per user
+    tutor: str = "50/minute"  # the tutor chat's own bucket, per user
+    uploads: str = "60/hour"  # new project and knowledge uploads, per user
+    # Login and registration attempts (each costs ~64 MiB and tens of ms of Argon2).
+    login_ip: str = "30/minute"  # per client IP
+    login_account: str = "10/minute"  # per account (email), registered or not
+    # Consecutive failures allowed before exponential backoff: base * 2^(n - free - 1) seconds,
+    # capped; an account's count resets on a successful login, an IP's after the cap passes idle.
+    login_free_failures: int = Field(default=5, ge=0)
+    login_ip_free_failures: int = Field(default=20, ge=0)
+    login_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    login_backoff_max_seconds: float = Field(default=900.0, gt=0)
+
+    @field_validator("api", "rag", "tutor", "uploads", "login_ip", "login_account")
+    @classmethod
+    def _limit_notation(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit ({exc}); write e.g. '1000/hour'") from exc
+        return value
+
+
 def _sections(model: type[BaseModel]) -> Iterator[tuple[str, type[Section]]]:
     for name, info in model.model_fields.items():
         kind = info.annotation
@@ -364,6 +398,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @classmethod
     def settings_customise_sources(

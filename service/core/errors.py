@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import DataError
+from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,12 +25,14 @@ from service.core.exceptions import (
     Forbidden,
     Invalid,
     NotFound,
+    RateLimited,
     ServiceError,
     Unauthenticated,
     Unavailable,
     Unsupported,
 )
 from service.core.middleware import HttpMiddleware, on_response_start
+from service.core.ratelimit_headers import quota_headers
 from service.core.request_context import current_request_id
 from service.storage import StorageUnavailable
 
@@ -99,6 +103,7 @@ _STATUS_OF_KIND: dict[type[ServiceError], int] = {
     NotFound: 404,
     Conflict: 409,
     Invalid: 422,
+    RateLimited: 429,
     Unavailable: 503,
 }
 
@@ -114,6 +119,8 @@ def service_error_response(exc: ServiceError) -> JSONResponse:
     headers = None
     if isinstance(exc, Unauthenticated) and exc.challenge:
         headers = {"WWW-Authenticate": exc.challenge}
+    if isinstance(exc, RateLimited):
+        headers = quota_headers(exc.quota, refused=True)
     return error_response(status, exc.code, exc.message, headers, exc.details)
 
 
@@ -129,6 +136,16 @@ async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
 
 async def _storage_unavailable(_: Request, exc: Exception) -> JSONResponse:
     return service_error_response(STORAGE_UNAVAILABLE)
+
+
+async def _bad_data(_: Request, exc: Exception) -> JSONResponse:
+    # The schema refuses what PostgreSQL can't store (service/models/text.py); anything that
+    # still reaches it is bad input the schema missed, never a server fault: a 4xx, and logged
+    # so the schema can be tightened.
+    log.warning(
+        "database refused a value", extra={"error": type(exc).__name__, "detail": str(exc)[:200]}
+    )
+    return error_response(422, "invalid_value", "A value in the request can't be stored.")
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -165,6 +182,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(PoolTimeout, _database_unavailable)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
+    # DataError: NUL in text, numbers out of range, invalid encodings; CheckViolation: a value
+    # the table's own constraints refuse.
+    app.add_exception_handler(DataError, _bad_data)
+    app.add_exception_handler(pg_errors.CheckViolation, _bad_data)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
 

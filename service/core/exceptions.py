@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.core.quota import Quota
+
 
 class ServiceError(Exception):
     """Base of the failures a client can act on. Raise a kind below, not this."""
@@ -52,3 +54,11 @@ class Conflict(ServiceError):
 
 class Unavailable(ServiceError):
     """A dependency (database, storage, queue, provider) isn't answering; a retry may succeed."""
+
+
+class RateLimited(ServiceError):
+    """Over a rate limit; `quota` says which and when the next request is allowed."""
+
+    def __init__(self, code: str, message: str, *, quota: Quota) -> None:
+        super().__init__(code, message)
+        self.quota = quota

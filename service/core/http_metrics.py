@@ -13,6 +13,14 @@ from service.core.middleware import HttpMiddleware
 from service.observability.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 
 UNMATCHED_ROUTE = "unmatched"
+OTHER_METHOD = "other"
+# Any client can send any token as a method (`X123 /api/health`); only these name a series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(scope: Scope) -> str:
+    method = str(scope.get("method", "GET")).upper()
+    return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
 def route_template(scope: Scope) -> str:
@@ -42,7 +50,7 @@ class HttpMetricsMiddleware(HttpMiddleware):
             recorded = True
             labels = {
                 "route": route_template(scope),
-                "method": scope.get("method", "GET"),
+                "method": method_label(scope),
                 "status": str(status),
             }
             HTTP_REQUEST_DURATION.labels(**labels).observe(time.perf_counter() - start)

@@ -8,9 +8,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from service.models.text import FreeText, Line
+
 
 class QueryRequest(BaseModel):
-    query: str = Field(min_length=1, max_length=2000)
+    query: FreeText = Field(min_length=1, max_length=2000)
     session_id: UUID | None = None
     top_k: int = Field(default=5, ge=1, le=20)
     stream: bool = False
@@ -56,7 +58,7 @@ class QueryAnswer(BaseModel):
 
 
 class SessionCreate(BaseModel):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
+    title: Line | None = Field(default=None, min_length=1, max_length=200)
 
 
 class ChatSession(BaseModel):
@@ -83,7 +85,7 @@ class ChatSessionDetail(ChatSession):
 class MessageCreate(BaseModel):
     session_id: UUID
     role: Literal["user", "assistant"] = "user"
-    content: str = Field(min_length=1, max_length=20000)
+    content: FreeText = Field(min_length=1, max_length=20000)
 
 
 class CachePurged(BaseModel):

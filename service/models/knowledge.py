@@ -9,10 +9,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.models.text import FreeText, Line
 from service.models.uploads import UploadInstructions
 
 SourceType = Literal["pdf", "web", "youtube", "text"]
 ProcessingState = Literal["pending", "processing", "completed", "failed"]
+Publication = Literal["private", "pending_review", "public", "rejected"]
 
 # Extensions accepted per file source, with the Content-Type the presigned PUT is signed for.
 FILE_TYPES: dict[str, dict[str, str]] = {
@@ -25,11 +27,15 @@ FILE_TYPES: dict[str, dict[str, str]] = {
 class KnowledgeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: str = Field(min_length=1, max_length=300)
+    title: Line = Field(min_length=1, max_length=300)
     source_type: SourceType
-    is_public: bool = False
-    url: str | None = Field(default=None, max_length=2048, description="web and youtube sources")
-    filename: str | None = Field(
+    is_public: bool = Field(
+        default=False,
+        description="Ask for everyone to read it: admins publish at once, a teacher's request "
+        "waits for an admin's approval (publication: pending_review)",
+    )
+    url: Line | None = Field(default=None, max_length=2048, description="web and youtube sources")
+    filename: Line | None = Field(
         default=None,
         min_length=1,
         max_length=200,
@@ -81,7 +87,9 @@ class KnowledgeDocument(BaseModel):
     source_type: SourceType
     source_url: str | None
     filename: str | None
-    is_public: bool
+    is_public: bool = Field(description="Readable by everyone: true only once approved")
+    publication: Publication
+    publication_note: str | None = Field(description="The reviewer's note on a rejection")
     status: ProcessingState
     progress: Progress
     error: KnowledgeError | None
@@ -130,3 +138,15 @@ class EmbeddingsResponse(BaseModel):
     model: str
     dimensions: int
     embeddings: list[list[float]]
+
+
+class PublicationChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    public: bool = Field(description="true: ask to publish (admins: publish); false: make private")
+
+
+class PublicationReview(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    note: FreeText | None = Field(default=None, max_length=2000, description="Told to the owner")

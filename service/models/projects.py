@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.models.text import FreeText, Line
 from service.models.uploads import UploadInstructions
 
 ProjectStatus = Literal["pending", "ready", "deleting"]
@@ -20,16 +21,16 @@ Ownership = Literal["all", "owned", "shared"]
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: str = Field(min_length=1, max_length=200)
-    filename: str = Field(min_length=1, max_length=200, description="Original name; sanitised")
-    description: str | None = Field(default=None, max_length=5000)
+    title: Line = Field(min_length=1, max_length=200)
+    filename: Line = Field(min_length=1, max_length=200, description="Original name; sanitised")
+    description: FreeText | None = Field(default=None, max_length=5000)
 
 
 class ProjectUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
+    title: Line | None = Field(default=None, min_length=1, max_length=200)
+    description: FreeText | None = Field(default=None, max_length=5000)
 
 
 class Project(BaseModel):

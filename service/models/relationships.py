@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, EmailStr, model_validator
@@ -27,3 +28,19 @@ class Relationship(BaseModel):
     teacher: UserSummary
     student: UserSummary
     created_at: datetime
+
+
+class LinkRequestCreate(BaseModel):
+    student_email: EmailStr
+
+
+class LinkRequest(BaseModel):
+    """A teacher's request to link a student, addressed to an email."""
+
+    id: UUID
+    teacher: UserSummary
+    student_email: str
+    status: Literal["pending", "accepted", "declined", "cancelled"]
+    created_at: datetime
+    responded_at: datetime | None
+    relationship_id: UUID | None

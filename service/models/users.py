@@ -7,6 +7,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from service.auth.identity import Role
+from service.models.text import Line
 
 
 class UserPublic(BaseModel):
@@ -28,7 +29,7 @@ class UserSummary(BaseModel):
 class RegisterRequest(BaseModel):
     email: EmailStr
     password: str = Field(min_length=8, max_length=256)
-    display_name: str = Field(min_length=1, max_length=200)
+    display_name: Line = Field(min_length=1, max_length=200)
     role: Literal["teacher", "student", "admin"] = Field(
         description="teacher or student; admin can't be self-registered"
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pypdf import PdfReader
 
+from service.models.text import clean_line
 from service.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ def _metadata_title(reader: PdfReader) -> str | None:
         title = reader.metadata.title if reader.metadata else None
     except Exception:  # malformed metadata must not fail an otherwise good PDF
         return None
-    title = str(title).strip() if title else ""
+    # Metadata is whatever the PDF's producer wrote, NUL and control characters included.
+    title = clean_line(str(title)).strip() if title else ""
     return title[:500] or None
 
 

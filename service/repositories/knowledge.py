@@ -39,13 +39,18 @@ class DocumentRow:
     created_at: datetime
     updated_at: datetime
     processing_run_id: UUID | None
+    publication: str  # private | pending_review | public | rejected
+    publication_requested_at: datetime | None
+    publication_reviewed_at: datetime | None
+    publication_note: str | None
 
 
 _COLUMNS = columns(DocumentRow)
 _INSERT = sql.SQL(
     "INSERT INTO knowledge_documents (id, owner_id, created_by, title, source_type, "
-    "source_url, filename, storage_key, is_public) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {}"
+    "source_url, filename, storage_key, is_public, publication, publication_requested_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+    "CASE WHEN %s::text = 'pending_review' THEN now() END) RETURNING {}"
 ).format(_COLUMNS)
 _GET = sql.SQL("SELECT {} FROM knowledge_documents WHERE id = %s").format(_COLUMNS)
 _CLAIM = sql.SQL(
@@ -67,7 +72,7 @@ async def create(
     source_url: str | None,
     filename: str | None,
     storage_key: str | None,
-    is_public: bool,
+    publication: str,
 ) -> DocumentRow:
     return await fetch_new(
         conn,
@@ -82,7 +87,9 @@ async def create(
             source_url,
             filename,
             storage_key,
-            is_public,
+            publication == "public",
+            publication,
+            publication,
         ),
     )
 
@@ -102,6 +109,64 @@ async def list_visible(
     rows = await fetch_all(conn, DocumentRow, query, {"limit": limit, "offset": offset})
     count = sql.SQL("SELECT count(*) FROM knowledge_documents WHERE {}").format(where)
     return rows, await fetch_count(conn, count)
+
+
+async def set_publication(
+    conn: Conn,
+    document_id: UUID,
+    publication: str,
+    *,
+    reviewer: UUID | None = None,
+    note: str | None = None,
+) -> DocumentRow | None:
+    """Moves the document (and its chunks, which search reads) in one transaction."""
+    public = publication == "public"
+    async with conn.transaction():
+        row = await fetch_one(
+            conn,
+            DocumentRow,
+            sql.SQL(
+                "UPDATE knowledge_documents SET publication = %(p)s, is_public = %(public)s, "
+                "publication_requested_at = CASE WHEN %(p)s::text = 'pending_review' THEN now() "
+                "  ELSE publication_requested_at END, "
+                "publication_reviewed_at = CASE WHEN %(reviewer)s::uuid IS NOT NULL THEN now() "
+                "  ELSE publication_reviewed_at END, "
+                "publication_reviewed_by = coalesce(%(reviewer)s::uuid, publication_reviewed_by), "
+                "publication_note = %(note)s, updated_at = now() "
+                "WHERE id = %(id)s RETURNING {}"
+            ).format(_COLUMNS),
+            {
+                "p": publication,
+                "public": public,
+                "reviewer": reviewer,
+                "note": note,
+                "id": document_id,
+            },
+        )
+        if row is not None:
+            await conn.execute(
+                "UPDATE document_chunks SET is_public = %s WHERE document_id = %s "
+                "AND is_public <> %s",
+                (public, document_id, public),
+            )
+    return row
+
+
+async def list_by_publication(
+    conn: Conn, publication: str, limit: int, offset: int
+) -> tuple[list[DocumentRow], int]:
+    """Oldest request first: the review queue."""
+    query = sql.SQL(
+        "SELECT {} FROM knowledge_documents WHERE publication = %(p)s "
+        "ORDER BY publication_requested_at NULLS LAST, created_at, id "
+        "LIMIT %(limit)s OFFSET %(offset)s"
+    ).format(_COLUMNS)
+    params = {"p": publication, "limit": limit, "offset": offset}
+    rows = await fetch_all(conn, DocumentRow, query, params)
+    total = await fetch_count(
+        conn, "SELECT count(*) FROM knowledge_documents WHERE publication = %(p)s", params
+    )
+    return rows, total
 
 
 async def delete(conn: Conn, document_id: UUID) -> None:

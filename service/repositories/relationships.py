@@ -82,3 +82,102 @@ async def student_ids_of_teacher(conn: Conn, teacher_id: UUID) -> list[UUID]:
         "SELECT student_id FROM teacher_student_links WHERE teacher_id = %s", (teacher_id,)
     )
     return [r["student_id"] for r in await cur.fetchall()]
+
+
+# --- link requests (the student's consent) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkRequestRow:
+    id: UUID
+    teacher_id: UUID
+    teacher_email: str
+    teacher_name: str
+    student_email: str
+    status: str  # pending | accepted | declined | cancelled
+    created_at: datetime
+    responded_at: datetime | None
+    link_id: UUID | None
+
+
+_REQUEST_SELECT = """
+SELECT r.id, r.teacher_id, t.email AS teacher_email, t.display_name AS teacher_name,
+       r.student_email, r.status, r.created_at, r.responded_at, r.link_id
+FROM link_requests r JOIN users t ON t.id = r.teacher_id
+"""
+_OPEN = "r.status IN ('pending', 'declined')"
+
+
+async def open_request(conn: Conn, teacher_id: UUID, email: str) -> LinkRequestRow | None:
+    """The teacher's unanswered (or privately declined) request to this address, if any."""
+    return await fetch_one(
+        conn,
+        LinkRequestRow,
+        _REQUEST_SELECT
+        + f" WHERE r.teacher_id = %s AND lower(r.student_email) = lower(%s) AND {_OPEN}"
+        + " ORDER BY r.created_at DESC LIMIT 1",
+        (teacher_id, email),
+    )
+
+
+async def create_request(conn: Conn, teacher_id: UUID, email: str) -> LinkRequestRow:
+    cur = await conn.execute(
+        "INSERT INTO link_requests (teacher_id, student_email) VALUES (%s, lower(%s)) "
+        "ON CONFLICT DO NOTHING RETURNING id",
+        (teacher_id, email),
+    )
+    row = await cur.fetchone()
+    found = await (get_request(conn, row["id"]) if row else open_request(conn, teacher_id, email))
+    assert found is not None
+    return found
+
+
+async def count_open_requests(conn: Conn, teacher_id: UUID) -> int:
+    return await fetch_count(
+        conn,
+        "SELECT count(*) FROM link_requests r WHERE r.teacher_id = %s AND " + _OPEN,  # noqa: S608
+        (teacher_id,),
+    )
+
+
+async def get_request(conn: Conn, request_id: UUID) -> LinkRequestRow | None:
+    return await fetch_one(
+        conn, LinkRequestRow, _REQUEST_SELECT + " WHERE r.id = %s", (request_id,)
+    )
+
+
+async def list_requests(
+    conn: Conn, *, teacher_id: UUID | None, student_email: str | None, limit: int, offset: int
+) -> tuple[list[LinkRequestRow], int]:
+    """Requests a teacher made (any status but cancelled), those addressed to a student's email
+    (pending only), or, with neither, all of them (admins)."""
+    where = " WHERE TRUE"
+    params: dict[str, object] = {"limit": limit, "offset": offset}
+    if teacher_id is not None:
+        where = " WHERE r.teacher_id = %(teacher)s AND r.status <> 'cancelled'"
+        params["teacher"] = teacher_id
+    elif student_email is not None:
+        where = " WHERE lower(r.student_email) = lower(%(email)s) AND r.status = 'pending'"
+        params["email"] = student_email
+    page = " ORDER BY r.created_at DESC, r.id LIMIT %(limit)s OFFSET %(offset)s"
+    rows = await fetch_all(conn, LinkRequestRow, _REQUEST_SELECT + where + page, params)
+    count = "SELECT count(*) FROM link_requests r" + where  # noqa: S608
+    return rows, await fetch_count(conn, count, params)
+
+
+async def answer_request(
+    conn: Conn, request_id: UUID, status: str, link_id: UUID | None = None
+) -> None:
+    await conn.execute(
+        "UPDATE link_requests SET status = %s, responded_at = now(), link_id = %s WHERE id = %s",
+        (status, link_id, request_id),
+    )
+
+
+async def find_link(conn: Conn, teacher_id: UUID, student_id: UUID) -> UUID | None:
+    cur = await conn.execute(
+        "SELECT id FROM teacher_student_links WHERE teacher_id = %s AND student_id = %s",
+        (teacher_id, student_id),
+    )
+    row = await cur.fetchone()
+    return row["id"] if row else None

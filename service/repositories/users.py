@@ -72,3 +72,8 @@ async def update_password_hash(conn: Conn, user_id: str, password_hash: str) -> 
         "UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
         (password_hash, user_id),
     )
+
+
+async def set_role(conn: Conn, user_id: UUID, role: str) -> UserRow:
+    query = sql.SQL("UPDATE users SET role = %s, updated_at = now() WHERE id = %s RETURNING {}")
+    return await fetch_new(conn, UserRow, query.format(_COLUMNS), (role, user_id))

@@ -19,10 +19,19 @@ from psycopg.rows import dict_row
 from psycopg.sql import SQL
 
 from service.access import AccessScope, scope_for
-from service.access.links import can_remove_link, can_see_link, teacher_to_link
+from service.access.links import (
+    can_answer_request,
+    can_cancel_request,
+    can_remove_link,
+    can_see_link,
+    can_see_request,
+    may_request_links,
+    status_seen_by,
+    teacher_to_link,
+)
 from service.auth.user import User
 from service.core.exceptions import Forbidden
-from service.repositories.relationships import LinkRow
+from service.repositories.relationships import LinkRequestRow, LinkRow
 
 # caller: (role passed to scope_for, user row's role); "parent" is a role the rule doesn't know.
 CALLERS = {
@@ -34,12 +43,14 @@ CALLERS = {
     "stranger": "parent",
 }
 
-# document: (owner, is_public)
+# document: (owner, is_public). "a_pending" asked to be public and waits for an admin: until
+# approved it is private to its owner (publication = pending_review, is_public = false).
 DOCUMENTS = {
     "platform_public": (None, True),
     "platform_private": (None, False),
     "a_public": ("teacher_a", True),
     "a_private": ("teacher_a", False),
+    "a_pending": ("teacher_a", False),
     "b_private": ("teacher_b", False),
     "stranger_private": ("stranger", False),  # an unknown role reads nothing private, even own
 }
@@ -48,15 +59,15 @@ ALL_DOCS = set(DOCUMENTS)
 PUBLIC = {"platform_public", "a_public"}
 READS_KNOWLEDGE = {
     "admin": ALL_DOCS,
-    "teacher_a": PUBLIC | {"a_private"},
+    "teacher_a": PUBLIC | {"a_private", "a_pending"},
     "teacher_b": PUBLIC | {"b_private"},
-    "linked": PUBLIC | {"a_private"},
+    "linked": PUBLIC | {"a_private", "a_pending"},
     "lonely": PUBLIC,
     "stranger": PUBLIC,
 }
 CHANGES_KNOWLEDGE = {
     "admin": ALL_DOCS,
-    "teacher_a": {"a_public", "a_private"},
+    "teacher_a": {"a_public", "a_private", "a_pending"},
     "teacher_b": {"b_private"},
     "linked": set(),
     "lonely": set(),
@@ -100,10 +111,11 @@ def _plant(url: str) -> tuple[dict[str, UUID], dict[str, UUID]]:
         )
         docs = {}
         for title, (owner, public) in DOCUMENTS.items():
+            publication = "pending_review" if title == "a_pending" else "private"
             row = conn.execute(
-                "INSERT INTO knowledge_documents (owner_id, title, source_type, is_public) "
-                "VALUES (%s, %s, 'text', %s) RETURNING id",
-                (people[owner] if owner else None, title, public),
+                "INSERT INTO knowledge_documents (owner_id, title, source_type, is_public, "
+                "publication) VALUES (%s, %s, 'text', %s, %s) RETURNING id",
+                (people[owner] if owner else None, title, public, publication),
             ).fetchone()
             assert row is not None
             docs[title] = row[0]
@@ -179,8 +191,8 @@ def _id(world: dict[str, Any], person: str | None) -> UUID | None:
 
 # The link between teacher_a and their student: who sees it, who removes it, who links whom.
 SEES_LINK = {"admin", "teacher_a", "linked"}
-REMOVES_LINK = {"admin", "teacher_a"}
-LINKS_STUDENTS_TO_TEACHER_A = {"admin", "teacher_a"}  # teachers link only to themselves
+REMOVES_LINK = {"admin", "teacher_a", "linked"}  # either side ends it
+LINKS_STUDENTS_TO_TEACHER_A = {"admin"}  # directly; a teacher asks and the student accepts
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -205,3 +217,48 @@ def test_links(world: dict[str, Any], caller: str) -> None:
     except Forbidden:
         linked_to = None
     assert (linked_to == people["teacher_a"]) == (caller in LINKS_STUDENTS_TO_TEACHER_A)
+
+
+# teacher_a's request to the address "lonely@example.com", per status: who sees it, who may
+# answer it, who may cancel it, and the status each caller is told.
+REQUEST_RULES = {
+    # status: (sees, answers, cancels)
+    "pending": ({"admin", "teacher_a", "lonely"}, {"lonely"}, {"admin", "teacher_a"}),
+    "declined": ({"admin", "teacher_a", "lonely"}, set(), {"admin", "teacher_a"}),
+    "accepted": ({"admin", "teacher_a", "lonely"}, set(), set()),
+    "cancelled": ({"admin", "teacher_a"}, set(), set()),
+}
+TOLD_DECLINED = {"admin", "lonely"}  # everyone else is told "pending"
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("status", REQUEST_RULES)
+def test_link_requests(world: dict[str, Any], caller: str, status: str) -> None:
+    people = world["people"]
+    user = User(people[caller], f"{caller}@example.com", caller, cast(Any, CALLERS[caller]))
+    request = LinkRequestRow(
+        UUID(int=2),
+        people["teacher_a"],
+        "teacher_a@example.com",
+        "teacher_a",
+        "LONELY@example.com",
+        status,
+        datetime.now(UTC),
+        None,
+        None,
+    )
+    sees, answers, cancels = REQUEST_RULES[status]
+    assert can_see_request(user, request) == (caller in sees)
+    assert can_answer_request(user, request) == (caller in answers)
+    assert can_cancel_request(user, request) == (caller in cancels)
+    told = status_seen_by(user, request)
+    if status == "declined":
+        assert told == ("declined" if caller in TOLD_DECLINED else "pending")
+    else:
+        assert told == status
+    try:
+        may_request_links(user)
+        asks = True
+    except Forbidden:
+        asks = False
+    assert asks == (CALLERS[caller] == "teacher")

@@ -52,7 +52,14 @@ def test_list_and_get_follow_the_access_rules(client: httpx.Client, accounts: Ac
     platform_public = _create(client, admin, **_web("platform public", True))["document"]
     platform_private = _create(client, admin, **_web("platform private", False))["document"]
     alice_private = _create(client, alice, **_web("alice private", False))["document"]
-    _create(client, alice, **_web("alice public", True))
+    alice_public = _create(client, alice, **_web("alice public", True))["document"]
+    # A teacher's "public" is a request: private to her (and her students) until approved.
+    assert alice_public["publication"] == "pending_review" and not alice_public["is_public"]
+    assert platform_public["publication"] == "public" and platform_public["is_public"]
+    assert _titles(client, bob) == {"platform public"}
+    assert _titles(client, lone) == {"platform public"}
+    r = client.post(f"/api/admin/publications/{alice_public['id']}/approve", headers=admin.headers)
+    assert r.status_code == 200 and r.json()["is_public"], r.text
     bob_private = _create(client, bob, **_web("bob private", False))["document"]
     assert platform_public["owner_id"] is None
     assert alice_private["owner_id"] == alice.id
@@ -100,10 +107,12 @@ def test_who_may_create_change_and_delete(client: httpx.Client, accounts: Accoun
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden_role"
 
     doc = _create(client, alice, **_web("alice public", True))["document"]
-    for who in (bob, sam):
-        assert client.delete(f"/api/knowledge/{doc['id']}", headers=who.headers).status_code == 403
+    # Not yet approved: bob can't see it at all, her linked student can but can't change it.
+    for who, code in ((bob, 404), (sam, 403)):
+        r = client.delete(f"/api/knowledge/{doc['id']}", headers=who.headers)
+        assert r.status_code == code
         r = client.post(f"/api/knowledge/{doc['id']}/process", headers=who.headers)
-        assert r.status_code == 403
+        assert r.status_code == code
     platform = _create(client, admin, **_web("platform", True))["document"]
     assert (
         client.delete(f"/api/knowledge/{platform['id']}", headers=alice.headers).status_code == 403

@@ -43,7 +43,7 @@ async def _make_doc(conn: Any, path: str, source_type: str) -> uuid.UUID:
         source_url=CORPUS_SCHEME + path,
         filename=None,
         storage_key=None,
-        is_public=True,
+        publication="public",
     )
     return doc_id
 

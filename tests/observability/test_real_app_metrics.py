@@ -79,3 +79,20 @@ def test_metrics_refused_without_token_in_the_error_shape(real_api: LiveServer) 
         "request_id": "scrape-1",
     }
     assert resp.headers["x-request-id"] == "scrape-1"
+
+
+def test_arbitrary_methods_and_paths_add_no_series(real_api: LiveServer) -> None:
+    """A client picks the method token and the path; neither may mint a metric series."""
+    with httpx.Client(base_url=real_api.url, timeout=30) as http:
+        for i in range(5):
+            http.request(f"X{i}23", "/api/health")
+            http.request("PROPFIND", f"/api/health-{i}")
+            http.get(f"/no/such/route/{i}")
+        samples = _scrape(http)
+    series = {labels for name, labels in samples if name == "http_requests_total"}
+    methods = {dict(labels)["method"] for labels in series}
+    routes = {dict(labels)["route"] for labels in series}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+    assert "other" in methods
+    assert not any(r.startswith("/no/") or r.startswith("/api/health-") for r in routes)
+    assert "unmatched" in routes

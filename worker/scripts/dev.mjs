@@ -13,8 +13,10 @@
 //   RATE_LIMIT_PER_MINUTE, ALLOWED_ORIGINS, ORIGIN_TIMEOUT_MS, MAX_BODY_BYTES, EMBEDDING_MODEL,
 //   ORIGIN_HEALTH_PATH: override the manifest vars
 // Embeddings use the explicitly named local adapter (EMBEDDING_MODE=origin): Workers AI
-// is unreachable offline.
+// is unreachable offline. Clients reach the Worker through front.mjs, which plays Cloudflare's
+// part (CF-Connecting-IP from the socket, never from the client).
 import { Miniflare } from "miniflare";
+import { startFront } from "./front.mjs";
 import { resolve } from "node:path";
 import { buildWorker } from "./build.mjs";
 import { REPO_ROOT, loadManifest, miniflareOptions, resolveVars } from "./manifest.mjs";
@@ -43,11 +45,17 @@ const persistRoot = env.WORKER_PERSIST_DIR || resolve(REPO_ROOT, ".local", "work
 const scriptPath = await buildWorker();
 const mf = new Miniflare({
   ...miniflareOptions(manifest, { scriptPath, vars, secrets, persistRoot }),
+  host: "127.0.0.1",
+  port: 0, // only the front below talks to workerd
+});
+const workerUrl = await mf.ready;
+const front = await startFront(workerUrl.href, {
   host: env.WORKER_HOST || "127.0.0.1",
   port: Number(env.WORKER_PORT ?? 8787),
 });
-const url = await mf.ready;
-console.log(`piano-edge ready on ${url.href.replace(/\/$/, "")} -> ${vars.ORIGIN_URL} (KV/R2 in ${persistRoot})`);
+const { address, port } = front.address();
+const url = `http://${address.includes(":") ? `[${address}]` : address}:${port}`;
+console.log(`piano-edge ready on ${url} -> ${vars.ORIGIN_URL} (KV/R2 in ${persistRoot})`);
 
 let stopping = false;
 async function stop(signal) {
@@ -55,6 +63,7 @@ async function stop(signal) {
   stopping = true;
   console.log(`piano-edge: ${signal}, shutting down`);
   try {
+    front.close();
     await mf.dispose();
     process.exit(0);
   } catch (err) {

@@ -2,12 +2,12 @@
 // and the origin's SSE streamed through without buffering.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { SECRET, startOrigin, startWorker, startWorkersAi } from "./support/harness.mjs";
+import { GOOD_API_KEY, GOOD_TOKEN, SECRET, startOrigin, startWorker, startWorkersAi } from "./support/harness.mjs";
 
 function ask(edge, body, headers = {}) {
   return edge.fetch("/api/chat/query", {
     method: "POST",
-    headers: { "Content-Type": "application/json", Authorization: "Bearer t", ...headers },
+    headers: { "Content-Type": "application/json", Authorization: GOOD_TOKEN, ...headers },
     body: JSON.stringify(body),
   });
 }
@@ -56,7 +56,7 @@ describe("chat query forwarding", () => {
     assert.equal(body.session_id, "s1");
     assert.equal(body.embedding_model, "@cf/baai/bge-base-en-v1.5");
     assert.equal(body.query_embedding.length, 768);
-    assert.equal(seen.headers.authorization, "Bearer t");
+    assert.equal(seen.headers.authorization, GOOD_TOKEN);
   });
 
   test("client-supplied secret header and embedding fields never reach the origin", async () => {
@@ -122,7 +122,7 @@ describe("chat query forwarding", () => {
   });
 
   test("invalid JSON is a 400 at the edge; origin errors pass through untouched", async () => {
-    const bad = await edge.fetch("/api/chat/query", { method: "POST", body: "{", headers: { "Content-Type": "application/json" } });
+    const bad = await edge.fetch("/api/chat/query", { method: "POST", body: "{", headers: { "Content-Type": "application/json", Authorization: GOOD_TOKEN } });
     assert.equal(bad.status, 400);
     assert.equal((await bad.json()).error.code, "invalid_json");
     const get = await edge.fetch("/api/chat/query");
@@ -132,7 +132,7 @@ describe("chat query forwarding", () => {
 });
 
 describe("chat query when the edge's secret is wrong", () => {
-  test("the origin ignores the edge embedding and computes its own", async () => {
+  test("the edge can't verify the caller, so it embeds nothing and the origin computes its own", async () => {
     const ai = await startWorkersAi();
     const origin = await startOrigin();
     const edge = await startWorker({ originUrl: origin.url, aiUrl: ai.url, secret: "stale-secret" });
@@ -162,5 +162,49 @@ describe("chat query when Workers AI is down", () => {
       await edge.close();
       await Promise.all([origin.close(), ai.close()]);
     }
+  });
+});
+
+describe("the chat route checks the caller before it spends anything", () => {
+  let origin, ai, edge;
+  before(async () => {
+    ai = await startWorkersAi();
+    origin = await startOrigin();
+    edge = await startWorker({ originUrl: origin.url, aiUrl: ai.url });
+  });
+  after(async () => {
+    await edge.close();
+    await Promise.all([origin.close(), ai.close()]);
+  });
+
+  for (const [name, headers, code] of [
+    ["no credentials", { Authorization: "" }, "not_authenticated"],
+    ["a forged token", { Authorization: "Bearer forged" }, "not_authenticated"],
+    ["a forged API key", { Authorization: "", "X-API-Key": "pk_forged" }, "not_authenticated"],
+  ]) {
+    test(`${name}: 401, no Workers AI call, no KV write, nothing forwarded`, async () => {
+      const aiCalls = ai.calls.length;
+      const question = `anonymous question ${name} ${Date.now()}`;
+      const res = await ask(edge, { query: question }, headers);
+      assert.equal(res.status, 401);
+      assert.equal((await res.json()).error.code, code);
+      assert.equal(ai.calls.length, aiCalls, "no embedding was paid for");
+      assert.equal(origin.requests.filter((r) => r.url === "/api/chat/query" && r.body.includes(question)).length, 0);
+      // The same question from a real user is a cache miss: nothing was written for the anonymous one.
+      const ok = await ask(edge, { query: question });
+      assert.equal(ok.status, 200);
+      await ok.text();
+      const forwarded = origin.requests.filter((r) => r.url === "/api/chat/query").at(-1);
+      assert.equal(forwarded.headers["x-edge-embedding-cache"], "miss");
+    });
+  }
+
+  test("a personal API key is checked by the origin and then used", async () => {
+    const res = await ask(edge, { query: "What is a trill?" }, { Authorization: "", "X-API-Key": GOOD_API_KEY });
+    assert.equal(res.status, 200);
+    await res.text();
+    const check = origin.requests.filter((r) => r.url === "/api/internal/caller").at(-1);
+    assert.equal(check.headers["x-api-key"], GOOD_API_KEY);
+    assert.equal(check.headers["x-origin-secret"], SECRET);
   });
 });

@@ -67,9 +67,9 @@ test("dev.mjs refuses to start without ORIGIN_SHARED_SECRET", async () => {
 });
 
 /** GET over real HTTP from a chosen loopback source address. */
-function getFrom(url, localAddress) {
+function getFrom(url, localAddress, headers = {}) {
   return new Promise((resolveGet, reject) => {
-    const req = http.get(url, { localAddress, agent: false }, (res) => {
+    const req = http.get(url, { localAddress, agent: false, headers }, (res) => {
       res.resume();
       res.on("end", () => resolveGet({ status: res.statusCode, retryAfter: res.headers["retry-after"] }));
     });
@@ -77,7 +77,8 @@ function getFrom(url, localAddress) {
   });
 }
 
-test("over real HTTP the limit is keyed by the socket's IP (127.0.0.1 vs 127.0.0.2)", async () => {
+/** dev.mjs at 5 requests a minute, in front of a stub origin, away from a window edge. */
+async function withLimitedDev(run) {
   const origin = await startOrigin();
   const persist = mkdtempSync(join(tmpdir(), "edge-dev-"));
   const dev = startDev({
@@ -91,15 +92,33 @@ test("over real HTTP the limit is keyed by the socket's IP (127.0.0.1 vs 127.0.0
     const base = await dev.ready;
     const intoWindow = Date.now() % 60000;
     if (intoWindow > 55000) await new Promise((r) => setTimeout(r, 60000 - intoWindow + 50));
+    await run(base, origin);
+  } finally {
+    dev.child.kill("SIGTERM");
+    await dev.exited;
+    await origin.close();
+  }
+}
+
+test("over real HTTP the limit is keyed by the socket's IP (127.0.0.1 vs 127.0.0.2)", () =>
+  withLimitedDev(async (base) => {
     const first = [];
     for (let i = 0; i < 8; i++) first.push(await getFrom(`${base}/api/projects`, "127.0.0.1"));
     assert.deepEqual(first.map((r) => r.status), [200, 200, 200, 200, 200, 429, 429, 429]);
     assert.match(first[5].retryAfter, /^\d+$/);
     const other = await getFrom(`${base}/api/projects`, "127.0.0.2");
     assert.equal(other.status, 200);
-  } finally {
-    dev.child.kill("SIGTERM");
-    await dev.exited;
-    await origin.close();
-  }
-});
+  }));
+
+test("a client-sent CF-Connecting-IP is replaced by the socket's: rotating it doesn't dodge the limit", () =>
+  withLimitedDev(async (base, origin) => {
+    const statuses = [];
+    for (let i = 0; i < 8; i++) {
+      const spoofed = { "CF-Connecting-IP": `203.0.113.${i + 1}`, "X-Forwarded-For": `198.51.100.${i}` };
+      statuses.push((await getFrom(`${base}/api/projects`, "127.0.0.3", spoofed)).status);
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    // What the origin was told is the socket's address, not the client's claim.
+    const forwarded = origin.requests.filter((r) => r.url === "/api/projects").map((r) => r.headers["x-forwarded-for"]);
+    assert.ok(forwarded.length === 5 && forwarded.every((ip) => ip === "127.0.0.3"), JSON.stringify(forwarded));
+  }));

@@ -65,7 +65,7 @@ describe("embeddings via the Workers AI binding (production path)", () => {
 
   test("auth check forwards the caller's token with the edge's secret", async () => {
     await generate(edge, "arpeggios");
-    const me = origin.requests.filter((r) => r.url === "/api/auth/me").at(-1);
+    const me = origin.requests.filter((r) => r.url === "/api/internal/caller").at(-1);
     assert.equal(me.headers.authorization, GOOD_TOKEN);
     assert.equal(me.headers["x-origin-secret"], SECRET);
   });

@@ -4,14 +4,14 @@ import asyncio
 
 from fastapi import APIRouter, status
 
-from service.api.deps import AuthDep, CurrentUser, DbConn
+from service.api.deps import AuthDep, ClientIp, CurrentUser, DbConn, LoginGuardDep
 from service.auth.passwords import hash_password
 from service.auth.sessions import AuthSessions
 from service.core.errors import error_responses
 from service.core.exceptions import Forbidden, Unauthenticated, Unsupported
 from service.models.auth import LoginRequest, RefreshRequest, TokenPair
 from service.models.users import RegisterRequest, UserPublic
-from service.repositories import users
+from service.repositories import audit, users
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -31,8 +31,11 @@ def _local_sessions(auth: AuthDep) -> AuthSessions:
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(400, 403, 409, 422),
 )
-async def register(body: RegisterRequest, conn: DbConn, auth: AuthDep) -> UserPublic:
+async def register(
+    body: RegisterRequest, conn: DbConn, auth: AuthDep, guard: LoginGuardDep, ip: ClientIp
+) -> UserPublic:
     _local_sessions(auth)
+    await guard.check_ip(conn, ip)  # hashing a password costs the same as a sign-in
     if body.role == "admin":
         raise Forbidden("admin_registration_forbidden", "Admin accounts can't be self-registered.")
     row = await users.create_user(
@@ -45,9 +48,26 @@ async def register(body: RegisterRequest, conn: DbConn, auth: AuthDep) -> UserPu
     return UserPublic.model_validate(row)
 
 
-@router.post("/login", response_model=TokenPair, responses=error_responses(400, 401, 403, 422))
-async def login(body: LoginRequest, conn: DbConn, auth: AuthDep) -> TokenPair:
-    return await _local_sessions(auth).login(conn, str(body.email), body.password)
+@router.post("/login", response_model=TokenPair, responses=error_responses(400, 401, 403, 422, 429))
+async def login(
+    body: LoginRequest, conn: DbConn, auth: AuthDep, guard: LoginGuardDep, ip: ClientIp
+) -> TokenPair:
+    """Per-IP and per-account limits, and exponential backoff after repeated failures (429 with
+    Retry-After), are checked before the password is."""
+    sessions = _local_sessions(auth)
+    email = str(body.email)
+    await guard.check(conn, email, ip)
+    try:
+        pair = await sessions.login(conn, email, body.password)
+    except Unauthenticated:
+        await guard.failed(conn, email, ip)
+        # The address as typed, not whether it is an account: the log is for spotting attacks.
+        await audit.record(
+            conn, "auth.login_failed", actor=None, details={"email": email}, client_ip=ip
+        )
+        raise
+    await guard.succeeded(conn, email)
+    return pair
 
 
 @router.post("/refresh", response_model=TokenPair, responses=error_responses(400, 401, 422))

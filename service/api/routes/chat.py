@@ -13,12 +13,12 @@ from sse_starlette import EventSourceResponse
 
 from service.answers.engine import Event, QueryInput, RagEngine
 from service.api.deps import (
-    BriefUser,
     CurrentUser,
     DbConn,
     EngineDep,
     PoolDep,
     SettingsDep,
+    charged_brief,
     page_params,
 )
 from service.auth.user import User
@@ -113,7 +113,7 @@ async def _persisted(
 async def query(
     body: QueryRequest,
     request: Request,
-    user: BriefUser,
+    user: Annotated[User, charged_brief("rag")],  # 50 questions a minute per user by default
     settings: SettingsDep,
     pool: PoolDep,
     engine: EngineDep,

@@ -9,13 +9,16 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Depends, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from service.access import publication
 from service.access.knowledge import changeable_document, visible_document
 from service.api.deps import (
     CallerScope,
+    CurrentUser,
     DbConn,
     QueueDep,
     SettingsDep,
     StoreDep,
+    charged,
     page_params,
     require_roles,
 )
@@ -31,8 +34,10 @@ from service.models.knowledge import (
     KnowledgeError,
     ProcessingStatus,
     Progress,
+    PublicationChange,
     UploadInstructions,
 )
+from service.repositories import audit
 from service.repositories import knowledge as repo
 from service.repositories.knowledge import DocumentRow
 from service.storage import sanitize_filename
@@ -70,6 +75,8 @@ def to_document(row: DocumentRow) -> KnowledgeDocument:
         source_url=row.source_url,
         filename=row.filename,
         is_public=row.is_public,
+        publication=row.publication,  # type: ignore[arg-type]
+        publication_note=row.publication_note,
         status=row.status,
         progress=_progress(row),
         error=_error(row),
@@ -100,6 +107,7 @@ def to_status(row: DocumentRow) -> ProcessingStatus:
     response_model=KnowledgeCreated,
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(401, 403, 422),
+    dependencies=[charged("uploads")],
 )
 async def create_document(
     body: KnowledgeCreate, user: Editor, conn: DbConn, settings: SettingsDep, store: StoreDep
@@ -136,7 +144,7 @@ async def create_document(
         source_url=body.url,
         filename=filename,
         storage_key=key,
-        is_public=body.is_public,
+        publication=publication.requested(user, body.is_public),
     )
     return KnowledgeCreated(document=to_document(row), upload=upload)
 
@@ -169,14 +177,56 @@ async def get_document(document_id: UUID, scope: CallerScope, conn: DbConn) -> K
     responses=error_responses(401, 403, 404, 422, 503),
 )
 async def delete_document(
-    document_id: UUID, scope: CallerScope, conn: DbConn, settings: SettingsDep, store: StoreDep
+    document_id: UUID,
+    user: CurrentUser,
+    scope: CallerScope,
+    conn: DbConn,
+    settings: SettingsDep,
+    store: StoreDep,
 ) -> Response:
     """Removes the stored file first (idempotent), then the document and its chunks."""
     doc = await changeable_document(conn, scope, document_id)
     if doc.storage_key:
         await run_in_threadpool(store.delete, settings.storage.bucket_knowledge, doc.storage_key)
-    await repo.delete(conn, document_id)
+    async with conn.transaction():
+        await repo.delete(conn, document_id)
+        await audit.record(
+            conn,
+            "knowledge.delete",
+            actor=user,
+            target_type="knowledge_document",
+            target_id=document_id,
+            details={"title": doc.title, "owner_id": str(doc.owner_id) if doc.owner_id else None},
+        )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{document_id}/publication",
+    response_model=KnowledgeDocument,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def change_publication(
+    document_id: UUID, body: PublicationChange, user: CurrentUser, scope: CallerScope, conn: DbConn
+) -> KnowledgeDocument:
+    """The owner asks to publish (a teacher's request waits for an admin; an admin publishes at
+    once) or makes the document private again (withdrawing any request)."""
+    doc = await changeable_document(conn, scope, document_id)
+    target = publication.requested(user, body.public)
+    if body.public and doc.publication == "public":
+        return to_document(doc)
+    row = await repo.set_publication(conn, document_id, target)
+    if row is None:
+        raise NotFound("document_not_found", "No such knowledge document.")
+    if target == "public" or doc.publication == "public":
+        await audit.record(
+            conn,
+            "knowledge.publish" if target == "public" else "knowledge.unpublish",
+            actor=user,
+            target_type="knowledge_document",
+            target_id=document_id,
+        )
+    return to_document(row)
 
 
 @router.post(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from service.access.projects import load_project
-from service.api.deps import CurrentUser, DbConn, SettingsDep, StoreDep, page_params
+from service.api.deps import CurrentUser, DbConn, SettingsDep, StoreDep, charged, page_params
 from service.core.errors import error_responses
 from service.core.exceptions import (
     Conflict,
@@ -33,7 +33,7 @@ from service.models.projects import (
     UploadInstructions,
 )
 from service.projects.pdf_check import UploadRejected, inspect_upload
-from service.repositories import projects
+from service.repositories import audit, projects
 from service.repositories.projects import ProjectRow
 from service.storage import StorageUnavailable, project_key, sanitize_filename
 
@@ -65,6 +65,7 @@ def to_project(row: ProjectRow) -> Project:
     response_model=ProjectCreated,
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(401, 422),
+    dependencies=[charged("uploads")],
 )
 async def create_project(
     body: ProjectCreate, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: StoreDep
@@ -210,6 +211,14 @@ async def delete_project(
             await projects.set_status(conn, project_id, previous)
         raise
     await projects.delete(conn, project_id)  # cascades to access rows and annotations
+    await audit.record(
+        conn,
+        "project.delete",
+        actor=user,
+        target_type="project",
+        target_id=project_id,
+        details={"title": row.title},
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

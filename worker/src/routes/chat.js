@@ -2,7 +2,8 @@
 // origin's SSE back as it arrives (no buffering). The origin trusts an embedding only on a
 // request carrying the shared secret, which every edge request does, so the client's own
 // embedding fields are always removed here.
-import { readJsonLimited } from "../body.js";
+import { checkDeclaredLength, readJsonLimited } from "../body.js";
+import { checkCaller } from "../caller.js";
 import { MAX_EMBED_TEXT_CHARS, cachedEmbedding } from "../embeddings.js";
 import { forwardHeaders, originFetch, passThrough } from "../origin.js";
 
@@ -10,6 +11,13 @@ import { forwardHeaders, originFetch, passThrough } from "../origin.js";
 const EDGE_OWNED_FIELDS = ["query_embedding", "embedding_model"];
 
 export async function chatQuery(request, env, settings, requestId, ctx, obs) {
+  // An anonymous or forged token must not cost an embedding and a KV write: a 401 ends here.
+  // Any other answer (the origin doesn't recognise this edge, the account is disabled) only
+  // skips the edge embedding; the origin then rules on the forwarded request itself.
+  checkDeclaredLength(request, settings.maxBodyBytes); // an oversized body is refused first
+  const caller = await checkCaller(request, settings, requestId);
+  if (caller.status === 401) return caller.response;
+  if (!caller.verified) await caller.response.body?.cancel();
   const payload = await readJsonLimited(request, settings.maxBodyBytes);
   const body = payload && typeof payload === "object" && !Array.isArray(payload) ? { ...payload } : payload;
   const headers = forwardHeaders(request, requestId, settings);
@@ -20,7 +28,7 @@ export async function chatQuery(request, env, settings, requestId, ctx, obs) {
   if (body && typeof body === "object" && !Array.isArray(body)) {
     for (const field of EDGE_OWNED_FIELDS) delete body[field];
     // Over-long queries are left for the origin to validate and embed.
-    if (typeof body.query === "string" && body.query.trim() && body.query.length <= MAX_EMBED_TEXT_CHARS) {
+    if (caller.verified && typeof body.query === "string" && body.query.trim() && body.query.length <= MAX_EMBED_TEXT_CHARS) {
       try {
         const embedded = await cachedEmbedding(env, settings, body.query, requestId, ctx);
         body.query_embedding = embedded.embedding;

@@ -1,27 +1,13 @@
 // POST /api/embeddings/generate: a cached embedding for authenticated callers.
-// The origin decides who is authenticated (GET /api/auth/me); nothing about the
-// caller is cached, only the embedding, which is the same for every user.
+// The origin decides who is authenticated (caller.js); nothing about the caller is
+// cached, only the embedding, which is the same for every user.
 import { readJsonLimited } from "../body.js";
+import { requireCaller } from "../caller.js";
 import { HttpError } from "../errors.js";
 import { MAX_EMBED_TEXT_CHARS, cachedEmbedding } from "../embeddings.js";
-import { edgeHeaders, originFetch, passThrough } from "../origin.js";
-
-async function requireAuthenticated(request, settings, requestId) {
-  const authorization = request.headers.get("Authorization");
-  if (!authorization) throw new HttpError(401, "not_authenticated", "Authorization header is required");
-  const upstream = await originFetch(settings, "/api/auth/me", {
-    method: "GET",
-    headers: edgeHeaders(requestId, settings, { authorization }),
-  });
-  if (upstream.ok) {
-    await upstream.body?.cancel();
-    return null;
-  }
-  return passThrough(upstream);
-}
 
 export async function generateEmbedding(request, env, settings, requestId, ctx, obs) {
-  const denied = await requireAuthenticated(request, settings, requestId);
+  const denied = await requireCaller(request, settings, requestId);
   if (denied) return denied;
   const payload = await readJsonLimited(request, settings.maxBodyBytes);
   const text = payload?.text;

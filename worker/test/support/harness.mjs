@@ -10,6 +10,7 @@ import { loadManifest, miniflareOptions, resolveVars } from "../../scripts/manif
 
 export const SECRET = "test-origin-secret";
 export const GOOD_TOKEN = "Bearer good-token";
+export const GOOD_API_KEY = "pk_good-api-key";
 
 let bundlePromise = null;
 function bundle() {
@@ -75,6 +76,14 @@ export async function startOrigin(routes = {}, { enforce = false } = {}) {
       req.headers.authorization === GOOD_TOKEN
         ? json(res, 200, { id: "u1", email: "t@example.com", role: "teacher" })
         : raw(res, 401, errorBody("not_authenticated")),
+    // The origin's rule: edge-only (secret), a good bearer token or API key, nothing spent.
+    "GET /api/internal/caller": (req, res) => {
+      if (req.headers["x-origin-secret"] !== SECRET) return raw(res, 403, errorBody("forbidden"));
+      const good = req.headers.authorization === GOOD_TOKEN || req.headers["x-api-key"] === GOOD_API_KEY;
+      if (!good) return raw(res, 401, errorBody("not_authenticated"));
+      res.writeHead(204);
+      res.end();
+    },
     "POST /api/internal/embeddings": (req, res, body) => {
       if (req.headers["x-origin-secret"] !== SECRET) return raw(res, 403, errorBody("forbidden"));
       const { texts } = JSON.parse(body);

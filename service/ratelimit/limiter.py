@@ -1,0 +1,79 @@
+"""Per-user (and per-IP) rate limits: named buckets, one policy each, counted in PostgreSQL.
+
+`RateLimits.charge(conn, bucket, key)` is the one entry point: it takes one request from the
+bucket for that key and returns where the caller stands, or raises `RateLimited` (429) with the
+time until the next request is allowed. The API charges "api" for every authenticated request
+and "rag" for questions; a feature with its own budget (the tutor chat: "tutor") charges its
+bucket the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Literal
+
+from limits import RateLimitItem, parse
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from service.core.config import RateLimitSettings
+from service.core.db import Conn
+from service.core.exceptions import RateLimited
+from service.core.quota import Quota
+from service.ratelimit.storage import PostgresStorage
+
+Bucket = Literal["api", "rag", "tutor", "uploads", "login_ip", "login_account"]
+
+_WHAT = {
+    "api": "requests",
+    "rag": "questions",
+    "tutor": "tutor messages",
+    "uploads": "uploads",
+    "login_ip": "sign-in attempts from this address",
+    "login_account": "sign-in attempts for this account",
+}
+
+
+class RateLimits:
+    def __init__(self, settings: RateLimitSettings) -> None:
+        self.enabled = settings.enabled
+        self.items: dict[str, RateLimitItem] = {
+            bucket: _item(bucket, getattr(settings, bucket)) for bucket in _WHAT
+        }
+
+    def policy(self, bucket: Bucket) -> tuple[int, int]:
+        item = self.items[bucket]
+        return item.amount, item.get_expiry()
+
+    async def charge(self, conn: Conn, bucket: Bucket, key: str) -> Quota | None:
+        """Takes one request from `bucket` for `key`; None when limits are switched off."""
+        if not self.enabled:
+            return None
+        item = self.items[bucket]
+        limiter = SlidingWindowCounterRateLimiter(PostgresStorage(conn))
+        allowed = await limiter.hit(item, key)
+        stats = await limiter.get_window_stats(item, key)
+        reset = max(0, math.ceil(stats.reset_time - time.time()))
+        if allowed:
+            return Quota(bucket, item.amount, item.get_expiry(), stats.remaining, reset)
+        retry = max(1, reset)
+        raise RateLimited(
+            "rate_limited",
+            f"Too many {_WHAT[bucket]}: the limit is {item.amount} per "
+            f"{_window_words(item.get_expiry())}. Retry in {retry} s.",
+            quota=Quota(bucket, item.amount, item.get_expiry(), 0, retry),
+        )
+
+
+def _item(bucket: str, notation: str) -> RateLimitItem:
+    item = parse(notation)
+    item.namespace = f"rl:{bucket}"  # one counter per bucket and key, whatever the limit
+    return item
+
+
+def _window_words(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            n = seconds // size
+            return unit if n == 1 else f"{n} {unit}s"
+    return f"{seconds} seconds"

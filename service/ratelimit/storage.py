@@ -1,0 +1,170 @@
+"""A PostgreSQL storage for the `limits` library's sliding-window-counter strategy.
+
+`limits` supplies the algorithm (SlidingWindowCounterRateLimiter: the previous window's count,
+weighted by how much of it still overlaps, plus the current window's) and the window keys; this
+class supplies the two operations it needs, each one SQL statement on the request's own pooled
+connection, so every API instance shares the same counters and a hit costs one round trip.
+
+The acquire is atomic: the UPSERT's ON CONFLICT ... WHERE runs with the current window's row
+locked, so concurrent hits can't both take the last slot. The previous window is no longer
+written to once time has moved on, so reading it unlocked is exact.
+"""
+
+from __future__ import annotations
+
+import time
+
+from limits.aio.storage import SlidingWindowCounterSupport, Storage
+from limits.storage.base import TimestampedSlidingWindow
+from psycopg import Error as PsycopgError
+
+from service.core.db import Conn
+
+_ACQUIRE = """
+WITH previous AS (
+    SELECT coalesce((SELECT count FROM rate_limit_counters
+                      WHERE key = %(previous)s AND expires_at > now()), 0) AS n
+)
+INSERT INTO rate_limit_counters AS c (key, count, expires_at)
+SELECT %(current)s, %(amount)s, now() + make_interval(secs => %(ttl)s)
+  FROM previous
+ WHERE floor(previous.n * %(weight)s) + %(amount)s <= %(limit)s
+ON CONFLICT (key) DO UPDATE
+   SET count = CASE WHEN c.expires_at > now() THEN c.count ELSE 0 END + EXCLUDED.count,
+       expires_at = CASE WHEN c.expires_at > now() THEN c.expires_at ELSE EXCLUDED.expires_at END
+ WHERE floor((SELECT n FROM previous) * %(weight)s)
+       + CASE WHEN c.expires_at > now() THEN c.count ELSE 0 END + EXCLUDED.count <= %(limit)s
+RETURNING count, (SELECT n FROM previous) AS previous
+"""
+
+_WINDOW = """
+SELECT coalesce(max(count) FILTER (WHERE key = %(previous)s), 0) AS previous,
+       coalesce(max(count) FILTER (WHERE key = %(current)s), 0) AS current
+  FROM rate_limit_counters
+ WHERE key IN (%(previous)s, %(current)s) AND expires_at > now()
+"""
+
+
+def _ttls(expiry: int, now: float) -> tuple[float, float]:
+    """Seconds the previous window still weighs in, and until the current one is dropped
+    (the same arithmetic as `limits`' own storages)."""
+    previous = (1 - (((now - expiry) / expiry) % 1)) * expiry
+    current = (1 - ((now / expiry) % 1)) * expiry + expiry
+    return previous, current
+
+
+class PostgresStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
+    """Bound to one connection (the request's): build one per use, it holds no other state.
+
+    It remembers the counts its own last acquire saw, so the window statistics the caller asks
+    for right after a hit (for the RateLimit headers) cost no second round trip.
+    """
+
+    STORAGE_SCHEME = None  # built directly, never from a storage URI
+
+    def __init__(self, conn: Conn) -> None:
+        super().__init__()
+        self.conn = conn
+        self._seen: dict[str, tuple[int, int, float]] = {}  # key -> (previous, current, at)
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return PsycopgError
+
+    async def acquire_sliding_window_entry(
+        self, key: str, limit: int, expiry: int, amount: int = 1
+    ) -> bool:
+        if amount > limit:
+            return False
+        now = time.time()
+        previous_key, current_key = self.sliding_window_keys(key, expiry, now)
+        previous_ttl, current_ttl = _ttls(expiry, now)
+        cur = await self.conn.execute(
+            _ACQUIRE,
+            {
+                "previous": previous_key,
+                "current": current_key,
+                "amount": amount,
+                "ttl": current_ttl,
+                "weight": previous_ttl / expiry,
+                "limit": limit,
+            },
+        )
+        row = await cur.fetchone()
+        if row is None:
+            self._seen.pop(key, None)  # refused: the caller reads the window afresh
+            return False
+        self._seen[key] = (int(row["previous"]), int(row["count"]), now)
+        return True
+
+    async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
+        seen = self._seen.get(key)
+        if seen is not None:
+            previous, current, now = seen
+        else:
+            now = time.time()
+            previous_key, current_key = self.sliding_window_keys(key, expiry, now)
+            cur = await self.conn.execute(
+                _WINDOW, {"previous": previous_key, "current": current_key}
+            )
+            row = await cur.fetchone()
+            previous, current = (int(row["previous"]), int(row["current"])) if row else (0, 0)
+        previous_ttl, current_ttl = _ttls(expiry, now)
+        return previous, (previous_ttl if previous else 0.0), current, current_ttl
+
+    async def clear_sliding_window(self, key: str, expiry: int) -> None:
+        previous_key, current_key = self.sliding_window_keys(key, expiry, time.time())
+        await self.conn.execute(
+            "DELETE FROM rate_limit_counters WHERE key IN (%s, %s)", (previous_key, current_key)
+        )
+        self._seen.pop(key, None)
+
+    # The fixed-window half of the Storage interface: unused by this strategy, but implemented
+    # (one row per key) so the class is a complete `limits` storage.
+
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        cur = await self.conn.execute(
+            "INSERT INTO rate_limit_counters AS c (key, count, expires_at) "
+            "VALUES (%(k)s, %(a)s, now() + make_interval(secs => %(e)s)) "
+            "ON CONFLICT (key) DO UPDATE SET "
+            " count = CASE WHEN c.expires_at > now() THEN c.count ELSE 0 END + EXCLUDED.count, "
+            " expires_at = CASE WHEN c.expires_at > now() THEN c.expires_at "
+            "                   ELSE EXCLUDED.expires_at END "
+            "RETURNING count",
+            {"k": key, "a": amount, "e": expiry},
+        )
+        row = await cur.fetchone()
+        return int(row["count"]) if row else 0
+
+    async def get(self, key: str) -> int:
+        cur = await self.conn.execute(
+            "SELECT count FROM rate_limit_counters WHERE key = %s AND expires_at > now()", (key,)
+        )
+        row = await cur.fetchone()
+        return int(row["count"]) if row else 0
+
+    async def get_expiry(self, key: str) -> float:
+        cur = await self.conn.execute(
+            "SELECT extract(epoch FROM expires_at) AS at FROM rate_limit_counters WHERE key = %s",
+            (key,),
+        )
+        row = await cur.fetchone()
+        return float(row["at"]) if row else time.time()
+
+    async def check(self) -> bool:
+        await self.conn.execute("SELECT 1")
+        return True
+
+    async def reset(self) -> int | None:
+        cur = await self.conn.execute("DELETE FROM rate_limit_counters")
+        return cur.rowcount
+
+    async def clear(self, key: str) -> None:
+        await self.conn.execute("DELETE FROM rate_limit_counters WHERE key = %s", (key,))
+
+
+async def sweep_expired(conn: Conn) -> int:
+    """Drops counters whose window has passed (the table otherwise grows by one row per
+    caller per window)."""
+    cur = await conn.execute("DELETE FROM rate_limit_counters WHERE expires_at <= now()")
+    return cur.rowcount
