@@ -11,8 +11,10 @@ from service.api.routes import (
     health,
     internal_embeddings,
     knowledge,
+    practice_context,
     project_access,
     projects,
+    recordings,
     relationships,
     sources,
     well_known,
@@ -30,4 +32,6 @@ ROUTERS: list[APIRouter] = [
     internal_embeddings.router,
     chat.router,
     sources.router,
+    recordings.router,
+    practice_context.router,
 ]

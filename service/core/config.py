@@ -251,6 +251,38 @@ class CacheSettings(Section):
     answer_ttl_seconds: int = Field(default=24 * 3600, ge=0)
 
 
+class RecordingSettings(Section):
+    """Practice recordings: what an upload may be, and how long its download links live."""
+
+    env_prefix = "RECORDING_"
+    # The audio part's size limit: 50 MB. Bigger uploads get 413 as soon as they pass it.
+    max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    # Longest accepted recording: bounds the analysis' time and memory (refused at upload).
+    max_seconds: float = Field(default=900.0, gt=0, le=3600)
+    min_seconds: float = Field(default=1.0, gt=0)
+    # Download links on GET /api/v1/recordings/{id} are short-lived.
+    url_ttl_seconds: int = Field(default=300, gt=0, le=7 * 24 * 3600)
+
+
+class AnalysisSettings(Section):
+    """Which analyser scores recordings: `local` signal analysis, or an external model service
+    (`http`: POST {ANALYSIS_HTTP_URL}/analyze, see service/analysis/http.py for the contract)."""
+
+    env_prefix = "ANALYSIS_"
+    provider: Literal["local", "http"] = "local"
+    http_url: str = ""
+    http_token: SecretStr = SecretStr("")
+    timeout_seconds: float = Field(default=120.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    backoff_seconds: float = Field(default=1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _http_needs_a_url(self) -> AnalysisSettings:
+        if self.provider == "http" and not self.http_url.startswith(("http://", "https://")):
+            raise ValueError("ANALYSIS_PROVIDER=http needs ANALYSIS_HTTP_URL (http or https)")
+        return self
+
+
 def _sections(model: type[BaseModel]) -> Iterator[tuple[str, type[Section]]]:
     for name, info in model.model_fields.items():
         kind = info.annotation
@@ -364,6 +396,8 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
 
     @classmethod
     def settings_customise_sources(

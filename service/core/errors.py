@@ -24,9 +24,11 @@ from service.core.exceptions import (
     Invalid,
     NotFound,
     ServiceError,
+    TooLarge,
     Unauthenticated,
     Unavailable,
     Unsupported,
+    UnsupportedMediaType,
 )
 from service.core.middleware import HttpMiddleware, on_response_start
 from service.core.request_context import current_request_id
@@ -98,6 +100,8 @@ _STATUS_OF_KIND: dict[type[ServiceError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    TooLarge: 413,
+    UnsupportedMediaType: 415,
     Invalid: 422,
     Unavailable: 503,
 }
