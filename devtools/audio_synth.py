@@ -99,7 +99,7 @@ def encode(
         samples: npt.NDArray[np.generic] = (
             (np.clip(y, -1, 1) * 32767).astype(np.int16) if sample_format == "s16" else y
         )
-        step = 1152 if fmt == "mp3" else 1024
+        step = sr  # PyAV re-frames to the codec's frame size itself
         for start in range(0, len(samples), step):
             chunk = np.ascontiguousarray(samples[start : start + step]).reshape(1, -1)
             frame = av.AudioFrame.from_ndarray(chunk, format=sample_format, layout="mono")

@@ -54,7 +54,7 @@ def boundary_of(content_type: str | None) -> bytes:
 class FormReader:
     def __init__(self, boundary: bytes) -> None:
         self.events: list[Event] = []
-        self.headers: dict[str, str] = {}
+        self.headers: dict[str, bytes] = {}
         self.field = bytearray()
         self.value = bytearray()
         self.ended = False
@@ -76,20 +76,20 @@ class FormReader:
         self.headers = {}
 
     def _header_end(self) -> None:
-        self.headers[self.field.decode("latin-1").strip().lower()] = self.value.decode(
-            "utf-8", "replace"
-        ).strip()
+        # Raw bytes: browsers send file names as UTF-8, which the options parser keeps intact
+        # only when it is handed bytes.
+        self.headers[self.field.decode("latin-1").strip().lower()] = bytes(self.value).strip()
         self.field.clear()
         self.value.clear()
 
     def _headers_done(self) -> None:
-        _, options = parse_options_header(self.headers.get("content-disposition", ""))
+        _, options = parse_options_header(self.headers.get("content-disposition", b""))
         name, filename = options.get(b"name"), options.get(b"filename")
         self.events.append(
             PartStart(
                 name.decode("utf-8", "replace") if name is not None else None,
                 filename.decode("utf-8", "replace") if filename is not None else None,
-                self.headers.get("content-type"),
+                self.headers.get("content-type", b"").decode("latin-1") or None,
             )
         )
 

@@ -25,18 +25,28 @@ from tests.conftest import REPO_ROOT
 from tests.factories import Account
 
 TAKES = ("steady", "jittered", "swell", "staccato", "legato", "pedal")
-Takes = dict[tuple[str, str], bytes]
+
+
+class Takes:
+    """Every scenario in WAV, MP3 and M4A, each rendered and encoded once, when first asked for
+    (a few seconds of audio each)."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, Any] = {}
+        self.files: dict[tuple[str, str], bytes] = {}
+
+    def __getitem__(self, key: tuple[str, str]) -> bytes:
+        take, fmt = key
+        if key not in self.files:
+            if take not in self.samples:
+                self.samples[take] = audio_synth.render(audio_synth.scenario(take))
+            self.files[key] = audio_synth.encode(self.samples[take], fmt)  # type: ignore[arg-type]
+        return self.files[key]
 
 
 @pytest.fixture(scope="session")
 def takes() -> Takes:
-    """Every scenario in WAV, MP3 and M4A (a few seconds each, encoded once)."""
-    out: Takes = {}
-    for take in TAKES:
-        samples = audio_synth.render(audio_synth.scenario(take))
-        for fmt in audio_synth.FORMATS:
-            out[take, fmt] = audio_synth.encode(samples, fmt)
-    return out
+    return Takes()
 
 
 def upload(
