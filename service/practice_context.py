@@ -14,6 +14,7 @@ from service.core.db import Conn
 from service.core.exceptions import Forbidden, NotFound
 from service.models.practice_context import PracticeContext, PracticeContextIn
 from service.repositories import practice_contexts as repo
+from service.repositories import users
 from service.repositories.practice_contexts import PracticeContextRow
 
 NOT_FOUND = NotFound("user_not_found", "No such user, or not one whose context you may read.")
@@ -36,7 +37,15 @@ def _context(user_id: UUID, row: PracticeContextRow | None) -> PracticeContext:
 async def read_context(conn: Conn, scope: AccessScope, user_id: UUID) -> PracticeContext:
     if not scope.can_read_user_data(user_id):
         raise NOT_FOUND
-    return _context(user_id, await repo.get(conn, user_id))
+    row = await repo.get(conn, user_id)
+    # Only an admin's scope reaches ids it hasn't seen in a link: make sure the user exists.
+    if (
+        row is None
+        and user_id != scope.user_id
+        and await users.get_by_id(conn, str(user_id)) is None
+    ):
+        raise NOT_FOUND
+    return _context(user_id, row)
 
 
 async def write_context(
@@ -47,4 +56,6 @@ async def write_context(
     if not scope.can_change(user_id):
         raise Forbidden("forbidden", "Teachers can read their students' context but not change it.")
     row = await repo.upsert(conn, user_id, **values.model_dump())
+    if row is None:
+        raise NOT_FOUND
     return _context(user_id, row)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from psycopg import sql
+from psycopg import errors, sql
 
 from service.core.db import Conn, columns, fetch_new, fetch_one
 
@@ -51,7 +51,8 @@ async def upsert(
     repertoire: list[str],
     experience_level: str | None,
     practice_minutes_per_day: int | None,
-) -> PracticeContextRow:
+) -> PracticeContextRow | None:
+    """None: no such user."""
     params = {
         "user_id": user_id,
         "goals": goals,
@@ -60,4 +61,7 @@ async def upsert(
         "experience_level": experience_level,
         "practice_minutes_per_day": practice_minutes_per_day,
     }
-    return await fetch_new(conn, PracticeContextRow, _UPSERT, params)
+    try:
+        return await fetch_new(conn, PracticeContextRow, _UPSERT, params)
+    except errors.ForeignKeyViolation:
+        return None
