@@ -3,6 +3,7 @@ for each 3-second segment, plus how every number was produced (unit, range, comp
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -11,15 +12,14 @@ SEGMENT_SECONDS = 3.0
 Value = float | str | None
 
 
-def clock(seconds: float) -> str:
+def clock(seconds: int) -> str:
     """`m:ss`, as segment labels show times."""
-    whole = round(seconds)
-    return f"{whole // 60}:{whole % 60:02d}"
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def segment_label(start: float, end: float) -> str:
-    """`"0:00-0:03"`."""
-    return f"{clock(start)}-{clock(end)}"
+    """`"0:00-0:03"`: whole seconds that cover the segment (9.0-9.5 s is "0:09-0:10")."""
+    return f"{clock(math.floor(start + 1e-6))}-{clock(math.ceil(end - 1e-6))}"
 
 
 @dataclass(frozen=True)

@@ -177,3 +177,18 @@ def test_silence_is_refused(tmp_path: Path) -> None:
     with pytest.raises(AnalysisError) as refused:
         LocalAnalyzer(max_seconds=60).analyse_file(path, "wav")
     assert refused.value.code == "audio_silent"
+
+
+@pytest.mark.parametrize(
+    ("duration", "labels"),
+    [
+        (6.0, ["0:00-0:03", "0:03-0:06"]),
+        (7.5, ["0:00-0:03", "0:03-0:06", "0:06-0:08"]),
+        (6.4, ["0:00-0:03", "0:03-0:07"]),  # a last piece under a second joins the one before
+        (62.5, [*(f"0:{s:02d}-0:{s + 3:02d}" for s in range(0, 57, 3)), "0:57-1:00", "1:00-1:03"]),
+    ],
+)
+def test_segment_bounds_and_labels(duration: float, labels: list[str]) -> None:
+    from service.analysis.result import segment_bounds, segment_label
+
+    assert [segment_label(a, b) for a, b in segment_bounds(duration)] == labels
