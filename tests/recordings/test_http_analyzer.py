@@ -139,7 +139,7 @@ def test_a_good_answer_becomes_the_result(
         "0:00-0:03",
         "0:03-0:06",
         "0:06-0:09",
-        "0:09-0:09",
+        "0:09-0:10",
     ]
     assert len(model_service.requests) == 1
 
