@@ -57,7 +57,8 @@ class ObjectSink:
             self.upload_id = await asyncio.to_thread(
                 self.store.create_multipart, self.bucket, self.key, self.content_type
             )
-        self.file.flush()
+        if not self.file.closed:
+            self.file.flush()  # the part is read back from the spool by another thread
         number, offset = len(self.etags) + 1, self.sent
         self.sent += length
         self.in_flight = asyncio.create_task(

@@ -369,3 +369,18 @@ def test_an_announced_oversized_length_is_refused_before_the_body(
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert sent <= 1 << 20
     leftovers.assert_none(student)
+
+
+def test_a_file_of_several_parts_is_stored_whole(
+    client: httpx.Client, accounts: Accounts, leftovers: Leftovers
+) -> None:
+    """Over the 8 MiB part size: stored as a multipart upload, completed only after the checks."""
+    student = accounts.create("student")
+    data = _wav(400, rate=22050, width=2)  # about 17.6 MB: three parts
+    r = upload(client, student, data, "long.wav", metadata=metadata_for(data, "long.wav"))
+    assert r.status_code == 201, r.text
+    assert r.json()["duration_seconds"] == pytest.approx(400, abs=0.01)
+    rows, keys, pending = leftovers.of(student)
+    assert (rows, len(keys), pending) == (1, 1, [])
+    stored = leftovers.store.get_bytes(leftovers.bucket, keys[0])
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()
