@@ -342,6 +342,28 @@ def dynamics(onsets: F64, peaks: F64) -> tuple[Reasoned, Reasoned]:
     return (spread, None), (slope, None)
 
 
+TEMPO_WINDOW = 8.0  # librosa's default autocorrelation window, seconds
+TEMPO_BLOCK = 2048  # tempogram columns computed at once
+
+
+def estimate_tempo(env: F32) -> float:
+    """librosa.feature.tempo over the whole recording, with its tempogram averaged block by
+    block: the full tempogram (one 8-second autocorrelation per 11.6 ms frame) of a 15-minute
+    recording would need gigabytes, its mean needs one column."""
+    win = int(librosa.time_to_frames(TEMPO_WINDOW, sr=SR, hop_length=HOP))
+    total = np.zeros(win, dtype=np.float64)
+    half = win // 2 + 1
+    for start in range(0, len(env), TEMPO_BLOCK):
+        lo, hi = max(0, start - half), min(len(env), start + TEMPO_BLOCK + half)
+        tg = librosa.feature.tempogram(
+            onset_envelope=env[lo:hi], sr=SR, hop_length=HOP, win_length=win
+        )
+        keep = tg[:, start - lo : start - lo + min(TEMPO_BLOCK, len(env) - start)]
+        total += keep.sum(axis=1)
+    mean = (total / len(env))[:, np.newaxis]
+    return float(librosa.feature.tempo(tg=mean, sr=SR, hop_length=HOP)[0])
+
+
 def contour_label(slope: float | None) -> str | None:
     if slope is None:
         return None
@@ -434,11 +456,7 @@ def analyse_samples(y: F32, *, duration: float) -> tuple[Span, list[Segment]]:
     frames = frame_features(y)
     onset_frames = detect_onsets(frames)
     notes = note_facts(y, frames, onset_frames)
-    tempo: float | None = None
-    if len(onset_frames) >= 4:
-        tempo = float(
-            librosa.feature.tempo(onset_envelope=frames.onset_env, sr=SR, hop_length=HOP)[0]
-        )
+    tempo = estimate_tempo(frames.onset_env) if len(onset_frames) >= 4 else None
     beat = 60 / tempo if tempo else None
 
     measured, drift = _measure(y, frames, notes, 0, len(notes.onsets), beat)
