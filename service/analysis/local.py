@@ -377,7 +377,9 @@ def contour_label(slope: float | None) -> str | None:
 def loudness(y: F32) -> float | None:
     if len(y) < int(0.4 * SR):
         return None
-    value = pyloudnorm.Meter(SR).integrated_loudness(y.astype(np.float64))
+    # float32 in: pyloudnorm filters a copy of its input in its own dtype, so a float64 copy
+    # would double the memory of the longest recordings for no audible difference.
+    value = pyloudnorm.Meter(SR).integrated_loudness(y)
     return float(value) if math.isfinite(value) else None
 
 
