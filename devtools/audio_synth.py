@@ -6,7 +6,8 @@ the upper partials (a harder stroke is brighter). A key released before the next
 with a short raised-cosine fade followed by an exponential damper decay (no click); with the
 pedal down the note rings on. The score is the ground truth the analysis tests assert against.
 
-`python -m devtools.audio_synth OUT_DIR` writes the demo takes the README walk-through uploads.
+`python -m devtools.audio_synth OUT_DIR [--take NAME ...]` writes the takes as files (the README
+walk-through uploads them).
 """
 
 from __future__ import annotations
@@ -160,16 +161,22 @@ def scenario(name: str) -> list[Note]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--take", default="steady", help="steady, jittered, swell, staccato, ...")
+    parser.add_argument(
+        "--take",
+        action="append",
+        choices=["steady", "jittered", "swell", "staccato", "legato", "pedal"],
+        help="which takes (repeatable; default: all), each written as WAV, MP3 and M4A",
+    )
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    y = render(scenario(args.take))
-    for fmt in FORMATS:
-        path = args.out_dir / f"{args.take}.{fmt}"
-        path.write_bytes(encode(y, fmt))
-        print(path)
+    for take in args.take or ["steady", "jittered", "swell", "staccato", "legato", "pedal"]:
+        y = render(scenario(take))
+        for fmt in FORMATS:
+            path = args.out_dir / f"{take}.{fmt}"
+            path.write_bytes(encode(y, fmt))
+            print(path)
     return 0
 
 
