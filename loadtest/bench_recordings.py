@@ -25,7 +25,6 @@ import os
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,8 +41,9 @@ import psutil
 
 from devtools import audio_synth
 from devtools.devstack.demo_users import DEMO_PASSWORD
-from devtools.devstack.processes import Child, Supervisor, http_ok, python
+from devtools.devstack.processes import http_ok
 from devtools.live_server import free_port
+from loadtest.stack import local_stack
 from service.core.config import REPO_ROOT, Settings
 
 RESULTS = REPO_ROOT / "loadtest" / "results"
@@ -53,42 +53,33 @@ TARGET_UPLOAD_SECONDS = 2.0
 
 @contextmanager
 def fresh_stack(workdir: Path) -> Iterator[tuple[str, str, psutil.Process]]:
-    """`python -m devtools.devstack up` on free ports and its own LOCAL_DIR; yields the API and
-    edge URLs and the job worker's process."""
+    """The `make up` stack (loadtest.stack) on free ports with its own LOCAL_DIR; yields the
+    API and edge URLs and the job worker's process."""
     api_port, edge_port, s3_port = free_port(), free_port(), free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
-        "LOCAL_DIR": str(workdir / "local"),
-        "API_PORT": str(api_port),
-        "EDGE_PORT": str(edge_port),
-        "S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
-        "SEED_DEMO_DATA": "false",
-        "EDGE_RATE_LIMIT_PER_MINUTE": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    log = (workdir / "stack.log").open("ab")
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [python(), "-m", "devtools.devstack", "up"],
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.update(
+        {
+            "LOCAL_DIR": str(workdir / "local"),
+            "EDGE_PORT": str(edge_port),
+            "S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
+            "EDGE_RATE_LIMIT_PER_MINUTE": "0",
+        }
     )
-    sup = Supervisor(children=[Child("devstack", proc)])
     api, edge = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{edge_port}"
-    try:
-        sup.wait_ready(sup.children[0], http_ok(f"{edge}/health"), 300, f"{edge}/health")
-        yield api, edge, _job_worker(proc.pid)
-    finally:
-        sup.stop_all(grace=30)
+    with local_stack(api, api_port, workdir / "stack.log"):
+        deadline = time.monotonic() + 120
+        while not http_ok(f"{edge}/health")():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the edge never answered at {edge}")
+            time.sleep(0.5)
+        yield api, edge, _job_worker()
 
 
-def _job_worker(stack_pid: int, timeout: float = 120) -> psutil.Process:
+def _job_worker(timeout: float = 120) -> psutil.Process:
     """The stack's `python -m service.worker` (started after the edge is up)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for child in psutil.Process(stack_pid).children(recursive=True):
+        for child in psutil.Process().children(recursive=True):
             if "service.worker" in " ".join(child.cmdline()):
                 return child
         time.sleep(0.5)

@@ -19,7 +19,9 @@ SortOrder = Literal["asc", "desc"]
 
 
 @dataclass(frozen=True)
-class RecordingRow:
+class NewRecording:
+    """What the upload knows when it writes the row."""
+
     id: UUID
     user_id: UUID
     original_filename: str
@@ -31,6 +33,10 @@ class RecordingRow:
     duration_seconds: float
     sample_rate: int
     channels: int
+
+
+@dataclass(frozen=True)
+class RecordingRow(NewRecording):
     status: RecordingStatus
     error_code: str | None
     error_message: str | None
@@ -38,21 +44,6 @@ class RecordingRow:
     analysis_finished_at: datetime | None
     created_at: datetime
     updated_at: datetime
-
-
-@dataclass(frozen=True)
-class NewRecording:
-    id: UUID
-    user_id: UUID
-    original_filename: str
-    format: str
-    codec: str
-    storage_key: str
-    size_bytes: int
-    sha256: str
-    duration_seconds: float
-    sample_rate: int
-    channels: int
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from devtools import audio_synth
+from devtools.devstack.demo_users import DEMO_PASSWORD
 from tests.local_stack import LocalStack
 
 pytestmark = pytest.mark.slow
@@ -32,7 +33,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         s.interrupt()
 
 
-def _login(edge: str, email: str, password: str = "practice-daily") -> dict[str, str]:
+def _login(edge: str, email: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
     r = httpx.post(
         f"{edge}/api/auth/login", json={"email": email, "password": password}, timeout=30
     )
@@ -84,7 +85,7 @@ def test_a_student_uploads_three_formats_through_the_edge(stack: LocalStack) -> 
         assert r.json()["format"] == fmt and r.json()["size_bytes"] == len(data)
         ids[fmt] = r.json()["id"]
 
-    for fmt, rid in ids.items():
+    for rid in ids.values():
         done = _finished(edge, student, rid)
         assert done["status"] == "completed", done
         analysis = httpx.get(

@@ -99,7 +99,7 @@ def answer(duration: float, segment: float) -> dict[str, Any]:
     """Scores the model would give: fixed per dimension, varying a little per segment."""
     scores: dict[str, float | None] = {n: round(0.2 + 0.04 * i, 2) for i, n in enumerate(SCORED)}
     scores["pedal_clean_blurred"] = None
-    segments = []
+    segments: list[dict[str, Any]] = []
     start = 0.0
     while start < duration:
         end = min(duration, start + segment)

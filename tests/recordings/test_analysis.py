@@ -85,8 +85,9 @@ def test_a_swell_from_pp_to_ff_shows_a_rising_dynamic_contour(
     full = [s for s in swell.segments if s.end - s.start == 3.0]
     assert len(full) >= 3
     assert all(s.measurements["dynamic_contour"] == "crescendo" for s in full)
-    levels = [s.measurements["loudness_lufs"] for s in full]
-    assert all(isinstance(v, float) for v in levels)
+    measured_levels = [s.measurements["loudness_lufs"] for s in full]
+    levels = [v for v in measured_levels if isinstance(v, float)]
+    assert len(levels) == len(full)
     assert levels == sorted(levels) and levels[-1] - levels[0] > 10, levels
     assert score(swell, "dynamic_range_little_large") > 0.5
     assert score(steady, "dynamic_range_little_large") < 0.1
@@ -149,9 +150,9 @@ def test_every_score_is_documented_and_nulls_have_reasons(
             assert d.computation is None and d.reason
         else:
             assert 0 <= value <= 1 and d.computation
-    for name, value in result.overall.measurements.items():
+    for name, measure in result.overall.measurements.items():
         assert name in definitions and definitions[name].kind == "measurement"
-        assert value is None or isinstance(value, str) or math.isfinite(value)
+        assert measure is None or isinstance(measure, str) or math.isfinite(measure)
     measured_dims = {n for n in NAMES if result.overall.scores[n] is not None}
     assert measured_dims == {
         "timing_stable_unstable",

@@ -83,9 +83,7 @@ def stored(settings: Settings, takes: Takes) -> RecordingRow:
     key = f"recordings/tests/{rid}.wav"
     store = ObjectStore(settings)
     store.ensure_buckets()
-    store.put_bytes(
-        settings.storage.bucket_projects, key, takes["steady", "wav"], "audio/wav"
-    )
+    store.put_bytes(settings.storage.bucket_projects, key, takes["steady", "wav"], "audio/wav")
     from datetime import UTC, datetime
 
     now = datetime.now(UTC)

@@ -150,37 +150,33 @@ def test_an_hour_long_recording_is_refused_before_analysis(
     leftovers.assert_none(student)
 
 
-def test_a_missing_audio_part_is_refused(
-    client: httpx.Client, accounts: Accounts, takes: Takes, leftovers: Leftovers
+@pytest.mark.parametrize(
+    ("parts", "code"),
+    [
+        (["file"], "audio_missing"),
+        (["metadata"], "audio_missing"),
+        (["audio", "audio"], "duplicate_audio_part"),
+        (["metadata", "audio", "metadata"], "duplicate_metadata_part"),
+    ],
+)
+def test_exactly_one_audio_part_and_at_most_one_metadata_part(
+    client: httpx.Client,
+    accounts: Accounts,
+    takes: Takes,
+    leftovers: Leftovers,
+    parts: list[str],
+    code: str,
 ) -> None:
     student = accounts.create("student")
     data = takes["steady", "wav"]
-    r = client.post(
-        "/api/v1/upload",
-        files=[("file", ("take.wav", data, "audio/wav"))],
-        headers=student.headers,
-    )
-    assert_error(r, 422, "audio_missing")
-    r = client.post(
-        "/api/v1/upload",
-        files=[("metadata", (None, '{"originalName": "x.wav"}', "application/json"))],
-        headers=student.headers,
-    )
-    assert_error(r, 422, "audio_missing")
-    leftovers.assert_none(student)
-
-
-def test_two_audio_parts_are_refused(
-    client: httpx.Client, accounts: Accounts, takes: Takes, leftovers: Leftovers
-) -> None:
-    student = accounts.create("student")
-    data = takes["steady", "wav"]
-    r = client.post(
-        "/api/v1/upload",
-        files=[("audio", ("a.wav", data, "audio/wav")), ("audio", ("b.wav", data, "audio/wav"))],
-        headers=student.headers,
-    )
-    assert_error(r, 422, "duplicate_audio_part")
+    files = [
+        (name, (None, "{}", "application/json"))
+        if name == "metadata"
+        else (name, ("take.wav", data, "audio/wav"))
+        for name in parts
+    ]
+    r = client.post("/api/v1/upload", files=files, headers=student.headers)
+    assert_error(r, 422, code)
     leftovers.assert_none(student)
 
 
