@@ -380,3 +380,32 @@ def test_a_file_of_several_parts_is_stored_whole(
     assert (rows, len(keys), pending) == (1, 1, [])
     stored = leftovers.store.get_bytes(leftovers.bucket, keys[0])
     assert hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()
+
+
+def test_a_client_that_goes_away_mid_upload_leaves_nothing(
+    live_api: Api, accounts: Accounts, leftovers: Leftovers
+) -> None:
+    """Nine MiB sent (so a part is already in storage), then the connection drops."""
+    student = accounts.create("student")
+    url = urlsplit(live_api.url)
+    boundary = b"gone"
+    head = (
+        b"--" + boundary + b'\r\nContent-Disposition: form-data; name="audio"; '
+        b'filename="a.wav"\r\n\r\n' + _padded_wav(1 << 20)[:44]
+    )
+    sock = socket.create_connection((url.hostname, url.port))
+    sock.sendall(
+        b"POST /api/v1/upload HTTP/1.1\r\nHost: x\r\n"
+        + f"Authorization: Bearer {student.access_token}\r\n".encode()
+        + b"Content-Type: multipart/form-data; boundary=" + boundary + b"\r\n"
+        + b"Content-Length: 40000000\r\n\r\n" + head
+    )  # fmt: skip
+    for _ in range(9 * 16):
+        sock.sendall(b"\x10\x00" * 32768)
+    sock.close()
+    # The server notices, counts it as interrupted (not as its own error) and cleans up.
+    deadline = time.monotonic() + 20
+    while 'outcome="upload_interrupted"' not in httpx.get(f"{live_api.url}/api/metrics").text:
+        assert time.monotonic() < deadline, "the disconnect was never handled"
+        time.sleep(0.2)
+    leftovers.assert_none(student)

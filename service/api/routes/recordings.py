@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from starlette.requests import ClientDisconnect
 
 from service.api.deps import (
     BriefUser,
@@ -17,6 +19,7 @@ from service.api.deps import (
     StoreDep,
 )
 from service.core.errors import error_responses
+from service.core.exceptions import Invalid
 from service.models.recordings import (
     Analysis,
     AnalysisRequested,
@@ -68,6 +71,16 @@ def get_intake(services: ServicesDep) -> RecordingIntake:
 IntakeDep = Annotated[RecordingIntake, Depends(get_intake)]
 
 
+async def _chunks(request: Request) -> AsyncIterator[bytes]:
+    """The body as it arrives. A client (or the edge, cutting an oversized body) that goes away
+    mid-body is the client's failure, not the server's: nothing is kept, nobody reads the answer."""
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect as exc:
+        raise Invalid("upload_interrupted", "The upload ended before its body did.") from exc
+
+
 def _content_length(request: Request) -> int | None:
     value = request.headers.get("content-length", "")
     return int(value) if value.isdigit() else None
@@ -85,7 +98,7 @@ async def upload_recording(request: Request, user: BriefUser, intake: IntakeDep)
     body = IncomingBody(
         content_type=request.headers.get("content-type"),
         content_length=_content_length(request),
-        chunks=request.stream(),
+        chunks=_chunks(request),
     )
     row = await intake.receive(body, user.id)
     return UploadAccepted(
