@@ -1,4 +1,5 @@
-"""`python -m service.worker`: one ingestion worker (what production instance groups run).
+"""`python -m service.worker`: one job worker, for knowledge ingestion and recording analysis
+(what production instance groups run).
 
 Many workers on many machines share the PostgreSQL queue. Each sends heartbeats; every worker
 also looks for jobs whose worker stopped sending them (killed, machine lost) and retries them.
@@ -20,6 +21,7 @@ from service.embeddings import get_embedder
 from service.knowledge.queue import QUEUE, WorkerRuntime, build_queue_app
 from service.knowledge.sources import SourceReader
 from service.knowledge.storage_reader import object_getter
+from service.recordings.jobs import QUEUE as RECORDINGS_QUEUE
 
 log = logging.getLogger("service.worker")
 
@@ -55,10 +57,10 @@ async def run(settings: Settings) -> None:
     app = build_queue_app(database_url)
     async with app.open_async():
         recovery = asyncio.create_task(retry_stalled_jobs(app, settings))
-        log.info("worker started", extra={"queue": QUEUE})
+        log.info("worker started", extra={"queues": [QUEUE, RECORDINGS_QUEUE]})
         try:
             await app.run_worker_async(
-                queues=[QUEUE],
+                queues=[QUEUE, RECORDINGS_QUEUE],
                 concurrency=settings.ingest.worker_concurrency,
                 update_heartbeat_interval=settings.ingest.worker_heartbeat_seconds,
                 stalled_worker_timeout=settings.ingest.worker_stalled_after_seconds,

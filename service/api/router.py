@@ -13,8 +13,10 @@ from service.api.routes import (
     internal_caller,
     internal_embeddings,
     knowledge,
+    practice_context,
     project_access,
     projects,
+    recordings,
     relationships,
     sources,
     well_known,
@@ -36,4 +38,6 @@ ROUTERS: list[APIRouter] = [
     chat.router,
     sources.router,
     admin.router,
+    recordings.router,
+    practice_context.router,
 ]

@@ -262,7 +262,7 @@ class RateLimitSettings(Section):
     api: str = "1000/hour"  # every authenticated request, per user
     rag: str = "50/minute"  # questions (POST /api/chat/query), per user
     tutor: str = "50/minute"  # the tutor chat's own bucket, per user
-    uploads: str = "60/hour"  # new project and knowledge uploads, per user
+    uploads: str = "60/hour"  # new project, knowledge and recording uploads, per user
     # Login and registration attempts (each costs ~64 MiB and tens of ms of Argon2).
     login_ip: str = "30/minute"  # per client IP
     login_account: str = "10/minute"  # per account (email), registered or not
@@ -283,6 +283,38 @@ class RateLimitSettings(Section):
         except ValueError as exc:
             raise ValueError(f"not a rate limit ({exc}); write e.g. '1000/hour'") from exc
         return value
+
+
+class RecordingSettings(Section):
+    """Practice recordings: what an upload may be, and how long its download links live."""
+
+    env_prefix = "RECORDING_"
+    # The audio part's size limit: 50 MB. Bigger uploads get 413 as soon as they pass it.
+    max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    # Longest accepted recording: bounds the analysis' time and memory (refused at upload).
+    max_seconds: float = Field(default=900.0, gt=0, le=3600)
+    min_seconds: float = Field(default=1.0, gt=0)
+    # Download links on GET /api/v1/recordings/{id} are short-lived.
+    url_ttl_seconds: int = Field(default=300, gt=0, le=7 * 24 * 3600)
+
+
+class AnalysisSettings(Section):
+    """Which analyser scores recordings: `local` signal analysis, or an external model service
+    (`http`: POST {ANALYSIS_HTTP_URL}/analyze, see service/analysis/http.py for the contract)."""
+
+    env_prefix = "ANALYSIS_"
+    provider: Literal["local", "http"] = "local"
+    http_url: str = ""
+    http_token: SecretStr = SecretStr("")
+    timeout_seconds: float = Field(default=120.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    backoff_seconds: float = Field(default=1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _http_needs_a_url(self) -> AnalysisSettings:
+        if self.provider == "http" and not self.http_url.startswith(("http://", "https://")):
+            raise ValueError("ANALYSIS_PROVIDER=http needs ANALYSIS_HTTP_URL (http or https)")
+        return self
 
 
 def _sections(model: type[BaseModel]) -> Iterator[tuple[str, type[Section]]]:
@@ -399,6 +431,8 @@ class Settings(BaseSettings):
     rag: RagSettings = Field(default_factory=RagSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -27,9 +27,11 @@ from service.core.exceptions import (
     NotFound,
     RateLimited,
     ServiceError,
+    TooLarge,
     Unauthenticated,
     Unavailable,
     Unsupported,
+    UnsupportedMediaType,
 )
 from service.core.middleware import HttpMiddleware, on_response_start
 from service.core.ratelimit_headers import quota_headers
@@ -102,6 +104,8 @@ _STATUS_OF_KIND: dict[type[ServiceError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    TooLarge: 413,
+    UnsupportedMediaType: 415,
     Invalid: 422,
     RateLimited: 429,
     Unavailable: 503,

@@ -32,6 +32,14 @@ class Invalid(ServiceError):
     """Well-formed, but breaks a rule: a value out of range, a file too large, the wrong kind."""
 
 
+class TooLarge(ServiceError):
+    """The request carries more than a limit allows (refused while it is still arriving)."""
+
+
+class UnsupportedMediaType(ServiceError):
+    """The content is of a kind this endpoint doesn't take (decided from the bytes themselves)."""
+
+
 class Unauthenticated(ServiceError):
     """No usable credentials. `challenge` tells the client how to authenticate (RFC 6750)."""
 

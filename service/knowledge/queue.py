@@ -77,6 +77,12 @@ def build_queue_app(database_url: str, *, min_size: int = 1, max_size: int = 4) 
         connector=PsycopgConnector(conninfo=database_url, min_size=min_size, max_size=max_size)
     )
     app.add_tasks_from(tasks, namespace=NAMESPACE)
+    # Recording analysis shares the queue's database and workers (its own queue name). Imported
+    # here: its task module builds on this one's worker runtime.
+    from service.recordings.jobs import NAMESPACE as RECORDINGS
+    from service.recordings.jobs import tasks as recording_tasks
+
+    app.add_tasks_from(recording_tasks, namespace=RECORDINGS)
     return app
 
 

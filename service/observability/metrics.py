@@ -125,6 +125,30 @@ INGESTION_OLDEST_JOB_AGE = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+# --- Recordings and their analysis ------------------------------------------------------------
+ANALYSIS_BUCKETS: tuple[float, ...] = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+RECORDING_UPLOADS = Counter(
+    "recording_uploads",
+    "Recording uploads by detected format (unknown before it is known) and outcome (accepted, "
+    "or the refusal's error code).",
+    ["format", "outcome"],
+)
+RECORDING_UPLOAD_BYTES = Counter(
+    "recording_upload_bytes",
+    "Audio bytes of accepted recording uploads.",
+)
+ANALYSIS_JOBS = Counter(
+    "analysis_jobs",
+    "Recording analysis jobs finished, by analyser and outcome (completed, failed, skipped, error).",
+    ["analyzer", "outcome"],
+)
+ANALYSIS_DURATION = Histogram(
+    "analysis_duration_seconds",
+    "Time to analyse one recording (download, decode, analysis or the model service's answer).",
+    ["analyzer"],
+    buckets=ANALYSIS_BUCKETS,
+)
+
 # --- Database ---------------------------------------------------------------------------------
 # Each process owns its own pool, so connections add up across live processes.
 DB_POOL_CONNECTIONS = Gauge(

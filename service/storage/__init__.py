@@ -1,6 +1,6 @@
 """Object storage: one boto3 client for R2 in production and a local S3 server in dev and tests."""
 
-from service.storage.keys import project_key, sanitize_filename
+from service.storage.keys import project_key, recording_key, sanitize_filename
 from service.storage.store import ObjectInfo, ObjectStore, StorageUnavailable
 
 __all__ = [
@@ -8,5 +8,6 @@ __all__ = [
     "ObjectStore",
     "StorageUnavailable",
     "project_key",
+    "recording_key",
     "sanitize_filename",
 ]

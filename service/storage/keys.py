@@ -27,3 +27,8 @@ def sanitize_filename(name: str, *, suffix: str = ".pdf") -> str:
 
 def project_key(user_id: UUID | str, project_id: UUID | str, filename: str) -> str:
     return f"projects/{user_id}/{project_id}/{sanitize_filename(filename)}"
+
+
+def recording_key(user_id: UUID | str, recording_id: UUID | str, extension: str) -> str:
+    """`recordings/{user_id}/{recording_id}.{ext}`: the extension is the detected format's."""
+    return f"recordings/{user_id}/{recording_id}.{extension}"

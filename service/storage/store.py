@@ -128,6 +128,58 @@ class ObjectStore:
             size=len(data), etag=str(r.get("ETag", "")).strip('"'), content_type=content_type
         )
 
+    def put_file(self, bucket: str, key: str, path: str, content_type: str) -> None:
+        try:
+            with open(path, "rb") as body:
+                self.client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    # --- multipart uploads: the object exists only once completed, so an abandoned upload
+    # leaves no object (stores expire incomplete uploads: R2 after 7 days) ---
+
+    def create_multipart(self, bucket: str, key: str, content_type: str) -> str:
+        try:
+            r = self.client.create_multipart_upload(
+                Bucket=bucket, Key=key, ContentType=content_type
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        return str(r["UploadId"])
+
+    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes) -> str:
+        """Parts are numbered from 1; all but the last must be at least 5 MiB. Returns the ETag."""
+        try:
+            r = self.client.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        return str(r["ETag"])
+
+    def complete_multipart(self, bucket: str, key: str, upload_id: str, etags: list[str]) -> None:
+        parts = [{"PartNumber": i, "ETag": etag} for i, etag in enumerate(etags, start=1)]
+        try:
+            self.client.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def multipart_uploads(self, bucket: str, prefix: str) -> list[str]:
+        """Keys with an upload in progress (or abandoned) under `prefix`."""
+        try:
+            r = self.client.list_multipart_uploads(Bucket=bucket, Prefix=prefix)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        return [u["Key"] for u in r.get("Uploads", [])]
+
     def delete(self, bucket: str, key: str) -> None:
         """Idempotent: deleting a missing key succeeds, so a retried delete is safe."""
         try:

@@ -18,6 +18,7 @@ export const ROUTES = Object.freeze({
   chat: "chat_query",
   embeddings: "embeddings_generate",
   stream: "project_stream",
+  upload: "recording_upload",
   blocked: "blocked",
   preflight: "preflight",
   proxy: "proxy",

@@ -14,6 +14,7 @@ import { health } from "./routes/health.js";
 import { chatQuery } from "./routes/chat.js";
 import { generateEmbedding } from "./routes/embeddings.js";
 import { STREAM_PATH, streamProject } from "./routes/stream.js";
+import { UPLOAD_PATH, streamUpload } from "./routes/upload.js";
 
 /**
  * The path the origin will route on: percent-decoded (uvicorn decodes before Starlette
@@ -86,6 +87,11 @@ async function route(request, env, settings, requestId, ctx, obs) {
     obs.route = ROUTES.stream;
     if (!["GET", "HEAD"].includes(request.method)) throw methodNotAllowed("GET, HEAD");
     return streamProject(request, env, settings, requestId, stream[1]);
+  }
+  if (path === UPLOAD_PATH) {
+    obs.route = ROUTES.upload;
+    if (request.method !== "POST") throw methodNotAllowed("POST");
+    return streamUpload(request, settings, requestId);
   }
   return proxy(request, settings, requestId);
 }

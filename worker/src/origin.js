@@ -72,7 +72,8 @@ export async function originFetch(settings, pathAndQuery, init = {}, timeoutMs =
     return await fetch(`${settings.originUrl}${pathAndQuery}`, {
       ...init,
       redirect: "manual",
-      signal: controller.signal,
+      // A caller's own signal (an upload cut off at its limit) also ends the request.
+      signal: init.signal ? AbortSignal.any([init.signal, controller.signal]) : controller.signal,
     });
   } catch (err) {
     if (controller.signal.aborted) {

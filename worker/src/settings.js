@@ -60,6 +60,10 @@ export function loadSettings(env) {
     allowedOrigins: csv(env.ALLOWED_ORIGINS),
     rateLimitPerMinute: positiveInt(env.RATE_LIMIT_PER_MINUTE, "RATE_LIMIT_PER_MINUTE", 100),
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, "MAX_BODY_BYTES", 1048576),
+    // POST /api/v1/upload only: the origin's audio limit (50 MiB) plus multipart framing.
+    uploadMaxBodyBytes: positiveInt(env.UPLOAD_MAX_BODY_BYTES, "UPLOAD_MAX_BODY_BYTES", 52494336),
+    // Time to the origin's headers on an upload: it answers once the whole body has arrived.
+    uploadTimeoutMs: positiveInt(env.UPLOAD_TIMEOUT_MS, "UPLOAD_TIMEOUT_MS", 300000),
     embeddingMode,
     embeddingModel: env.EMBEDDING_MODEL || "@cf/baai/bge-base-en-v1.5",
     // Local topology only (see local-r2-backfill.js); unset in production.

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS recording_analyses;
+DROP TABLE IF EXISTS recordings;

@@ -1,0 +1,162 @@
+"""Recordings end to end through the edge Worker (workerd) in front of the real API, worker and
+S3 server, as `make up` runs them: the walk-through README.md shows with curl."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from devtools import audio_synth
+from devtools.devstack.demo_users import DEMO_PASSWORD
+from tests.local_stack import LocalStack
+
+pytestmark = pytest.mark.slow
+
+LIMIT = 50 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    tmp = tmp_path_factory.mktemp("recordings-e2e")
+    s = LocalStack(tmp / "local", tmp / "up.log", SEED_DEMO_DATA="false").start()
+    try:
+        s.wait_healthy(f"{s.api}/api/health", timeout=90)
+        s.wait_healthy(f"{s.edge}/health")
+        yield s
+    finally:
+        s.interrupt()
+
+
+def _login(edge: str, email: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
+    r = httpx.post(
+        f"{edge}/api/auth/login", json={"email": email, "password": password}, timeout=30
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def _upload(edge: str, who: dict[str, str], name: str, data: bytes) -> httpx.Response:
+    metadata = {
+        "originalName": name,
+        "size": len(data),
+        "type": "audio/whatever",
+        "hash": hashlib.sha256(data).hexdigest(),
+    }
+    return httpx.post(
+        f"{edge}/api/v1/upload",
+        files=[
+            ("audio", (name, data, "application/octet-stream")),
+            ("metadata", (None, json.dumps(metadata), "application/json")),
+        ],
+        headers=who,
+        timeout=120,
+    )
+
+
+def _finished(edge: str, who: dict[str, str], rid: str, timeout: float = 240) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = httpx.get(
+            f"{edge}/api/v1/recordings/{rid}", headers=who, timeout=30
+        ).json()
+        if body["status"] in ("completed", "failed"):
+            return body
+        time.sleep(0.5)
+    raise AssertionError(f"analysis of {rid} never finished")
+
+
+def test_a_student_uploads_three_formats_through_the_edge(stack: LocalStack) -> None:
+    edge = stack.edge
+    student = _login(edge, "student@example.com")
+    # Longer than a second take: the WAV alone is over the edge's 1 MiB JSON cap.
+    samples = audio_synth.render(audio_synth.scale(count=40))
+    files = {fmt: audio_synth.encode(samples, fmt) for fmt in audio_synth.FORMATS}
+    assert len(files["wav"]) > 1024 * 1024
+    ids = {}
+    for fmt, data in files.items():
+        r = _upload(edge, student, f"scale.{fmt}", data)
+        assert r.status_code == 201, r.text
+        assert r.json()["format"] == fmt and r.json()["size_bytes"] == len(data)
+        ids[fmt] = r.json()["id"]
+
+    for rid in ids.values():
+        done = _finished(edge, student, rid)
+        assert done["status"] == "completed", done
+        analysis = httpx.get(
+            f"{edge}/api/v1/recordings/{rid}/analysis", headers=student, timeout=30
+        )
+        assert analysis.status_code == 200, analysis.text
+        body = analysis.json()
+        assert body["segments"][0]["label"] == "0:00-0:03" and len(body["segments"]) >= 7
+        assert body["scores"]["timing_stable_unstable"] < 0.1  # an even scale
+        assert body["measurements"]["tempo_bpm"] == pytest.approx(120, abs=3)
+
+    listed = httpx.get(
+        f"{edge}/api/v1/recordings?status=completed&sort_by=original_filename&order=asc",
+        headers=student,
+        timeout=30,
+    ).json()
+    assert [i["original_filename"] for i in listed["items"]] == [
+        "scale.m4a",
+        "scale.mp3",
+        "scale.wav",
+    ]
+
+    # The linked demo teacher reads the analysis; a teacher of someone else gets 404.
+    rid = ids["mp3"]
+    teacher = _login(edge, "teacher@example.com")
+    assert (
+        httpx.get(
+            f"{edge}/api/v1/recordings/{rid}/analysis", headers=teacher, timeout=30
+        ).status_code
+        == 200
+    )
+    httpx.post(
+        f"{edge}/api/auth/register",
+        json={
+            "email": "other-teacher@example.com",
+            "password": "a-long-password",
+            "display_name": "O",
+            "role": "teacher",
+        },
+        timeout=30,
+    )
+    stranger = _login(edge, "other-teacher@example.com", "a-long-password")
+    r = httpx.get(f"{edge}/api/v1/recordings/{rid}/analysis", headers=stranger, timeout=30)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "recording_not_found"
+
+    # Context through the edge.
+    put = httpx.put(
+        f"{edge}/api/v1/context",
+        json={
+            "goals": "Even scales",
+            "repertoire": ["Hanon No. 1"],
+            "experience_level": "beginner",
+        },
+        headers=student,
+        timeout=30,
+    )
+    assert put.status_code == 200, put.text
+    assert (
+        httpx.get(f"{edge}/api/v1/context", headers=student, timeout=30).json()["goals"]
+        == "Even scales"
+    )
+
+
+def test_50_mb_plus_one_byte_is_413_through_the_edge(stack: LocalStack) -> None:
+    edge = stack.edge
+    who = _login(edge, "admin@example.com")
+    before = httpx.get(f"{edge}/api/v1/recordings?user_id=", headers=who, timeout=30)
+    assert before.status_code == 422  # an empty user_id is a bad parameter, not "everyone"
+    data = b"RIFF" + (LIMIT - 8 + 1).to_bytes(4, "little") + b"WAVE" + bytes(LIMIT + 1 - 12)
+    r = _upload(edge, who, "big.wav", data)
+    assert r.status_code == 413, r.text
+    assert r.json()["error"]["code"] == "file_too_large"
+    mine = httpx.get(f"{edge}/api/v1/recordings", headers=who, timeout=30).json()
+    assert all(item["original_filename"] != "big.wav" for item in mine["items"])
