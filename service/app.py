@@ -18,6 +18,7 @@ from service.core.config import Settings, get_settings
 from service.core.errors import ErrorResponse, UnhandledErrorMiddleware, install_error_handlers
 from service.core.logs import configure_logging
 from service.core.middleware import AccessLogMiddleware, RequestIdMiddleware
+from service.core.origin_trust import OriginEnforcementMiddleware
 from service.embeddings.factory import get_embedder
 from service.observability.samplers import sampling
 from service.storage import StorageUnavailable
@@ -80,6 +81,8 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         paths=frozenset({"/api/chat/query"}),
         max_in_flight=settings.rag.max_in_flight,
     )
+    if settings.origin.enforce:
+        app.add_middleware(OriginEnforcementMiddleware, settings=settings)
     # Added last = outermost: request id first, so every log line and error body carries it.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(AccessLogMiddleware)

@@ -45,7 +45,7 @@ class Services:
             pool=create_pool(settings, settings.db.url),
             auth=build_auth(settings),
             store=ObjectStore(settings),
-            queue=QueueClient(settings.db.url),
+            queue=QueueClient.from_settings(settings),
             overrides=overrides or Overrides(),
         )
 

@@ -22,6 +22,14 @@ Pool = AsyncConnectionPool[Conn]
 Row = TypeVar("Row")
 
 
+# How long the pool keeps retrying (with backoff from 1 s) to replace a lost connection before it
+# gives up and waits for the next request to grow it again. psycopg's default, 5 minutes, doubles
+# the delay up to about a minute, so after an outage the pool could stay empty for a minute after
+# the database is back; kept short, the next request that waits starts a fresh attempt at once.
+RECONNECT_TIMEOUT_SECONDS = 5.0
+CONNECT_TIMEOUT_SECONDS = 10
+
+
 def create_pool(settings: Settings, database_url: str) -> Pool:
     """Opened by the app lifespan; `open(wait=False)` lets the API start (and report 503) while the DB is down."""
     options = f"-c statement_timeout={settings.db.statement_timeout_ms}"
@@ -31,9 +39,16 @@ def create_pool(settings: Settings, database_url: str) -> Pool:
         max_size=settings.db.pool_max_size,
         timeout=settings.db.pool_timeout_seconds,
         # Autocommit: handlers open explicit transactions (conn.transaction()) when they need one.
-        kwargs={"row_factory": dict_row, "options": options, "autocommit": True},
+        # connect_timeout: a database that drops packets fails an attempt instead of holding it.
+        kwargs={
+            "row_factory": dict_row,
+            "options": options,
+            "autocommit": True,
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        },
         open=False,
         name="api",
+        reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -123,7 +124,9 @@ async def _service_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    # DB down, or every pooled connection busy for the whole pool timeout.
+    # DB down, a connection lost mid-request, or every pooled connection busy for the whole pool
+    # timeout. Logged: the body says only "unavailable", the log says which.
+    log.warning("database unavailable", extra={"error": f"{type(exc).__name__}: {exc}"})
     return service_error_response(DATABASE_UNAVAILABLE)
 
 
@@ -164,6 +167,8 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(PoolTimeout, _database_unavailable)
+    # A pooled connection the server dropped (restart, failover, network): the pool replaces it.
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -45,6 +46,14 @@ def apply_migrations(database_url: str, directory: Path | None = None) -> list[s
         log.info("migrations applied", extra={"migrations": applied})
     return applied
 
+
+@lru_cache(maxsize=1)
+def shipped_migration_ids() -> tuple[str, ...]:
+    """Ids of the migrations this install carries, in the order yoyo applies them."""
+    return tuple(m.id for m in read_migrations(str(migrations_dir())))
+
+
+APPLIED_MIGRATIONS_SQL = f"SELECT migration_id FROM {MIGRATION_TABLE}"  # noqa: S608
 
 SCHEMA_VERSION_SQL = (
     f"SELECT migration_id FROM {MIGRATION_TABLE} ORDER BY migration_id DESC LIMIT 1"  # noqa: S608
