@@ -458,24 +458,10 @@ def test_rls_policy_reads_the_package_path(tmp_path: Path) -> None:
 
 
 def test_rls_policy_on_the_service_package() -> None:
-    """The service's own migrations must all pass once its RLS migration exists.
-
-    Until the service ships a migration that enables RLS at all, the policy's verdict on today's
-    tables is expected (xfail, and the pack fails every preview, by design); from the first
-    `ENABLE ROW LEVEL SECURITY` on, every table must be covered or this test fails.
-    """
+    """The service's own migrations leave no table without row level security."""
     files = sorted(v.MIGRATIONS_DIR.glob("*.sql"))
-    if not files:
-        pytest.skip(f"{v.MIGRATIONS_PACKAGE_PATH} not in this checkout")
-    found = v.rls_on_every_table(v.StackView(resources=[]))
-    rls_landed = any(
-        "ROW LEVEL SECURITY" in f.read_text().upper()
-        for f in files
-        if not f.name.endswith(".rollback.sql")
-    )
-    if found and not rls_landed:
-        pytest.xfail(f"service-side RLS migration not landed yet; {len(found)} tables unsecured")
-    assert found == []
+    assert files, f"{v.MIGRATIONS_PACKAGE_PATH} not in this checkout"
+    assert v.rls_on_every_table(v.StackView(resources=[])) == []
 
 
 def _policy_resource(
