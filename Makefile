@@ -101,7 +101,7 @@ test-monitoring: install promtool ## promtool check + unit tests of the alert ru
 dashboards: install ## Regenerate dashboards/grafana/*.json from dashboards/generate.py
 	$(PY) -m dashboards.generate
 
-.PHONY: drill-backup-restore drill-reembed drill-key-rotation drills
+.PHONY: drill-backup-restore drill-reembed drill-key-rotation drill-db-outage drills
 drill-backup-restore: install ## Drill: pg_dump -> pg_restore into a scratch DB, prove equality (DATABASE_URL or embedded)
 	$(PY) -m devtools.drills.backup_restore
 
@@ -111,7 +111,10 @@ drill-reembed: install ## Drill: re-embed into a new model's HNSW index while se
 drill-key-rotation: install ## Drill: rotate the JWT signing key under load across two API instances; no request may fail
 	$(PY) -m devtools.drills.key_rotation
 
-drills: drill-backup-restore drill-key-rotation drill-reembed ## Run every drill against the local environment
+drill-db-outage: install ## Drill: stop PostgreSQL 2 min under load; fast 503s, /api/live up, recovery within 10 s, worker rides it out
+	$(PY) -m devtools.drills.db_outage $(if $(OUTAGE_SECONDS),--outage-seconds $(OUTAGE_SECONDS))
+
+drills: drill-backup-restore drill-key-rotation drill-reembed drill-db-outage ## Run every drill against the local environment
 
 # --- retrieval and answers ---
 .PHONY: eval
