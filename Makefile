@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 WORKER_STAMP := worker/node_modules/.installed
 
-.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker openapi
+.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker openapi release
 
 help: ## List targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -54,6 +54,10 @@ test-python: install $(WORKER_STAMP)
 
 test-infra: install ## Pulumi program mock tests and policy-pack tests (no cloud access)
 	$(PY) -m pytest -q tests/infra
+
+release: install $(WORKER_STAMP) ## Build a release into dist/release/VERSION: make release VERSION=1.4.0 [STACK=dev]
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=1.4.0 [STACK=dev]"; exit 2; }
+	$(PY) -m devtools.release "$(VERSION)" $(if $(STACK),--stack "$(STACK)")
 
 openapi: install ## Re-pin the API contract (tests/contract/openapi.json) after a deliberate API change
 	$(PY) -m tests.contract.test_openapi_pin
