@@ -16,9 +16,12 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 
 import psycopg
 from procrastinate import App
+from procrastinate.exceptions import ConnectorException
+from psycopg_pool import PoolTimeout
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from service.core.config import Settings, get_settings
@@ -140,26 +143,31 @@ async def run(settings: Settings) -> None:
     )
     # One App for the process (its tasks are registered once); each worker loop reopens it.
     app = build_queue_app(database_url, max_size=settings.queue.pool_max_size)
+    quick_stops = 0
     try:
         while not shutdown.requested.is_set():
             await wait_for_database(database_url, shutdown)
             if shutdown.requested.is_set():
                 break
+            started = time.monotonic()
             try:
                 await serve(app, runtime, shutdown)
             except asyncio.CancelledError:
                 if not shutdown.requested.is_set():
                     raise
-            except Exception as exc:  # procrastinate's ConnectorException, psycopg's errors
+            except (ConnectorException, psycopg.Error, PoolTimeout, OSError) as exc:
                 log.warning(
-                    "worker lost the database",
-                    extra={"error": f"{type(exc).__name__}: {exc}"},
+                    "worker lost the database", extra={"error": f"{type(exc).__name__}: {exc}"}
                 )
-                continue
-            if not shutdown.requested.is_set():
-                # procrastinate stops its worker by itself when a side task (heartbeat,
-                # listener) fails: the database went away.
-                log.warning("worker stopped without a stop request; reconnecting")
+            else:
+                if not shutdown.requested.is_set():
+                    # procrastinate stops its worker by itself when a side task (heartbeat,
+                    # listener) fails: the database went away.
+                    log.warning("worker stopped without a stop request; reconnecting")
+            # A loop that keeps ending at once while the database answers must not spin.
+            quick_stops = quick_stops + 1 if time.monotonic() - started < 30 else 0
+            if quick_stops > 1 and not shutdown.requested.is_set():
+                await shutdown.sleep(min(RECONNECT_MAX_DELAY_SECONDS, 0.5 * 2**quick_stops))
     finally:
         await pool.close()
     log.info("worker stopped")

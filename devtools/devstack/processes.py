@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -34,6 +35,7 @@ class Child:
     argv: list[str] = field(default_factory=list)  # empty: not restartable (started elsewhere)
     env: dict[str, str] | None = None
     cwd: str | None = None
+    log: Path | None = None
     after_restart: Callable[[], None] | None = None  # e.g. restore the local S3 server's data
     started_at: float = field(default_factory=time.monotonic)
     fast_failures: int = 0
@@ -51,14 +53,30 @@ class Supervisor:
     max_fast_failures: int = MAX_FAST_FAILURES
     restart_backoff: tuple[float, float] = RESTART_BACKOFF_SECONDS  # first delay, ceiling
 
-    def _spawn(self, argv: list[str], env: dict[str, str] | None, cwd: str | None) -> Popen:
+    def _spawn(
+        self, argv: list[str], env: dict[str, str] | None, cwd: str | None, log: Path | None
+    ) -> Popen:
         # Own process group: Ctrl-C reaches us once, and we stop children in order.
-        return subprocess.Popen(argv, env=env, cwd=cwd, start_new_session=True)  # noqa: S603
+        out = log.open("ab") if log is not None else None
+        return subprocess.Popen(  # noqa: S603
+            argv,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+        )
 
     def start(
-        self, name: str, argv: list[str], env: dict[str, str], cwd: str | None = None
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str | None = None,
+        log: Path | None = None,
     ) -> Child:
-        child = Child(name, self._spawn(argv, env, cwd), argv=argv, env=env, cwd=cwd)
+        """`log`: the child's output (stdout and stderr) is appended there instead of ours."""
+        child = Child(name, self._spawn(argv, env, cwd, log), argv=argv, env=env, cwd=cwd, log=log)
         self.children.append(child)
         return child
 
@@ -95,7 +113,7 @@ class Supervisor:
             flush=True,
         )
         time.sleep(delay)
-        child.proc = self._spawn(child.argv, child.env, child.cwd)
+        child.proc = self._spawn(child.argv, child.env, child.cwd, child.log)
         child.started_at = time.monotonic()
         child.restarts += 1
         if child.after_restart is not None:

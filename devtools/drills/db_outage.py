@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,6 +35,7 @@ import httpx
 import psycopg
 
 from devtools import local_s3
+from devtools.devstack.processes import Supervisor
 from devtools.drills import REPORTS_DIR, publish
 from devtools.live_server import free_port
 from devtools.postgres import EmbeddedServerControl, create_scratch_database, start_embedded
@@ -139,22 +138,6 @@ def _wait(check: object, timeout: float, what: str) -> None:
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-        argv, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 async def _enqueue(url: str, document_id: uuid.UUID) -> None:
     queue = QueueClient(url)
     try:
@@ -254,25 +237,29 @@ def run_drill(outage_s: float, work_dir: Path, recovery_window_s: float = 15.0) 
         "WORKER_STALLED_AFTER_SECONDS": "5",
         "WORKER_STALLED_CHECK_SECONDS": "2",
     }
-    procs: list[subprocess.Popen[bytes]] = []
+    # Not restarted when they exit: the drill checks that they don't.
+    sup = Supervisor()
     worker_log = work_dir / "worker.log"
     try:
-        procs.append(
-            _spawn(local_s3.server_command("127.0.0.1", s3_port), env, work_dir / "s3.log")
-        )
+        sup.start("s3", local_s3.server_command("127.0.0.1", s3_port), env, log=work_dir / "s3.log")
         _wait(lambda: local_s3.is_up(s3), 60, "the S3 server")
         python = sys.executable
-        procs.append(
-            _spawn(
-                [python, "-m", "uvicorn", "service.main:app", "--port", str(api_port),
-                 "--no-access-log"],
-                env,
-                work_dir / "api.log",
-            )
-        )  # fmt: skip
+        sup.start(
+            "api",
+            [
+                python,
+                "-m",
+                "uvicorn",
+                "service.main:app",
+                "--port",
+                str(api_port),
+                "--no-access-log",
+            ],
+            env,
+            log=work_dir / "api.log",
+        )
         _wait(lambda: httpx.get(f"{api}/api/ready").status_code == 200, 90, "the API")
-        worker = _spawn([python, "-m", "service.worker"], env, worker_log)
-        procs.append(worker)
+        worker = sup.start("worker", [python, "-m", "service.worker"], env, log=worker_log).proc
         _wait(lambda: "worker started" in worker_log.read_text(), 90, "the worker")
         email = f"outage-{uuid.uuid4().hex[:6]}@example.com"
         reg = httpx.post(
@@ -333,8 +320,7 @@ def run_drill(outage_s: float, work_dir: Path, recovery_window_s: float = 15.0) 
                 f"a job queued after the outage did not run ({report.job_after_outage or 'none'})"
             )
     finally:
-        for proc in reversed(procs):
-            _stop(proc)
+        sup.stop_all(grace=20)
     report.ok = not report.problems
     return report
 
