@@ -91,9 +91,11 @@ def test_up_serves_health_survives_restart_and_stops_cleanly(tmp_path: Path) -> 
     stack.start()
     try:
         stack.wait_healthy(f"{stack.api}/api/health", timeout=60)
+        # The local secret survives the restart too (.local/origin-secret).
         r = httpx.post(
-            f"{stack.edge}/api/auth/login",
+            f"{stack.api}/api/auth/login",
             json={"email": "keep@example.com", "password": "correct horse"},
+            headers=stack.origin_headers,
         )
         assert r.status_code == 200
     finally:
