@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 WORKER_STAMP := worker/node_modules/.installed
 
-.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker openapi fuzz
+.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker openapi fuzz release
 
 help: ## List targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -54,6 +54,10 @@ test-python: install $(WORKER_STAMP)
 
 test-infra: install ## Pulumi program mock tests and policy-pack tests (no cloud access)
 	$(PY) -m pytest -q tests/infra
+
+release: install $(WORKER_STAMP) ## Build a release into dist/release/VERSION: make release VERSION=1.4.0 [STACK=dev]
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=1.4.0 [STACK=dev]"; exit 2; }
+	$(PY) -m devtools.release "$(VERSION)" $(if $(STACK),--stack "$(STACK)")
 
 openapi: install ## Re-pin the API contract (tests/contract/openapi.json) after a deliberate API change
 	$(PY) -m tests.contract.test_openapi_pin
@@ -111,7 +115,7 @@ test-monitoring: install promtool ## promtool check + unit tests of the alert ru
 dashboards: install ## Regenerate dashboards/grafana/*.json from dashboards/generate.py
 	$(PY) -m dashboards.generate
 
-.PHONY: drill-backup-restore drill-reembed drill-key-rotation drills
+.PHONY: drill-backup-restore drill-reembed drill-key-rotation drill-db-outage drills
 drill-backup-restore: install ## Drill: pg_dump -> pg_restore into a scratch DB, prove equality (DATABASE_URL or embedded)
 	$(PY) -m devtools.drills.backup_restore
 
@@ -121,7 +125,10 @@ drill-reembed: install ## Drill: re-embed into a new model's HNSW index while se
 drill-key-rotation: install ## Drill: rotate the JWT signing key under load across two API instances; no request may fail
 	$(PY) -m devtools.drills.key_rotation
 
-drills: drill-backup-restore drill-key-rotation drill-reembed ## Run every drill against the local environment
+drill-db-outage: install ## Drill: stop PostgreSQL 2 min under load; fast 503s, /api/live up, recovery within 10 s, worker rides it out
+	$(PY) -m devtools.drills.db_outage $(if $(OUTAGE_SECONDS),--outage-seconds $(OUTAGE_SECONDS))
+
+drills: drill-backup-restore drill-key-rotation drill-reembed drill-db-outage ## Run every drill against the local environment
 
 # --- retrieval and answers ---
 .PHONY: eval

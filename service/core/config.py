@@ -135,6 +135,23 @@ class OriginSettings(Section):
     env_prefix = "ORIGIN_"
     shared_secret: SecretStr = SecretStr("")
     shared_secret_previous: SecretStr = SecretStr("")
+    # Refuse every request without the secret (health probes and the metrics scrape excepted):
+    # production and `make up` set it, so only the edge Worker reaches the API.
+    enforce: bool = False
+
+    @model_validator(mode="after")
+    def _enforce_needs_a_secret(self) -> OriginSettings:
+        if self.enforce and not self.shared_secret.get_secret_value():
+            raise ValueError("ORIGIN_ENFORCE=true needs ORIGIN_SHARED_SECRET")
+        return self
+
+
+class QueueSettings(Section):
+    """The job queue's own connections (procrastinate), beside the app pool in each process."""
+
+    env_prefix = "QUEUE_"
+    # Counted in infra's connection budget: (DB_POOL_MAX_SIZE + this) per API or worker process.
+    pool_max_size: int = Field(default=2, ge=1)
 
 
 class CloudflareSettings(Section):
@@ -422,6 +439,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     origin: OriginSettings = Field(default_factory=OriginSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
     cloudflare: CloudflareSettings = Field(default_factory=CloudflareSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)

@@ -11,8 +11,8 @@ from uuid import UUID
 from procrastinate import App, Blueprint, JobContext, PsycopgConnector
 from procrastinate.exceptions import AlreadyEnqueued
 
-from service.core.config import Settings
-from service.core.db import Pool
+from service.core.config import DatabaseSettings, QueueSettings, Settings
+from service.core.db import RECONNECT_TIMEOUT_SECONDS, Pool
 from service.core.exceptions import Unavailable
 from service.embeddings import Embedder
 from service.knowledge.pipeline import process_document
@@ -72,9 +72,26 @@ async def process_document_task(context: JobContext, document_id: str) -> None:
     INGESTION_CHUNKS.inc(result.chunks)
 
 
-def build_queue_app(database_url: str, *, min_size: int = 1, max_size: int = 4) -> App:
+DEFAULT_POOL_TIMEOUT = DatabaseSettings.model_fields["pool_timeout_seconds"].default
+DEFAULT_POOL_MAX_SIZE = QueueSettings.model_fields["pool_max_size"].default
+
+
+def build_queue_app(
+    database_url: str,
+    *,
+    max_size: int = DEFAULT_POOL_MAX_SIZE,
+    timeout: float = DEFAULT_POOL_TIMEOUT,
+) -> App:
+    """`max_size` is QUEUE_POOL_MAX_SIZE; `timeout` bounds waiting for a connection (and opening
+    the pool), so an unreachable database fails a caller instead of holding it."""
     app = App(
-        connector=PsycopgConnector(conninfo=database_url, min_size=min_size, max_size=max_size)
+        connector=PsycopgConnector(
+            conninfo=database_url,
+            min_size=1,
+            max_size=max_size,
+            timeout=timeout,
+            reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
+        )
     )
     app.add_tasks_from(tasks, namespace=NAMESPACE)
     # Recording analysis shares the queue's database and workers (its own queue name). Imported
@@ -109,15 +126,33 @@ async def enqueue_processing(
 class QueueClient:
     """The API's handle on the queue: opened on first use, so the API starts while the DB is down."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        max_size: int = DEFAULT_POOL_MAX_SIZE,
+        timeout: float = DEFAULT_POOL_TIMEOUT,
+    ) -> None:
         self.database_url = database_url
+        self.max_size = max_size
+        self.timeout = timeout
         self._app: App | None = None
         self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QueueClient:
+        return cls(
+            settings.db.url,
+            max_size=settings.queue.pool_max_size,
+            timeout=settings.db.pool_timeout_seconds,
+        )
 
     async def app(self) -> App:
         async with self._lock:
             if self._app is None:
-                app = build_queue_app(self.database_url)
+                app = build_queue_app(
+                    self.database_url, max_size=self.max_size, timeout=self.timeout
+                )
                 await app.open_async()
                 self._app = app
             return self._app

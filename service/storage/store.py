@@ -35,23 +35,30 @@ def _is_missing(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code", "")) in _MISSING
 
 
+def _s3_client(settings: Settings, max_attempts: int, timeout: float) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.storage.endpoint_url,
+        aws_access_key_id=settings.storage.access_key_id,
+        aws_secret_access_key=settings.storage.secret_access_key.get_secret_value(),
+        region_name=settings.storage.region,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},  # R2 and local servers both accept path style
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            connect_timeout=timeout,
+            read_timeout=timeout,
+        ),
+    )
+
+
 class ObjectStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.client: Any = boto3.client(
-            "s3",
-            endpoint_url=settings.storage.endpoint_url,
-            aws_access_key_id=settings.storage.access_key_id,
-            aws_secret_access_key=settings.storage.secret_access_key.get_secret_value(),
-            region_name=settings.storage.region,
-            config=Config(
-                signature_version="s3v4",
-                s3={"addressing_style": "path"},  # R2 and local servers both accept path style
-                retries={"max_attempts": settings.storage.max_attempts, "mode": "standard"},
-                connect_timeout=settings.storage.timeout_seconds,
-                read_timeout=settings.storage.timeout_seconds,
-            ),
+        self.client: Any = _s3_client(
+            settings, settings.storage.max_attempts, settings.storage.timeout_seconds
         )
+        self._probe: Any = None
 
     # --- presigned URLs (computed locally, no network) ---
 
@@ -212,3 +219,23 @@ class ObjectStore:
                 raise StorageUnavailable(str(exc)) from exc
             self.client.create_bucket(Bucket=bucket)
             log.info("created bucket", extra={"bucket": bucket})
+
+    def probe(self, timeout: float) -> None:
+        """Both buckets answer within `timeout` (one attempt, no retries): the readiness check.
+
+        A client of its own, so a probe never waits behind (or retries like) the API's calls.
+        """
+        probe = self._probe_client(timeout)
+        try:
+            for bucket in (
+                self.settings.storage.bucket_projects,
+                self.settings.storage.bucket_knowledge,
+            ):
+                probe.head_bucket(Bucket=bucket)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def _probe_client(self, timeout: float) -> Any:
+        if self._probe is None:
+            self._probe = _s3_client(self.settings, 1, timeout)
+        return self._probe
