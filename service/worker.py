@@ -16,10 +16,7 @@ from procrastinate import App
 from service.core.config import Settings, get_settings
 from service.core.db import create_pool
 from service.core.logs import configure_logging
-from service.embeddings import get_embedder
 from service.knowledge.queue import QUEUE, WorkerRuntime, build_queue_app
-from service.knowledge.sources import SourceReader
-from service.knowledge.storage_reader import object_getter
 
 log = logging.getLogger("service.worker")
 
@@ -46,12 +43,7 @@ async def run(settings: Settings) -> None:
         raise SystemExit("DATABASE_URL is not set (`make worker` uses the embedded server)")
     pool = create_pool(settings, database_url)
     await pool.open(wait=True)
-    runtime = WorkerRuntime(
-        settings=settings,
-        pool=pool,
-        embedder=get_embedder(settings),
-        reader=SourceReader(settings, object_getter(settings)),
-    )
+    runtime = WorkerRuntime.build(settings, pool)
     app = build_queue_app(database_url)
     async with app.open_async():
         recovery = asyncio.create_task(retry_stalled_jobs(app, settings))
@@ -68,6 +60,7 @@ async def run(settings: Settings) -> None:
             )
         finally:
             recovery.cancel()
+            runtime.close()
             await pool.close()
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,6 +14,7 @@ from service.core.config import Settings
 from service.storage import ObjectStore
 from tests.conftest import CORPUS_DIR, Api, ApiSettings, LiveServer
 from tests.factories import Account, Accounts
+from tests.ingest.conftest import StartWorker
 
 SCANS = CORPUS_DIR / "cooke-1913-scans-pdf"
 
@@ -151,9 +151,7 @@ def test_processing_before_the_upload_is_409(client: httpx.Client, accounts: Acc
 
 
 @pytest.fixture
-def worker_api(
-    clean_db: str, settings: Settings, start_worker: Callable[[str], subprocess.Popen[bytes]]
-) -> Iterator[str]:
+def worker_api(clean_db: str, settings: Settings, start_worker: StartWorker) -> Iterator[str]:
     """The API and a real worker process sharing the test database and S3 server."""
     start_worker("api-worker")
     with LiveServer(create_app(settings)) as server:
