@@ -23,6 +23,11 @@ class ProjectCreate(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     filename: str = Field(min_length=1, max_length=200, description="Original name; sanitised")
     description: str | None = Field(default=None, max_length=5000)
+    file_size: int = Field(
+        gt=0,
+        description="Exact size in bytes of the PDF to upload: signed into the upload URL, "
+        "so the store refuses a body of any other length",
+    )
 
 
 class ProjectUpdate(BaseModel):

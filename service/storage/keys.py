@@ -27,3 +27,12 @@ def sanitize_filename(name: str, *, suffix: str = ".pdf") -> str:
 
 def project_key(user_id: UUID | str, project_id: UUID | str, filename: str) -> str:
     return f"projects/{user_id}/{project_id}/{sanitize_filename(filename)}"
+
+
+UPLOAD_PREFIX = "uploads/"
+
+
+def upload_key(storage_key: str) -> str:
+    """Where the client's presigned PUT lands. Confirming copies the checked object to
+    `storage_key`, which no URL can write, so a confirmed file can't be replaced."""
+    return f"{UPLOAD_PREFIX}{storage_key}"
