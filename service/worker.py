@@ -17,6 +17,8 @@ from service.core.config import Settings, get_settings
 from service.core.db import create_pool
 from service.core.logs import configure_logging
 from service.knowledge.queue import QUEUE, WorkerRuntime, build_queue_app
+from service.maintenance.stale_uploads import NAMESPACE as MAINTENANCE
+from service.maintenance.stale_uploads import tasks as maintenance_tasks
 
 log = logging.getLogger("service.worker")
 
@@ -37,6 +39,13 @@ async def retry_stalled_jobs(app: App, settings: Settings) -> None:
             log.exception("stalled-job check failed")
 
 
+def build_worker_app(database_url: str) -> App:
+    """The queue app plus what only workers run: the scheduled upkeep tasks."""
+    app = build_queue_app(database_url)
+    app.add_tasks_from(maintenance_tasks, namespace=MAINTENANCE)
+    return app
+
+
 async def run(settings: Settings) -> None:
     database_url = settings.db.url
     if not database_url:
@@ -44,7 +53,7 @@ async def run(settings: Settings) -> None:
     pool = create_pool(settings, database_url)
     await pool.open(wait=True)
     runtime = WorkerRuntime.build(settings, pool)
-    app = build_queue_app(database_url)
+    app = build_worker_app(database_url)
     async with app.open_async():
         recovery = asyncio.create_task(retry_stalled_jobs(app, settings))
         log.info("worker started", extra={"queue": QUEUE})

@@ -21,6 +21,7 @@ from service.knowledge.sources import SourceReader
 from service.knowledge.storage_reader import object_getter
 from service.observability.metrics import INGESTION_CHUNKS, INGESTION_JOBS
 from service.repositories.knowledge import abandon
+from service.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class WorkerRuntime:
     pool: Pool
     embedder: Embedder
     reader: SourceReader
+    store: ObjectStore
     parsers: ProcessPool | None = None
 
     @classmethod
@@ -48,8 +50,9 @@ class WorkerRuntime:
         parsers = ProcessPool(
             settings.ingest.worker_concurrency, settings.ingest_limits.parse_timeout_seconds
         )
-        reader = SourceReader(settings, object_getter(settings), offload=parsers)
-        return cls(settings, pool, get_embedder(settings), reader, parsers)
+        store = ObjectStore(settings)
+        reader = SourceReader(settings, object_getter(settings, store), offload=parsers)
+        return cls(settings, pool, get_embedder(settings), reader, store, parsers)
 
     def context(self) -> dict[str, Any]:
         """The worker's `additional_context`."""
