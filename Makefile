@@ -113,6 +113,12 @@ drill-key-rotation: install ## Drill: rotate the JWT signing key under load acro
 
 drills: drill-backup-restore drill-key-rotation drill-reembed ## Run every drill against the local environment
 
+.PHONY: faults
+faults: install ## Fault tests on demand (also in make test): worker SIGKILL, storage outage, LLM hang, poison documents
+	$(PY) -m pytest -q tests/ingest/test_worker_recovery.py tests/ingest/test_ingest_limits.py \
+		tests/ingest/test_web_fetch.py tests/projects/test_storage_outage.py \
+		tests/projects/test_confirm_pool.py "tests/retrieval/test_answers.py::test_provider_stream_and_fallback"
+
 # --- retrieval and answers ---
 .PHONY: eval
 
