@@ -81,7 +81,7 @@ test-worker: install $(WORKER_STAMP) ## Edge Worker tests inside workerd (node -
 	cd worker && npm test
 
 # --- knowledge base and ingestion ---
-.PHONY: seed worker bench-ingest bench-ratelimit bench-recordings
+.PHONY: seed worker bench-ingest bench-ratelimit bench-recordings bench-chunker
 
 seed: install ## Load the demo books (../shared/corpus) and process them, printing progress
 	$(PY) -m devtools.devstack seed
@@ -97,6 +97,9 @@ bench-ratelimit: install ## What the PostgreSQL rate limiter costs per request -
 
 bench-recordings: install $(WORKER_STAMP) ## Recording uploads (20 MB, edge and direct), analysis s per audio minute, worker peak memory -> loadtest/results/
 	$(PY) -m loadtest.bench_recordings $(if $(REPEATS),--repeats $(REPEATS))
+
+bench-chunker: install ## Chunking time and tokenizer work on 5 MB pathological texts -> loadtest/results/
+	$(PY) -m loadtest.bench_chunker
 
 # --- Monitoring as code (dashboards/): Prometheus rules and their tests, Grafana dashboards ---
 .PHONY: promtool test-monitoring dashboards
@@ -129,6 +132,12 @@ drill-db-outage: install ## Drill: stop PostgreSQL 2 min under load; fast 503s, 
 	$(PY) -m devtools.drills.db_outage $(if $(OUTAGE_SECONDS),--outage-seconds $(OUTAGE_SECONDS))
 
 drills: drill-backup-restore drill-key-rotation drill-reembed drill-db-outage ## Run every drill against the local environment
+
+.PHONY: faults
+faults: install ## Fault tests on demand (also in make test): worker SIGKILL, storage outage, LLM hang, poison documents
+	$(PY) -m pytest -q tests/ingest/test_worker_recovery.py tests/ingest/test_ingest_limits.py \
+		tests/ingest/test_web_fetch.py tests/projects/test_storage_outage.py \
+		tests/projects/test_confirm_pool.py "tests/retrieval/test_answers.py::test_provider_stream_and_fallback"
 
 # --- retrieval and answers ---
 .PHONY: eval

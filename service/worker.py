@@ -28,10 +28,9 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_ji
 from service.core.config import Settings, get_settings
 from service.core.db import CONNECT_TIMEOUT_SECONDS, create_pool
 from service.core.logs import configure_logging
-from service.embeddings import get_embedder
-from service.knowledge.queue import QUEUE, WorkerRuntime, build_queue_app
-from service.knowledge.sources import SourceReader
-from service.knowledge.storage_reader import object_getter
+from service.knowledge.queue import DEFAULT_POOL_MAX_SIZE, QUEUE, WorkerRuntime, build_queue_app
+from service.maintenance.stale_uploads import NAMESPACE as MAINTENANCE
+from service.maintenance.stale_uploads import tasks as maintenance_tasks
 from service.recordings.jobs import QUEUE as RECORDINGS_QUEUE
 
 log = logging.getLogger("service.worker")
@@ -129,6 +128,13 @@ async def serve(app: App, runtime: WorkerRuntime, shutdown: Shutdown) -> None:
             recovery.cancel()
 
 
+def build_worker_app(database_url: str, *, max_size: int = DEFAULT_POOL_MAX_SIZE) -> App:
+    """The queue app plus what only workers run: the scheduled upkeep tasks."""
+    app = build_queue_app(database_url, max_size=max_size)
+    app.add_tasks_from(maintenance_tasks, namespace=MAINTENANCE)
+    return app
+
+
 async def run(settings: Settings) -> None:
     database_url = settings.db.url
     if not database_url:
@@ -137,14 +143,9 @@ async def run(settings: Settings) -> None:
     shutdown.install()
     pool = create_pool(settings, database_url, check=True)
     await pool.open(wait=False)  # refills by itself once the database answers
-    runtime = WorkerRuntime(
-        settings=settings,
-        pool=pool,
-        embedder=get_embedder(settings),
-        reader=SourceReader(settings, object_getter(settings)),
-    )
+    runtime = WorkerRuntime.build(settings, pool)
     # One App for the process (its tasks are registered once); each worker loop reopens it.
-    app = build_queue_app(database_url, max_size=settings.queue.pool_max_size)
+    app = build_worker_app(database_url, max_size=settings.queue.pool_max_size)
     quick_stops = 0
     try:
         while not shutdown.requested.is_set():
@@ -171,6 +172,7 @@ async def run(settings: Settings) -> None:
             if quick_stops > 1 and not shutdown.requested.is_set():
                 await shutdown.sleep(min(RECONNECT_MAX_DELAY_SECONDS, 0.5 * 2**quick_stops))
     finally:
+        runtime.close()
         await pool.close()
     log.info("worker stopped")
 

@@ -188,6 +188,7 @@ class IngestSettings(Section):
     chunk_tokens: int = Field(default=512, ge=32, le=8192)
     chunk_overlap_tokens: int = Field(default=128, ge=0)
     chunk_insert_batch: int = Field(default=100, ge=1)
+    # The whole fetch, redirects included: a server that drips bytes is cut off at this deadline.
     web_fetch_timeout_seconds: float = Field(default=15.0, gt=0)
     web_fetch_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     # Private/loopback/link-local targets are refused (SSRF); only tests and dev turn this on.
@@ -199,6 +200,23 @@ class IngestSettings(Section):
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     worker_stalled_after_seconds: float = Field(default=60.0, gt=0)
     worker_stalled_check_seconds: float = Field(default=15.0, gt=0)
+
+
+class IngestLimitSettings(Section):
+    """One document can't hold the queue: deadlines for parsing and for the whole run, and a cap
+    on how often a job whose worker died is tried again before the document is failed."""
+
+    env_prefix = "INGEST_"
+    parse_timeout_seconds: float = Field(default=300.0, gt=0)
+    job_timeout_seconds: float = Field(default=3600.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+
+
+class UploadCleanupSettings(Section):
+    """Uploads never confirmed (pending projects, never-processed knowledge files) are removed."""
+
+    env_prefix = "UPLOAD_CLEANUP_"
+    after_seconds: int = Field(default=24 * 3600, ge=60)
 
 
 class SearchSettings(Section):
@@ -443,6 +461,8 @@ class Settings(BaseSettings):
     cloudflare: CloudflareSettings = Field(default_factory=CloudflareSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    ingest_limits: IngestLimitSettings = Field(default_factory=IngestLimitSettings)
+    upload_cleanup: UploadCleanupSettings = Field(default_factory=UploadCleanupSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)

@@ -14,10 +14,14 @@ from procrastinate.exceptions import AlreadyEnqueued
 from service.core.config import DatabaseSettings, QueueSettings, Settings
 from service.core.db import RECONNECT_TIMEOUT_SECONDS, Pool
 from service.core.exceptions import Unavailable
-from service.embeddings import Embedder
+from service.embeddings import Embedder, get_embedder
+from service.knowledge.offload import ProcessPool
 from service.knowledge.pipeline import process_document
 from service.knowledge.sources import SourceReader
+from service.knowledge.storage_reader import object_getter
 from service.observability.metrics import INGESTION_CHUNKS, INGESTION_JOBS
+from service.repositories.knowledge import abandon
+from service.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +41,26 @@ class WorkerRuntime:
     pool: Pool
     embedder: Embedder
     reader: SourceReader
+    store: ObjectStore
+    parsers: ProcessPool | None = None
+
+    @classmethod
+    def build(cls, settings: Settings, pool: Pool) -> WorkerRuntime:
+        """Production's runtime: parsers in child processes, one per job slot."""
+        parsers = ProcessPool(
+            settings.ingest.worker_concurrency, settings.ingest_limits.parse_timeout_seconds
+        )
+        store = ObjectStore(settings)
+        reader = SourceReader(settings, object_getter(settings, store), offload=parsers)
+        return cls(settings, pool, get_embedder(settings), reader, store, parsers)
 
     def context(self) -> dict[str, Any]:
         """The worker's `additional_context`."""
         return {RUNTIME_KEY: self}
+
+    def close(self) -> None:
+        if self.parsers is not None:
+            self.parsers.close()
 
 
 RUNTIME_KEY = "runtime"
@@ -52,11 +72,32 @@ _OUTCOMES = {"completed": "succeeded", "failed": "failed"}
 
 @tasks.task(name="process_document", queue=QUEUE, pass_context=True)
 async def process_document_task(context: JobContext, document_id: str) -> None:
-    """Retried from scratch if its worker dies: the run discards the dead run's staging rows."""
+    """Retried from scratch if its worker dies: the run discards the dead run's staging rows.
+
+    A job is retried only when its worker stopped sending heartbeats (killed, out of memory,
+    machine lost). A document that keeps taking its worker down is failed after
+    INGEST_MAX_ATTEMPTS runs instead of taking the next worker down too.
+    """
     runtime = context.additional_context.get(RUNTIME_KEY)
     if not isinstance(runtime, WorkerRuntime):
         raise RuntimeError("worker runtime missing from the job context")
+    attempts = context.job.attempts
+    max_attempts = runtime.settings.ingest_limits.max_attempts
     async with runtime.pool.connection() as conn:
+        if attempts >= max_attempts:
+            log.error(
+                "document abandoned after repeated worker failures",
+                extra={"document_id": document_id, "attempts": attempts},
+            )
+            await abandon(
+                conn,
+                UUID(document_id),
+                "too_many_attempts",
+                f"Processing stopped its worker {attempts} times in a row, so it was abandoned. "
+                "Check the file (or split it), then process it again.",
+            )
+            INGESTION_JOBS.labels("failed").inc()
+            return
         try:
             result = await process_document(
                 conn,

@@ -41,6 +41,11 @@ class KnowledgeCreate(BaseModel):
         max_length=200,
         description="pdf (.pdf), text (.txt/.md), or a youtube transcript (.vtt/.srt)",
     )
+    file_size: int | None = Field(
+        default=None,
+        gt=0,
+        description="With a filename: the file's exact size in bytes, signed into the upload URL",
+    )
 
     @model_validator(mode="after")
     def _source_fields(self) -> Self:
@@ -62,6 +67,8 @@ class KnowledgeCreate(BaseModel):
                 raise ValueError(
                     f"filename for {self.source_type} must end in one of: {', '.join(allowed)}"
                 )
+        if (self.filename is None) != (self.file_size is None):
+            raise ValueError("filename and file_size go together (file_size: the upload's bytes)")
         return self
 
     def file_extension(self) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any
 
 import boto3
@@ -22,6 +23,17 @@ _MISSING = {"404", "NoSuchKey", "NotFound"}
 
 class StorageUnavailable(Exception):
     """The store did not answer (after botocore's retries) or answered with a server error."""
+
+
+class ObjectChanged(Exception):
+    """A conditional copy found the source changed (or gone) since it was checked."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    last_modified: datetime
 
 
 @dataclass(frozen=True)
@@ -62,12 +74,20 @@ class ObjectStore:
 
     # --- presigned URLs (computed locally, no network) ---
 
-    def presign_put(self, bucket: str, key: str, content_type: str, expires: int) -> str:
-        """Content-Type is part of the signature: a PUT with another type fails on R2/S3."""
+    def presign_put(
+        self, bucket: str, key: str, content_type: str, content_length: int, expires: int
+    ) -> str:
+        """Content-Type and Content-Length are signed headers: R2/S3 refuse a PUT of another type
+        or another size (R2 has no presigned POST, so this is how the size is bound)."""
         return str(
             self.client.generate_presigned_url(
                 "put_object",
-                Params={"Bucket": bucket, "Key": key, "ContentType": content_type},
+                Params={
+                    "Bucket": bucket,
+                    "Key": key,
+                    "ContentType": content_type,
+                    "ContentLength": content_length,
+                },
                 ExpiresIn=expires,
                 HttpMethod="PUT",
             )
@@ -187,6 +207,35 @@ class ObjectStore:
             raise StorageUnavailable(str(exc)) from exc
         return [u["Key"] for u in r.get("Uploads", [])]
 
+    def copy(self, bucket: str, source: str, target: str, *, if_etag: str) -> ObjectInfo:
+        """Server-side copy of exactly the version checked: ObjectChanged if the source's ETag
+        is no longer `if_etag` (replaced after the check) or the source is gone.
+
+        The condition goes to the store (CopySourceIfMatch), and the copy's ETag is compared
+        too, for stores that ignore the condition (moto does): a mismatching copy is deleted.
+        """
+        try:
+            self.client.copy_object(
+                Bucket=bucket,
+                Key=target,
+                CopySource={"Bucket": bucket, "Key": source},
+                CopySourceIfMatch=f'"{if_etag}"',
+            )
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("PreconditionFailed", "412") or _is_missing(exc):
+                raise ObjectChanged(source) from exc
+            raise StorageUnavailable(str(exc)) from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        info = self.head(bucket, target)
+        if info is None:
+            raise StorageUnavailable(f"{target} missing right after the copy")
+        if info.etag != if_etag:
+            self.delete(bucket, target)
+            raise ObjectChanged(source)
+        return info
+
     def delete(self, bucket: str, key: str) -> None:
         """Idempotent: deleting a missing key succeeds, so a retried delete is safe."""
         try:
@@ -200,6 +249,19 @@ class ObjectStore:
                 Bucket=bucket, Prefix=prefix
             )
             return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def list_objects(self, bucket: str, prefix: str = "") -> list[StoredObject]:
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix
+            )
+            return [
+                StoredObject(obj["Key"], int(obj["Size"]), obj["LastModified"])
+                for page in pages
+                for obj in page.get("Contents", [])
+            ]
         except (ClientError, BotoCoreError) as exc:
             raise StorageUnavailable(str(exc)) from exc
 

@@ -78,7 +78,7 @@ def data_api_db(client: httpx.Client, accounts: Accounts, clean_db: str) -> str:
     accounts.link(teacher, student)
     r = client.post(
         "/api/projects",
-        json={"title": "Scales", "filename": "scales.pdf"},
+        json={"title": "Scales", "filename": "scales.pdf", "file_size": 1000},
         headers=teacher.headers,
     )
     assert r.status_code == 201, r.text
