@@ -219,6 +219,8 @@ class RerankSettings(Section):
     provider: Literal["none", "workers-ai"] = "none"
     model: str = "@cf/baai/bge-reranker-base"
     candidates: int = Field(default=20, ge=1, le=100)
+    # Past this the fused order is kept: re-ranking may improve an answer, never stall one.
+    timeout_seconds: float = Field(default=1.0, gt=0)
 
 
 class LLMSettings(Section):
