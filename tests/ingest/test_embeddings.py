@@ -33,7 +33,7 @@ def _workers_ai(fake: FakeWorkersAI, **kw: object) -> WorkersAIEmbedder:
 
 
 def test_local_model_gives_unit_384_dim_vectors(local_embedder: Embedder) -> None:
-    assert local_embedder.model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert local_embedder.model == LOCAL_DEFAULT_MODEL == ONNX_MODEL
     assert local_embedder.dimensions == 384
     assert local_embedder.max_tokens == 256
     a, b, c = asyncio.run(
@@ -129,16 +129,16 @@ def test_shipped_wordpiece_vocabulary_is_the_local_models_own() -> None:
     assert count_wordpiece("Play the C major scale, hands together.") == 11
 
 
-def test_onnx_int8_model_agrees_with_the_float_model(local_embedder: Embedder) -> None:
+def test_onnx_int8_model_agrees_with_the_float_model() -> None:
     """Same network, int8 weights: near-identical vectors, but recorded as its own model."""
-    onnx = OnnxLocalEmbedder()
+    onnx, torch_model = OnnxLocalEmbedder(), LocalEmbedder()
     texts = [
         "How should I practise scales?",
         "Keep the wrist loose and let the thumb pass under the hand in a quick run. " * 8,
         "The weather in May",
     ]
-    fast, ref = asyncio.run(onnx.embed(texts)), asyncio.run(local_embedder.embed(texts))
-    assert onnx.model != local_embedder.model and onnx.dimensions == 384
+    fast, ref = asyncio.run(onnx.embed(texts)), asyncio.run(torch_model.embed(texts))
+    assert onnx.model != torch_model.model and onnx.dimensions == torch_model.dimensions == 384
     for u, v in zip(fast, ref, strict=True):
         assert math.isclose(sum(x * x for x in u), 1.0, rel_tol=1e-4)
         assert sum(x * y for x, y in zip(u, v, strict=True)) > 0.998
