@@ -11,7 +11,7 @@ from devtools import REPO_ROOT, local_s3
 from devtools.devstack.processes import Child, Supervisor
 from service.core.config import Settings
 from service.core.origin_trust import ORIGIN_SECRET_HEADER
-from service.embeddings.local import LOCAL_MODEL
+from service.embeddings.factory import local_model_name
 
 DEV_SCRIPT = REPO_ROOT / "worker" / "scripts" / "dev.mjs"
 
@@ -53,7 +53,7 @@ def edge_env(settings: Settings, env: dict[str, str], secret: str) -> dict[str, 
         "WORKER_PERSIST_DIR": str(settings.local_dir / "worker"),
         "RATE_LIMIT_PER_MINUTE": str(settings.local.edge_rate_limit_per_minute),
         # The Worker's embedding cache key and the model it tells the origin it used.
-        "EMBEDDING_MODEL": settings.embedding.model or LOCAL_MODEL,
+        "EMBEDDING_MODEL": local_model_name(settings),
         # Local R2 is filled on first read from the API's S3 server (see worker/README.md).
         "LOCAL_S3_ENDPOINT": settings.storage.endpoint_url,
         "LOCAL_S3_REGION": settings.storage.region,

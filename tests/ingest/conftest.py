@@ -15,7 +15,7 @@ import pytest
 from service.core.config import Settings
 from service.embeddings import Embedder, get_embedder
 from service.embeddings.instrumented import InstrumentedEmbedder
-from service.embeddings.local import LocalEmbedder
+from service.embeddings.local_onnx import OnnxLocalEmbedder
 from tests.conftest import CORPUS_DIR, REPO_ROOT
 from tests.ingest.fake_workers_ai import FakeWorkersAI
 
@@ -23,8 +23,9 @@ from tests.ingest.fake_workers_ai import FakeWorkersAI
 @pytest.fixture(scope="session")
 def local_embedder(settings: Settings) -> Embedder:
     embedder = get_embedder(settings)
-    assert isinstance(embedder, InstrumentedEmbedder) and isinstance(embedder.inner, LocalEmbedder)
-    embedder.inner.load()
+    assert isinstance(embedder, InstrumentedEmbedder)
+    assert isinstance(embedder.inner, OnnxLocalEmbedder), "the default local model"
+    embedder.warm_up()
     return embedder
 
 

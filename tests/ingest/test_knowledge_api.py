@@ -11,6 +11,7 @@ import pytest
 
 from service.app import create_app
 from service.core.config import Settings
+from service.embeddings.factory import LOCAL_DEFAULT_MODEL
 from service.storage import ObjectStore
 from tests.conftest import CORPUS_DIR, Api, ApiSettings, LiveServer
 from tests.factories import Account, Accounts
@@ -323,7 +324,7 @@ def test_internal_embeddings_endpoint(
     r = httpx.post(f"{secret_api}/api/internal/embeddings", json=body, headers=ok, timeout=60)
     assert r.status_code == 200, r.text
     out = r.json()
-    assert out["model"] == "sentence-transformers/all-MiniLM-L6-v2" and out["dimensions"] == 384
+    assert out["model"] == LOCAL_DEFAULT_MODEL and out["dimensions"] == 384
     assert len(out["embeddings"]) == 2 and len(out["embeddings"][0]) == 384
     bad_bodies: list[dict[str, list[str]]] = [
         {"texts": []},

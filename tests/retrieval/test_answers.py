@@ -19,7 +19,7 @@ from tests.conftest import LiveServer, build_app, make_settings
 from tests.factories import Accounts
 from tests.retrieval.conftest import SyncEmbedder
 from tests.retrieval.llm_server import LLMServer
-from tests.retrieval.seed import add_document
+from tests.retrieval.seed import MODEL, add_document
 
 QUESTION = "How should I practise to develop finger independence?"
 PASSAGES = [
@@ -150,7 +150,7 @@ def test_worker_embedding_needs_secret_model_and_dimension(
     query = {
         "query": "zzzz qqqq",
         "query_embedding": pedal,
-        "embedding_model": "sentence-transformers/all-MiniLM-L6-v2",
+        "embedding_model": MODEL,
     }
 
     def top(headers: dict[str, str], **extra: Any) -> str:
