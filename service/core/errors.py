@@ -114,6 +114,8 @@ def service_error_response(exc: ServiceError) -> JSONResponse:
     headers = None
     if isinstance(exc, Unauthenticated) and exc.challenge:
         headers = {"WWW-Authenticate": exc.challenge}
+    if isinstance(exc, Unavailable) and exc.retry_after is not None:
+        headers = {"Retry-After": str(exc.retry_after)}
     return error_response(status, exc.code, exc.message, headers, exc.details)
 
 
