@@ -119,6 +119,13 @@ drills: drill-backup-restore drill-key-rotation drill-reembed ## Run every drill
 eval: install ## Retrieval eval: query sets, 100k ANN recall per role, ef_search sweep -> loadtest/results/eval-*/
 	$(PY) -m devtools.evals --all
 
+.PHONY: bench-embed bench-rerank
+bench-embed: install ## Local embedding models: query latency, passages/s, agreement -> loadtest/results/embedding-bench.md
+	$(PY) -m devtools.evals.embedding_bench
+
+bench-rerank: install ## Our side of the Workers AI re-ranker's cost per question (needs make eval's corpus) -> loadtest/results/rerank-cost.md
+	$(PY) -m devtools.evals.rerank_cost
+
 # --- performance gates (loadtest/) ---------------------------------------------------------------
 # make loadtest                      full spec shape (14 min, 100 users) against the local stack
 # make loadtest HOST=https://...     any environment (corpus left alone there)

@@ -184,6 +184,21 @@ class IngestSettings(Section):
     worker_stalled_check_seconds: float = Field(default=15.0, gt=0)
 
 
+class TranscriptSettings(Section):
+    """Captions fetched for `youtube` documents that have a URL but no uploaded .vtt/.srt."""
+
+    env_prefix = "TRANSCRIPT_"
+    # youtube: fetch public captions (youtube-transcript-api); none: an upload is required.
+    provider: Literal["youtube", "none"] = "youtube"
+    # Accepted caption languages, most wanted first (manual captions beat generated ones).
+    languages: str = "en"
+    timeout_seconds: float = Field(default=20.0, gt=0)
+    # YouTube blocks many cloud addresses; an http(s) proxy URL routes the fetches through it.
+    proxy_url: SecretStr = SecretStr("")
+    # Where the YouTube web protocol is spoken (tests point it at a local stand-in).
+    youtube_base_url: str = "https://www.youtube.com"
+
+
 class SearchSettings(Section):
     env_prefix = "SEARCH_"
     # Candidates taken from each ranker before Reciprocal Rank Fusion, and the RRF constant.
@@ -209,6 +224,8 @@ class RerankSettings(Section):
     provider: Literal["none", "workers-ai"] = "none"
     model: str = "@cf/baai/bge-reranker-base"
     candidates: int = Field(default=20, ge=1, le=100)
+    # Past this the fused order is kept: re-ranking may improve an answer, never stall one.
+    timeout_seconds: float = Field(default=1.0, gt=0)
 
 
 class LLMSettings(Section):
@@ -370,6 +387,7 @@ class Settings(BaseSettings):
     cloudflare: CloudflareSettings = Field(default_factory=CloudflareSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    transcript: TranscriptSettings = Field(default_factory=TranscriptSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)

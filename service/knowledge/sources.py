@@ -12,8 +12,8 @@ from service.knowledge.pdf import extract_pdf
 from service.knowledge.text import extract_text
 from service.knowledge.transcripts import (
     TranscriptProvider,
-    UnavailableTranscriptProvider,
     parse_transcript,
+    transcript_provider,
 )
 from service.knowledge.web import extract_html, fetch_html
 from service.repositories.knowledge import DocumentRow
@@ -34,7 +34,7 @@ class SourceReader:
     ) -> None:
         self.settings = settings
         self.get_object = get_object
-        self.transcripts = transcripts or UnavailableTranscriptProvider()
+        self.transcripts = transcripts or transcript_provider(settings)
 
     async def _stored_bytes(self, doc: DocumentRow) -> bytes | None:
         url = doc.source_url or ""
@@ -74,7 +74,7 @@ class SourceReader:
         data = await self._stored_bytes(doc)
         if kind == "youtube":
             if data is None:
-                return parse_transcript(await self.transcripts.fetch(url))
+                return await self.transcripts.fetch(url)
             return parse_transcript(data)
         if data is None:
             raise ExtractionError("file_missing", "No file was uploaded for this document.")

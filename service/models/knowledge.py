@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.knowledge.youtube import video_id
 from service.models.uploads import UploadInstructions
 
 SourceType = Literal["pdf", "web", "youtube", "text"]
@@ -46,6 +47,12 @@ class KnowledgeCreate(BaseModel):
                 raise ValueError("url must be an absolute http(s) URL")
         elif self.url is not None:
             raise ValueError(f"url is not used for {self.source_type} sources")
+        if self.source_type == "youtube" and not self.filename and video_id(self.url or "") is None:
+            # Without an uploaded transcript the captions are fetched, which needs a video id.
+            raise ValueError(
+                "url must be a YouTube video URL (watch?v=, youtu.be/, shorts/) when no "
+                "transcript file is uploaded"
+            )
         if self.source_type in ("pdf", "text") and not self.filename:
             raise ValueError(f"filename is required for {self.source_type} sources")
         if self.source_type == "web" and self.filename is not None:
