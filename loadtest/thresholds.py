@@ -108,6 +108,7 @@ class AlertThresholds:
     ingestion_oldest_job_max_seconds: float
     ingestion_failure_ratio_max: float
     cache_hit_ratio_min: float
+    search_recall_min: float
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from devtools.evals import report
 from devtools.evals.corpus import IngestReport, ingest_books, ingest_dbpedia
 from devtools.evals.querysets import SHIPPED
 from devtools.evals.retrieval_eval import evaluate_files
+from devtools.evals.variants import VARIANTS
 from devtools.postgres import create_scratch_database, database_url, start_embedded
 from service.core.config import Settings
 from service.embeddings.factory import get_embedder
@@ -43,6 +44,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--db-name", default="eval_corpus", help="name of the isolated database")
     p.add_argument(
         "--reuse-corpus", action="store_true", help="use the already ingested --db-name as is"
+    )
+    p.add_argument(
+        "--variant",
+        choices=VARIANTS,
+        default="hybrid",
+        help="retriever for the labelled sets (devtools/evals/variants.py)",
     )
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--threads", type=int, default=2, help="torch threads for corpus embedding")
@@ -110,7 +117,9 @@ async def evaluate(
 ) -> dict[str, Any]:
     if files:
         print("==> labelled queries", flush=True)
-        results["queries"] = await evaluate_files(db_url, settings, embedder, files, args.k)
+        results["queries"] = await evaluate_files(
+            db_url, settings, embedder, files, args.k, args.variant
+        )
     if args.ann:
         from devtools.evals.ann import ann_study
 

@@ -281,7 +281,12 @@ def write(out: Path, results: dict[str, Any]) -> None:
         ]
     q = results.get("queries")
     if q:
-        md += ["## Labelled queries (hybrid search, admin scope)", "", query_table(q), ""]
+        md += [
+            f"## Labelled queries ({q.get('variant', 'hybrid')}, admin scope)",
+            "",
+            query_table(q),
+            "",
+        ]
     a = results.get("ann")
     if a:
         md += [
