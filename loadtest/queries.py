@@ -101,6 +101,16 @@ class QueryMix:
         self._lock = threading.Lock()
         self.pool_exhausted = False
 
+    def next_unseen(self) -> tuple[str, str]:
+        """A question never handed out before (until the pool runs dry)."""
+        with self._lock:
+            try:
+                return "unseen", next(self._unseen)
+            except StopIteration:
+                self.pool_exhausted = True
+                self._unseen = iter(self.sets.pool)
+                return "unseen", next(self._unseen)
+
     def next(self) -> tuple[str, str]:
         """Returns (kind, query) with kind 'popular' or 'unseen'."""
         with self._lock:

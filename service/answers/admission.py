@@ -4,8 +4,9 @@ A question whose embedding, search and answer are cached costs a few cache reads
 enters this gate, so it never waits behind cold questions. A cold question needs a slot to embed
 the query and run the hybrid search: `concurrency` run at once, later ones wait in arrival order.
 A question is shed (`Overloaded`) only when the cold path is really saturated: the queue is full,
-or the wait it would face (its place in the queue times the recent cold-path time per slot)
-exceeds `max_wait_seconds`, or it waited that long without getting a slot.
+or a full round of questions already waits and the wait it would face (its place in the queue
+times the recent cold-path time per slot) exceeds `max_wait_seconds`, or it waited that long
+without getting a slot.
 """
 
 from __future__ import annotations
@@ -63,7 +64,11 @@ class ColdPathGate:
             return
         if len(self._waiters) >= self.max_queue:
             raise Overloaded("queue_full")
-        if self._estimated_wait() > self.max_wait_seconds:
+        # A prediction only sheds behind a full round of waiters; shorter queues just wait.
+        if (
+            len(self._waiters) >= self.concurrency
+            and self._estimated_wait() > self.max_wait_seconds
+        ):
             raise Overloaded("wait_estimate")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -95,7 +100,9 @@ class ColdPathGate:
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - started
+            # Capped, so one outlier (a model loading, a stalled connection) can't make every
+            # later question look too slow to admit.
+            elapsed = min(time.perf_counter() - started, self.max_wait_seconds)
             self._service_seconds = (
                 elapsed
                 if self._service_seconds == 0

@@ -126,8 +126,9 @@ def test_gate_sheds_on_the_expected_wait_and_after_waiting_too_long() -> None:
                 await hold.wait()
 
         task = asyncio.create_task(long_question())
+        waiting = asyncio.create_task(long_question())
         await asyncio.sleep(0.01)
-        # One ahead at ~0.3 s each: the wait would exceed 0.2 s, so shed without waiting.
+        # A full round already waiting, ~0.3 s each: the wait would exceed 0.2 s, so shed at once.
         started = time.perf_counter()
         with pytest.raises(Overloaded) as shed:
             async with gate.slot():
@@ -135,7 +136,7 @@ def test_gate_sheds_on_the_expected_wait_and_after_waiting_too_long() -> None:
         assert shed.value.reason == "wait_estimate"
         assert time.perf_counter() - started < 0.1
         hold.set()
-        await task
+        await asyncio.gather(task, waiting)  # the one waiting got the slot handed over
 
         # A fast history, but a question that holds its slot: the waiter gives up after 0.2 s.
         gate = ColdPathGate(concurrency=1, max_queue=100, max_wait_seconds=0.2)
