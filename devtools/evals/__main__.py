@@ -37,6 +37,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default CORPUS_DIR)")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--ann", action="store_true", help="run the ANN recall/latency study")
+    p.add_argument(
+        "--chunking",
+        action="store_true",
+        help="today's chunks against small windows returning parents (devtools/evals/chunking.py)",
+    )
     p.add_argument("--ann-rows", type=int, default=100_000)
     p.add_argument("--ann-queries", type=int, default=100)
     p.add_argument("--no-dbpedia", action="store_true", help="skip ingesting the DBpedia subset")
@@ -73,6 +78,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "corpus_dir": str(settings.local.corpus_dir),
     }
     embedder = get_embedder(settings)
+    if args.chunking:
+        from devtools.evals.chunking import chunking_study
+
+        if hasattr(embedder, "load"):
+            await asyncio.to_thread(embedder.load)
+        chosen = files or [f for f in SHIPPED if "dbpedia" not in f.name]
+        results["chunking"] = await chunking_study(settings, embedder, server, chosen)
+        return results
     if args.reuse_corpus:
         db_url = database_url(server, args.db_name)
         return await evaluate(args, settings, embedder, db_url, files, server, results)
@@ -132,7 +145,7 @@ async def evaluate(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv if argv is not None else sys.argv[1:])
-    if not (args.queries or args.all or args.ann):
+    if not (args.queries or args.all or args.ann or args.chunking):
         print("nothing to do: give --queries FILE, --ann or --all", file=sys.stderr)
         return 2
     results = asyncio.run(run(args))

@@ -266,6 +266,29 @@ def roles_chart(a: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def chunking_table(c: dict[str, Any]) -> str:
+    rows = [
+        [
+            r["set"],
+            r["role"],
+            r["corpus"],
+            r["retriever"],
+            r["queries"],
+            r["recall@1"],
+            r["recall@5"],
+            r["recall@10"],
+            r["mrr"],
+            round(r["top5_tokens"]),
+        ]
+        for r in sorted(c["rows"].values(), key=lambda r: (r["set"], r["retriever"], r["corpus"]))
+    ]
+    return table(
+        ["set", "role", "returned", "retriever", "n", "recall@1", "recall@5", "recall@10",
+         "MRR", "tokens in top 5"],
+        rows,
+    )  # fmt: skip
+
+
 def write(out: Path, results: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
@@ -277,6 +300,21 @@ def write(out: Path, results: dict[str, Any]) -> None:
             "",
             f"{c['documents']} documents, {c['chunks']} chunks, "
             f"model `{c['model']}`, ingested in {c['seconds']:.0f} s.",
+            "",
+        ]
+    ch = results.get("chunking")
+    if ch:
+        u = ch["units"]
+        md += [
+            "## Chunking for retrieval",
+            "",
+            f"Books only. `chunks`: today's {u['chunks']} chunks, embedded and returned. "
+            f"`windows->parent`: {u['windows']} windows of {ch['window_tokens']} tokens "
+            f"({ch['window_overlap']} overlap) embedded and searched, each returning its "
+            f"512-token parent ({u['parents']} parents), once per parent. `windows`: the same "
+            "windows returned as they are.",
+            "",
+            chunking_table(ch),
             "",
         ]
     q = results.get("queries")

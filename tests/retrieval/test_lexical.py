@@ -9,6 +9,7 @@ import math
 import re
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import psycopg
@@ -110,20 +111,13 @@ MUSIC_QUERIES = [
 ]
 
 
-def _load_passages(conn: psycopg.Connection) -> dict[int, str]:
-    """Real passages for each query plus a thousand other paragraphs of the same books."""
-    paragraphs = _corpus_paragraphs()
-    wanted = [
-        _dbpedia("BWV 14") if needle == "BWV 14" else _containing(paragraphs, needle)
-        for _, needle in MUSIC_QUERIES
-    ]
-    others = [p for ps in paragraphs.values() for p in ps[::3]][:1000]
-    texts = list(dict.fromkeys([*wanted, *others]))
+def _public_chunks(conn: psycopg.Connection, texts: Iterable[str], title: str = "t") -> None:
+    """One completed public document holding these texts as chunks (one COPY statement)."""
     doc = str(uuid.uuid4())
     conn.execute(
         "INSERT INTO knowledge_documents (id, title, source_type, is_public, status) "
-        "VALUES (%s, 'books', 'text', true, 'completed')",
-        (doc,),
+        "VALUES (%s, %s, 'text', true, 'completed')",
+        (doc, title),
     )
     with (
         conn.cursor() as cur,
@@ -134,6 +128,17 @@ def _load_passages(conn: psycopg.Connection) -> dict[int, str]:
     ):
         for i, text in enumerate(texts):
             copy.write_row((doc, i, text, 1, 0, 1, True, MODEL, vec_literal(UNIT)))
+
+
+def _load_passages(conn: psycopg.Connection) -> dict[int, str]:
+    """Real passages for each query plus a thousand other paragraphs of the same books."""
+    paragraphs = _corpus_paragraphs()
+    wanted = [
+        _dbpedia("BWV 14") if needle == "BWV 14" else _containing(paragraphs, needle)
+        for _, needle in MUSIC_QUERIES
+    ]
+    others = [p for ps in paragraphs.values() for p in ps[::3]][:1000]
+    _public_chunks(conn, dict.fromkeys([*wanted, *others]), "books")
     return dict(conn.execute("SELECT id, content FROM document_chunks").fetchall())
 
 
@@ -189,21 +194,7 @@ def test_bm25_scores_match_a_reference(db: psycopg.Connection, clean_db: str) ->
         # Varying term frequencies and lengths, so saturation and normalisation both matter.
         picked = [words[j] for j in range(len(words)) if (i >> (j % 6)) & 1] or ["metronome"]
         texts.append(" ".join(picked * (1 + i % 3) + ["practice"] * (i % 7)))
-    doc = str(uuid.uuid4())
-    db.execute(
-        "INSERT INTO knowledge_documents (id, title, source_type, is_public, status) "
-        "VALUES (%s, 't', 'text', true, 'completed')",
-        (doc,),
-    )
-    with (
-        db.cursor() as cur,
-        cur.copy(
-            "COPY document_chunks (document_id, chunk_index, content, token_count, char_start, "
-            "char_end, is_public, embedding_model, embedding) FROM STDIN"
-        ) as copy,
-    ):
-        for i, text in enumerate(texts):
-            copy.write_row((doc, i, text, 1, 0, 1, True, MODEL, vec_literal(UNIT)))
+    _public_chunks(db, texts)
     for query in ["legato pedal", "trill octave wrist practice", "arpeggio"]:
         expected = _reference_bm25(db, query)
         got = _lexical(clean_db, query, k=100)
@@ -229,24 +220,13 @@ def _scanned_rows(plan: dict[str, Any]) -> int:
 
 
 def test_lexical_work_is_bounded_by_the_budget(db: psycopg.Connection, clean_db: str) -> None:
-    doc = str(uuid.uuid4())
-    db.execute(
-        "INSERT INTO knowledge_documents (id, title, source_type, is_public, status) "
-        "VALUES (%s, 't', 'text', true, 'completed')",
-        (doc,),
+    _public_chunks(
+        db,
+        (
+            f"scale practice every day, exercise {i}" + (" arpeggio" if i % 1000 == 7 else "")
+            for i in range(3000)
+        ),
     )
-    with (
-        db.cursor() as cur,
-        cur.copy(
-            "COPY document_chunks (document_id, chunk_index, content, token_count, char_start, "
-            "char_end, is_public, embedding_model, embedding) FROM STDIN"
-        ) as copy,
-    ):
-        for i in range(3000):
-            text = f"scale practice every day, exercise {i}" + (
-                " arpeggio" if i % 1000 == 7 else ""
-            )
-            copy.write_row((doc, i, text, 1, 0, 1, True, MODEL, vec_literal(UNIT)))
     db.execute("ANALYZE document_chunks")
     budget = 100
 
