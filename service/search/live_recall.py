@@ -6,8 +6,10 @@ budget). Each comparison reports (leg, found, expected): recall@10 is found / ex
 over the samples, which is what the metric exports and the alert watches.
 
 Samples wait in a small bounded queue for one background task; when it is full a sample is
-dropped rather than queued (a sample is a measurement, never worth holding a request for). A
-sample whose knowledge changed before its check (a document published in between) is skipped.
+dropped rather than queued (a sample is a measurement, never worth holding a request for). The
+task rests between checks so they use at most `MAX_DUTY` of one database connection's time,
+however expensive exact search gets. A sample whose knowledge changed before its check (a
+document published in between) is skipped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +33,9 @@ log = logging.getLogger(__name__)
 
 K = 10
 QUEUE_SIZE = 8
+# Exact search over a large scope is expensive: the checks may keep one connection busy at most
+# this share of the time (after a check that took d seconds, the worker rests d * 9).
+MAX_DUTY = 0.1
 
 RecallHook = Callable[[str, int, int], None]  # leg, found, expected
 
@@ -89,10 +95,12 @@ class LiveRecall:
     async def _run(self, queue: asyncio.Queue[Sample]) -> None:
         while True:
             sample = await queue.get()
+            started = time.perf_counter()
             try:
                 await self.check(sample)
             except Exception:
                 log.exception("live recall check failed")
+            await asyncio.sleep((time.perf_counter() - started) * (1 - MAX_DUTY) / MAX_DUTY)
 
     async def check(self, sample: Sample) -> dict[str, tuple[int, int]] | None:
         """Exact top 10 per leg vs what the live search returned; None if the data moved."""
