@@ -156,6 +156,8 @@ bench-rerank: install ## Our side of the Workers AI re-ranker's cost per questio
 # make loadtest                      full spec shape (14 min, 100 users) against the local stack
 # make loadtest HOST=https://...     any environment (corpus left alone there)
 # make loadtest PROFILE=stress       2x users: graceful degradation (shed 429/503, no silent timeouts)
+# make loadtest PROFILE=capacity     100 users at 1 s think time, then new questions stepped up until
+#                                    P95 passes 200 ms: the highest rate that held (loadtest/capacity.py)
 # make loadtest SCALE=0.1            same shape, 10x shorter; SCENARIO=rag-query|projects|annotations
 .PHONY: loadtest loadtest-smoke
 LOADTEST_ARGS = $(if $(HOST),--host $(HOST)) $(if $(PROFILE),--profile $(PROFILE)) \

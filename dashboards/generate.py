@@ -376,10 +376,23 @@ def rag_performance() -> dash.Dashboard:
             graph(
                 "Search latency P95",
                 [
-                    (p95("vector_search_duration_seconds"), "vector (HNSW)"),
-                    (p95("fts_search_duration_seconds"), "full-text"),
+                    (p95("vector_search_duration_seconds"), "vector"),
+                    (p95("fts_search_duration_seconds"), "lexical (BM25)"),
                 ],
                 unit="s",
+            )
+        )
+        .with_panel(
+            graph(
+                "Live recall@10 against exact search",
+                [("job_leg:search_recall:ratio_6h", "{{leg}}")],
+                unit="percentunit",
+                limit=ALERTS.search_recall_min,
+                description="A sample of searches (SEARCH_LIVE_RECALL_SAMPLE_RATE, 1 %) is run "
+                "again exactly off the request path: the share of exact top 10 results each leg "
+                f"found, over 6 hours. Alert SearchRecallLow fires below "
+                f"{pct(ALERTS.search_recall_min)}.",
+                width=24,
             )
         )
         .with_row(dash.Row("Traffic and quality"))

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,14 @@ def evaluate(run: RunStats, thresholds: Thresholds) -> list[Check]:
             total.requests > 0 and ratio <= thresholds.error_ratio_max,
         )
     )
+    if thresholds.never_shed is not None:
+        pattern = thresholds.never_shed
+        shed = sum(
+            f.occurrences
+            for f in run.failures
+            if f.is_shed and fnmatch.fnmatchcase(f.name, pattern)
+        )
+        checks.append(Check(f"{pattern} shed", "0", str(shed), shed == 0))
     if thresholds.max_timeouts is not None:
         checks.append(
             Check(
@@ -82,9 +91,13 @@ def evaluate(run: RunStats, thresholds: Thresholds) -> list[Check]:
             ("p95", target.p95_ms, cls.p95_ms, thresholds.min_samples_p95),
             ("p99", target.p99_ms, cls.p99_ms, thresholds.min_samples_p99),
         ):
-            gated = thresholds.gate_latency and cls.requests >= min_samples
+            gated = (
+                thresholds.gate_latency and not target.report_only and cls.requests >= min_samples
+            )
             note = ""
-            if not thresholds.gate_latency:
+            if target.report_only:
+                note = " (report only)"
+            elif not thresholds.gate_latency:
                 note = " (not gated)"
             elif not gated:
                 note = f" (not gated: < {min_samples} samples)"

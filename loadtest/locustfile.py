@@ -4,6 +4,7 @@
 - projects:    ProjectsUser                   (projects CRUD + PDF upload through presigned URLs)
 - annotations: AnnotationsUser                (annotations CRUD on the user's seeded project)
 - school-day:  StudentUser + TeacherUser      (students browse and ask, teachers annotate/upload)
+- capacity:    CapacityUser, then NewQuestionUser (profile `capacity`, see loadtest/capacity.py)
 
 Request names are the gate's request classes (`rag:query`, `api:projects:list`, ...). Endpoints the
 target does not serve (absent from its OpenAPI document) are skipped and listed in
@@ -15,10 +16,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from locust import LoadTestShape, between, events, task
+from locust import LoadTestShape, User, between, constant, events, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
 from locust.exception import RescheduleTaskImmediately, StopUser
@@ -32,6 +34,7 @@ from loadtest.api_shapes import (
     project_create_body,
     upload_target,
 )
+from loadtest.capacity import NEW_QUESTION, CapacityPlan, Request, Schedule, write_requests
 from loadtest.queries import QueryMix, build_query_sets
 from loadtest.shapes import ShapeParams, target_at
 
@@ -58,7 +61,9 @@ def _pool() -> AccountPool:
 
 def _mix() -> QueryMix:
     if "mix" not in _state:
-        _state["mix"] = QueryMix(build_query_sets())
+        # The capacity profile asks far more new questions than the other profiles.
+        size = 20_000 if CAPACITY else 5000
+        _state["mix"] = QueryMix(build_query_sets(pool_size=size))
     mix: QueryMix = _state["mix"]
     return mix
 
@@ -95,6 +100,34 @@ def _discover(environment: Environment, **_: Any) -> None:
     if OUT_DIR is not None:
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         (OUT_DIR / "capabilities.json").write_text(json.dumps(caps.report(), indent=1))
+
+
+CAPACITY = ShapeParams.from_env().profile == "capacity"
+_requests: list[Request] = []
+_started: list[float] = []
+
+
+@events.test_start.add_listener
+def _start_clock(environment: Environment, **_: Any) -> None:
+    _started.append(time.time())
+
+
+@events.request.add_listener
+def _record_request(
+    request_type: str, name: str, response_time: float, exception: Any, **_: Any
+) -> None:
+    """Every RAG request (capacity profile): its start time, latency and outcome."""
+    if not _started or not CAPACITY or not (name.startswith("rag:") or name == NEW_QUESTION):
+        return
+    outcome = "ok" if exception is None else ("shed" if "shed:" in str(exception) else "error")
+    at = time.time() - response_time / 1000 - _started[0]
+    _requests.append(Request(at, name, response_time, outcome))
+
+
+@events.test_stop.add_listener
+def _record_capacity(environment: Environment, **_: Any) -> None:
+    if OUT_DIR is not None and _requests:
+        write_requests(OUT_DIR / "requests.csv", _requests)
 
 
 @events.test_stop.add_listener
@@ -193,15 +226,15 @@ class SeededUser(FastHttpUser):
 
     # --- behaviours shared by the scenarios -------------------------------------------------
 
-    def ask(self) -> bool:
+    def ask(self, only_new: bool = False) -> bool:
         if not _caps().rag:
             return False
         # Named per kind so the summary shows repeat (cache-friendly) and unseen latency apart.
-        kind, query = _mix().next()
+        kind, query = _mix().next_unseen() if only_new else _mix().next()
         self.call(
             "POST",
             "/api/chat/query",
-            f"rag:query:{kind}",
+            NEW_QUESTION if only_new else f"rag:query:{kind}",
             json={"query": query, "stream": False},
             require="answer",
         )
@@ -366,12 +399,90 @@ class TeacherUser(SeededUser):
         self.did(self.ask())
 
 
+class CapacityUser(SeededUser):
+    """The capacity profile's hold phase: asks again 1 s after each answer, the rag:query mix."""
+
+    role = "student"
+    wait_time = constant(1.0)
+
+    @task
+    def query(self) -> None:
+        self.ask()
+
+
+class NewQuestionUser(SeededUser):
+    """The capacity profile's steps: new questions only, paced so that all of them together ask
+    at the shape's current rate (open loop: a slow answer doesn't slow the offered rate down,
+    as long as the users outnumber rate x latency)."""
+
+    role = "student"
+
+    _next: float | None = None
+    signed_in = 0  # step users past their login, across the run
+
+    _counted = False
+
+    def on_start(self) -> None:
+        super().on_start()
+        NewQuestionUser.signed_in += 1
+        self._counted = True
+
+    def on_stop(self) -> None:
+        if self._counted:
+            NewQuestionUser.signed_in -= 1
+            self._counted = False
+
+    def wait_time(self) -> float:
+        shape = _state.get("capacity")
+        if not isinstance(shape, SpecShape) or shape.rate <= 0:
+            self._next = None
+            return 0.5  # logged in, waiting for the first step
+        interval = shape.plan.step_users / shape.rate
+        now = time.monotonic()
+        if self._next is None or self._next < now - interval:
+            # First question, or so far behind that catching up would burst: start afresh.
+            self._next = now + random.uniform(0, interval)
+        else:
+            self._next += interval
+        return max(0.0, self._next - now)
+
+    @task
+    def new_question(self) -> None:
+        shape = _state.get("capacity")
+        if isinstance(shape, SpecShape) and shape.rate > 0:
+            self.ask(only_new=True)
+
+
 class SpecShape(LoadTestShape):
-    """LOAD_SHAPE=spec|smoke|stress, LOAD_SCALE (time factor), LOAD_PEAK_USERS (default 100)."""
+    """LOAD_SHAPE=spec|smoke|stress|capacity, LOAD_SCALE (time factor), LOAD_PEAK_USERS (100)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.stages = ShapeParams.from_env().stages()
+        params = ShapeParams.from_env()
+        self.capacity = params.profile == "capacity"
+        self.stages = [] if self.capacity else params.stages()
+        self.plan = CapacityPlan.scaled(params.scale, params.peak_users)
+        self.schedule = Schedule(self.plan)
+        self.rate = 0.0
+        self.hold_stopped = False
+        _state["capacity"] = self
 
-    def tick(self) -> tuple[int, float] | None:
-        return target_at(self.stages, self.get_run_time())
+    def tick(self) -> tuple[int, float] | tuple[int, float, list[type[User]] | None] | None:
+        if not self.capacity:
+            return target_at(self.stages, self.get_run_time())
+        elapsed = self.get_run_time()
+        self.schedule.wait_for(elapsed, NewQuestionUser.signed_in)
+        self.schedule.advance(elapsed, _requests)
+        phase, users, self.rate = self.schedule.phase(elapsed)
+        if OUT_DIR is not None:
+            (OUT_DIR / "steps.json").write_text(json.dumps(self.schedule.to_json()))
+        if phase == "done":
+            return None
+        if phase == "hold":
+            return users, users / self.plan.ramp_seconds, [CapacityUser]
+        if not self.hold_stopped:
+            # Locust doesn't swap one user class for another at the same count (the running
+            # users just stay), so the hold's users are stopped first, then the step users start.
+            self.hold_stopped = True
+            return 0, 1000.0, [CapacityUser]
+        return users, 10.0, [NewQuestionUser]

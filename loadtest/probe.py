@@ -8,9 +8,13 @@ P50/P95, for unseen questions (cold caches) and then the same questions again (w
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import statistics
 import sys
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
@@ -56,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=30)
     parser.add_argument("--skip", type=int, default=0, help="start further back in the pool")
     parser.add_argument("--email", default=email_for("student", 0))
+    parser.add_argument("--out", type=Path, default=None, help="also write the figures (JSON)")
+    parser.add_argument("--note", default="", help="conditions to record with the figures")
     args = parser.parse_args(argv)
     with httpx.Client(base_url=args.host, timeout=60, headers=origin_headers(args.host)) as client:
         login = client.post("/api/auth/login", json={"email": args.email, "password": PASSWORD})
@@ -64,8 +70,28 @@ def main(argv: list[str] | None = None) -> int:
     # The pool's tail: questions the load test is least likely to have asked already.
     pool = build_query_sets().pool
     queries = pool[len(pool) - args.skip - args.n : len(pool) - args.skip]
-    print(render("cold (unseen)", probe(args.host, queries, token)))
-    print(render("warm (same questions again)", probe(args.host, queries, token)))
+    cold = probe(args.host, queries, token)
+    warm = probe(args.host, queries, token)
+    print(render("cold (unseen)", cold))
+    print(render("warm (same questions again)", warm))
+    if args.out is not None:
+        summary = {
+            label: {
+                name: {"p50_ms": statistics.median(v), "p95_ms": _pct(v, 0.95), "n": len(v)}
+                for name, v in stages.items()
+            }
+            for label, stages in (("cold", cold), ("warm", warm))
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({
+            "command": "python -m loadtest.probe " + shlex.join(argv if argv is not None else sys.argv[1:]),
+            "written": datetime.now(UTC).isoformat(timespec="seconds"),
+            "host": args.host,
+            "note": args.note,
+            **summary,
+            "raw": {"cold": cold, "warm": warm},
+        }, indent=1))  # fmt: skip
+        print(f"written to {args.out}")
     return 0
 
 

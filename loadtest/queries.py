@@ -101,14 +101,22 @@ class QueryMix:
         self._lock = threading.Lock()
         self.pool_exhausted = False
 
+    def _take_unseen(self) -> tuple[str, str]:
+        try:
+            return "unseen", next(self._unseen)
+        except StopIteration:
+            self.pool_exhausted = True
+            self._unseen = iter(self.sets.pool)
+            return "unseen", next(self._unseen)
+
+    def next_unseen(self) -> tuple[str, str]:
+        """A question never handed out before (until the pool runs dry)."""
+        with self._lock:
+            return self._take_unseen()
+
     def next(self) -> tuple[str, str]:
         """Returns (kind, query) with kind 'popular' or 'unseen'."""
         with self._lock:
             if self._rng.random() < self.popular_share:
                 return "popular", self._rng.choices(self.sets.popular, self._weights)[0]
-            try:
-                return "unseen", next(self._unseen)
-            except StopIteration:
-                self.pool_exhausted = True
-                self._unseen = iter(self.sets.pool)
-                return "unseen", next(self._unseen)
+            return self._take_unseen()

@@ -1,6 +1,7 @@
 """`make loadtest`: stack (local by default) -> setup -> Locust (spec shape) -> gate -> summary + chart.
 
-python -m loadtest.run [--host URL] [--profile spec|smoke|stress] [--scenario school-day] [--scale F]
+python -m loadtest.run [--host URL] [--profile spec|smoke|stress|capacity] [--scenario school-day]
+    [--scale F]
 Exit code: the gate's (0 only when every threshold holds; 1 on a breach; 2 if the run broke).
 """
 
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
-from loadtest import gate, report
+from loadtest import capacity, gate, report
 from loadtest.shapes import SPEC_SECONDS, peak_of, stages_for
 from loadtest.stats import read_history, read_run
 from loadtest.thresholds import DEFAULT_THRESHOLDS, load_thresholds
@@ -29,10 +30,12 @@ SCENARIOS: dict[str, list[str]] = {
     "rag-query": ["RagQueryUser"],
     "projects": ["ProjectsUser"],
     "annotations": ["AnnotationsUser"],
+    "capacity": ["CapacityUser", "NewQuestionUser"],
 }
 # Roles the scenario's users log in as (each needs its own seeded account).
 ROLES = {"StudentUser": "student", "RagQueryUser": "student", "AnnotationsUser": "student",
-         "TeacherUser": "teacher", "ProjectsUser": "teacher"}  # fmt: skip
+         "TeacherUser": "teacher", "ProjectsUser": "teacher", "CapacityUser": "student",
+         "NewQuestionUser": "student"}  # fmt: skip
 SMOKE_SECONDS = 30.0
 SMOKE_PEAK = 4
 
@@ -44,9 +47,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     env_host = env_host if env_host.startswith(("http://", "https://")) else ""
     p.add_argument("--host", default=env_host, help="default: the local stack")
     p.add_argument("--profile", default=os.environ.get("LOAD_PROFILE", "spec"),
-                   choices=["spec", "smoke", "stress"])  # fmt: skip
-    p.add_argument("--scenario", default=os.environ.get("SCENARIO", "school-day"),
-                   choices=sorted(SCENARIOS))  # fmt: skip
+                   choices=["spec", "smoke", "stress", "capacity"])  # fmt: skip
+    p.add_argument("--scenario", default=os.environ.get("SCENARIO"), choices=sorted(SCENARIOS),
+                   help="default school-day (capacity profile: capacity)")  # fmt: skip
     p.add_argument("--scale", type=float, default=None,
                    help="time factor of the shape (1.0 = 14 min; smoke default = 30 s)")  # fmt: skip
     p.add_argument("--peak-users", type=int, default=None, help="default 100 (smoke: 4)")
@@ -71,6 +74,13 @@ def finish(out: Path, thresholds_path: Path, info: report.RunInfo) -> int:
         read_history(prefix), out / "chart.png", f"{info.scenario} / {info.profile} / {info.host}"
     )
     summary = report.write_summary(out, run, checks, thresholds, info)
+    found = capacity.analyse(out)
+    if found is not None:
+        with summary.open("a", encoding="utf-8") as fh:
+            fh.write("\n" + "\n".join(capacity.markdown(found)) + "\n")
+        print(
+            f"==> capacity: highest rate that held {found['highest_rate_held']:g} new questions/s"
+        )
     print(gate.render_table(checks))
     failed = gate.breaches(checks)
     for check in failed:
@@ -90,8 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         args.scale if args.scale is not None else (SMOKE_SECONDS / SPEC_SECONDS if smoke else 1.0)
     )
     peak = args.peak_users or (SMOKE_PEAK if smoke else 100)
-    stages = stages_for(args.profile, scale, peak)
-    users = peak_of(stages)
+    if args.profile == "capacity":
+        args.scenario = args.scenario or "capacity"
+        users = capacity.CapacityPlan.scaled(scale, peak).accounts_needed()
+    else:
+        args.scenario = args.scenario or "school-day"
+        users = peak_of(stages_for(args.profile, scale, peak))
     local = not args.host
     port = int(os.environ.get("API_PORT", "8080"))
     host = args.host.rstrip("/") or f"http://127.0.0.1:{port}"
@@ -105,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m loadtest.run " + shlex.join(argv if argv is not None else sys.argv[1:])
     info = report.RunInfo(host, args.profile, args.scenario, scale, users, command)
     (out / "run.json").write_text(json.dumps(dataclasses.asdict(info)))
-    print(f"==> {args.profile} run of '{args.scenario}' against {host}: peak {users} users, "
-          f"{sum(s.seconds for s in stages):.0f}s -> {out}", flush=True)  # fmt: skip
+    print(f"==> {args.profile} run of '{args.scenario}' against {host}: {users} users -> {out}",
+          flush=True)  # fmt: skip
 
     with ExitStack() as stack:
         if local:

@@ -10,7 +10,7 @@ from typing import Any
 
 DEFAULT_THRESHOLDS = Path(__file__).resolve().parent / "thresholds.toml"
 # Load profiles; a thresholds file may override [gate] per profile in [profiles.<name>].
-PROFILES = ("spec", "smoke", "stress")
+PROFILES = ("spec", "smoke", "stress", "capacity")
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,9 @@ class ClassTarget:
     pattern: str
     p95_ms: float
     p99_ms: float
+    # Measured and shown, never a breach (e.g. the capacity steps, which go past the target on
+    # purpose).
+    report_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class Thresholds:
     min_requests: int
     classes: list[ClassTarget]
     shed_is_graceful: bool = False
+    # Classes (fnmatch pattern) that must shed nothing, even where shedding elsewhere is fine.
+    never_shed: str | None = None
     max_timeouts: int | None = None
     gate_latency: bool = True
     # Below these sample counts a percentile is just "the max of a handful": reported, not gated.
@@ -65,13 +70,21 @@ def load_thresholds(path: Path = DEFAULT_THRESHOLDS, profile: str = "spec") -> T
     profiles = data.get("profiles", {})
     if profile not in PROFILES:
         raise ThresholdsError(f"unknown profile '{profile}' (known: {', '.join(PROFILES)})")
-    gate.update(profiles.get(profile, {}))
+    overrides = dict(profiles.get(profile, {}))
+    # A profile may also set its own targets for some classes: [profiles.<name>.classes."..."].
+    class_tables = {**data.get("classes", {}), **overrides.pop("classes", {})}
+    gate.update(overrides)
 
     classes = []
-    for pattern, table in data.get("classes", {}).items():
+    for pattern, table in class_tables.items():
         where = f'[classes."{pattern}"]'
         classes.append(
-            ClassTarget(pattern, _number(table, "p95_ms", where), _number(table, "p99_ms", where))
+            ClassTarget(
+                pattern,
+                _number(table, "p95_ms", where),
+                _number(table, "p99_ms", where),
+                bool(table.get("report_only", False)),
+            )
         )
     if not classes:
         raise ThresholdsError("no [classes.*] tables: every request class needs a target")
@@ -85,6 +98,7 @@ def load_thresholds(path: Path = DEFAULT_THRESHOLDS, profile: str = "spec") -> T
         min_requests=int(_number(gate, "min_requests", "[gate]")),
         classes=classes,
         shed_is_graceful=bool(gate.get("shed_is_graceful", False)),
+        never_shed=str(gate["never_shed"]) if gate.get("never_shed") else None,
         max_timeouts=None if max_timeouts is None else int(max_timeouts),
         gate_latency=bool(gate.get("gate_latency", True)),
         min_samples_p95=int(gate.get("min_samples_p95", 20)),
@@ -108,6 +122,7 @@ class AlertThresholds:
     ingestion_oldest_job_max_seconds: float
     ingestion_failure_ratio_max: float
     cache_hit_ratio_min: float
+    search_recall_min: float
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from devtools.evals import report
 from devtools.evals.corpus import IngestReport, ingest_books, ingest_dbpedia
 from devtools.evals.querysets import SHIPPED
 from devtools.evals.retrieval_eval import evaluate_files
+from devtools.evals.variants import VARIANTS
 from devtools.postgres import create_scratch_database, database_url, start_embedded
 from service.core.config import Settings
 from service.embeddings.factory import get_embedder
@@ -36,6 +37,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default CORPUS_DIR)")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--ann", action="store_true", help="run the ANN recall/latency study")
+    p.add_argument(
+        "--chunking",
+        action="store_true",
+        help="today's chunks against small windows returning parents (devtools/evals/chunking.py)",
+    )
     p.add_argument("--ann-rows", type=int, default=100_000)
     p.add_argument("--ann-queries", type=int, default=100)
     p.add_argument("--no-dbpedia", action="store_true", help="skip ingesting the DBpedia subset")
@@ -43,6 +49,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--db-name", default="eval_corpus", help="name of the isolated database")
     p.add_argument(
         "--reuse-corpus", action="store_true", help="use the already ingested --db-name as is"
+    )
+    p.add_argument(
+        "--variant",
+        choices=VARIANTS,
+        default="hybrid",
+        help="retriever for the labelled sets (devtools/evals/variants.py)",
     )
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--threads", type=int, default=2, help="torch threads for corpus embedding")
@@ -66,6 +78,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "corpus_dir": str(settings.local.corpus_dir),
     }
     embedder = get_embedder(settings)
+    if args.chunking:
+        from devtools.evals.chunking import chunking_study
+
+        if hasattr(embedder, "load"):
+            await asyncio.to_thread(embedder.load)
+        chosen = files or [f for f in SHIPPED if "dbpedia" not in f.name]
+        results["chunking"] = await chunking_study(settings, embedder, server, chosen)
+        return results
     if args.reuse_corpus:
         db_url = database_url(server, args.db_name)
         return await evaluate(args, settings, embedder, db_url, files, server, results)
@@ -110,7 +130,9 @@ async def evaluate(
 ) -> dict[str, Any]:
     if files:
         print("==> labelled queries", flush=True)
-        results["queries"] = await evaluate_files(db_url, settings, embedder, files, args.k)
+        results["queries"] = await evaluate_files(
+            db_url, settings, embedder, files, args.k, args.variant
+        )
     if args.ann:
         from devtools.evals.ann import ann_study
 
@@ -123,7 +145,7 @@ async def evaluate(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv if argv is not None else sys.argv[1:])
-    if not (args.queries or args.all or args.ann):
+    if not (args.queries or args.all or args.ann or args.chunking):
         print("nothing to do: give --queries FILE, --ann or --all", file=sys.stderr)
         return 2
     results = asyncio.run(run(args))

@@ -1,21 +1,28 @@
-"""ANN recall@10 against exact search at scale, per role scope, and the ef_search sweep.
+"""Retrieval at 100k chunks, per role scope: the vector leg's plans against exact search, the
+lexical leg against exhaustive BM25, hybrid latency; the ef_search sweep; halfvec.
 
-Vectors: synthetic, derived from the real chunk embeddings of the eval corpus (real vectors
-perturbed within their principal subspace and renormalised; see `synthesise`). Queries: real
-embeddings of Hofmann's questions. Exact top 10 is computed in NumPy over the caller's scope;
-the ANN side is the production vector leg with the plan the engine picks for that scope.
+Chunks: synthetic, derived from the real chunks of the eval corpus. A vector is a real chunk's
+vector perturbed within the real data's principal subspace and renormalised (`synthesise`); its
+text is that chunk's sentences, shuffled, plus a few sentences of other chunks, so term
+frequencies, document frequencies and lengths are those of real prose (`synthetic_texts`).
+Queries: real questions (Hofmann's) and their real embeddings. Exact vector top 10: NumPy brute
+force over the caller's scope. Exact lexical top 10: BM25 over every matching chunk.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
 import psycopg
 
+from devtools.evals import peer
 from devtools.evals.metrics import percentile
 from devtools.evals.querysets import SHIPPED, load
 from devtools.evals.retrieval_eval import engine_for, open_pool
@@ -24,10 +31,12 @@ from service.access.scope import AccessScope
 from service.cache.generations import generations
 from service.core.config import Settings
 from service.embeddings.base import Embedder
-from service.search.hybrid import hybrid_search, vector_only
+from service.search.fusion import rrf
+from service.search.hybrid import SearchParams, hybrid_search, vector_literal, vector_only
+from service.search.lexical import exhaustive_candidates, lexical_candidates, postings_for
 from service.search.plan import VectorPlan
 
-SWEEP = (20, 40, 60, 80, 160)
+SWEEP = (20, 40, 60, 80, 100, 160)
 # Share of rows per owner group; "public" rows are is_public.
 GROUPS = {"public": 0.02, "a": 0.005, "b": 0.10, "c": 0.40, "d": 0.475}
 ROLES = {
@@ -38,23 +47,25 @@ ROLES = {
     "student of a+b": (["a", "b"], ["public", "a", "b"]),
     "student, no teacher": ([], ["public"]),
 }
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 def _log(msg: str) -> None:
-    print(f"  [ann] {msg}", flush=True)
+    print(f"  [scale] {msg}", flush=True)
 
 
-def _real_vectors(corpus_url: str) -> np.ndarray:
+def real_chunks(corpus_url: str) -> tuple[np.ndarray, list[str]]:
     with psycopg.connect(corpus_url) as conn:
-        rows = conn.execute("SELECT embedding::text FROM document_chunks").fetchall()
-    return np.array([json.loads(r[0]) for r in rows], dtype=np.float32)
+        rows = conn.execute("SELECT embedding::text, content FROM document_chunks").fetchall()
+    return np.array([json.loads(r[0]) for r in rows], dtype=np.float32), [r[1] for r in rows]
 
 
 def synthesise(
     real: np.ndarray, rows: int, seed: int = 42, rank: int = 48, noise_norm: float = 0.5
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Each point is a real vector plus Gaussian noise drawn in the real data's top `rank`
-    principal directions (scaled by their spread, norm `noise_norm`), renormalised.
+    principal directions (scaled by their spread, norm `noise_norm`), renormalised. Returns the
+    points and the index of the real vector each one came from.
 
     Noise in the principal subspace keeps points on the embedding manifold. Isotropic noise
     (tried first) instead builds tight clumps of near-duplicates around each real vector, where
@@ -64,15 +75,31 @@ def synthesise(
     centred = real - real.mean(axis=0)
     _, spread, directions = np.linalg.svd(centred, full_matrices=False)
     rank = min(rank, len(spread))
-    base = real[rng.integers(0, len(real), rows)]
+    base = rng.integers(0, len(real), rows)
     coef = rng.normal(size=(rows, rank)) * (spread[:rank] / spread[:rank].mean())
     noise = (coef @ directions[:rank]).astype(np.float32)
     noise *= noise_norm / np.linalg.norm(noise, axis=1, keepdims=True)
-    data = base + noise
-    return data / np.linalg.norm(data, axis=1, keepdims=True)
+    data = real[base] + noise
+    return data / np.linalg.norm(data, axis=1, keepdims=True), base
 
 
-def _load(url: str, data: np.ndarray, labels: np.ndarray, model: str) -> dict[str, Any]:
+def synthetic_texts(texts: list[str], base: np.ndarray, seed: int = 7) -> list[str]:
+    """The base chunk's sentences, shuffled, plus 1-3 sentences of other chunks."""
+    rng = random.Random(seed)
+    sentences = [[s for s in _SENTENCE.split(t) if s.strip()] or [t] for t in texts]
+    everything = [s for ss in sentences for s in ss]
+    out = []
+    for b in base.tolist():
+        own = list(sentences[b])
+        rng.shuffle(own)
+        own += rng.sample(everything, rng.randint(1, 3))
+        out.append(" ".join(own))
+    return out
+
+
+def _load(
+    url: str, data: np.ndarray, texts: list[str], labels: np.ndarray, model: str
+) -> dict[str, Any]:
     owners = {g: uuid.uuid4() for g in GROUPS if g != "public"}
     docs = {g: uuid.uuid4() for g in GROUPS}
     dim = data.shape[1]
@@ -98,32 +125,25 @@ def _load(url: str, data: np.ndarray, labels: np.ndarray, model: str) -> dict[st
             conn.execute(f'DROP INDEX "{name}"')
         t0 = time.perf_counter()
         names = list(GROUPS)
-        with (
-            conn.cursor() as cur,
-            cur.copy(
-                "COPY document_chunks (document_id, chunk_index, content, token_count, char_start, "
-                "char_end, owner_id, is_public, embedding_model, embedding) FROM STDIN"
-            ) as copy,
-        ):
-            for i in range(len(data)):
-                g = names[labels[i]]
-                vec = "[" + ",".join(f"{x:.6g}" for x in data[i].tolist()) + "]"
-                copy.write_row(
-                    (
-                        docs[g],
-                        i,
-                        f"synthetic chunk {i}",
-                        3,
-                        0,
-                        1,
-                        owners.get(g),
-                        g == "public",
-                        model,
-                        vec,
-                    )
-                )
-                if (i + 1) % 25000 == 0:
-                    _log(f"copied {i + 1:,} rows ({time.perf_counter() - t0:.0f} s)")
+        step = 10_000
+        for start in range(0, len(data), step):
+            # One COPY per batch: each commits its chunks and their term statistics.
+            with (
+                conn.cursor() as cur,
+                cur.copy(
+                    "COPY document_chunks (document_id, chunk_index, content, token_count, "
+                    "char_start, char_end, owner_id, is_public, embedding_model, embedding) "
+                    "FROM STDIN"
+                ) as copy,
+            ):
+                for i in range(start, min(start + step, len(data))):
+                    g = names[labels[i]]
+                    text = texts[i]
+                    copy.write_row(
+                        (docs[g], i, text, len(text) // 4, 0, len(text), owners.get(g),
+                         g == "public", model, vector_literal(data[i].tolist()))
+                    )  # fmt: skip
+            _log(f"copied {min(start + step, len(data)):,} rows ({time.perf_counter() - t0:.0f} s)")
         timings["copy_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         conn.execute("SET maintenance_work_mem = '1GB'")
@@ -132,10 +152,36 @@ def _load(url: str, data: np.ndarray, labels: np.ndarray, model: str) -> dict[st
             _log("building HNSW index")
             conn.execute(definition)
         timings["index_seconds"] = time.perf_counter() - t0
-        conn.execute("ANALYZE document_chunks")
+        conn.execute("VACUUM ANALYZE document_chunks")
         first = conn.execute("SELECT min(id) FROM document_chunks").fetchone()
         timings["first_id"] = int(first[0]) if first else 1
+        size = conn.execute(
+            "SELECT pg_total_relation_size('document_chunks'), pg_relation_size(%s::regclass)",
+            (index[0][0] if index else "document_chunks_pkey",),
+        ).fetchone()
+        assert size is not None
+        timings["table_bytes"], timings["hnsw_bytes"] = int(size[0]), int(size[1])
     return {"owners": owners, **timings}
+
+
+async def _timed(
+    fn: Callable[[int], Awaitable[list[int]]], n: int
+) -> tuple[list[list[int]], list[float]]:
+    out, lat = [], []
+    for i in range(n):
+        t0 = time.perf_counter()
+        out.append(await fn(i))
+        lat.append((time.perf_counter() - t0) * 1000)
+    return out, lat
+
+
+def _recall(got: list[list[int]], truth: list[list[int]], k: int = 10) -> float:
+    found = sum(len(set(g[:k]) & set(t[:k])) for g, t in zip(got, truth, strict=True))
+    return found / max(1, sum(min(k, len(t)) for t in truth))
+
+
+def _summary(lat: list[float]) -> dict[str, float]:
+    return {"p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95)}
 
 
 async def ann_study(
@@ -146,51 +192,65 @@ async def ann_study(
     rows: int,
     n_queries: int,
 ) -> dict[str, Any]:
-    real = _real_vectors(corpus_url)
-    _log(f"{len(real):,} real chunk vectors -> {rows:,} synthetic")
-    data = synthesise(real, rows)
+    real, real_texts = real_chunks(corpus_url)
+    _log(f"{len(real):,} real chunks -> {rows:,} synthetic")
+    data, base = synthesise(real, rows)
+    texts = synthetic_texts(real_texts, base)
     rng = np.random.default_rng(7)
     shares = np.array(list(GROUPS.values()))
     labels = rng.choice(len(GROUPS), size=rows, p=shares / shares.sum())
     url = create_scratch_database(server_url, "eval_ann")
-    loaded = _load(url, data, labels, embedder.model)
+    loaded = _load(url, data, texts, labels, embedder.model)
     _log(f"copy {loaded['copy_seconds']:.0f} s, index {loaded['index_seconds']:.0f} s")
     questions = [q.query for q in load(SHIPPED[0])][:n_queries]
     queries = np.array(await embedder.embed(questions), dtype=np.float32)
     ids = np.arange(rows) + loaded["first_id"]
     names = list(GROUPS)
     owners: dict[str, uuid.UUID] = loaded["owners"]
+    n = len(questions)
 
     pool = await open_pool(url, max_size=2)
     try:
         engine = engine_for(settings, pool, embedder)
         params = engine.params
 
-        def exact_top(mask: np.ndarray) -> list[set[int]]:
+        def exact_top(mask: np.ndarray) -> list[list[int]]:
             out = []
             for q in queries:
                 sims = data @ q
                 sims[~mask] = -np.inf
-                out.append(set(ids[np.argpartition(-sims, 10)[:10]].tolist()))
+                top = np.argsort(-sims)[:10]
+                out.append([int(ids[i]) for i in top if np.isfinite(sims[i])])
             return out
 
-        async def measure(
-            scope: AccessScope, plan: VectorPlan, truth: list[set[int]]
-        ) -> dict[str, float]:
-            found, lat = 0, []
+        async def vector_run(
+            scope: AccessScope, plan: VectorPlan
+        ) -> tuple[list[list[int]], list[float]]:
             async with pool.connection() as conn:
-                for q, t in zip(queries, truth, strict=True):
-                    t0 = time.perf_counter()
-                    got = await vector_only(
-                        conn, params=params, scope=scope, plan=plan, query_vector=q.tolist(), k=10
-                    )
-                    lat.append((time.perf_counter() - t0) * 1000)
-                    found += len(t & set(got))
-            return {
-                "recall@10": found / (10 * len(truth)),
-                "p50_ms": percentile(lat, 50),
-                "p95_ms": percentile(lat, 95),
-            }
+
+                async def one(i: int) -> list[int]:
+                    return await vector_only(
+                        conn, params=params, scope=scope, plan=plan,
+                        query_vector=queries[i].tolist(), k=10,
+                    )  # fmt: skip
+
+                return await _timed(one, n)
+
+        async def lexical_run(
+            scope: AccessScope, scope_rows: int, exhaustive: bool
+        ) -> tuple[list[list[int]], list[float]]:
+            budget = params.lexical_budget
+            args = {"budget": budget, "postings": postings_for(budget, scope_rows, rows), "fk": 10}
+            query = (exhaustive_candidates if exhaustive else lexical_candidates)(
+                params.model, scope
+            )
+            async with pool.connection() as conn:
+
+                async def one(i: int) -> list[int]:
+                    cur = await conn.execute(query, {**args, "qt": questions[i]})
+                    return [r["id"] for r in await cur.fetchall()]
+
+                return await _timed(one, n)
 
         roles: dict[str, Any] = {}
         for role, (own, groups) in ROLES.items():
@@ -204,61 +264,183 @@ async def ann_study(
             async with pool.connection() as conn:
                 gens = await generations(conn, scope)
             plan = await engine.plan_for(scope, gens)
-            planned = await measure(scope, plan, truth)
-            naive = await measure(scope, VectorPlan("hnsw", settings.search.ef_search), truth)
-            hybrid_lat = []
+            ef = settings.search.ef_search
+            plans = {
+                "chosen": plan,
+                "exact": VectorPlan("exact", ef),
+                "iterative": VectorPlan("iterative", ef),
+                "hnsw": VectorPlan("hnsw", ef),
+            }
+            vector: dict[str, Any] = {}
+            for name, p in plans.items():
+                await vector_run(scope, p)  # warm the cache, then measure
+                got, lat = await vector_run(scope, p)
+                vector[name] = {"recall@10": _recall(got, truth), **_summary(lat)}
+            await lexical_run(scope, int(mask.sum()), exhaustive=False)
+            lexical, lex_lat = await lexical_run(scope, int(mask.sum()), exhaustive=False)
+            lexical_truth, exhaustive_lat = await lexical_run(
+                scope, int(mask.sum()), exhaustive=True
+            )
+            hybrid_lat, hybrid_got = [], []
             async with pool.connection() as conn:
-                for text, q in zip(questions, queries, strict=True):
-                    t0 = time.perf_counter()
-                    await hybrid_search(
-                        conn,
-                        params=params,
-                        scope=scope,
-                        plan=plan,
-                        query_text=text,
-                        query_vector=q.tolist(),
-                        limit=10,
-                    )
-                    hybrid_lat.append((time.perf_counter() - t0) * 1000)
+                for warm in (True, False):
+                    for text, q in zip(questions, queries, strict=True):
+                        t0 = time.perf_counter()
+                        result = await hybrid_search(
+                            conn, params=params, scope=scope, plan=plan,
+                            query_text=text, query_vector=q.tolist(), limit=10,
+                        )  # fmt: skip
+                        if not warm:
+                            hybrid_lat.append((time.perf_counter() - t0) * 1000)
+                            hybrid_got.append([h.chunk_id for h in result.hits])
+            # Exhaustive hybrid: exact vector top 40 and exhaustive BM25 top 40, fused alike.
+            exact40 = await _exact_vector(pool, params, scope, queries, 40)
+            lex40 = await _exhaustive_lexical(pool, params, scope, questions, 40)
+            hybrid_truth = [
+                [f.id for f in rrf(v, lx, params.rrf_k)[:10]]
+                for v, lx in zip(exact40, lex40, strict=True)
+            ]
             roles[role] = {
                 "scope_rows": int(mask.sum()),
                 "scope_share": float(mask.mean()),
                 "plan": plan.describe(),
-                "recall@10": planned["recall@10"],
-                "vector_p50_ms": planned["p50_ms"],
-                "vector_p95_ms": planned["p95_ms"],
-                "naive_recall@10": naive["recall@10"],
-                "hybrid_p50_ms": percentile(hybrid_lat, 50),
-                "hybrid_p95_ms": percentile(hybrid_lat, 95),
+                "vector": vector,
+                "lexical": {
+                    "recall@10": _recall(lexical, lexical_truth),
+                    **_summary(lex_lat),
+                    "exhaustive_p50_ms": percentile(exhaustive_lat, 50),
+                    "exhaustive_p95_ms": percentile(exhaustive_lat, 95),
+                },
+                "hybrid": {"recall@10": _recall(hybrid_got, hybrid_truth), **_summary(hybrid_lat)},
             }
             r = roles[role]
             _log(
-                f"{role}: plan={plan.kind} ef={plan.ef_search} recall@10={r['recall@10']:.4f} (naive {r['naive_recall@10']:.3f}) vector p50={r['vector_p50_ms']:.1f} ms hybrid p95={r['hybrid_p95_ms']:.1f} ms"
+                f"{role}: plan={plan.kind} vector recall {vector['chosen']['recall@10']:.4f} "
+                f"lexical recall {r['lexical']['recall@10']:.3f} "
+                f"hybrid recall {r['hybrid']['recall@10']:.3f} "
+                f"p95 {r['hybrid']['p95_ms']:.1f} ms"
             )
 
         truth = exact_top(np.ones(rows, bool))
         sweep = []
         for ef in SWEEP:
-            m = await measure(AccessScope(True), VectorPlan("hnsw", ef), truth)
+            got, lat = await vector_run(AccessScope(True), VectorPlan("hnsw", ef))
+            m = {"recall@10": _recall(got, truth), **_summary(lat)}
             sweep.append({"ef_search": ef, **m})
-            _log(
-                f"ef_search={ef}: recall@10={m['recall@10']:.4f} p50={m['p50_ms']:.2f} ms p95={m['p95_ms']:.2f} ms"
-            )
+            _log(f"ef_search={ef}: recall@10={m['recall@10']:.4f} p95={m['p95_ms']:.2f} ms")
+        halfvec = await _halfvec(url, pool, params, queries, truth, settings.search.ef_search)
     finally:
         await pool.close()
+    _log("Supabase hybrid_search recipe side by side")
+    peer_result = await peer.compare(url, params, questions, queries)
     return {
         "rows": rows,
-        "queries": len(queries),
+        "queries": n,
+        "database_url": url,
         "vectors_note": (
-            f"{rows:,} synthetic {data.shape[1]}-dim vectors derived from {len(real):,} real "
-            f"chunk embeddings ({embedder.model}): a real vector plus Gaussian noise of norm 0.5 in "
-            f"the real data's top 48 principal directions, renormalised; "
-            f"{len(queries)} real query embeddings (Hofmann questions). Exact search = NumPy "
-            f"brute force over the role's scope. Load: COPY {loaded['copy_seconds']:.0f} s, "
-            f"HNSW build {loaded['index_seconds']:.0f} s."
+            f"{rows:,} synthetic {data.shape[1]}-dim chunks derived from {len(real):,} real "
+            f"chunks ({embedder.model}): a real vector plus Gaussian noise of norm 0.5 in the "
+            f"real data's top 48 principal directions, renormalised, with that chunk's sentences "
+            f"shuffled plus 1-3 sentences of other chunks as its text; {n} real questions "
+            f"(Hofmann) and their embeddings. Exact vector search: NumPy brute force over the "
+            f"role's scope; exact lexical: BM25 over every matching chunk. Load: COPY "
+            f"{loaded['copy_seconds']:.0f} s (BM25 weights and statistics by trigger), HNSW "
+            f"build {loaded['index_seconds']:.0f} s; table {loaded['table_bytes'] / 2**20:.0f} "
+            f"MiB with indexes, HNSW {loaded['hnsw_bytes'] / 2**20:.0f} MiB."
         ),
         "copy_seconds": loaded["copy_seconds"],
         "index_seconds": loaded["index_seconds"],
         "roles": roles,
         "sweep": sweep,
+        "halfvec": halfvec,
+        "peer": peer_result,
     }
+
+
+async def _exact_vector(
+    pool: Any, params: SearchParams, scope: AccessScope, queries: np.ndarray, k: int
+) -> list[list[int]]:
+    async with pool.connection() as conn:
+        return [
+            await vector_only(
+                conn,
+                params=params,
+                scope=scope,
+                plan=VectorPlan("exact", 40),
+                query_vector=q.tolist(),
+                k=k,
+            )
+            for q in queries
+        ]
+
+
+async def _exhaustive_lexical(
+    pool: Any, params: SearchParams, scope: AccessScope, questions: list[str], k: int
+) -> list[list[int]]:
+    out = []
+    async with pool.connection() as conn:
+        for text in questions:
+            cur = await conn.execute(
+                exhaustive_candidates(params.model, scope), {"qt": text, "fk": k}
+            )
+            out.append([r["id"] for r in await cur.fetchall()])
+    return out
+
+
+async def _halfvec(
+    url: str,
+    pool: Any,
+    params: SearchParams,
+    queries: np.ndarray,
+    truth: list[list[int]],
+    ef_search: int,
+) -> dict[str, Any]:
+    """The same HNSW built over halfvec (2-byte floats): size, build time, recall, latency."""
+    dim = params.dimensions
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        conn.execute("SET max_parallel_maintenance_workers = 1")
+        t0 = time.perf_counter()
+        conn.execute(
+            f"CREATE INDEX eval_halfvec_hnsw ON document_chunks USING hnsw "
+            f"((embedding::halfvec({dim})) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64) "
+            f"WHERE embedding_model = '{params.model}'"
+        )
+        build = time.perf_counter() - t0
+        sizes = conn.execute(
+            "SELECT pg_relation_size('eval_halfvec_hnsw'), "
+            "(SELECT pg_relation_size(indexrelid) FROM pg_index i JOIN pg_class c "
+            " ON c.oid = i.indexrelid WHERE c.relname LIKE 'document_chunks_hnsw_minilm%%')"
+        ).fetchone()
+        assert sizes is not None
+    query = (
+        f"SELECT c.id FROM document_chunks AS c WHERE c.embedding_model = '{params.model}' "  # noqa: S608
+        f"ORDER BY c.embedding::halfvec({dim}) <=> %s::halfvec({dim}) LIMIT 10"
+    )
+    out: dict[str, Any] = {
+        "build_seconds": build,
+        "halfvec_bytes": int(sizes[0]),
+        "vector_bytes": int(sizes[1] or 0),
+        "by_ef": [],
+    }
+    async with pool.connection() as aconn:
+
+        async def run(ef: int) -> tuple[list[list[int]], list[float]]:
+            async def one(i: int) -> list[int]:
+                async with aconn.transaction():
+                    await aconn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
+                    cur = await aconn.execute(query, (vector_literal(queries[i].tolist()),))
+                    return [r["id"] for r in await cur.fetchall()]
+
+            return await _timed(one, len(queries))
+
+        for ef in (40, ef_search):
+            await run(ef)
+            got, lat = await run(ef)
+            out["by_ef"].append(
+                {"ef_search": ef, "recall@10": _recall(got, truth), **_summary(lat)}
+            )
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP INDEX eval_halfvec_hnsw")
+    _log(f"halfvec: {out}")
+    return out

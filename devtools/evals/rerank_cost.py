@@ -33,7 +33,8 @@ from pydantic import SecretStr
 from devtools import REPO_ROOT
 from devtools.evals.metrics import percentile
 from devtools.evals.querysets import QUERY_DIR, load
-from devtools.evals.retrieval_eval import EVAL_USER, open_pool
+from devtools.evals.retrieval_eval import open_pool
+from devtools.evals.variants import EVAL_USER
 from devtools.postgres import database_url, start_embedded
 from service.answers.engine import QueryInput, RagEngine
 from service.cache.backends import NullCache

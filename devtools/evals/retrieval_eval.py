@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,14 @@ from psycopg_pool import AsyncConnectionPool
 from devtools.evals.corpus import DBPEDIA_SCHEME
 from devtools.evals.metrics import normalise, percentile
 from devtools.evals.querysets import Retrieved, contains_evidence, load, mean, role, score
-from service.answers.engine import QueryInput, RagEngine
+from devtools.evals.variants import retriever
+from service.answers.engine import RagEngine
 from service.cache.backends import NullCache
 from service.cache.layers import RagCache
 from service.core.config import Settings
 from service.core.db import Conn
 from service.embeddings.base import Embedder
 from service.search.rerank import NoRerank
-
-EVAL_USER = uuid.UUID(int=0)
 
 
 async def open_pool(db_url: str, max_size: int) -> AsyncConnectionPool[Conn]:
@@ -59,11 +57,17 @@ async def _chunk_index(conn: Conn) -> dict[int, tuple[str, str]]:
 
 
 async def evaluate_files(
-    db_url: str, settings: Settings, embedder: Embedder, files: list[Path], k: int
+    db_url: str,
+    settings: Settings,
+    embedder: Embedder,
+    files: list[Path],
+    k: int,
+    variant: str = "hybrid",
 ) -> dict[str, Any]:
     pool = await open_pool(db_url, max_size=4)
     try:
         engine = engine_for(settings, pool, embedder)
+        retrieve = retriever(variant, engine, pool)
         async with pool.connection() as conn:
             chunks = await _chunk_index(conn)
         all_texts = [t for t, _ in chunks.values()]
@@ -76,17 +80,9 @@ async def evaluate_files(
             scores, latencies, misses, echoes = [], [], [], 0
             for q, vec in zip(queries, vectors, strict=True):
                 t0 = time.perf_counter()
-                r = await engine.retrieve(
-                    QueryInput(
-                        q.query,
-                        EVAL_USER,
-                        "admin",
-                        top_k=min(20, max(k, 20 if q.graded else k)),
-                        query_embedding=vec,
-                    )
-                )
+                ids = await retrieve(q.query, vec, min(20, max(k, 20 if q.graded else k)))
                 latencies.append((time.perf_counter() - t0) * 1000)
-                ranked = [Retrieved(*chunks[h.chunk_id]) for h in r.hits]
+                ranked = [Retrieved(*chunks[cid]) for cid in ids]
                 s = score(q, ranked, all_texts, k)
                 # The top chunk quotes the question itself (Hofmann's Q&A, Cooke's question lists).
                 echoes += bool(ranked) and contains_evidence(ranked[0].text, [normalise(q.query)])
@@ -113,6 +109,12 @@ async def evaluate_files(
                 f"MRR={m['mrr']:.3f} nDCG@{k}={m[f'ndcg@{k}']:.3f}",
                 flush=True,
             )
-        return {"k": k, "chunks": len(chunks), "files": per_file, "overall": mean(every)}
+        return {
+            "k": k,
+            "variant": variant,
+            "chunks": len(chunks),
+            "files": per_file,
+            "overall": mean(every),
+        }
     finally:
         await pool.close()

@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from service.access.scope import AccessScope, scope_for
+from service.answers.admission import ColdPathGate, Overloaded
 from service.answers.citations import CitationFilter
 from service.answers.confidence import confidence
 from service.answers.extractive import ExtractiveProvider
@@ -28,7 +29,9 @@ from service.cache.generations import Generations, generations
 from service.cache.layers import RagCache, cache_key, normalise_query
 from service.core.config import Settings
 from service.core.db import Pool
+from service.core.exceptions import Unavailable
 from service.search.hybrid import SearchHit, SearchParams, hybrid_search
+from service.search.live_recall import LiveRecall
 from service.search.plan import VectorPlan, choose_plan
 from service.search.query_embedding import QueryEmbedder
 from service.search.rerank import Reranker
@@ -88,34 +91,43 @@ class RagEngine:
             vector_candidates=settings.search.vector_candidates,
             fts_candidates=settings.search.fts_candidates,
             rrf_k=settings.search.rrf_k,
+            lexical_budget=settings.search.lexical_budget,
+        )
+        rag = settings.rag
+        self.cold = ColdPathGate(rag.cold_concurrency, rag.cold_queue, rag.cold_max_wait_seconds)
+        self.live_recall = LiveRecall(
+            pool, self.params, settings.search.live_recall_sample_rate, self.hooks.on_recall
         )
 
     async def aclose(self) -> None:
         """Releases the providers' pooled connections (for the app's shutdown)."""
+        await self.live_recall.aclose()
         await self.reranker.aclose()
         if self.provider is not None:
             await self.provider.aclose()
 
     # ---- retrieval -------------------------------------------------------------------------
 
-    async def _embedding(self, inp: QueryInput, scope: AccessScope, timings: dict) -> list[float]:
-        started = time.perf_counter()
-        if inp.query_embedding is not None:
-            timings["embed"] = 0.0
-            return inp.query_embedding
-        key = cache_key(
+    def _embedding_key(self, inp: QueryInput, scope: AccessScope) -> str:
+        return cache_key(
             "embedding",
             model=self.embedder.model,
             scope=scope.fingerprint,
             parts={"q": normalise_query(inp.query)},
         )
-        cached = await self.cache.get("embedding", key)
+
+    async def _cached_embedding(self, inp: QueryInput, scope: AccessScope) -> list[float] | None:
+        """The Worker's vector, or one cached earlier; None when it has to be computed."""
+        if inp.query_embedding is not None:
+            return inp.query_embedding
+        cached = await self.cache.get("embedding", self._embedding_key(inp, scope))
         if isinstance(cached, list) and len(cached) == self.embedder.dimensions:
-            vector = [float(x) for x in cached]
-        else:
-            vector = (await self.embedder.embed([inp.query]))[0]
-            await self.cache.set("embedding", key, vector)
-        timings["embed"] = (time.perf_counter() - started) * 1000
+            return [float(x) for x in cached]
+        return None
+
+    async def _embed(self, inp: QueryInput, scope: AccessScope) -> list[float]:
+        vector = (await self.embedder.embed([inp.query]))[0]
+        await self.cache.set("embedding", self._embedding_key(inp, scope), vector)
         return vector
 
     async def plan_for(self, scope: AccessScope, gens: Generations) -> VectorPlan:
@@ -135,19 +147,10 @@ class RagEngine:
             iterative_available=self._pgvector >= (0, 8),
         )
 
-    async def retrieve(self, inp: QueryInput) -> Retrieval:
-        timings: dict[str, float] = {}
-        async with self.pool.connection() as conn:
-            scope = await scope_for(conn, inp.user_id, inp.role)
-            gens = await generations(conn, scope)
-        vector = await self._embedding(inp, scope, timings)
-        started = time.perf_counter()
-        rerank_pool = (
-            max(inp.top_k, self.settings.rerank.candidates)
-            if self.reranker.name != "none"
-            else inp.top_k
-        )
-        key = cache_key(
+    def _search_key(
+        self, inp: QueryInput, scope: AccessScope, gens: Generations, vector: list[float]
+    ) -> str:
+        return cache_key(
             "search",
             model=self.params.model,
             scope=scope.fingerprint,
@@ -159,22 +162,68 @@ class RagEngine:
                     self.params.vector_candidates,
                     self.params.fts_candidates,
                     self.params.rrf_k,
+                    self.params.lexical_budget,
                     self.reranker.name,
                 ],
                 # A Worker-supplied vector may differ in the last bits from ours.
                 "vector": hashlib.sha256(repr(vector).encode()).hexdigest()[:16],
             },
         )
+
+    async def _cached_hits(self, key: str, scope: AccessScope) -> list[SearchHit] | None:
         cached = await self.cache.get("search", key)
-        if isinstance(cached, list):
-            hits = [SearchHit.from_json(h) for h in cached]
-            # Defence in depth: never hand out a cached hit the caller can't read now.
-            hits = [h for h in hits if scope.allows(h.owner_id, h.is_public)]
-            timings["search"] = (time.perf_counter() - started) * 1000
-            return Retrieval(scope, gens, hits, None, True, timings)
+        if not isinstance(cached, list):
+            return None
+        hits = [SearchHit.from_json(h) for h in cached]
+        # Defence in depth: never hand out a cached hit the caller can't read now.
+        return [h for h in hits if scope.allows(h.owner_id, h.is_public)]
+
+    async def retrieve(self, inp: QueryInput) -> Retrieval:
+        """Cached steps run at once; the cold ones (embedding, search) wait for a cold-path slot
+        and raise `Overloaded` when the cold path is saturated."""
+        timings: dict[str, float] = {}
+        async with self.pool.connection() as conn:
+            scope = await scope_for(conn, inp.user_id, inp.role)
+            gens = await generations(conn, scope)
+        started = time.perf_counter()
+        vector = await self._cached_embedding(inp, scope)
+        if vector is not None:
+            timings["embed"] = (time.perf_counter() - started) * 1000
+            started = time.perf_counter()
+            hits = await self._cached_hits(self._search_key(inp, scope, gens, vector), scope)
+            if hits is not None:
+                timings["search"] = (time.perf_counter() - started) * 1000
+                return Retrieval(scope, gens, hits, None, True, timings)
+        async with self.cold.slot():
+            if vector is None:
+                started = time.perf_counter()
+                vector = await self._embed(inp, scope)
+                timings["embed"] = (time.perf_counter() - started) * 1000
+                key = self._search_key(inp, scope, gens, vector)
+                hits = await self._cached_hits(key, scope)
+                if hits is not None:
+                    return Retrieval(scope, gens, hits, None, True, timings)
+            key = self._search_key(inp, scope, gens, vector)
+            hits, plan = await self._search(inp, scope, gens, vector, timings)
+        await self.cache.set("search", key, [h.to_json() for h in hits])
+        return Retrieval(scope, gens, hits, plan.describe(), False, timings)
+
+    async def _search(
+        self,
+        inp: QueryInput,
+        scope: AccessScope,
+        gens: Generations,
+        vector: list[float],
+        timings: dict[str, float],
+    ) -> tuple[list[SearchHit], VectorPlan]:
+        rerank_pool = (
+            max(inp.top_k, self.settings.rerank.candidates)
+            if self.reranker.name != "none"
+            else inp.top_k
+        )
         plan = await self.plan_for(scope, gens)
         async with self.pool.connection() as conn:
-            hits, elapsed = await hybrid_search(
+            result = await hybrid_search(
                 conn,
                 params=self.params,
                 scope=scope,
@@ -183,12 +232,13 @@ class RagEngine:
                 query_vector=vector,
                 limit=rerank_pool,
             )
-        timings["search"] = elapsed
+        timings["search"] = result.total_ms
+        self.hooks.on_search(result.vector_ms / 1000, result.lexical_ms / 1000)
+        self.live_recall.offer(scope, gens.scope, inp.query, vector, result)
         started = time.perf_counter()
-        hits = await self.reranker.rerank(inp.query, hits, inp.top_k)
+        hits = await self.reranker.rerank(inp.query, result.hits, inp.top_k)
         timings["rerank"] = (time.perf_counter() - started) * 1000
-        await self.cache.set("search", key, [h.to_json() for h in hits])
-        return Retrieval(scope, gens, hits, plan.describe(), False, timings)
+        return hits, plan
 
     # ---- answering -------------------------------------------------------------------------
 
@@ -234,11 +284,32 @@ class RagEngine:
             },
         )
 
-    async def events(self, inp: QueryInput) -> AsyncIterator[Event]:
+    async def admit(self, inp: QueryInput) -> Retrieval | Exception:
+        """Retrieval, run before a response starts so a shed question can still be a 503.
+
+        Raises Unavailable `overloaded` (retry after 1 s) when the cold path is saturated; any
+        other failure is returned, and `events` reports it as the stream's `error` event.
+        """
+        try:
+            return await self.retrieve(inp)
+        except Overloaded as exc:
+            self.hooks.on_shed(exc.reason)
+            raise Unavailable(
+                "overloaded",
+                "Too many new questions are being answered right now; retry shortly.",
+                retry_after=1,
+            ) from None
+        except Exception as exc:
+            log.exception("retrieval failed")
+            return exc
+
+    async def events(
+        self, inp: QueryInput, admitted: Retrieval | Exception | None = None
+    ) -> AsyncIterator[Event]:
         """The event stream; a client that goes away mid-answer is counted as `cancelled`."""
         finished = False
         try:
-            async for event in self._events(inp):
+            async for event in self._events(inp, admitted):
                 if event[0] in ("done", "error"):
                     finished = True
                 yield event
@@ -246,16 +317,16 @@ class RagEngine:
             if not finished:
                 self.hooks.on_query("cancelled", "", {})
 
-    async def _events(self, inp: QueryInput) -> AsyncIterator[Event]:
+    async def _events(
+        self, inp: QueryInput, admitted: Retrieval | Exception | None
+    ) -> AsyncIterator[Event]:
         started = time.perf_counter()
-        try:
-            r = await self.retrieve(inp)
-        except Exception as exc:
-            log.exception("retrieval failed")
+        r = admitted if admitted is not None else await self.admit(inp)
+        if isinstance(r, Exception):
             self.hooks.on_query("error", "", {})
             yield (
                 "error",
-                {"code": "retrieval_failed", "message": f"Search failed: {type(exc).__name__}"},
+                {"code": "retrieval_failed", "message": f"Search failed: {type(r).__name__}"},
             )
             return
         timings = dict(r.timings)

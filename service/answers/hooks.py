@@ -20,3 +20,9 @@ class RagHooks:
     on_fallback: Callable[[str, str], None] = field(default=_noop)  # provider, reason
     # outcome (ok|no_context|error|cancelled), confidence or "", timings in ms by stage
     on_query: Callable[[str, str, dict[str, float]], None] = field(default=_noop)
+    # seconds spent in the vector leg and in the lexical leg of one hybrid search
+    on_search: Callable[[float, float], None] = field(default=_noop)
+    # live recall: leg (vector|lexical), results also in the exact top 10, size of that top 10
+    on_recall: Callable[[str, int, int], None] = field(default=_noop)
+    # a cold question shed by admission, and why (queue_full|wait_estimate|wait_timeout)
+    on_shed: Callable[[str], None] = field(default=_noop)

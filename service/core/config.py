@@ -240,13 +240,18 @@ class SearchSettings(Section):
     vector_candidates: int = Field(default=40, ge=1, le=500)
     fts_candidates: int = Field(default=40, ge=1, le=500)
     rrf_k: int = Field(default=60, ge=1)
-    # HNSW ef_search for unfiltered scopes (100: recall@10 >= 0.99 at 100k in `make eval`); widened
+    # HNSW ef_search (100: recall@10 >= 0.99 at 100k in `make eval`); on pgvector < 0.8 widened
     # for narrower scopes up to the max.
     ef_search: int = Field(default=100, ge=1, le=1000)
     ef_search_max: int = Field(default=1000, ge=1, le=1000)
-    # Scopes smaller than this share of the model's chunks, or this many rows, are searched exactly.
-    exact_scope_fraction: float = Field(default=0.05, ge=0, le=1)
-    exact_scope_rows: int = Field(default=20000, ge=0)
+    # Scopes smaller than this share of the model's chunks, or this many rows, are searched exactly;
+    # larger ones (but not everything) by an iterative index scan (service/search/plan.py).
+    exact_scope_fraction: float = Field(default=0.005, ge=0, le=1)
+    exact_scope_rows: int = Field(default=2000, ge=0)
+    # Lexical leg: postings read per query (summed document frequency of its rarest terms).
+    lexical_budget: int = Field(default=2000, ge=1, le=1_000_000)
+    # Share of searches run again exactly, off the request path, to export live recall@10.
+    live_recall_sample_rate: float = Field(default=0.01, ge=0, le=1)
 
 
 class RerankSettings(Section):
@@ -288,8 +293,14 @@ class LLMSettings(Section):
 
 class RagSettings(Section):
     env_prefix = "RAG_"
-    # RAG queries in flight per API process before new ones get 503 `overloaded` (0: no limit).
-    max_in_flight: int = Field(default=32, ge=0)
+    # RAG queries in flight per API process before new ones get 503 `overloaded` (0: no limit): a
+    # backstop above the cold-path gate below, which is what sheds under load.
+    max_in_flight: int = Field(default=256, ge=0)
+    # Cold questions (query embedding + hybrid search) run at once per process; more wait in
+    # order, up to `cold_queue` of them and `cold_max_wait_seconds` each; cached answers never wait.
+    cold_concurrency: int = Field(default=4, ge=1)
+    cold_queue: int = Field(default=64, ge=0)
+    cold_max_wait_seconds: float = Field(default=1.0, gt=0)
 
 
 class CacheSettings(Section):

@@ -125,6 +125,8 @@ def service_error_response(exc: ServiceError) -> JSONResponse:
         headers = {"WWW-Authenticate": exc.challenge}
     if isinstance(exc, RateLimited):
         headers = quota_headers(exc.quota, refused=True)
+    if isinstance(exc, Unavailable) and exc.retry_after is not None:
+        headers = {"Retry-After": str(exc.retry_after)}
     return error_response(status, exc.code, exc.message, headers, exc.details)
 
 

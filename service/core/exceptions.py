@@ -61,7 +61,12 @@ class Conflict(ServiceError):
 
 
 class Unavailable(ServiceError):
-    """A dependency (database, storage, queue, provider) isn't answering; a retry may succeed."""
+    """A dependency (database, storage, queue, provider) isn't answering, or the service is
+    shedding load; a retry may succeed, after `retry_after` seconds when that is known."""
+
+    def __init__(self, code: str, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
 
 
 class RateLimited(ServiceError):

@@ -72,13 +72,35 @@ CACHE_REQUESTS = Counter(
 # --- Search -----------------------------------------------------------------------------------
 VECTOR_SEARCH_DURATION = Histogram(
     "vector_search_duration_seconds",
-    "pgvector HNSW nearest-neighbour query latency.",
+    "Vector leg of a hybrid search (HNSW, iterative or exact scan per the scope's plan), "
+    "round trip included.",
     buckets=SEARCH_BUCKETS,
 )
 FTS_SEARCH_DURATION = Histogram(
     "fts_search_duration_seconds",
-    "Postgres full-text search query latency.",
+    "Lexical (BM25 over PostgreSQL full-text search) leg of a hybrid search.",
     buckets=SEARCH_BUCKETS,
+)
+
+SEARCH_LEGS: tuple[str, ...] = ("vector", "lexical")
+SEARCH_RECALL_FOUND = Counter(
+    "search_recall_found",
+    "Live recall: results of a sampled search's leg that exact search also ranks in its top 10.",
+    ["leg"],
+)
+SEARCH_RECALL_EXPECTED = Counter(
+    "search_recall_expected",
+    "Live recall: size of the exact top 10 the sampled searches were compared with "
+    "(recall@10 = found / expected).",
+    ["leg"],
+)
+
+# --- Admission --------------------------------------------------------------------------------
+SHED_REASONS: tuple[str, ...] = ("queue_full", "wait_estimate", "wait_timeout")
+RAG_SHED = Counter(
+    "rag_shed",
+    "Cold questions answered 503 overloaded because the cold path was saturated, by reason.",
+    ["reason"],
 )
 
 # --- LLM --------------------------------------------------------------------------------------
@@ -221,6 +243,11 @@ def prime_label_sets(
         RAG_QUERIES.labels(outcome=outcome)
     for level in CONFIDENCE_LEVELS:
         RAG_ANSWER_CONFIDENCE.labels(level=level)
+    for leg in SEARCH_LEGS:
+        SEARCH_RECALL_FOUND.labels(leg=leg)
+        SEARCH_RECALL_EXPECTED.labels(leg=leg)
+    for reason in SHED_REASONS:
+        RAG_SHED.labels(reason=reason)
     for state in POOL_STATES:
         DB_POOL_CONNECTIONS.labels(state=state)
     for outcome in ("succeeded", "failed"):

@@ -1,17 +1,25 @@
-"""The hybrid search query: vector leg + full-text leg + RRF fusion in one SQL statement."""
+"""Hybrid search: the vector leg and the lexical (BM25) leg, fused with Reciprocal Rank Fusion.
+
+Both legs run in one transaction (the vector leg's settings are transaction-local), one after
+the other so each one's time is measured on its own; each returns its candidates with everything
+a hit shows, so fusing them needs no further query.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from uuid import UUID
 
 from psycopg import sql
 
 from service.access.scope import AccessScope
-from service.core.db import Conn, fetch_all
+from service.core.db import Conn
+from service.search.fusion import rrf
+from service.search.lexical import DEFAULT_BUDGET, lexical_candidates, postings_for
 from service.search.plan import VectorPlan
+from service.search.vector import apply_plan_settings, vector_candidates, vector_expr
 
 
 @dataclass(frozen=True)
@@ -21,6 +29,7 @@ class SearchParams:
     vector_candidates: int = 40
     fts_candidates: int = 40
     rrf_k: int = 60
+    lexical_budget: int = DEFAULT_BUDGET
 
 
 @dataclass
@@ -78,66 +87,33 @@ class SearchHit:
         )
 
 
-def vector_expr(params: SearchParams) -> sql.Composed:
-    """Must match the partial HNSW index expression in 0003_knowledge.sql exactly."""
-    dim = sql.SQL(str(int(params.dimensions)))
-    return sql.SQL("(c.embedding::vector({dim}) <=> %(qv)s::vector({dim}))").format(dim=dim)
-
-
-def vector_leg(params: SearchParams, scope: AccessScope, plan: VectorPlan) -> sql.Composed:
-    """Both legs filter on the chunk's denormalised owner/public columns: no join needed."""
-    dist = vector_expr(params)
-    # "+ 0" hides the ordering from the HNSW index, so the planner filters first and sorts exactly.
-    order = dist if plan.kind == "hnsw" else sql.SQL("{} + 0").format(dist)
-    return sql.SQL(
-        "SELECT c.id, {dist} AS dist FROM document_chunks c "
-        "WHERE c.embedding_model = {model} AND {scope} ORDER BY {order} LIMIT %(vk)s"
-    ).format(dist=dist, model=sql.Literal(params.model), scope=scope.sql("c"), order=order)
-
-
-def fts_leg(params: SearchParams, scope: AccessScope) -> sql.Composed:
-    return sql.SQL(
-        "SELECT c.id, ts_rank_cd(c.tsv, q.ts) AS rank FROM document_chunks c, q "
-        "WHERE c.tsv @@ q.ts AND c.embedding_model = {model} AND {scope} "
-        "ORDER BY rank DESC, c.id LIMIT %(fk)s"
-    ).format(model=sql.Literal(params.model), scope=scope.sql("c"))
-
-
-def hybrid_query(params: SearchParams, scope: AccessScope, plan: VectorPlan) -> sql.Composed:
-    """Both legs and the fusion; the OR-ed tsquery lets a natural-language question match."""
-    return sql.SQL(
-        """
-WITH q AS (
-    SELECT replace(plainto_tsquery('english', %(qt)s)::text, '&', '|')::tsquery AS ts
-),
-vec AS (
-    SELECT id, dist, row_number() OVER (ORDER BY dist, id) AS rnk FROM ({vector_leg}) v
-),
-fts AS (
-    SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS rnk FROM ({fts_leg}) f
-),
-fused AS (
-    SELECT coalesce(vec.id, fts.id) AS id, vec.rnk AS vector_rank, fts.rnk AS fts_rank,
-           coalesce(1.0::float8 / (%(rrf_k)s + vec.rnk), 0)
-         + coalesce(1.0::float8 / (%(rrf_k)s + fts.rnk), 0) AS rrf
-    FROM vec FULL OUTER JOIN fts ON vec.id = fts.id
-    ORDER BY rrf DESC, least(vec.rnk, fts.rnk), vec.rnk IS NULL, id
-    LIMIT %(limit)s
+_DETAILS = sql.SQL(
+    "c.document_id, c.content, c.chunk_index, c.page_start, c.page_end, c.start_seconds, "
+    "c.end_seconds, c.section, c.owner_id, c.is_public, d.title, d.source_type, d.source_url"
 )
-SELECT f.id AS chunk_id, f.vector_rank, f.fts_rank, f.rrf AS score,
-       1 - {dist} AS similarity,
-       c.document_id, c.content, c.chunk_index, c.page_start, c.page_end,
-       c.start_seconds, c.end_seconds, c.section, c.owner_id, c.is_public,
-       d.title, d.source_type, d.source_url
-FROM fused f
-JOIN document_chunks c ON c.id = f.id
-JOIN knowledge_documents d ON d.id = c.document_id
-ORDER BY f.rrf DESC, least(f.vector_rank, f.fts_rank), f.vector_rank IS NULL, f.id
-"""
+_HIT_FIELDS = {f.name for f in fields(SearchHit)}
+
+
+def vector_query(params: SearchParams, scope: AccessScope, plan: VectorPlan) -> sql.Composed:
+    return sql.SQL(
+        "SELECT v.id, 1 - v.dist AS similarity, {details} FROM ({legs}) AS v "
+        "JOIN document_chunks AS c ON c.id = v.id "
+        "JOIN knowledge_documents AS d ON d.id = c.document_id ORDER BY v.dist, v.id"
     ).format(
-        vector_leg=vector_leg(params, scope, plan),
-        fts_leg=fts_leg(params, scope),
-        dist=vector_expr(params),
+        details=_DETAILS,
+        legs=vector_candidates(params.model, params.dimensions, scope, plan),
+    )
+
+
+def lexical_query(params: SearchParams, scope: AccessScope) -> sql.Composed:
+    return sql.SQL(
+        "SELECT l.id, 1 - {dist} AS similarity, {details} FROM ({leg}) AS l "
+        "JOIN document_chunks AS c ON c.id = l.id "
+        "JOIN knowledge_documents AS d ON d.id = c.document_id ORDER BY l.score DESC, l.id"
+    ).format(
+        dist=vector_expr(params.dimensions),
+        details=_DETAILS,
+        leg=lexical_candidates(params.model, scope),
     )
 
 
@@ -145,11 +121,14 @@ def vector_literal(vec: list[float]) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vec) + "]"
 
 
-async def apply_plan_settings(conn: Conn, plan: VectorPlan) -> None:
-    """Transaction-local settings; callers run this inside `conn.transaction()`."""
-    await conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(plan.ef_search),))
-    if plan.iterative_scan:
-        await conn.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)")
+@dataclass
+class HybridResult:
+    hits: list[SearchHit]
+    vector_ids: list[int]  # each leg's own ranking, nearest / best first
+    lexical_ids: list[int]
+    vector_ms: float
+    lexical_ms: float
+    total_ms: float
 
 
 async def hybrid_search(
@@ -161,22 +140,49 @@ async def hybrid_search(
     query_text: str,
     query_vector: list[float],
     limit: int,
-) -> tuple[list[SearchHit], float]:
-    """Returns the fused hits and the elapsed milliseconds (settings + query pipelined)."""
-    started = time.perf_counter()
-    query = hybrid_query(params, scope, plan)
+) -> HybridResult:
+    """The fused top `limit`, each leg's ranking, and the milliseconds each step took."""
     args = {
         "qt": query_text,
         "qv": vector_literal(query_vector),
         "vk": params.vector_candidates,
         "fk": params.fts_candidates,
-        "rrf_k": params.rrf_k,
-        "limit": limit,
+        "budget": params.lexical_budget,
+        "postings": postings_for(params.lexical_budget, plan.scope_rows, plan.total_rows),
     }
+    started = time.perf_counter()
     async with conn.pipeline(), conn.transaction():
         await apply_plan_settings(conn, plan)
-        hits = await fetch_all(conn, SearchHit, query, args)
-    return hits, (time.perf_counter() - started) * 1000
+        vcur = await conn.execute(vector_query(params, scope, plan), args)
+        vrows = await vcur.fetchall()
+        vector_done = time.perf_counter()
+        # Sent only now, so its time is its own (one more round trip than sending both at once).
+        lcur = await conn.execute(lexical_query(params, scope), args)
+        lrows = await lcur.fetchall()
+        lexical_done = time.perf_counter()
+    rows = {r["id"]: r for r in [*lrows, *vrows]}
+    vector_ids = [r["id"] for r in vrows]
+    lexical_ids = [r["id"] for r in lrows]
+    hits = []
+    for f in rrf(vector_ids, lexical_ids, params.rrf_k)[:limit]:
+        row = {k: v for k, v in rows[f.id].items() if k in _HIT_FIELDS}
+        hits.append(
+            SearchHit(
+                chunk_id=f.id,
+                score=f.score,
+                vector_rank=f.vector_rank,
+                fts_rank=f.lexical_rank,
+                **row,
+            )
+        )
+    return HybridResult(
+        hits,
+        vector_ids,
+        lexical_ids,
+        (vector_done - started) * 1000,
+        (lexical_done - vector_done) * 1000,
+        (time.perf_counter() - started) * 1000,
+    )
 
 
 async def vector_only(
@@ -188,11 +194,12 @@ async def vector_only(
     query_vector: list[float],
     k: int,
 ) -> list[int]:
-    """Just the vector leg (the eval harness compares it to exact search)."""
+    """Just the vector leg (the eval harness and live recall compare it to exact search)."""
     async with conn.pipeline(), conn.transaction():
         await apply_plan_settings(conn, plan)
         cur = await conn.execute(
-            vector_leg(params, scope, plan), {"qv": vector_literal(query_vector), "vk": k}
+            vector_candidates(params.model, params.dimensions, scope, plan),
+            {"qv": vector_literal(query_vector), "vk": k},
         )
         rows = await cur.fetchall()
     return [r["id"] for r in rows]

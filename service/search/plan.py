@@ -1,12 +1,18 @@
-"""Choosing how to run the vector leg so filtered recall stays high on pgvector 0.6 (post-filtering).
+"""Choosing how to run the vector leg for a caller's scope, so filtered recall stays high.
 
-HNSW in pgvector < 0.8 returns at most `ef_search` rows and filters them afterwards, so a scope
-holding a share f of the chunks yields about f * ef_search rows. We therefore:
-- run plain HNSW when the scope is (nearly) everything;
-- widen ef_search to candidates * margin / f when that stays within the allowed maximum;
-- otherwise search the scope exactly (index on owner_id/is_public, then sort by distance),
-  which for a small scope is both exact and fast;
-- on pgvector >= 0.8 use iterative index scans instead of widening.
+An HNSW scan filtered to a scope holding a share f of the chunks finds only about f * ef_search
+rows in scope. Per scope:
+- everything (admins): plain HNSW at ef_search;
+- small scopes (few rows, or a small share): exact search over the scope (the owner/public
+  indexes find its rows, then a sort by distance), which is exact and cheap while the scope is
+  small;
+- otherwise, on pgvector >= 0.8: an iterative index scan in relaxed order, which keeps scanning
+  the graph until enough rows pass the filter, then a re-sort of what it found;
+- on pgvector < 0.8 (no iterative scans): ef_search widened to candidates * margin / f while that
+  stays under the maximum, else exact.
+
+The thresholds come from `make eval` (loadtest/results/retrieval-eval.md): exact search costs
+grow with the scope's rows, an iterative scan's with 1 / f.
 """
 
 from __future__ import annotations
@@ -15,20 +21,26 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-PlanKind = Literal["hnsw", "exact"]
+PlanKind = Literal["hnsw", "iterative", "exact"]
 
 # HNSW is approximate even unfiltered; asking for twice the rows the filter must leave keeps
-# recall@10 >= 0.99 in the eval sweep (loadtest/results/eval-*).
+# recall@10 >= 0.99 in the eval sweep (pgvector < 0.8 only).
 WIDEN_MARGIN = 2.0
+# pgvector's default: how many tuples an iterative scan may visit before it gives up.
+MAX_SCAN_TUPLES = 20000
 
 
 @dataclass(frozen=True)
 class VectorPlan:
     kind: PlanKind
     ef_search: int
-    iterative_scan: bool = False
     scope_rows: int = 0
     total_rows: int = 0
+    max_scan_tuples: int = MAX_SCAN_TUPLES
+
+    @property
+    def iterative_scan(self) -> bool:
+        return self.kind == "iterative"
 
     def describe(self) -> dict[str, object]:
         return {
@@ -53,13 +65,13 @@ def choose_plan(
 ) -> VectorPlan:
     base_ef = max(ef_search, candidates)
     if total_rows == 0 or scope_rows >= total_rows:
-        return VectorPlan("hnsw", base_ef, False, scope_rows, total_rows)
+        return VectorPlan("hnsw", base_ef, scope_rows, total_rows)
     fraction = scope_rows / total_rows
     if scope_rows <= exact_rows or fraction < exact_fraction:
-        return VectorPlan("exact", base_ef, False, scope_rows, total_rows)
+        return VectorPlan("exact", base_ef, scope_rows, total_rows)
     if iterative_available:
-        return VectorPlan("hnsw", base_ef, True, scope_rows, total_rows)
+        return VectorPlan("iterative", base_ef, scope_rows, total_rows)
     widened = math.ceil(candidates * WIDEN_MARGIN / fraction)
     if widened > ef_search_max:
-        return VectorPlan("exact", base_ef, False, scope_rows, total_rows)
-    return VectorPlan("hnsw", max(base_ef, widened), False, scope_rows, total_rows)
+        return VectorPlan("exact", base_ef, scope_rows, total_rows)
+    return VectorPlan("hnsw", max(base_ef, widened), scope_rows, total_rows)

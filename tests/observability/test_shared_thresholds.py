@@ -78,6 +78,7 @@ ALERT_THRESHOLDS: dict[str, tuple[str, str, tuple[float, ...]]] = {
         "<",
         (ALERTS.cache_hit_ratio_min,),
     ),
+    "SearchRecallLow": ("job_leg:search_recall:ratio_6h", "<", (ALERTS.search_recall_min,)),
 }
 
 
@@ -151,6 +152,7 @@ def _dashboard_lines(shared: Objectives) -> dict[tuple[str, str], float]:
         ),
         (alerts.rag_slo_error_budget, "piano-rag", [slo_panel]),
         (alerts.llm_error_ratio_max, "piano-rag", ["LLM error ratio by provider"]),
+        (alerts.search_recall_min, "piano-rag", ["Live recall@10 against exact search"]),
         (alerts.ingestion_oldest_job_max_seconds, "piano-ingestion", ["Oldest waiting job"]),
         (alerts.ingestion_failure_ratio_max, "piano-ingestion", ["Failure ratio (15m)"]),
         # Dashboard-only highlights, no alert behind them.

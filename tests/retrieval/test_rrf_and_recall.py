@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 
 from service.access.scope import AccessScope
 from service.core.config import SearchSettings
+from service.search.fusion import rrf
 from service.search.hybrid import SearchParams, hybrid_search, vector_only
 from service.search.plan import VectorPlan, choose_plan
 from tests.retrieval.rrf import fuse
@@ -32,6 +33,21 @@ def test_rrf_hand_computed() -> None:
     only_one = fuse([["x", "y"], []], k=60)
     assert only_one == [("x", pytest.approx(1 / 61)), ("y", pytest.approx(1 / 62))]
     assert [k for k, _ in fuse([["p", "q", "r"], ["r", "q", "p"], ["q"]])] == ["q", "p", "r"]
+
+
+def test_service_fusion_hand_computed() -> None:
+    fused = rrf([1, 2, 3], [2, 1, 4], k=60)
+    assert [f.id for f in fused] == [1, 2, 3, 4]
+    assert [(f.vector_rank, f.lexical_rank) for f in fused] == [
+        (1, 2),
+        (2, 1),
+        (3, None),
+        (None, 3),
+    ]
+    assert fused[0].score == pytest.approx(1 / 61 + 1 / 62)
+    assert fused[2].score == fused[3].score == pytest.approx(1 / 63)
+    assert [f.id for f in rrf([], [7, 8], k=1)] == [7, 8]
+    assert rrf([], [], k=60) == []
 
 
 def _unit(rng: np.random.Generator, n: int, dim: int = 384) -> np.ndarray:
@@ -59,7 +75,7 @@ def _insert(
             copy.write_row((doc, i, text, 1, 0, 1, owner, public, MODEL, vec_literal(v.tolist())))
 
 
-def test_sql_fusion_matches_reference_rrf(clean_db: str) -> None:
+def test_fusion_matches_reference_rrf(clean_db: str) -> None:
     rng = np.random.default_rng(7)
     vecs = _unit(rng, 30)
     words = ["alpha", "beta", "gamma", "delta", "epsilon"]
@@ -73,7 +89,7 @@ def test_sql_fusion_matches_reference_rrf(clean_db: str) -> None:
         async with await psycopg.AsyncConnection.connect(
             clean_db, autocommit=True, row_factory=dict_row
         ) as conn:
-            hits, _ = await hybrid_search(
+            result = await hybrid_search(
                 conn,
                 params=params,
                 scope=AccessScope(True),
@@ -82,7 +98,7 @@ def test_sql_fusion_matches_reference_rrf(clean_db: str) -> None:
                 query_vector=vecs[3].tolist(),
                 limit=40,
             )
-        return hits
+        return result.hits
 
     hits = asyncio.run(run())
     vector_ranking = sorted((h for h in hits if h.vector_rank), key=lambda h: h.vector_rank or 0)
@@ -103,8 +119,10 @@ def test_sql_fusion_matches_reference_rrf(clean_db: str) -> None:
     assert any(h.fts_rank and not h.vector_rank for h in hits) or len(fts_ranking) < 10
 
 
-def test_filtered_recall_matches_exact_search(clean_db: str) -> None:
-    """Small scale (6k chunks): every role's top 10 equals exact search within its scope."""
+@pytest.mark.parametrize("iterative", [False, True], ids=["pgvector-0.6-plans", "iterative-scans"])
+def test_filtered_recall_matches_exact_search(clean_db: str, iterative: bool) -> None:
+    """Small scale (6k chunks): every role's top 10 equals exact search within its scope, with
+    the plans for pgvector < 0.8 (widened ef_search) and with iterative index scans."""
     rng = np.random.default_rng(11)
     centres = _unit(rng, 60)
     n = 6000
@@ -148,12 +166,17 @@ def test_filtered_recall_matches_exact_search(clean_db: str) -> None:
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     params = SearchParams(MODEL, 384)
 
-    async def recall(scope: AccessScope, mask: np.ndarray, plan: VectorPlan) -> float:
+    async def recall(
+        scope: AccessScope, mask: np.ndarray, plan: VectorPlan, force_index: bool = False
+    ) -> float:
         ids = np.arange(1, n + 1)  # identity column order = insertion order
         found = 0
         async with await psycopg.AsyncConnection.connect(
             clean_db, autocommit=True, row_factory=dict_row
         ) as conn:
+            if force_index:  # what an HNSW scan alone returns, whatever the planner prefers
+                await conn.execute("SET enable_seqscan = off")
+                await conn.execute("SET enable_bitmapscan = off")
             for q in queries:
                 dist = 1 - data @ q
                 dist[~mask] = np.inf
@@ -174,19 +197,20 @@ def test_filtered_recall_matches_exact_search(clean_db: str) -> None:
             ef_search_max=1000,
             exact_fraction=0.05,
             exact_rows=0,
-            iterative_available=False,
+            iterative_available=iterative,
         )
         results[role] = (plan.kind, plan.ef_search, asyncio.run(recall(scope, mask, plan)))
+    mid = "iterative" if iterative else "hnsw"
     assert {r: k for r, (k, _, _) in results.items()} == {
         "admin": "hnsw",
         "teacher_a": "exact",
-        "teacher_b": "hnsw",
-        "student_of_a_and_b": "hnsw",
+        "teacher_b": mid,
+        "student_of_a_and_b": mid,
         "student_unlinked": "exact",
     }
     for role, (_, _, r) in results.items():
         assert r >= 0.99, (role, results)
     # The naive plan (HNSW post-filter at the default ef_search) loses most of a narrow scope.
     scope, mask = scopes["teacher_a"]
-    naive = asyncio.run(recall(scope, mask, VectorPlan("hnsw", 40)))
+    naive = asyncio.run(recall(scope, mask, VectorPlan("hnsw", 40), force_index=True))
     assert naive < 0.5, naive

@@ -60,7 +60,7 @@ def _stored_sources(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in s.items() if k != "text"} for s in sources]
 
 
-async def _prepare_session(
+async def _session_history(
     pool: Pool, user: User, body: QueryRequest, history_limit: int
 ) -> tuple[UUID | None, list[dict[str, str]]]:
     if body.session_id is None:
@@ -69,7 +69,6 @@ async def _prepare_session(
         if await chat.get_session(conn, body.session_id, user.id) is None:
             raise NotFound("session_not_found", "No chat session with that id.")
         history = await chat.recent_history(conn, body.session_id, history_limit)
-        await chat.add_message(conn, body.session_id, "user", body.query)
     return body.session_id, history
 
 
@@ -122,7 +121,7 @@ async def query(
 
     `stream=true` sends SSE events: `sources`, `delta`*, `citation`*, then `done` (or `error`).
     """
-    session_id, history = await _prepare_session(pool, user, body, settings.llm.history_messages)
+    session_id, history = await _session_history(pool, user, body, settings.llm.history_messages)
     inp = QueryInput(
         query=body.query,
         user_id=user.id,
@@ -131,7 +130,12 @@ async def query(
         history=history,
         query_embedding=accepted_embedding(request, settings, engine, body),
     )
-    events = _persisted(engine.events(inp), pool, session_id)
+    # Before the response starts: a question shed for load is a 503, and isn't kept in the session.
+    admitted = await engine.admit(inp)
+    if session_id is not None:
+        async with pool.connection() as conn:
+            await chat.add_message(conn, session_id, "user", body.query)
+    events = _persisted(engine.events(inp, admitted), pool, session_id)
 
     if body.stream:
 

@@ -1,0 +1,25 @@
+DROP FUNCTION IF EXISTS search_reweight();
+DROP TRIGGER IF EXISTS document_chunks_search_stats_reset ON document_chunks;
+DROP TRIGGER IF EXISTS document_chunks_search_stats_upd ON document_chunks;
+DROP TRIGGER IF EXISTS document_chunks_search_stats_del ON document_chunks;
+DROP TRIGGER IF EXISTS document_chunks_search_stats_ins ON document_chunks;
+DROP TRIGGER IF EXISTS document_chunks_analyse ON document_chunks;
+DROP FUNCTION IF EXISTS document_chunks_search_stats_reset();
+DROP FUNCTION IF EXISTS document_chunks_search_stats();
+DROP FUNCTION IF EXISTS document_chunks_analyse();
+DROP INDEX IF EXISTS document_chunks_search_idx;
+ALTER TABLE document_chunks DROP COLUMN IF EXISTS bm25;
+ALTER TABLE document_chunks DROP COLUMN IF EXISTS search_len;
+ALTER TABLE document_chunks
+    ADD COLUMN tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', content)) STORED;
+CREATE INDEX IF NOT EXISTS document_chunks_tsv_idx ON document_chunks USING gin (tsv);
+DROP FUNCTION IF EXISTS search_avgdl();
+DROP TABLE IF EXISTS search_corpus;
+DROP TABLE IF EXISTS search_terms;
+DROP FUNCTION IF EXISTS search_term_ids(sparsevec);
+DROP FUNCTION IF EXISTS search_bm25_vector(tsvector, integer, double precision);
+DROP FUNCTION IF EXISTS search_length(tsvector);
+DROP FUNCTION IF EXISTS search_tsquery_operand(text);
+DROP FUNCTION IF EXISTS search_term_id(text);
+DROP FUNCTION IF EXISTS search_tsvector(text);
+DROP FUNCTION IF EXISTS search_text(text);

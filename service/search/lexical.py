@@ -1,0 +1,90 @@
+"""The lexical leg: BM25 over the chunks' analysed text, with bounded work per query.
+
+Schema and formulas: service/migrations/0020_lexical_search.sql. Each chunk carries its BM25
+document-side weights as a sparsevec; the query becomes the sparsevec of its terms' IDF, so one
+inner product per candidate is the chunk's BM25 score (tf saturation, IDF, length normalisation).
+
+Candidates come from the GIN index on the analysed text, for the query's rarest terms first while
+their summed document frequencies fit the postings budget (`postings_for`): a chunk in scope
+matching any of those terms is a candidate and is scored on every query term. Common terms still
+count in the score, they just don't pull in their thousands of postings, so the work per query
+stays bounded however many chunks match. When even the rarest term exceeds the budget (every
+word is common), the candidates are the chunks holding all the terms, at most `budget` of them.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from service.access.scope import AccessScope
+
+# Chunks read per query (see the module docstring).
+DEFAULT_BUDGET = 2000
+# Postings read per query at most (index entries: far cheaper than the chunks they point to).
+MAX_POSTINGS = 1_000_000
+
+
+def postings_for(budget: int, scope_rows: int, total_rows: int) -> int:
+    """How many postings to read so about `budget` of them fall in the caller's scope.
+
+    The scope filter is applied to the chunks the postings point to, so a scope holding a share
+    f of the chunks keeps about f of them: reading budget / f postings yields about `budget`
+    chunks to score, however narrow the scope. A small scope thereby takes every matching term,
+    and its ranking is exhaustive within the scope.
+    """
+    if scope_rows <= 0 or total_rows <= 0 or scope_rows >= total_rows:
+        return budget
+    return min(MAX_POSTINGS, -(-budget * total_rows // scope_rows))
+
+
+_TERMS = sql.SQL("""
+terms AS (
+    SELECT t.lexeme, search_term_id(t.lexeme) AS term_id, coalesce(s.df, 0) AS df
+    FROM unnest(search_tsvector(%(qt)s)) AS t
+    LEFT JOIN search_terms AS s ON s.term_id = search_term_id(t.lexeme)
+),
+weights AS (
+    SELECT format('{%%s}/1000000000', string_agg(term_id || ':' || idf, ','))::sparsevec AS v
+    FROM (SELECT term_id, sum(ln(1 + (c.chunks - df + 0.5) / (df + 0.5)))::real AS idf
+          FROM terms, search_corpus AS c WHERE df > 0 GROUP BY term_id) AS i
+)""")
+# The rarest terms while their summed df fits the postings budget, OR-ed; else all terms AND-ed.
+_PICKED = sql.SQL("""
+picked AS (
+    SELECT coalesce(
+        string_agg(search_tsquery_operand(lexeme), ' | ') FILTER (WHERE upto <= %(postings)s),
+        string_agg(search_tsquery_operand(lexeme), ' & '))::tsquery AS ts
+    FROM (SELECT lexeme, sum(df) OVER (ORDER BY df, lexeme) AS upto
+          FROM terms WHERE df > 0) AS ranked
+)""")
+
+
+def lexical_candidates(model: str, scope: AccessScope) -> sql.Composed:
+    """`WITH ... SELECT id, score` of the top %(fk)s chunks by BM25 (params qt, postings, budget,
+    fk: see `postings_for`)."""
+    return sql.SQL(
+        """WITH {terms}, {picked}
+SELECT c.id, -(c.bm25 <#> w.v) AS score
+FROM picked AS p, weights AS w, LATERAL (
+    SELECT c.id, c.bm25 FROM document_chunks AS c
+    WHERE search_tsvector(c.content) @@ p.ts AND c.embedding_model = {model} AND {scope}
+    LIMIT %(budget)s
+) AS c
+ORDER BY score DESC, c.id
+LIMIT %(fk)s"""
+    ).format(terms=_TERMS, picked=_PICKED, model=sql.Literal(model), scope=scope.sql("c"))
+
+
+def exhaustive_candidates(model: str, scope: AccessScope) -> sql.Composed:
+    """The same BM25 over every matching chunk, no budget: the reference the budgeted leg is
+    measured against (evals, live recall), never the request path."""
+    return sql.SQL(
+        """WITH {terms}
+SELECT c.id, -(c.bm25 <#> w.v) AS score
+FROM weights AS w, document_chunks AS c
+WHERE search_tsvector(c.content) @@ (SELECT string_agg(search_tsquery_operand(lexeme), ' | ')
+                                      FROM terms WHERE df > 0)::tsquery
+  AND c.embedding_model = {model} AND {scope}
+ORDER BY score DESC, c.id
+LIMIT %(fk)s"""
+    ).format(terms=_TERMS, model=sql.Literal(model), scope=scope.sql("c"))
