@@ -161,7 +161,9 @@ def test_short_capacity_run_against_a_fresh_stack(tmp_path: Path) -> None:
     assert all(s["requests"] > 0 for s in found["steps"])
     # The hold's users are gone before the first step: its figures are the step users' alone.
     recorded = capacity.read_requests(out / "requests.csv")
-    assert not [r for r in recorded if r.name.startswith("rag:") and r.at > found["steps"][0]["start"]]
+    assert not [
+        r for r in recorded if r.name.startswith("rag:") and r.at > found["steps"][0]["start"]
+    ]
     assert found["steps"][0]["achieved_rate"] > 0
     summary = (out / "summary.md").read_text()
     assert "## Capacity" in summary and "Highest rate that held" in summary
