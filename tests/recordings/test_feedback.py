@@ -21,6 +21,7 @@ import httpx
 import psycopg
 import pytest
 from prometheus_client import REGISTRY
+from psycopg.rows import dict_row
 
 from devtools.live_server import LiveServer
 from service.analysis.local import LocalAnalyzer
@@ -86,7 +87,9 @@ def analysed(takes: Takes) -> Analysed:
 
 def store_analysis(db_url: str, rid: str, result: AnalysisResult) -> None:
     async def run() -> None:
-        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(
+            db_url, autocommit=True, row_factory=dict_row
+        ) as conn:
             assert await recordings_repo.save_analysis(conn, stored_values(UUID(rid), result))
 
     asyncio.run(run())
