@@ -203,6 +203,7 @@ async def _search(engine: RagEngine, caller: Caller, found: Findings, per_focus:
                 title=hit.title,
                 page=hit.page_start,
                 pages=pages,
+                section=hit.section,
                 url=deep_link(hit),
                 quote=" … ".join(best_sentences(query, hit.content)) or hit.content[:600],
                 supports=[f.dimension],

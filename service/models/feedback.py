@@ -58,8 +58,9 @@ class Citation(BaseModel):
     n: int
     document_id: UUID
     title: str
-    page: int | None
+    page: int | None = Field(description="The page, for paged documents (PDFs)")
     pages: dict[str, int] | None
+    section: str | None = Field(default=None, description="The section, where the source has them")
     url: str
     quote: str = Field(description="The passage's sentences that match the search, verbatim")
     supports: list[str] = Field(description="The dimensions whose advice it supports")

@@ -236,6 +236,7 @@ def test_the_template_report_is_cited_planned_and_honest(
     first = cited[timing["citations"][0]]
     assert first["document_id"] == doc and first["title"] == "Piano Technique"
     assert first["page"] == 40 and first["url"].endswith("#page=40")
+    assert first["pages"] == {"start": 40, "end": 40}
     assert "metronome" in first["quote"] and TIMING in first["supports"]
     for c in report["citations"]:
         assert c["quote"] and c["query"] and c["supports"]
