@@ -143,9 +143,10 @@ def practice_plan(
         else []
     )
     for (exercise, dimension, _), share in zip(blocks, shares, strict=True):
-        items.append(
-            PlanItem(exercise.title, share, _instructions(exercise, tempo, level, c), dimension)
-        )
+        title = exercise.title
+        if exercise.metronome and c.no_metronome:
+            title = title.replace("Metronome", "Counting aloud")
+        items.append(PlanItem(title, share, _instructions(exercise, tempo, level, c), dimension))
     if c.injury:
         items = _capped(items)
     return Plan(tuple(i for i in items if i.minutes > 0), total, minutes is None, c.notes())

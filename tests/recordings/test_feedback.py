@@ -252,6 +252,7 @@ def test_the_template_report_is_cited_planned_and_honest(
     timing_items = [i for i in plan["items"] if i["dimension"] == TIMING]
     assert timing_items and all("metronome to" not in i["instructions"] for i in timing_items)
     assert any("Count aloud" in i["instructions"] for i in timing_items)
+    assert all("Metronome" not in i["title"] for i in plan["items"])
     assert all("hands separately" in i["instructions"].lower() for i in timing_items)
     assert timing_items[0]["citations"] == timing["citations"]
 
