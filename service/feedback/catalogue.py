@@ -56,6 +56,15 @@ class Judgement:
         return score <= self.strength_at if self.goal == "low" else score >= self.strength_at
 
 
+# Both pedal scales are worked on the same way.
+PEDAL_CHANGES = Exercise(
+    "Syncopated pedal changes",
+    "Play the passage slowly, lifting the pedal exactly as each new harmony sounds and pressing "
+    "it again just after; listen for a clean join.",
+    pedal=True,
+)
+PEDAL_QUERY = "how to use the damper pedal legato pedalling change after the harmony"
+
 JUDGEMENTS: tuple[Judgement, ...] = (
     Judgement(
         "timing_stable_unstable",
@@ -141,14 +150,9 @@ JUDGEMENTS: tuple[Judgement, ...] = (
         focus="Almost every note is still ringing after the next one starts (score {score}): "
         "the pedal is held through changes, which blurs unless the harmony stays the same.",
         strength="",
-        query="how to use the damper pedal legato pedalling change after the harmony",
+        query=PEDAL_QUERY,
         exercises=(
-            Exercise(
-                "Syncopated pedal changes",
-                "Play the passage slowly, lifting the pedal exactly as each new harmony sounds "
-                "and pressing it again just after; listen for a clean join.",
-                pedal=True,
-            ),
+            PEDAL_CHANGES,
             Exercise(
                 "Passage without pedal",
                 "Play the passage with no pedal at all, connecting with the fingers only, so the "
@@ -165,15 +169,8 @@ JUDGEMENTS: tuple[Judgement, ...] = (
         weight=0.7,
         focus="The pedalling blurs the harmonies (score {score}).",
         strength="The pedalling is clean (score {score}).",
-        query="how to use the damper pedal legato pedalling change after the harmony",
-        exercises=(
-            Exercise(
-                "Syncopated pedal changes",
-                "Play the passage slowly, lifting the pedal exactly as each new harmony sounds "
-                "and pressing it again just after; listen for a clean join.",
-                pedal=True,
-            ),
-        ),
+        query=PEDAL_QUERY,
+        exercises=(PEDAL_CHANGES,),
     ),
     Judgement(
         "dynamic_sophisticated_raw",
