@@ -480,6 +480,25 @@ def rag_performance() -> dash.Dashboard:
                 width=24,
             )
         )
+        .with_row(dash.Row("Practice feedback"))
+        .with_panel(
+            graph(
+                "Feedback generation time P95 by mode and outcome",
+                per("mode, outcome", p95, "feedback_generation_duration_seconds"),
+                unit="s",
+                description="Writing one report: the knowledge searches and, in llm mode, the "
+                "model's answer. fallback = the model failed and the template was used. Stored "
+                "reports returned from storage are not counted.",
+            )
+        )
+        .with_panel(
+            graph(
+                "Feedback reports written by mode and outcome",
+                per("mode, outcome", rate, "feedback_generation_duration_seconds_count"),
+                unit="reqps",
+                stacked=True,
+            )
+        )
     )
 
 

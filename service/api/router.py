@@ -9,6 +9,7 @@ from service.api.routes import (
     api_keys,
     auth,
     chat,
+    feedback,
     health,
     internal_caller,
     internal_embeddings,
@@ -40,4 +41,5 @@ ROUTERS: list[APIRouter] = [
     admin.router,
     recordings.router,
     practice_context.router,
+    feedback.router,
 ]

@@ -326,6 +326,7 @@ class RateLimitSettings(Section):
     rag: str = "50/minute"  # questions (POST /api/chat/query), per user
     tutor: str = "50/minute"  # the tutor chat's own bucket, per user
     uploads: str = "60/hour"  # new project, knowledge and recording uploads, per user
+    feedback: str = "20/hour"  # practice feedback reports written (not stored ones read), per user
     # Login and registration attempts (each costs ~64 MiB and tens of ms of Argon2).
     login_ip: str = "30/minute"  # per client IP
     login_account: str = "10/minute"  # per account (email), registered or not
@@ -336,7 +337,7 @@ class RateLimitSettings(Section):
     login_backoff_base_seconds: float = Field(default=1.0, gt=0)
     login_backoff_max_seconds: float = Field(default=900.0, gt=0)
 
-    @field_validator("api", "rag", "tutor", "uploads", "login_ip", "login_account")
+    @field_validator("api", "rag", "tutor", "uploads", "feedback", "login_ip", "login_account")
     @classmethod
     def _limit_notation(cls, value: str) -> str:
         from limits import parse
@@ -378,6 +379,19 @@ class AnalysisSettings(Section):
         if self.provider == "http" and not self.http_url.startswith(("http://", "https://")):
             raise ValueError("ANALYSIS_PROVIDER=http needs ANALYSIS_HTTP_URL (http or https)")
         return self
+
+
+class FeedbackSettings(Section):
+    """Practice feedback reports on analysed recordings."""
+
+    env_prefix = "FEEDBACK_"
+    # A stored report is returned for this long; after it (or with ?refresh=true) it is written
+    # again, picking up new knowledge and a changed practice context.
+    cache_ttl_seconds: int = Field(default=6 * 3600, ge=0)
+    # The plan's length when the student hasn't stated their daily practice time.
+    default_practice_minutes: int = Field(default=20, ge=1, le=600)
+    # Knowledge passages cited per focus area.
+    citations_per_focus: int = Field(default=2, ge=0, le=5)
 
 
 def _sections(model: type[BaseModel]) -> Iterator[tuple[str, type[Section]]]:
@@ -500,6 +514,7 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -171,6 +171,19 @@ ANALYSIS_DURATION = Histogram(
     buckets=ANALYSIS_BUCKETS,
 )
 
+# --- Practice feedback ------------------------------------------------------------------------
+FEEDBACK_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
+FEEDBACK_MODES: tuple[str, ...] = ("template", "llm")
+FEEDBACK_OUTCOMES: tuple[str, ...] = ("ok", "fallback", "error")
+FEEDBACK_GENERATION_DURATION = Histogram(
+    "feedback_generation_duration_seconds",
+    "Time to write one feedback report (knowledge searches and, in llm mode, the model's "
+    "answer), by mode (template, llm) and outcome (ok; fallback = the model failed and the "
+    "template was used; error). Stored reports returned from storage are not counted.",
+    ["mode", "outcome"],
+    buckets=FEEDBACK_BUCKETS,
+)
+
 # --- Database ---------------------------------------------------------------------------------
 # Each process owns its own pool, so connections add up across live processes.
 DB_POOL_CONNECTIONS = Gauge(
@@ -250,6 +263,9 @@ def prime_label_sets(
         RAG_SHED.labels(reason=reason)
     for state in POOL_STATES:
         DB_POOL_CONNECTIONS.labels(state=state)
+    for mode in FEEDBACK_MODES:
+        for outcome in FEEDBACK_OUTCOMES:
+            FEEDBACK_GENERATION_DURATION.labels(mode=mode, outcome=outcome)
     for outcome in ("succeeded", "failed"):
         INGESTION_JOBS.labels(outcome=outcome)
     for provider in llm_providers:

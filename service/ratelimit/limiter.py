@@ -22,13 +22,14 @@ from service.core.exceptions import RateLimited
 from service.core.quota import Quota
 from service.ratelimit.storage import PostgresStorage
 
-Bucket = Literal["api", "rag", "tutor", "uploads", "login_ip", "login_account"]
+Bucket = Literal["api", "rag", "tutor", "uploads", "feedback", "login_ip", "login_account"]
 
 _WHAT = {
     "api": "requests",
     "rag": "questions",
     "tutor": "tutor messages",
     "uploads": "uploads",
+    "feedback": "feedback reports",
     "login_ip": "sign-in attempts from this address",
     "login_account": "sign-in attempts for this account",
 }

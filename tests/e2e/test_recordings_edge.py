@@ -160,3 +160,29 @@ def test_50_mb_plus_one_byte_is_413_through_the_edge(stack: LocalStack) -> None:
     assert r.json()["error"]["code"] == "file_too_large"
     mine = httpx.get(f"{edge}/api/v1/recordings", headers=who, timeout=30).json()
     assert all(item["original_filename"] != "big.wav" for item in mine["items"])
+
+
+def test_feedback_on_a_take_through_the_edge(stack: LocalStack) -> None:
+    """The report the practice app shows after a take, as `make up` serves it (no LLM, no
+    books seeded here: the template and no citations)."""
+    edge = stack.edge
+    student = _login(edge, "student@example.com")
+    data = audio_synth.encode(audio_synth.render(audio_synth.scenario("jittered")), "wav")
+    rid = _upload(edge, student, "jittered.wav", data).json()["id"]
+    early = httpx.post(f"{edge}/api/v1/feedback/{rid}", headers=student, timeout=30)
+    if early.status_code == 409:  # the worker may already be done: then there's no 409 to see
+        assert early.json()["error"]["code"] == "analysis_not_ready"
+    assert _finished(edge, student, rid)["status"] == "completed"
+    r = httpx.post(f"{edge}/api/v1/feedback/{rid}", headers=student, timeout=60)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["focus_areas"][0]["dimension"] == "timing_stable_unstable"
+    assert "No language model wrote this" in report["notice"]
+    assert sum(i["minutes"] for i in report["practice_plan"]["items"]) == 20
+    again = httpx.post(f"{edge}/api/v1/feedback/{rid}", headers=student, timeout=30).json()
+    assert again["cached"] is True and again["generated_at"] == report["generated_at"]
+    teacher = _login(edge, "teacher@example.com")
+    as_teacher = httpx.post(f"{edge}/api/v1/feedback/{rid}", headers=teacher, timeout=30)
+    assert as_teacher.status_code == 200 and as_teacher.json()["cached"] is True
+    bad = httpx.post(f"{edge}/api/v1/feedback/{rid}?refresh=maybe", headers=student, timeout=30)
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
