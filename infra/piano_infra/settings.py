@@ -30,6 +30,13 @@ OPTIONAL_SECRET_CONFIG_KEYS: dict[str, str] = {
     "ORIGIN_SHARED_SECRET_PREVIOUS": "originSharedSecretPrevious",
     "JWT_ACCEPTED_PUBLIC_KEYS": "jwtAcceptedPublicKeys",
 }
+# Alertmanager's receivers (not service settings: only the Prometheus VM reads them): the
+# PagerDuty Events API v2 routing key of the on-call service, and the chat (Slack-format)
+# incoming-webhook URL for warnings. Secret ids follow the same scheme.
+ALERTING_SECRET_CONFIG_KEYS: dict[str, str] = {
+    "PAGERDUTY_ROUTING_KEY": "pagerdutyRoutingKey",
+    "ALERT_CHAT_WEBHOOK_URL": "alertChatWebhookUrl",
+}
 # Service settings infra sets itself (service_env.fixed_env); serviceEnv may not override them.
 FIXED_ENV_KEYS = frozenset(
     {
@@ -130,6 +137,7 @@ class StackSettings:
     prometheus_disk_gb: int = 20
     prometheus_retention_days: int = 15
     secrets: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    alerting_secrets: dict[str, pulumi.Output[str]] = field(default_factory=dict)
 
     @property
     def protect_data(self) -> bool:
@@ -234,6 +242,9 @@ def load(stack: str | None = None) -> StackSettings:
         prometheus_disk_gb=cfg.get_int("prometheusDiskGb") or 20,
         prometheus_retention_days=cfg.get_int("prometheusRetentionDays") or 15,
         secrets=_secrets(cfg),
+        alerting_secrets={
+            var: cfg.require_secret(key) for var, key in ALERTING_SECRET_CONFIG_KEYS.items()
+        },
     )
     validate(settings)
     return settings

@@ -13,7 +13,15 @@ import pulumi
 import pytest
 import yaml
 from infra_harness import INFRA, RecordingMocks, run_stack, stack_config
-from piano_infra.monitoring import COMMITTED_CONFIG, RULE_FILES, prometheus_config
+from piano_infra.files.load_secrets import file_name
+from piano_infra.monitoring import (
+    ALERTMANAGER_CONFIG,
+    ALERTMANAGER_LISTEN,
+    COMMITTED_CONFIG,
+    RULE_FILES,
+    prometheus_config,
+)
+from piano_infra.settings import ALERTING_SECRET_CONFIG_KEYS
 from piano_infra.startup import JSON_LOGS
 
 STACKS = ["dev", "staging", "prod"]
@@ -205,5 +213,55 @@ def test_prometheus_vm_runs_the_repo_config_and_rules_and_reaches_the_instances(
             if "sourceServiceAccounts" in r.inputs
         ]
         assert scrape.inputs["sourceServiceAccounts"] == [vm["serviceAccount"]["email"]]
+
+    return run_stack(stack).then(check)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pulumi.runtime.test
+def test_prometheus_vm_runs_the_repo_alertmanager_with_its_pinned_secrets(
+    stack: str,
+) -> pulumi.Output[None]:
+    cfg = stack_config(stack)
+
+    def check(m: RecordingMocks) -> None:
+        vm = m.one("gcp:compute/instance:Instance").inputs
+        script = vm["metadataStartupScript"]
+        assert _file(script, "/etc/prometheus/alertmanager.yml") == ALERTMANAGER_CONFIG.read_text()
+        assert (
+            "'prometheus-alertmanager=0.25.0-*'" in script
+        )  # the series make test-monitoring checks
+        args = _file(script, "/etc/default/prometheus-alertmanager")
+        assert f"--web.listen-address={ALERTMANAGER_LISTEN}" in args  # IAP tunnel only
+        assert ALERTMANAGER_LISTEN.startswith("127.0.0.1:")
+        assert "--cluster.listen-address= " in args  # one instance: no gossip port open
+        assert "--storage.path=/var/lib/prometheus/alertmanager" in args  # on the data disk
+        assert "amtool check-config /etc/prometheus/alertmanager.yml" in script
+        assert "systemctl enable prometheus prometheus-alertmanager" in script
+        # secrets are loaded (and owned by the daemons' user) before either daemon (re)starts
+        loaded = script.index("load_secrets.py files /etc/prometheus/secrets")
+        assert loaded < script.index("systemctl restart prometheus-alertmanager")
+        # Prometheus sends its alerts to exactly that Alertmanager
+        rendered = prometheus_config(stack, cfg["gcp:project"], yaml.safe_load(cfg["piano:zones"]))
+        (target,) = yaml.safe_load(rendered)["alerting"]["alertmanagers"]
+        assert target["static_configs"] == [{"targets": [ALERTMANAGER_LISTEN]}]
+        # each receiver's *_file is where the loader writes the secret the VM pins
+        am = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+        files = {
+            value
+            for receiver in am["receivers"]
+            for configs in receiver.values()
+            if isinstance(configs, list)
+            for c in configs
+            for key, value in c.items()
+            if key.endswith("_file")
+        }
+        assert files == {
+            f"/etc/prometheus/secrets/{file_name(v)}" for v in ALERTING_SECRET_CONFIG_KEYS
+        }
+        pinned = yaml.safe_load(vm["metadata"]["piano-secret-versions"])
+        assert set(ALERTING_SECRET_CONFIG_KEYS) <= set(pinned)
+        for env_var in ALERTING_SECRET_CONFIG_KEYS:
+            assert pinned[env_var].split("/")[3] == f"{stack}-{file_name(env_var)}"
 
     return run_stack(stack).then(check)

@@ -14,11 +14,21 @@ from piano_infra.db_budget import ConnectionBudget
 from piano_infra.manifest import load_manifest
 from piano_infra.program import fixed_env
 from piano_infra.service_env import check_database_url, validate_service_env
-from piano_infra.settings import FIXED_ENV_KEYS, SECRET_CONFIG_KEYS, StackSettings, validate
+from piano_infra.settings import (
+    ALERTING_SECRET_CONFIG_KEYS,
+    FIXED_ENV_KEYS,
+    SECRET_CONFIG_KEYS,
+    StackSettings,
+    validate,
+)
 from piano_policies.validators import SECRET_PATTERNS
 
 STACKS = ["dev", "staging", "prod"]
-SECRET_KEYS = {f"piano:{k}" for k in SECRET_CONFIG_KEYS.values()} | {"cloudflare:apiToken"}
+SECRET_KEYS = {
+    f"piano:{k}"
+    for keys in (SECRET_CONFIG_KEYS, ALERTING_SECRET_CONFIG_KEYS)
+    for k in keys.values()
+} | {"cloudflare:apiToken"}
 
 
 @pytest.mark.parametrize("stack", STACKS)
