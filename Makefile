@@ -53,7 +53,7 @@ fmt: install ## Format and auto-fix
 test-python: install $(WORKER_STAMP)
 	$(PY) -m pytest -n 2 tests --ignore=tests/infra --ignore=tests/observability/test_alertmanager.py
 
-test-infra: install ## Pulumi program mock tests and policy-pack tests (no cloud access)
+test-infra: install amtool ## Pulumi program mock tests and policy-pack tests (no cloud access)
 	$(PY) -m pytest -q tests/infra
 
 release: install $(WORKER_STAMP) ## Build a release into dist/release/VERSION: make release VERSION=1.4.0 [STACK=dev]
