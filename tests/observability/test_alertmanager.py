@@ -336,7 +336,14 @@ def alertmanager(tmp_path: Path) -> Iterator[Deployment]:
         chat_server.shutdown()
 
 
-def alert(name: str, severity: str | None = None, *, resolved: bool = False) -> dict[str, Any]:
+def alert(
+    name: str,
+    severity: str | None = None,
+    *,
+    resolved: bool = False,
+    summary: str | None = None,
+    **labels: str,
+) -> dict[str, Any]:
     """One alert as Prometheus posts it: rule labels + external labels, rendered annotations."""
     rule = rules_by_name()[name]
     now = datetime.now(UTC).isoformat()
@@ -346,9 +353,10 @@ def alert(name: str, severity: str | None = None, *, resolved: bool = False) -> 
             **SENT_LABELS,
             "alertname": name,
             **({"severity": severity} if severity else {}),
+            **labels,
         },
         "annotations": {
-            "summary": rule["annotations"]["summary"],
+            "summary": summary or rule["annotations"]["summary"],
             "description": f"{name} is firing (test)",
             "runbook_url": rule["annotations"]["runbook_url"],
             "dashboard": rule["annotations"]["dashboard"],
@@ -384,6 +392,7 @@ def test_alerts_reach_the_pager_and_chat_resolve_and_inhibit(alertmanager: Deplo
     assert rules["ApiHighErrorRate"]["annotations"]["summary"] in page["payload"]["summary"]
     assert "[prod]" in page["payload"]["summary"]
     assert page["payload"]["severity"] == "critical"
+    assert page["payload"]["source"] == "piano-prod"
     assert {"href": runbook, "text": "Runbook"} in page["links"]
     assert page["payload"]["custom_details"]["runbook_url"] == runbook
     message = am.chat.wait_for("chat message", about("ApiHighLatency"))
@@ -410,6 +419,20 @@ def test_alerts_reach_the_pager_and_chat_resolve_and_inhibit(alertmanager: Deplo
             and "ApiHighLatency" in m["attachments"][0]["title"]
         ),
     )
+
+    # Two instances down: one incident for the alert, its summary not blanked by the difference.
+    post(
+        am,
+        *(
+            alert("InstanceDown", instance=i, summary=f"API instance {i} is down")
+            for i in ("api-a", "api-b")
+        ),
+    )
+    down = am.pager.wait_for("instances page", pager_event("InstanceDown", "trigger"))
+    assert (
+        down["payload"]["summary"] == "[prod] InstanceDown: API instance api-a is down (2 alerts)"
+    )
+    assert down["payload"]["custom_details"]["runbook_url"].endswith("runbooks/InstanceDown.md")
 
     # The database down hides its symptoms; a critical hides the same alert's warning.
     post(
