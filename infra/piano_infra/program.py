@@ -8,6 +8,8 @@ any instance changes; the Worker moves only once the origin fleet runs the same 
 
 from __future__ import annotations
 
+from functools import partial
+
 import pulumi
 import pulumi_cloudflare as cloudflare
 
@@ -32,7 +34,11 @@ from piano_infra.network import NatPorts, Network, NetworkArgs, ScrapeAccess
 from piano_infra.release import Release, ReleaseRepository, load_release
 from piano_infra.secrets import Secrets, SecretsArgs
 from piano_infra.service_env import check_database_url
-from piano_infra.settings import OPTIONAL_SECRET_CONFIG_KEYS, StackSettings
+from piano_infra.settings import (
+    OPTIONAL_SECRET_CONFIG_KEYS,
+    StackSettings,
+    check_alerting_secret,
+)
 
 
 def cloudflare_ranges() -> pulumi.Output[list[str]]:
@@ -182,7 +188,10 @@ def build(
             env=s.env,
             labels=s.labels,
             secret_ids={var: s.secret_id(var) for var in s.alerting_secrets},
-            values=dict(s.alerting_secrets),
+            values={
+                var: value.apply(partial(check_alerting_secret, var))
+                for var, value in s.alerting_secrets.items()
+            },
             accessor_member=prom_id.member,
             protect=s.protect_data,
         ),

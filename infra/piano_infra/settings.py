@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import pulumi
 
@@ -307,6 +308,23 @@ def validate(s: StackSettings) -> None:
     validate_nat(s)
     if s.backup_retention_days < 7:
         raise ValueError("piano:backupRetentionDays must keep at least one weekly dump (>= 7)")
+
+
+def check_alerting_secret(env_var: str, value: str) -> str:
+    """Refuse a malformed pager key or chat URL at preview: it would only show when a page fails.
+
+    The messages never quote the value (it is a secret).
+    """
+    if env_var == "PAGERDUTY_ROUTING_KEY" and not re.fullmatch(r"[A-Za-z0-9]{32}", value):
+        raise ValueError(
+            "piano:pagerdutyRoutingKey must be the 32-character integration key of an "
+            "Events API v2 integration on the on-call PagerDuty service"
+        )
+    if env_var == "ALERT_CHAT_WEBHOOK_URL":
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError("piano:alertChatWebhookUrl must be an https:// incoming-webhook URL")
+    return value
 
 
 def _power_of_two(n: int) -> bool:

@@ -47,7 +47,7 @@ FAKE_SECRETS = {
     "anthropicApiKey": "sk-ant-api03-fakefakefakefakefakefake",
     "openaiApiKey": "sk-proj-fakefakefakefakefakefakefake",
     "metricsToken": "metrics-token-fake",
-    "pagerdutyRoutingKey": "pagerduty-routing-key-fake0000000",
+    "pagerdutyRoutingKey": "fakepagerdutyroutingkey000000000",
     "alertChatWebhookUrl": "https://hooks.slack.com/services/T000/B000/chat-webhook-fake",
 }
 
