@@ -49,10 +49,11 @@ fmt: install ## Format and auto-fix
 	$(VENV)/bin/ruff format service tests infra dashboards loadtest devtools
 	$(VENV)/bin/ruff check --fix service tests infra dashboards loadtest devtools
 
+# test_alertmanager.py runs in test-monitoring, next to the amtool/alertmanager it needs.
 test-python: install $(WORKER_STAMP)
-	$(PY) -m pytest -n 2 tests --ignore=tests/infra
+	$(PY) -m pytest -n 2 tests --ignore=tests/infra --ignore=tests/observability/test_alertmanager.py
 
-test-infra: install ## Pulumi program mock tests and policy-pack tests (no cloud access)
+test-infra: install amtool ## Pulumi program mock tests and policy-pack tests (no cloud access)
 	$(PY) -m pytest -q tests/infra
 
 release: install $(WORKER_STAMP) ## Build a release into dist/release/VERSION: make release VERSION=1.4.0 [STACK=dev]
@@ -102,17 +103,27 @@ bench-chunker: install ## Chunking time and tokenizer work on 5 MB pathological 
 	$(PY) -m loadtest.bench_chunker
 
 # --- Monitoring as code (dashboards/): Prometheus rules and their tests, Grafana dashboards ---
-.PHONY: promtool test-monitoring dashboards
+.PHONY: promtool amtool test-monitoring dashboards
 
 promtool: ## Install promtool (Debian's prometheus package) if it is missing
 	@command -v promtool >/dev/null || { \
 	  echo "==> installing Debian's prometheus for promtool"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }
 
-test-monitoring: install promtool ## promtool check + unit tests of the alert rules, dashboard golden check
+# The same upstream series the Prometheus VM installs (infra/piano_infra/monitoring.py).
+ALERTMANAGER_DEB := 0.25.0-*
+amtool: ## Install amtool and alertmanager (Debian's prometheus-alertmanager package) if missing
+	@command -v amtool >/dev/null && command -v prometheus-alertmanager >/dev/null || { \
+	  echo "==> installing Debian's prometheus-alertmanager for amtool"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	    'prometheus-alertmanager=$(ALERTMANAGER_DEB)'; }
+
+test-monitoring: install promtool amtool ## promtool/amtool checks, unit tests of the alert rules, alert routing, dashboard golden check
 	promtool check rules dashboards/prometheus/rules/*.yml
+	amtool check-config dashboards/alertmanager/alertmanager.yml
 	promtool check config --syntax-only dashboards/prometheus/prometheus.yml
 	cd dashboards/prometheus && promtool test rules tests/*.yml
+	$(PY) -m pytest -q -p no:cacheprovider tests/observability/test_alertmanager.py
 	$(PY) -m dashboards.generate --check
 
 dashboards: install ## Regenerate dashboards/grafana/*.json from dashboards/generate.py

@@ -8,6 +8,8 @@ any instance changes; the Worker moves only once the origin fleet runs the same 
 
 from __future__ import annotations
 
+from functools import partial
+
 import pulumi
 import pulumi_cloudflare as cloudflare
 
@@ -32,7 +34,11 @@ from piano_infra.network import NatPorts, Network, NetworkArgs, ScrapeAccess
 from piano_infra.release import Release, ReleaseRepository, load_release
 from piano_infra.secrets import Secrets, SecretsArgs
 from piano_infra.service_env import check_database_url
-from piano_infra.settings import OPTIONAL_SECRET_CONFIG_KEYS, StackSettings
+from piano_infra.settings import (
+    OPTIONAL_SECRET_CONFIG_KEYS,
+    StackSettings,
+    check_alerting_secret,
+)
 
 
 def cloudflare_ranges() -> pulumi.Output[list[str]]:
@@ -174,6 +180,23 @@ def build(
         ),
         opts=after_apis,
     )
+    # The pager key and chat webhook: a component of their own so that only the Prometheus VM's
+    # account may read them (the API's account reads every secret of `secrets`).
+    alerting_secrets = Secrets(
+        "alerting-secrets",
+        SecretsArgs(
+            env=s.env,
+            labels=s.labels,
+            secret_ids={var: s.secret_id(var) for var in s.alerting_secrets},
+            values={
+                var: value.apply(partial(check_alerting_secret, var))
+                for var, value in s.alerting_secrets.items()
+            },
+            accessor_member=prom_id.member,
+            protect=s.protect_data,
+        ),
+        opts=after_apis,
+    )
     database_url = PinnedSecret(
         secret=secrets.secrets["DATABASE_URL"].secret_id,
         version=secrets.versions["DATABASE_URL"].version,
@@ -261,8 +284,15 @@ def build(
             network=network.network.id,
             subnet=network.subnet.id,
             service_account_email=prom_id.email,
-            secret_versions=secrets.version_names(["METRICS_TOKEN"]),
-            ready=[*prom_id.ready, *secrets.extra_bindings, network.nat],
+            secret_versions=pulumi.Output.all(
+                secrets.version_names(["METRICS_TOKEN"]), alerting_secrets.version_names()
+            ).apply(lambda both: {**both[0], **both[1]}),
+            ready=[
+                *prom_id.ready,
+                *secrets.extra_bindings,
+                *alerting_secrets.bindings.values(),
+                network.nat,
+            ],
         ),
         opts=after_apis,
     )

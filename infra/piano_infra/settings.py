@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import pulumi
 
@@ -29,6 +30,13 @@ SECRET_CONFIG_KEYS: dict[str, str] = {
 OPTIONAL_SECRET_CONFIG_KEYS: dict[str, str] = {
     "ORIGIN_SHARED_SECRET_PREVIOUS": "originSharedSecretPrevious",
     "JWT_ACCEPTED_PUBLIC_KEYS": "jwtAcceptedPublicKeys",
+}
+# Alertmanager's receivers (not service settings: only the Prometheus VM reads them): the
+# PagerDuty Events API v2 routing key of the on-call service, and the chat (Slack-format)
+# incoming-webhook URL for warnings. Secret ids follow the same scheme.
+ALERTING_SECRET_CONFIG_KEYS: dict[str, str] = {
+    "PAGERDUTY_ROUTING_KEY": "pagerdutyRoutingKey",
+    "ALERT_CHAT_WEBHOOK_URL": "alertChatWebhookUrl",
 }
 # Service settings infra sets itself (service_env.fixed_env); serviceEnv may not override them.
 FIXED_ENV_KEYS = frozenset(
@@ -130,6 +138,7 @@ class StackSettings:
     prometheus_disk_gb: int = 20
     prometheus_retention_days: int = 15
     secrets: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    alerting_secrets: dict[str, pulumi.Output[str]] = field(default_factory=dict)
 
     @property
     def protect_data(self) -> bool:
@@ -234,6 +243,9 @@ def load(stack: str | None = None) -> StackSettings:
         prometheus_disk_gb=cfg.get_int("prometheusDiskGb") or 20,
         prometheus_retention_days=cfg.get_int("prometheusRetentionDays") or 15,
         secrets=_secrets(cfg),
+        alerting_secrets={
+            var: cfg.require_secret(key) for var, key in ALERTING_SECRET_CONFIG_KEYS.items()
+        },
     )
     validate(settings)
     return settings
@@ -296,6 +308,23 @@ def validate(s: StackSettings) -> None:
     validate_nat(s)
     if s.backup_retention_days < 7:
         raise ValueError("piano:backupRetentionDays must keep at least one weekly dump (>= 7)")
+
+
+def check_alerting_secret(env_var: str, value: str) -> str:
+    """Refuse a malformed pager key or chat URL at preview: it would only show when a page fails.
+
+    The messages never quote the value (it is a secret).
+    """
+    if env_var == "PAGERDUTY_ROUTING_KEY" and not re.fullmatch(r"[A-Za-z0-9]{32}", value):
+        raise ValueError(
+            "piano:pagerdutyRoutingKey must be the 32-character integration key of an "
+            "Events API v2 integration on the on-call PagerDuty service"
+        )
+    if env_var == "ALERT_CHAT_WEBHOOK_URL":
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError("piano:alertChatWebhookUrl must be an https:// incoming-webhook URL")
+    return value
 
 
 def _power_of_two(n: int) -> bool:

@@ -47,6 +47,8 @@ FAKE_SECRETS = {
     "anthropicApiKey": "sk-ant-api03-fakefakefakefakefakefake",
     "openaiApiKey": "sk-proj-fakefakefakefakefakefakefake",
     "metricsToken": "metrics-token-fake",
+    "pagerdutyRoutingKey": "fakepagerdutyroutingkey000000000",
+    "alertChatWebhookUrl": "https://hooks.slack.com/services/T000/B000/chat-webhook-fake",
 }
 
 
@@ -182,7 +184,8 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         }
     if typ == "gcp:secretmanager/secretVersion:SecretVersion":
         number = secret_version_number(inputs.get("secretData"))
-        secret = str(inputs["secret"]).removesuffix("-id").removeprefix("secrets-")
+        secret = str(inputs["secret"]).removesuffix("-id")
+        secret = secret.removeprefix("alerting-secrets-").removeprefix("secrets-")
         return {"version": number, "name": f"projects/123456/secrets/{secret}/versions/{number}"}
     if typ == "gcp:storage/bucket:Bucket":
         return {"url": f"gs://{inputs['name']}"}
@@ -231,7 +234,12 @@ def run_stack(
     """Set mocks + config for `stack`, run the program; call inside a @pulumi.runtime.test."""
     from piano_infra.manifest import load_manifest
     from piano_infra.program import build
-    from piano_infra.settings import OPTIONAL_SECRET_CONFIG_KEYS, SECRET_CONFIG_KEYS, load
+    from piano_infra.settings import (
+        ALERTING_SECRET_CONFIG_KEYS,
+        OPTIONAL_SECRET_CONFIG_KEYS,
+        SECRET_CONFIG_KEYS,
+        load,
+    )
 
     mocks = mocks or RecordingMocks()
     mocks.store = store or mocks.store or default_store(stack)
@@ -243,7 +251,9 @@ def run_stack(
         else:
             config[key] = value
     secret_keys = [
-        f"piano:{k}" for k in [*SECRET_CONFIG_KEYS.values(), *OPTIONAL_SECRET_CONFIG_KEYS.values()]
+        f"piano:{k}"
+        for keys in (SECRET_CONFIG_KEYS, OPTIONAL_SECRET_CONFIG_KEYS, ALERTING_SECRET_CONFIG_KEYS)
+        for k in keys.values()
     ]
     pulumi.runtime.set_all_config(config, secret_keys)
 

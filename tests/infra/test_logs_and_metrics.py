@@ -3,9 +3,14 @@ metrics reach an in-VPC Prometheus that runs the repo's config and rules."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import socket
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +18,18 @@ import pulumi
 import pytest
 import yaml
 from infra_harness import INFRA, RecordingMocks, run_stack, stack_config
-from piano_infra.monitoring import COMMITTED_CONFIG, RULE_FILES, prometheus_config
+from piano_infra.files.load_secrets import file_name
+from piano_infra.monitoring import (
+    ALERTMANAGER_CONFIG,
+    ALERTMANAGER_LISTEN,
+    COMMITTED_CONFIG,
+    RULE_FILES,
+    alertmanager_config,
+    prometheus_config,
+    rule_files,
+    startup_script,
+)
+from piano_infra.settings import ALERTING_SECRET_CONFIG_KEYS
 from piano_infra.startup import JSON_LOGS
 
 STACKS = ["dev", "staging", "prod"]
@@ -207,3 +223,105 @@ def test_prometheus_vm_runs_the_repo_config_and_rules_and_reaches_the_instances(
         assert scrape.inputs["sourceServiceAccounts"] == [vm["serviceAccount"]["email"]]
 
     return run_stack(stack).then(check)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pulumi.runtime.test
+def test_prometheus_vm_runs_the_repo_alertmanager_with_its_pinned_secrets(
+    stack: str,
+) -> pulumi.Output[None]:
+    cfg = stack_config(stack)
+
+    def check(m: RecordingMocks) -> None:
+        vm = m.one("gcp:compute/instance:Instance").inputs
+        script = vm["metadataStartupScript"]
+        assert _file(script, "/etc/prometheus/alertmanager.yml") == ALERTMANAGER_CONFIG.read_text()
+        assert (
+            "'prometheus-alertmanager=0.25.0-*'" in script
+        )  # the series make test-monitoring checks
+        args = _file(script, "/etc/default/prometheus-alertmanager")
+        assert f"--web.listen-address={ALERTMANAGER_LISTEN}" in args  # IAP tunnel only
+        assert ALERTMANAGER_LISTEN.startswith("127.0.0.1:")
+        assert "--cluster.listen-address= " in args  # one instance: no gossip port open
+        assert "--storage.path=/var/lib/prometheus/alertmanager" in args  # on the data disk
+        assert "amtool check-config /etc/prometheus/alertmanager.yml" in script
+        assert "systemctl enable prometheus prometheus-alertmanager" in script
+        # secrets are loaded (and owned by the daemons' user) before either daemon (re)starts
+        loaded = script.index("load_secrets.py files /etc/prometheus/secrets")
+        assert loaded < script.index("systemctl restart prometheus-alertmanager")
+        # Prometheus sends its alerts to exactly that Alertmanager
+        rendered = prometheus_config(stack, cfg["gcp:project"], yaml.safe_load(cfg["piano:zones"]))
+        (target,) = yaml.safe_load(rendered)["alerting"]["alertmanagers"]
+        assert target["static_configs"] == [{"targets": [ALERTMANAGER_LISTEN]}]
+        # each receiver's *_file is where the loader writes the secret the VM pins
+        am = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+        files = {
+            value
+            for receiver in am["receivers"]
+            for configs in receiver.values()
+            if isinstance(configs, list)
+            for c in configs
+            for key, value in c.items()
+            if key.endswith("_file")
+        }
+        assert files == {
+            f"/etc/prometheus/secrets/{file_name(v)}" for v in ALERTING_SECRET_CONFIG_KEYS
+        }
+        pinned = yaml.safe_load(vm["metadata"]["piano-secret-versions"])
+        assert set(ALERTING_SECRET_CONFIG_KEYS) <= set(pinned)
+        for env_var in ALERTING_SECRET_CONFIG_KEYS:
+            assert pinned[env_var].split("/")[3] == f"{stack}-{file_name(env_var)}"
+
+    return run_stack(stack).then(check)
+
+
+def test_the_scripts_alertmanager_flags_and_config_start_the_real_binary(tmp_path: Path) -> None:
+    """What the VM's systemd unit runs: the script's ARGS and config, on a free local port."""
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    assert binary and shutil.which("amtool"), "make test-infra installs prometheus-alertmanager"
+    script = startup_script(
+        prometheus_config("prod", "p", ["z"]), rule_files(), 15, alertmanager_config()
+    )
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(_file(script, "/etc/prometheus/alertmanager.yml"))
+    check = subprocess.run(
+        ["amtool", "check-config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    # systemd splits $ARGS on whitespace; only the address and the data path move for the test
+    line = _file(script, "/etc/default/prometheus-alertmanager").strip()
+    assert line.startswith('ARGS="') and line.endswith('"')
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    local = {
+        "--web.listen-address": f"127.0.0.1:{port}",
+        "--storage.path": str(tmp_path / "data"),
+    }
+    args = [
+        f"{flag}={local[flag]}" if flag in local else f"{flag}={value}"
+        for flag, _, value in (arg.partition("=") for arg in line[6:-1].split())
+    ]
+    proc = subprocess.Popen(
+        [binary, f"--config.file={config}", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        status: dict[str, Any] = {}
+        while not status:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "alertmanager did not start"
+            try:
+                url = f"http://127.0.0.1:{port}/api/v2/status"
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    status = json.load(response)
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+        assert status["cluster"]["status"] == "disabled"  # one instance, no gossip port
+        assert "routing_key_file: /etc/prometheus/secrets/" in status["config"]["original"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

@@ -14,11 +14,22 @@ from piano_infra.db_budget import ConnectionBudget
 from piano_infra.manifest import load_manifest
 from piano_infra.program import fixed_env
 from piano_infra.service_env import check_database_url, validate_service_env
-from piano_infra.settings import FIXED_ENV_KEYS, SECRET_CONFIG_KEYS, StackSettings, validate
+from piano_infra.settings import (
+    ALERTING_SECRET_CONFIG_KEYS,
+    FIXED_ENV_KEYS,
+    SECRET_CONFIG_KEYS,
+    StackSettings,
+    check_alerting_secret,
+    validate,
+)
 from piano_policies.validators import SECRET_PATTERNS
 
 STACKS = ["dev", "staging", "prod"]
-SECRET_KEYS = {f"piano:{k}" for k in SECRET_CONFIG_KEYS.values()} | {"cloudflare:apiToken"}
+SECRET_KEYS = {
+    f"piano:{k}"
+    for keys in (SECRET_CONFIG_KEYS, ALERTING_SECRET_CONFIG_KEYS)
+    for k in keys.values()
+} | {"cloudflare:apiToken"}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -226,6 +237,38 @@ def test_database_url_must_use_the_session_pooler(url: str, ok: bool) -> None:
     else:
         with pytest.raises(ValueError, match="session pooler"):
             check_database_url(url)
+
+
+@pytest.mark.parametrize(
+    ("env_var", "value", "ok"),
+    [
+        ("PAGERDUTY_ROUTING_KEY", "0123456789abcdef0123456789ABCDEF", True),
+        ("PAGERDUTY_ROUTING_KEY", "0123456789abcdef0123456789abcde", False),  # 31
+        ("PAGERDUTY_ROUTING_KEY", "https://events.pagerduty.com/v2/enqueue", False),
+        ("ALERT_CHAT_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/x", True),
+        ("ALERT_CHAT_WEBHOOK_URL", "http://hooks.slack.com/services/T0/B0/x", False),
+        ("ALERT_CHAT_WEBHOOK_URL", "#alerts", False),
+    ],
+)
+def test_alerting_secrets_are_checked_without_echoing_them(
+    env_var: str, value: str, ok: bool
+) -> None:
+    if ok:
+        assert check_alerting_secret(env_var, value) == value
+        return
+    with pytest.raises(ValueError) as raised:
+        check_alerting_secret(env_var, value)
+    assert ALERTING_SECRET_CONFIG_KEYS[env_var] in str(raised.value)
+    assert value not in str(raised.value)
+
+
+def test_a_malformed_pager_key_fails_the_deployment() -> None:
+    @pulumi.runtime.test
+    def deploy() -> pulumi.Output[object]:
+        return run_stack("dev", overrides={"piano:pagerdutyRoutingKey": "not-a-key"}).done
+
+    with pytest.raises(ValueError, match="pagerdutyRoutingKey"):
+        deploy()
 
 
 @pulumi.runtime.test

@@ -263,7 +263,13 @@ def test_secrets_are_per_secret_iam_and_secret_outputs(stack: str) -> pulumi.Out
         for b in bindings:
             readers.setdefault(b.inputs["secretId"], set()).add(b.inputs["member"])
         assert set(readers) == {s.inputs["secretId"] for s in secrets}
+        # the pager key and chat webhook: the Prometheus VM only, never the API's account
+        alerting = {f"{stack}-pagerduty-routing-key", f"{stack}-alert-chat-webhook-url"}
+        assert alerting <= set(readers)
         for secret_id, members in readers.items():
+            if secret_id in alerting:
+                assert members == {sa("prom")}, secret_id
+                continue
             extra = {
                 f"{stack}-database-url": {sa("migrate"), sa("backup")},
                 f"{stack}-metrics-token": {sa("prom")},
@@ -495,9 +501,9 @@ def test_template_pins_secret_versions_so_a_rotation_rolls_the_fleet(
         pinned.append(versions)
         # the other consumers of a secret pin it too
         vm = m.one(f"{GCP}/instance:Instance").inputs["metadata"]
-        assert json.loads(vm["piano-secret-versions"]) == {
-            "METRICS_TOKEN": versions["METRICS_TOKEN"]
-        }
+        vm_versions = json.loads(vm["piano-secret-versions"])
+        assert vm_versions.pop("METRICS_TOKEN") == versions["METRICS_TOKEN"]
+        assert set(vm_versions) == {"PAGERDUTY_ROUTING_KEY", "ALERT_CHAT_WEBHOOK_URL"}
         for job in m.of_type("gcp:cloudrunv2/job:Job"):
             (env,) = [
                 e
