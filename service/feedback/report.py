@@ -30,7 +30,7 @@ from service.answers.extractive import best_sentences
 from service.answers.sources import deep_link
 from service.core.config import Settings
 from service.core.db import Pool
-from service.core.exceptions import Conflict, Forbidden
+from service.core.exceptions import Conflict, Forbidden, NotFound
 from service.feedback.findings import Finding, Findings, findings
 from service.feedback.plan import Plan, practice_plan
 from service.feedback.writer import Prose, ProseRejected, write_prose
@@ -135,6 +135,24 @@ async def feedback_report(
             details=[{"status": "analyzing"}],
         )
     return _as_read_by(scope, report, cached=False)
+
+
+async def stored_feedback_report(
+    *, pool: Pool, caller: Caller, recording_id: UUID
+) -> FeedbackReport:
+    """The stored report on the recording's current analysis, whatever its age, without writing
+    one: what teachers, dashboards and read-only API keys read. 404 until one is written."""
+    async with pool.connection() as conn:
+        scope = await scope_for(conn, caller.user_id, caller.role)
+        _, analysis = await library.get_analysis(conn, scope, recording_id)
+        stored = await repo.get(conn, recording_id)
+    if stored is None or stored.analysis_created_at != analysis.created_at:
+        raise NotFound(
+            "feedback_not_generated",
+            "There is no feedback report on this recording's analysis yet; its owner writes one "
+            "with POST.",
+        )
+    return _as_read_by(scope, stored.report, cached=True)
 
 
 def _as_read_by(scope: AccessScope, stored: dict[str, Any], *, cached: bool) -> FeedbackReport:

@@ -385,6 +385,32 @@ def test_linked_teachers_read_reports_but_only_owners_write_them(
     assert feedback(client, admin, rid, "?refresh=true").json()["cached"] is False
 
 
+def test_stored_reports_are_read_with_get_by_whoever_sees_the_recording(
+    client: httpx.Client, accounts: Accounts, analysed_take: Callable[[Account, str], str]
+) -> None:
+    student, teacher, stranger = (
+        accounts.create("student"),
+        accounts.create("teacher"),
+        accounts.create("teacher"),
+    )
+    accounts.link(teacher, student)
+    rid = analysed_take(student, "steady")
+    read = f"/api/v1/feedback/{rid}"
+    assert_error(client.get(read, headers=student.headers), 404, "feedback_not_generated")
+    before = generated("template", "ok")
+    written = feedback(client, student, rid).json()
+    key = client.post(
+        "/api/auth/api-keys", json={"name": "dashboard", "scope": "read"}, headers=teacher.headers
+    ).json()["key"]
+    for headers in (student.headers, teacher.headers, {"X-API-Key": key}):
+        got = client.get(read, headers=headers)
+        assert got.status_code == 200, got.text
+        assert got.json()["cached"] is True
+        assert got.json()["generated_at"] == written["generated_at"]
+    assert generated("template", "ok") == before + 1  # reading wrote nothing
+    assert_error(client.get(read, headers=stranger.headers), 404, "recording_not_found")
+
+
 # ---- bad input ---------------------------------------------------------------------------------
 
 

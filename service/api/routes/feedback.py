@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from service.api.deps import BriefUser, EngineDep, PoolDep, RateLimitsDep, SettingsDep, spend
 from service.core.errors import error_responses
-from service.feedback.report import Caller, feedback_report
+from service.feedback.report import Caller, feedback_report, stored_feedback_report
 from service.models.feedback import FeedbackQuery, FeedbackReport
 
 router = APIRouter(prefix="/api/v1/feedback", tags=["feedback"])
@@ -48,4 +48,18 @@ async def create_feedback(
         recording_id=recording_id,
         refresh=params.refresh,
         charge=charge,
+    )
+
+
+@router.get(
+    "/{recording_id}",
+    response_model=FeedbackReport,
+    responses=error_responses(401, 404, 409, 422),
+)
+async def read_feedback(recording_id: UUID, user: BriefUser, pool: PoolDep) -> FeedbackReport:
+    """The stored report, as it was written (any age), for whoever may see the recording: its
+    owner, a linked teacher, an admin, or a read-only API key. Never writes one or spends from
+    the feedback budget: 404 `feedback_not_generated` until the owner has had one written."""
+    return await stored_feedback_report(
+        pool=pool, caller=Caller(user.id, user.role), recording_id=recording_id
     )
