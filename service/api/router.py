@@ -19,6 +19,7 @@ from service.api.routes import (
     recordings,
     relationships,
     sources,
+    tutor,
     well_known,
 )
 from service.api.routes import annotations as annotation_routes
@@ -40,4 +41,5 @@ ROUTERS: list[APIRouter] = [
     admin.router,
     recordings.router,
     practice_context.router,
+    tutor.router,
 ]
