@@ -7,6 +7,8 @@ import json
 import httpx
 import psycopg
 
+from tests.abuse.conftest import HashEmbedder
+from tests.conftest import Api, ApiSettings, StartApi
 from tests.factories import Accounts
 from tests.retrieval.conftest import SyncEmbedder
 from tests.tutor.conftest import PASSAGES, QUESTION, ask, plant_books, plant_recording, set_context
@@ -171,3 +173,28 @@ def test_bad_input_gets_clear_4xx_codes(client: httpx.Client, accounts: Accounts
     r = client.post("/api/v1/chat", json={"message": "hi", "session_id": sid}, headers=h)
     assert r.status_code == 404 and r.json()["error"]["code"] == "session_not_found"
     assert client.get(f"/api/v1/chat/sessions/{sid}", headers=h).status_code == 404
+
+
+def test_the_tutor_bucket_limits_each_user_with_429_and_retry_after(
+    start_api: StartApi, api_settings: ApiSettings, live_api: Api, accounts: Accounts
+) -> None:
+    limited = start_api(
+        api_settings(
+            rate_limit_tutor="2/minute",
+            llm_provider="extractive",
+            jwt_private_key_file=live_api.settings.signing_key_path,  # the suite's tokens work
+        ),
+        embedder=HashEmbedder(),
+    )
+    alice, bob = accounts.create("student"), accounts.create("student")
+    with httpx.Client(base_url=limited.url, timeout=60) as api:
+        statuses = [ask(api, alice, "What is legato?").status for _ in range(3)]
+        assert statuses[:2] == [200, 200] and statuses[2] == 429
+        r = api.post("/api/v1/chat", json={"message": "again"}, headers=alice.headers)
+        assert r.status_code == 429
+        assert r.json()["error"]["code"] == "rate_limited"
+        assert 1 <= int(r.headers["retry-after"]) <= 60
+        assert "tutor messages" in r.json()["error"]["message"]
+        # Per user: another student still has their own budget; other routes are not charged.
+        assert ask(api, bob, "What is legato?").status == 200
+        assert api.get("/api/v1/chat/sessions", headers=alice.headers).status_code == 200

@@ -296,3 +296,20 @@ def test_a_failing_provider_falls_back_to_the_offline_tutor_and_is_counted(
     assert after[ok_search] == before.get(ok_search, 0) + 1
     rounds = ("tutor_tool_rounds_count", ())
     assert after[rounds] == before.get(rounds, 0) + 1
+
+
+def test_a_provider_that_never_answers_is_cut_off_and_the_tutor_answers_offline(
+    apis: dict[str, str],
+    fake: LLMServer,
+    accounts: Accounts,
+    client: httpx.Client,
+    db: psycopg.Connection,
+    embed: SyncEmbedder,
+) -> None:
+    student, _ = _setup(client, accounts, db, embed)
+    fake.mode = "hang"
+    with httpx.Client(base_url=apis["anthropic"], timeout=60) as api:
+        s = ask(api, student)
+    assert s.done["fallback"] == {"provider": "anthropic", "reason": "timeout"}
+    assert s.done["timings_ms"]["total"] < 10_000  # the 2 s first-token limit, not the hang
+    assert "no language model wrote it" in s.text and s.data_lines[-1] == "[DONE]"
