@@ -219,7 +219,7 @@ class LLMServer:
         def ev(name: str, data: dict[str, Any]) -> str:
             return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n"
 
-        message = {
+        message: dict[str, Any] = {
             "id": "msg_01",
             "type": "message",
             "role": "assistant",
