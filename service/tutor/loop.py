@@ -10,7 +10,6 @@ fails or runs out of time is replaced by the offline answer over what the tools 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -32,6 +31,7 @@ from service.answers.providers.base import (
     ToolOutput,
     ToolResults,
     Turn,
+    bounded,
 )
 from service.answers.sources import source_json
 from service.core.config import Settings
@@ -186,32 +186,6 @@ class Tutor:
 
     # ---- the model ---------------------------------------------------------------------------
 
-    async def _turn(
-        self, provider: ToolCallingLLM, request: ChatRequest, deadline: float
-    ) -> AsyncIterator[TextDelta | ToolCall]:
-        """One model turn under the deadline, the first item under the first-token timeout."""
-        loop = asyncio.get_running_loop()
-        stream = provider.turn(request).__aiter__()
-        first = True
-        try:
-            while True:
-                remaining = deadline - loop.time()
-                if first:
-                    remaining = min(remaining, self.settings.llm.first_token_timeout_seconds)
-                if remaining <= 0:
-                    raise TimeoutError
-                try:
-                    item = await asyncio.wait_for(stream.__anext__(), remaining)
-                except StopAsyncIteration:
-                    return
-                first = False
-                yield item
-        finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
-
     async def _model(
         self,
         provider: ToolCallingLLM,
@@ -229,7 +203,12 @@ class Tutor:
             text: list[str] = []
             calls: list[ToolCall] = []
             request = ChatRequest(system, messages, tools)
-            async for item in self._turn(provider, request, deadline):
+            turn = bounded(
+                provider.turn(request),
+                deadline=deadline,
+                first_item_timeout=self.settings.llm.first_token_timeout_seconds,
+            )
+            async for item in turn:
                 if isinstance(item, TextDelta):
                     text.append(item.text)
                     ev = emit(item.text)

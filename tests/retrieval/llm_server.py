@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,27 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 ANSWER = ["Practise slowly ", "with a quiet hand [", "1]. Lift each finger ", "[7] in turn [2]."]
 CREATED = 1_767_225_600
+
+
+# Settings that point each provider's real client at this server (its base URL).
+PROVIDERS: dict[str, Callable[[str], dict[str, object]]] = {
+    "openai-compatible": lambda url: {
+        "llm_provider": "openai-compatible",
+        "llm_openai_base_url": url + "/v1",
+        "llm_openai_model": "local-model",
+    },
+    "workers-ai": lambda url: {
+        "llm_provider": "workers-ai",
+        "workers_ai_base_url": url,
+        "cloudflare_account_id": "acct",
+        "workers_ai_api_token": "tok",
+    },
+    "anthropic": lambda url: {
+        "llm_provider": "anthropic",
+        "anthropic_base_url": url,
+        "anthropic_api_key": "key",
+    },
+}
 
 
 @dataclass(frozen=True)

@@ -17,27 +17,9 @@ from service.search.query_embedding import QueryEmbedder
 from tests.conftest import Api, LiveServer, build_app, make_settings
 from tests.factories import Account, Accounts
 from tests.retrieval.conftest import SyncEmbedder
-from tests.retrieval.llm_server import Call, LLMServer, Text
+from tests.retrieval.llm_server import PROVIDERS, Call, LLMServer, Text
 from tests.tutor.conftest import METRICS_TOKEN, ask, plant_books, plant_recording, set_context
 
-PROVIDERS: dict[str, Any] = {
-    "openai-compatible": lambda url: {
-        "llm_provider": "openai-compatible",
-        "llm_openai_base_url": url + "/v1",
-        "llm_openai_model": "local-model",
-    },
-    "workers-ai": lambda url: {
-        "llm_provider": "workers-ai",
-        "workers_ai_base_url": url,
-        "cloudflare_account_id": "acct",
-        "workers_ai_api_token": "tok",
-    },
-    "anthropic": lambda url: {
-        "llm_provider": "anthropic",
-        "anthropic_base_url": url,
-        "anthropic_api_key": "key",
-    },
-}
 GOALS = "Recital in May"
 
 

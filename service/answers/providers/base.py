@@ -18,7 +18,7 @@ import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -150,6 +150,8 @@ class ServerSentEvent:
     data: str
 
 
+T = TypeVar("T")
+
 # OpenAI's end-of-stream sentinel, which Workers AI and other compatible servers copy.
 DONE = "[DONE]"
 DRAIN_SECONDS = 0.5
@@ -224,6 +226,34 @@ class HttpLLM(HttpProvider):
             async for event in events:
                 if isinstance(event, TextDelta) and event.text:
                     yield event.text
+
+
+async def bounded(
+    items: AsyncIterator[T], *, deadline: float, first_item_timeout: float
+) -> AsyncGenerator[T, None]:
+    """`items` until `deadline` (event-loop time), the first within `first_item_timeout`;
+    raises TimeoutError past either, and closes the source whatever happens."""
+    loop = asyncio.get_running_loop()
+    source = items.__aiter__()
+    first = True
+    try:
+        while True:
+            remaining = deadline - loop.time()
+            if first:
+                remaining = min(remaining, first_item_timeout)
+            if remaining <= 0:
+                raise TimeoutError
+            try:
+                item = await asyncio.wait_for(source.__anext__(), remaining)
+            except StopAsyncIteration:
+                return
+            first = False
+            yield item
+    finally:
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):  # closing a failed stream is best effort
+                await aclose()
 
 
 async def sse_events(response: httpx.Response) -> AsyncGenerator[ServerSentEvent, None]:

@@ -71,7 +71,7 @@ async def _stored(
                     session_id,
                     "assistant",
                     data["answer"],
-                    sources=[{k: v for k, v in s.items() if k != "text"} for s in data["sources"]],
+                    sources=chat_routes.stored_sources(data["sources"]),
                     confidence=data["confidence"],
                     provider=data["provider"],
                     tool_calls=data["tool_calls"],
