@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 WORKER_STAMP := worker/node_modules/.installed
 
-.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker openapi fuzz
+.PHONY: help install up reset migrate admin test test-python test-infra lint typecheck fmt worker-install test-worker openapi fuzz release
 
 help: ## List targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -55,6 +55,10 @@ test-python: install $(WORKER_STAMP)
 test-infra: install ## Pulumi program mock tests and policy-pack tests (no cloud access)
 	$(PY) -m pytest -q tests/infra
 
+release: install $(WORKER_STAMP) ## Build a release into dist/release/VERSION: make release VERSION=1.4.0 [STACK=dev]
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=1.4.0 [STACK=dev]"; exit 2; }
+	$(PY) -m devtools.release "$(VERSION)" $(if $(STACK),--stack "$(STACK)")
+
 openapi: install ## Re-pin the API contract (tests/contract/openapi.json) after a deliberate API change
 	$(PY) -m tests.contract.test_openapi_pin
 
@@ -77,7 +81,7 @@ test-worker: install $(WORKER_STAMP) ## Edge Worker tests inside workerd (node -
 	cd worker && npm test
 
 # --- knowledge base and ingestion ---
-.PHONY: seed worker bench-ingest bench-ratelimit bench-recordings
+.PHONY: seed worker bench-ingest bench-ratelimit bench-recordings bench-chunker
 
 seed: install ## Load the demo books (../shared/corpus) and process them, printing progress
 	$(PY) -m devtools.devstack seed
@@ -93,6 +97,9 @@ bench-ratelimit: install ## What the PostgreSQL rate limiter costs per request -
 
 bench-recordings: install $(WORKER_STAMP) ## Recording uploads (20 MB, edge and direct), analysis s per audio minute, worker peak memory -> loadtest/results/
 	$(PY) -m loadtest.bench_recordings $(if $(REPEATS),--repeats $(REPEATS))
+
+bench-chunker: install ## Chunking time and tokenizer work on 5 MB pathological texts -> loadtest/results/
+	$(PY) -m loadtest.bench_chunker
 
 # --- Monitoring as code (dashboards/): Prometheus rules and their tests, Grafana dashboards ---
 .PHONY: promtool test-monitoring dashboards
@@ -111,7 +118,7 @@ test-monitoring: install promtool ## promtool check + unit tests of the alert ru
 dashboards: install ## Regenerate dashboards/grafana/*.json from dashboards/generate.py
 	$(PY) -m dashboards.generate
 
-.PHONY: drill-backup-restore drill-reembed drill-key-rotation drills
+.PHONY: drill-backup-restore drill-reembed drill-key-rotation drill-db-outage drills
 drill-backup-restore: install ## Drill: pg_dump -> pg_restore into a scratch DB, prove equality (DATABASE_URL or embedded)
 	$(PY) -m devtools.drills.backup_restore
 
@@ -121,13 +128,29 @@ drill-reembed: install ## Drill: re-embed into a new model's HNSW index while se
 drill-key-rotation: install ## Drill: rotate the JWT signing key under load across two API instances; no request may fail
 	$(PY) -m devtools.drills.key_rotation
 
-drills: drill-backup-restore drill-key-rotation drill-reembed ## Run every drill against the local environment
+drill-db-outage: install ## Drill: stop PostgreSQL 2 min under load; fast 503s, /api/live up, recovery within 10 s, worker rides it out
+	$(PY) -m devtools.drills.db_outage $(if $(OUTAGE_SECONDS),--outage-seconds $(OUTAGE_SECONDS))
+
+drills: drill-backup-restore drill-key-rotation drill-reembed drill-db-outage ## Run every drill against the local environment
+
+.PHONY: faults
+faults: install ## Fault tests on demand (also in make test): worker SIGKILL, storage outage, LLM hang, poison documents
+	$(PY) -m pytest -q tests/ingest/test_worker_recovery.py tests/ingest/test_ingest_limits.py \
+		tests/ingest/test_web_fetch.py tests/projects/test_storage_outage.py \
+		tests/projects/test_confirm_pool.py "tests/retrieval/test_answers.py::test_provider_stream_and_fallback"
 
 # --- retrieval and answers ---
 .PHONY: eval
 
 eval: install ## Retrieval eval: query sets, 100k ANN recall per role, ef_search sweep -> loadtest/results/eval-*/
 	$(PY) -m devtools.evals --all
+
+.PHONY: bench-embed bench-rerank
+bench-embed: install ## Local embedding models: query latency, passages/s, agreement -> loadtest/results/embedding-bench.md
+	$(PY) -m devtools.evals.embedding_bench
+
+bench-rerank: install ## Our side of the Workers AI re-ranker's cost per question (needs make eval's corpus) -> loadtest/results/rerank-cost.md
+	$(PY) -m devtools.evals.rerank_cost
 
 # --- performance gates (loadtest/) ---------------------------------------------------------------
 # make loadtest                      full spec shape (14 min, 100 users) against the local stack

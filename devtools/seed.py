@@ -81,6 +81,23 @@ async def seed_corpus(
     return queued
 
 
+async def reembed_stale(
+    conn: Conn, queue: QueueClient, model: str, books: tuple[SeedBook, ...] = SEED_BOOKS
+) -> tuple[list[uuid.UUID], int]:
+    """Queues the demo books embedded with another model than `model` (the searches' model), so
+    they are found again; returns them, and how many other documents are in the same state."""
+    cur = await conn.execute(
+        "SELECT id FROM knowledge_documents WHERE status = 'completed' "
+        "AND embedding_model IS DISTINCT FROM %s",
+        (model,),
+    )
+    stale = {row["id"] for row in await cur.fetchall()}
+    demo = [b.id for b in books if b.id in stale]
+    for book_id in demo:
+        await queue.enqueue_processing(book_id, priority=SEED_PRIORITY, lock=SEED_LOCK)
+    return demo, len(stale) - len(demo)
+
+
 async def seed_progress(conn: Conn, books: tuple[SeedBook, ...] = SEED_BOOKS) -> dict[str, int]:
     cur = await conn.execute(
         "SELECT status, count(*) AS n, sum(chunks_embedded) AS done, sum(chunks_total) AS total "

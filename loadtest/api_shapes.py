@@ -46,6 +46,7 @@ def project_create_body(pdf: bytes) -> dict[str, Any]:
         "title": f"Etude {random.randint(1, 99999)}",
         "filename": "cooke-1913-page.pdf",
         "description": f"One scanned page ({len(pdf)} bytes) for load testing",
+        "file_size": len(pdf),
     }
 
 

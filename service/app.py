@@ -18,6 +18,7 @@ from service.core.config import Settings, get_settings
 from service.core.errors import ErrorResponse, UnhandledErrorMiddleware, install_error_handlers
 from service.core.logs import configure_logging
 from service.core.middleware import AccessLogMiddleware, RequestIdMiddleware
+from service.core.origin_trust import OriginEnforcementMiddleware
 from service.core.ratelimit_headers import RateLimitHeadersMiddleware
 from service.embeddings.factory import get_embedder
 from service.observability.samplers import sampling
@@ -89,6 +90,8 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         max_in_flight=settings.rag.max_in_flight,
     )
     app.add_middleware(RateLimitHeadersMiddleware)
+    if settings.origin.enforce:
+        app.add_middleware(OriginEnforcementMiddleware, settings=settings)
     # Added last = outermost: request id first, so every log line and error body carries it.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(AccessLogMiddleware)

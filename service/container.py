@@ -49,7 +49,7 @@ class Services:
             pool=create_pool(settings, settings.db.url),
             auth=build_auth(settings),
             store=ObjectStore(settings),
-            queue=QueueClient(settings.db.url),
+            queue=QueueClient.from_settings(settings),
             rate_limits=rate_limits,
             login_guard=LoginGuard(settings.rate_limit, rate_limits),
             overrides=overrides or Overrides(),

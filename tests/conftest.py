@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
+from devtools import local_s3
 from devtools.live_server import LiveServer, free_port
 from devtools.postgres import create_scratch_database, start_embedded
 from service.answers.hooks import RagHooks
@@ -90,15 +91,12 @@ def make_settings(db_url: str, local_dir: Path, **overrides: object) -> Settings
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """A real S3-speaking server (moto) on loopback per test worker; the app's boto3 code talks to it."""
-    from moto.server import ThreadedMotoServer
-
+    """A real S3-speaking server (moto, behind SigV4 verification) on loopback per test worker;
+    the app's boto3 code and presigned URLs talk to it, and it refuses bad signatures as R2 does."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with local_s3.ThreadedServer("127.0.0.1", port, local_s3.local_credentials()):
+        yield f"http://127.0.0.1:{port}"
 
 
 class ApiSettings(Protocol):

@@ -35,6 +35,11 @@ class LocalStack:
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def origin_headers(self) -> dict[str, str]:
+        """What a local tool sends to reach the API directly (:8080) with the origin lock on."""
+        return {"X-Origin-Secret": (self.local_dir / "origin-secret").read_text().strip()}
+
     def start(self) -> LocalStack:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "devtools.devstack", "up"],

@@ -61,10 +61,15 @@ def start_object_store(sup: Supervisor, settings: Settings, env: dict[str, str])
         {**env, **local_s3.recording_env(data_dir)},
     )
     endpoint = settings.storage.endpoint_url.rstrip("/")
-    sup.wait_ready(child, lambda: local_s3.is_up(endpoint), 60, endpoint)
-    replayed = local_s3.replay(endpoint, data_dir)
-    if replayed:
-        step(f"S3 state restored ({replayed} recorded requests replayed)")
+
+    def restore() -> None:  # moto keeps objects in memory: replay them into a new server too
+        sup.wait_ready(child, lambda: local_s3.is_up(endpoint), 60, endpoint)
+        replayed = local_s3.replay(endpoint, data_dir)
+        if replayed:
+            step(f"S3 state restored ({replayed} recorded requests replayed)")
+
+    restore()
+    child.after_restart = restore
 
 
 def cmd_migrate(settings: Settings) -> int:
@@ -109,24 +114,26 @@ def cmd_reset(settings: Settings) -> int:
 def _banner(settings: Settings) -> str:
     api = f"http://{settings.local.api_host}:{settings.local.api_port}"
     edge = f"http://{settings.local.api_host}:{settings.local.edge_port}"
+    secret_file = settings.local_dir / "origin-secret"
     edge_line = (
         f"    Edge       {edge}  (the Worker in workerd, in front of the API: use this one)\n"
         if settings.local.edge_enabled
         else ""
     )
+    base = edge if settings.local.edge_enabled else api
     users = "\n".join(f"      {role:<8} {email}" for email, _, role in DEMO_USERS)
     return f"""
   Piano platform is up.
-{edge_line}    API        {api}
-    API docs   {api}/docs
+{edge_line}    API        {api}  (origin lock on: direct calls need -H "X-Origin-Secret: $(cat {secret_file})")
+    API docs   {edge if settings.local.edge_enabled else api}/docs
     S3         {settings.storage.endpoint_url} (buckets {settings.storage.bucket_projects}, {settings.storage.bucket_knowledge})
-    Health     {api}/api/health
+    Health     {api}/api/live  {api}/api/ready
 
   Demo accounts (password: {DEMO_PASSWORD}):
 {users}
 
   Log in:
-    curl -s -X POST {api}/api/auth/login -H 'Content-Type: application/json' \\
+    curl -s -X POST {base}/api/auth/login -H 'Content-Type: application/json' \\
          -d '{{"email":"teacher@example.com","password":"{DEMO_PASSWORD}"}}'
 
   Ctrl-C stops everything. Data is kept in {settings.local_dir} (make reset wipes it).
@@ -153,6 +160,8 @@ def cmd_up(settings: Settings) -> int:
                 "DATABASE_URL": url,
                 "LOCAL_DIR": str(settings.local_dir),
                 "ORIGIN_SHARED_SECRET": secret,
+                # As in production: only the edge (or a caller with the secret) reaches the API.
+                "ORIGIN_ENFORCE": "true",
                 "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             }
             start_object_store(sup, settings, env)
@@ -175,8 +184,8 @@ def cmd_up(settings: Settings) -> int:
                 ],
                 env,
             )
-            health = f"http://{settings.local.api_host}:{settings.local.api_port}/api/health"
-            sup.wait_ready(api, http_ok(health), 60, health)
+            ready = f"http://{settings.local.api_host}:{settings.local.api_port}/api/ready"
+            sup.wait_ready(api, http_ok(ready, ok_below=300), 60, ready)
             if settings.local.edge_enabled:
                 step(
                     f"starting edge Worker (workerd) on {settings.local.api_host}:{settings.local.edge_port}"

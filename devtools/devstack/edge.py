@@ -7,10 +7,11 @@ import secrets
 import shutil
 from pathlib import Path
 
-from devtools import REPO_ROOT
+from devtools import REPO_ROOT, local_s3
 from devtools.devstack.processes import Child, Supervisor
 from service.core.config import Settings
-from service.embeddings.local import LOCAL_MODEL
+from service.core.origin_trust import ORIGIN_SECRET_HEADER
+from service.embeddings.factory import local_model_name
 
 DEV_SCRIPT = REPO_ROOT / "worker" / "scripts" / "dev.mjs"
 
@@ -28,6 +29,20 @@ def origin_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+def origin_headers(base_url: str, settings: Settings | None = None) -> dict[str, str]:
+    """What a local tool sends to reach the API straight (`make up` enforces the origin lock):
+    X-Origin-Secret from ORIGIN_SHARED_SECRET or .local/origin-secret, for a loopback API only
+    (a deployed stack is reached through its edge, which adds the secret itself)."""
+    if local_s3.loopback_address(base_url) is None:
+        return {}
+    settings = settings or Settings()
+    secret = settings.origin.shared_secret.get_secret_value()
+    path: Path = settings.local_dir / "origin-secret"
+    if not secret and path.is_file():
+        secret = path.read_text().strip()
+    return {ORIGIN_SECRET_HEADER: secret} if secret else {}
+
+
 def edge_env(settings: Settings, env: dict[str, str], secret: str) -> dict[str, str]:
     return {
         **env,
@@ -38,7 +53,7 @@ def edge_env(settings: Settings, env: dict[str, str], secret: str) -> dict[str, 
         "WORKER_PERSIST_DIR": str(settings.local_dir / "worker"),
         "RATE_LIMIT_PER_MINUTE": str(settings.local.edge_rate_limit_per_minute),
         # The Worker's embedding cache key and the model it tells the origin it used.
-        "EMBEDDING_MODEL": settings.embedding.model or LOCAL_MODEL,
+        "EMBEDDING_MODEL": local_model_name(settings),
         # Local R2 is filled on first read from the API's S3 server (see worker/README.md).
         "LOCAL_S3_ENDPOINT": settings.storage.endpoint_url,
         "LOCAL_S3_REGION": settings.storage.region,

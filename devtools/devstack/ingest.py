@@ -10,8 +10,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from devtools.devstack.processes import Child, Supervisor, python
-from devtools.seed import seed_corpus, seed_progress
+from devtools.seed import reembed_stale, seed_corpus, seed_progress
 from service.core.config import Settings
+from service.embeddings.factory import local_model_name
 from service.knowledge.queue import QueueClient
 
 
@@ -28,6 +29,23 @@ async def _seed(settings: Settings, url: str) -> int:
             url, autocommit=True, row_factory=dict_row
         ) as conn:
             queued = await seed_corpus(conn, queue, settings.local.corpus_dir)
+            if settings.embedding.provider == "local":
+                model = local_model_name(settings)
+                demo, others = await reembed_stale(conn, queue, model)
+                if demo:
+                    print(
+                        f"==> seed: {len(demo)} demo books were embedded with another model "
+                        f"than {model}; re-processing them",
+                        flush=True,
+                    )
+                    queued += demo
+                if others:
+                    print(
+                        f"==> {others} other documents were embedded with another model than "
+                        f"{model}: searches won't find them until they are processed again "
+                        "(POST /api/knowledge/{id}/process, or make reset)",
+                        flush=True,
+                    )
     finally:
         await queue.close()
     return len(queued)

@@ -1,8 +1,11 @@
 """Writes the shipped query sets from the corpus (run once; the outputs are committed).
 
 hofmann.jsonl: each of Hofmann's 244 questions as a query; its evidence is every sentence of
-Hofmann's answer with at least 6 words (any one found in a chunk counts as a hit).
+Hofmann's answer with at least 6 words (any one found in a chunk counts as a hit). The questions
+appear word for word in the book, so this set is a regression check, not a quality measure.
 dbpedia.jsonl: the BEIR DBpedia-Entity subset queries with their graded qrels.
+cooke-{dev,test}.jsonl, student-{dev,test}.jsonl: questions worded unlike the books, with
+evidence sentences (see paraphrase_sets.py and queries/README.md).
 
     python -m devtools.evals.build_queries --corpus ../shared/corpus
 """
@@ -15,6 +18,7 @@ import json
 import re
 from pathlib import Path
 
+from devtools.evals import paraphrase_sets
 from service.core.config import Settings
 
 OUT = Path(__file__).parent / "queries"
@@ -62,10 +66,23 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=Settings().local.corpus_dir)
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
-    for name, rows in (("hofmann", hofmann(args.corpus)), ("dbpedia", dbpedia(args.corpus))):
+    sets: list[tuple[str, list[dict]]] = [
+        ("hofmann", hofmann(args.corpus)),
+        ("dbpedia", dbpedia(args.corpus)),
+    ]
+    for name, rows, by_group in (
+        ("cooke", paraphrase_sets.cooke(args.corpus), True),
+        ("student", paraphrase_sets.student(args.corpus), False),
+    ):
+        dev, test = paraphrase_sets.split(rows, by_group)
+        sets += [(f"{name}-dev", dev), (f"{name}-test", test)]
+    for name, rows in sets:
         path = OUT / f"{name}.jsonl"
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        print(f"wrote {len(rows)} queries to {path}")
+        overlap = sum(
+            paraphrase_sets.word_overlap(r["query"], r.get("evidence", [])) for r in rows
+        ) / max(1, len(rows))
+        print(f"wrote {len(rows)} queries to {path} (question words in evidence: {overlap:.2f})")
 
 
 if __name__ == "__main__":

@@ -11,11 +11,14 @@ import re
 from collections.abc import Sequence
 
 _SPACE = re.compile(r"\s+")
+# Anything but letters and digits: the same sentence reaches chunks as plain text and as a PDF
+# text layer, which differ in dashes ("--" vs "—"), quotes and italics markers (_word_).
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 def normalise(text: str) -> str:
-    """Whitespace- and case-insensitive matching of evidence against chunk text."""
-    return _SPACE.sub(" ", text).strip().lower()
+    """Case-, whitespace- and punctuation-insensitive form for matching evidence in chunk text."""
+    return _SPACE.sub(" ", _NOT_WORD.sub(" ", text.lower())).strip()
 
 
 def hit_at(gains: Sequence[float], k: int) -> float:

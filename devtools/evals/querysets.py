@@ -16,7 +16,22 @@ from typing import Any
 from devtools.evals.metrics import hit_at, ndcg_at, normalise, recall_at, reciprocal_rank
 
 QUERY_DIR = Path(__file__).parent / "queries"
-SHIPPED = (QUERY_DIR / "hofmann.jsonl", QUERY_DIR / "dbpedia.jsonl")
+# Hofmann first: the ANN study embeds its questions.
+SHIPPED = tuple(
+    QUERY_DIR / f"{name}.jsonl"
+    for name in ("hofmann", "cooke-dev", "cooke-test", "student-dev", "student-test", "dbpedia")
+)
+
+
+def role(name: str) -> str:
+    """What a set's figures may be used for (queries/README.md)."""
+    if name.endswith("-dev"):
+        return "dev (tuning)"
+    if name.endswith("-test"):
+        return "held out (report only)"
+    if name == "hofmann":
+        return "regression (questions are in the book)"
+    return "out of domain" if name == "dbpedia" else "ad hoc"
 
 
 @dataclass
@@ -76,8 +91,8 @@ def score(q: Query, ranked: list[Retrieved], all_texts: list[str], k: int) -> di
             "mrr": reciprocal_rank(gains[:k]),
             f"ndcg@{k}": ndcg_at(gains, relevant, k),
         }
-    gains = [1.0 if any(e in r.text for e in q.evidence) else 0.0 for r in ranked]
-    relevant_total = sum(1 for t in all_texts if any(e in t for e in q.evidence))
+    gains = [1.0 if contains_evidence(r.text, q.evidence) else 0.0 for r in ranked]
+    relevant_total = sum(1 for t in all_texts if contains_evidence(t, q.evidence))
     return {
         "recall@1": hit_at(gains, 1),
         "recall@5": hit_at(gains, 5),
@@ -85,6 +100,12 @@ def score(q: Query, ranked: list[Retrieved], all_texts: list[str], k: int) -> di
         "mrr": reciprocal_rank(gains[:k]),
         f"ndcg@{k}": ndcg_at(gains, [1.0] * max(1, relevant_total), k),
     }
+
+
+def contains_evidence(text: str, evidence: list[str]) -> bool:
+    """Whole-word containment of any normalised evidence sentence ("art is" is not in "heart is")."""
+    padded = f" {text} "
+    return any(f" {e} " in padded for e in evidence)
 
 
 def mean(rows: list[dict[str, float]]) -> dict[str, float]:

@@ -23,19 +23,21 @@ def query_table(q: dict[str, Any]) -> str:
     k = q["k"]
     cols = ["recall@1", "recall@5", f"recall@{k}", "mrr", f"ndcg@{k}"]
     rows = [
-        [name, f["queries"], *(f[c] for c in cols), f["search_p50_ms"], f["search_p95_ms"]]
+        [
+            name,
+            f.get("role", ""),
+            f["queries"],
+            *(f[c] for c in cols),
+            f.get("question_echo@1", ""),
+            f["search_p50_ms"],
+            f["search_p95_ms"],
+        ]
         for name, f in q["files"].items()
     ]
-    rows.append(
-        [
-            "overall",
-            sum(f["queries"] for f in q["files"].values()),
-            *(q["overall"][c] for c in cols),
-            "",
-            "",
-        ]
+    # No "overall" row: the sets answer different questions (regression, tuning, held out).
+    return table(
+        ["query set", "role", "n", *cols, "top-1 quotes the question", "p50 ms", "p95 ms"], rows
     )
-    return table(["query set", "n", *cols, "p50 ms", "p95 ms"], rows)
 
 
 def ann_table(a: dict[str, Any]) -> str:

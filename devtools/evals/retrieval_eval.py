@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from devtools.evals.corpus import DBPEDIA_SCHEME
 from devtools.evals.metrics import normalise, percentile
-from devtools.evals.querysets import Retrieved, load, mean, score
+from devtools.evals.querysets import Retrieved, contains_evidence, load, mean, role, score
 from service.answers.engine import QueryInput, RagEngine
 from service.cache.backends import NullCache
 from service.cache.layers import RagCache
@@ -73,7 +73,7 @@ async def evaluate_files(
             queries = load(path)
             started = time.perf_counter()
             vectors = await embedder.embed([q.query for q in queries])
-            scores, latencies, misses = [], [], []
+            scores, latencies, misses, echoes = [], [], [], 0
             for q, vec in zip(queries, vectors, strict=True):
                 t0 = time.perf_counter()
                 r = await engine.retrieve(
@@ -88,6 +88,8 @@ async def evaluate_files(
                 latencies.append((time.perf_counter() - t0) * 1000)
                 ranked = [Retrieved(*chunks[h.chunk_id]) for h in r.hits]
                 s = score(q, ranked, all_texts, k)
+                # The top chunk quotes the question itself (Hofmann's Q&A, Cooke's question lists).
+                echoes += bool(ranked) and contains_evidence(ranked[0].text, [normalise(q.query)])
                 scores.append(s)
                 if not q.graded and s[f"recall@{k}"] == 0:
                     misses.append(q.id)
@@ -96,7 +98,9 @@ async def evaluate_files(
                 "file": str(path),
                 "queries": len(queries),
                 "graded": any(q.graded for q in queries),
+                "role": role(path.stem),
                 **mean(scores),
+                "question_echo@1": echoes / max(1, len(queries)),
                 "search_p50_ms": percentile(latencies, 50),
                 "search_p95_ms": percentile(latencies, 95),
                 "seconds": time.perf_counter() - started,

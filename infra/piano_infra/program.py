@@ -58,6 +58,7 @@ def fixed_env(s: StackSettings, manifest: BindingManifest) -> dict[str, str]:
         "AUTH_PROVIDER": s.auth_provider,
         "EMBEDDING_PROVIDER": s.embedding_provider,
         "LLM_PROVIDER": s.llm_provider,
+        "RERANK_PROVIDER": s.rerank_provider,
         # Refuse any request without the Worker's X-Origin-Secret (health endpoints exempt).
         "ORIGIN_ENFORCE": "true",
         # Pool sizes are part of the connection budget checked against Supabase's limit.

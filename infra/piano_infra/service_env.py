@@ -17,6 +17,7 @@ SECRET_LIKE_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PRIVATE_KEY|API_KEY|CREDEN
 # Values the service accepts (service/core/config.py Settings literals).
 AUTH_PROVIDERS = ("local", "supabase")
 LLM_PROVIDERS = ("extractive", "workers-ai", "openai-compatible", "anthropic")
+RERANK_PROVIDERS = ("none", "workers-ai")
 # "local" needs the `local-embeddings` extra (torch), which production never installs.
 PRODUCTION_EMBEDDING_PROVIDERS = ("workers-ai", "openai-compatible")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 
 from piano_infra.db_budget import ConnectionBudget
-from piano_infra.service_env import check_providers, validate_service_env
+from piano_infra.service_env import RERANK_PROVIDERS, check_providers, validate_service_env
 
 NAMESPACE = "piano"
 
@@ -44,6 +44,7 @@ FIXED_ENV_KEYS = frozenset(
         "AUTH_PROVIDER",
         "EMBEDDING_PROVIDER",
         "LLM_PROVIDER",
+        "RERANK_PROVIDER",
         "ORIGIN_ENFORCE",
         "DB_POOL_MIN_SIZE",
         "DB_POOL_MAX_SIZE",
@@ -93,6 +94,8 @@ class StackSettings:
     auth_provider: str = "local"
     embedding_provider: str = "workers-ai"
     llm_provider: str = "anthropic"
+    # Workers AI's bge-reranker-base over the fused candidates (same account and token).
+    rerank_provider: str = "workers-ai"
     service_env: dict[str, str] = field(default_factory=dict)
     workers_dev_subdomain: str | None = None
     allow_iap_ssh: bool = True
@@ -202,6 +205,7 @@ def load(stack: str | None = None) -> StackSettings:
         auth_provider=cfg.get("authProvider") or "local",
         embedding_provider=cfg.get("embeddingProvider") or "workers-ai",
         llm_provider=cfg.get("llmProvider") or "anthropic",
+        rerank_provider=cfg.get("rerankProvider") or "workers-ai",
         service_env=validate_service_env(
             _mapping(cfg.get_object("serviceEnv"), "serviceEnv"), reserved=_reserved_env()
         ),
@@ -274,6 +278,8 @@ def validate(s: StackSettings) -> None:
             "or autohealing recreates instances that are still booting"
         )
     check_providers(s.auth_provider, s.embedding_provider, s.llm_provider, s.service_env)
+    if s.rerank_provider not in RERANK_PROVIDERS:
+        raise ValueError(f"piano:rerankProvider must be one of {', '.join(RERANK_PROVIDERS)}")
     if not s.rate_limit_namespace_id.isdigit() or int(s.rate_limit_namespace_id) < 1:
         raise ValueError("piano:rateLimitNamespaceId must be a positive integer (one per stack)")
     if s.r2_location not in R2_LOCATION_HINTS:

@@ -135,6 +135,23 @@ class OriginSettings(Section):
     env_prefix = "ORIGIN_"
     shared_secret: SecretStr = SecretStr("")
     shared_secret_previous: SecretStr = SecretStr("")
+    # Refuse every request without the secret (health probes and the metrics scrape excepted):
+    # production and `make up` set it, so only the edge Worker reaches the API.
+    enforce: bool = False
+
+    @model_validator(mode="after")
+    def _enforce_needs_a_secret(self) -> OriginSettings:
+        if self.enforce and not self.shared_secret.get_secret_value():
+            raise ValueError("ORIGIN_ENFORCE=true needs ORIGIN_SHARED_SECRET")
+        return self
+
+
+class QueueSettings(Section):
+    """The job queue's own connections (procrastinate), beside the app pool in each process."""
+
+    env_prefix = "QUEUE_"
+    # Counted in infra's connection budget: (DB_POOL_MAX_SIZE + this) per API or worker process.
+    pool_max_size: int = Field(default=2, ge=1)
 
 
 class CloudflareSettings(Section):
@@ -171,6 +188,7 @@ class IngestSettings(Section):
     chunk_tokens: int = Field(default=512, ge=32, le=8192)
     chunk_overlap_tokens: int = Field(default=128, ge=0)
     chunk_insert_batch: int = Field(default=100, ge=1)
+    # The whole fetch, redirects included: a server that drips bytes is cut off at this deadline.
     web_fetch_timeout_seconds: float = Field(default=15.0, gt=0)
     web_fetch_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     # Private/loopback/link-local targets are refused (SSRF); only tests and dev turn this on.
@@ -182,6 +200,38 @@ class IngestSettings(Section):
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     worker_stalled_after_seconds: float = Field(default=60.0, gt=0)
     worker_stalled_check_seconds: float = Field(default=15.0, gt=0)
+
+
+class IngestLimitSettings(Section):
+    """One document can't hold the queue: deadlines for parsing and for the whole run, and a cap
+    on how often a job whose worker died is tried again before the document is failed."""
+
+    env_prefix = "INGEST_"
+    parse_timeout_seconds: float = Field(default=300.0, gt=0)
+    job_timeout_seconds: float = Field(default=3600.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+
+
+class UploadCleanupSettings(Section):
+    """Uploads never confirmed (pending projects, never-processed knowledge files) are removed."""
+
+    env_prefix = "UPLOAD_CLEANUP_"
+    after_seconds: int = Field(default=24 * 3600, ge=60)
+
+
+class TranscriptSettings(Section):
+    """Captions fetched for `youtube` documents that have a URL but no uploaded .vtt/.srt."""
+
+    env_prefix = "TRANSCRIPT_"
+    # youtube: fetch public captions (youtube-transcript-api); none: an upload is required.
+    provider: Literal["youtube", "none"] = "youtube"
+    # Accepted caption languages, most wanted first (manual captions beat generated ones).
+    languages: str = "en"
+    timeout_seconds: float = Field(default=20.0, gt=0)
+    # YouTube blocks many cloud addresses; an http(s) proxy URL routes the fetches through it.
+    proxy_url: SecretStr = SecretStr("")
+    # Where the YouTube web protocol is spoken (tests point it at a local stand-in).
+    youtube_base_url: str = "https://www.youtube.com"
 
 
 class SearchSettings(Section):
@@ -204,6 +254,8 @@ class RerankSettings(Section):
     provider: Literal["none", "workers-ai"] = "none"
     model: str = "@cf/baai/bge-reranker-base"
     candidates: int = Field(default=20, ge=1, le=100)
+    # Past this the fused order is kept: re-ranking may improve an answer, never stall one.
+    timeout_seconds: float = Field(default=1.0, gt=0)
 
 
 class LLMSettings(Section):
@@ -433,9 +485,13 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     origin: OriginSettings = Field(default_factory=OriginSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
     cloudflare: CloudflareSettings = Field(default_factory=CloudflareSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    ingest_limits: IngestLimitSettings = Field(default_factory=IngestLimitSettings)
+    upload_cleanup: UploadCleanupSettings = Field(default_factory=UploadCleanupSettings)
+    transcript: TranscriptSettings = Field(default_factory=TranscriptSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import fields
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, OperationalError, sql
 from psycopg.abc import Params, QueryNoTemplate
 from psycopg.rows import DictRow, class_row, dict_row, scalar_row
 from psycopg_pool import AsyncConnectionPool
@@ -22,18 +22,84 @@ Pool = AsyncConnectionPool[Conn]
 Row = TypeVar("Row")
 
 
-def create_pool(settings: Settings, database_url: str) -> Pool:
-    """Opened by the app lifespan; `open(wait=False)` lets the API start (and report 503) while the DB is down."""
+# How long the pool keeps retrying (with backoff from 1 s) to replace a lost connection before it
+# gives up and waits for the next request to grow it again. psycopg's default, 5 minutes, doubles
+# the delay up to about a minute, so after an outage the pool could stay empty for a minute after
+# the database is back; kept short, the next request that waits starts a fresh attempt at once.
+RECONNECT_TIMEOUT_SECONDS = 5.0
+CONNECT_TIMEOUT_SECONDS = 10
+# While the database is known to be down, a request waits this long for a connection (instead
+# of the whole pool timeout) before it answers 503: long enough for the pool to try again.
+DOWN_WAIT_SECONDS = 0.5
+
+
+class DatabaseHealth:
+    """Did the pool's latest attempt to open a connection fail? (Set by the connections.)"""
+
+    def __init__(self) -> None:
+        self.down = False
+
+
+class _TrackedConnection(AsyncConnection[DictRow]):
+    """Records in `health` whether opening a connection worked (the pool's connection_class)."""
+
+    health: ClassVar[DatabaseHealth]
+
+    @classmethod
+    async def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
+        try:
+            conn = await super().connect(conninfo, **kwargs)
+        except OperationalError:
+            cls.health.down = True
+            raise
+        cls.health.down = False
+        return conn
+
+
+class FailFastPool(AsyncConnectionPool[Conn]):
+    """A pool that, while its database is unreachable, fails requests in DOWN_WAIT_SECONDS.
+
+    Waiting the whole pool timeout would only hold every request for seconds to tell it the
+    same thing. A waiting request still makes the pool try a new connection, so the pool notices
+    the database's return by itself.
+    """
+
+    def __init__(self, conninfo: str, **kwargs: Any) -> None:
+        self.health = DatabaseHealth()
+        tracked = type("PoolConnection", (_TrackedConnection,), {"health": self.health})
+        super().__init__(conninfo, connection_class=tracked, **kwargs)
+
+    async def getconn(self, timeout: float | None = None) -> Conn:  # noqa: ASYNC109 - the pool API
+        if timeout is None and self.health.down:
+            timeout = min(DOWN_WAIT_SECONDS, self.timeout)
+        return await super().getconn(timeout)
+
+
+def create_pool(settings: Settings, database_url: str, *, check: bool = False) -> Pool:
+    """Opened by the app lifespan; `open(wait=False)` lets the API start (and report 503) while the DB is down.
+
+    `check` tests every connection before handing it out (one round trip): for the ingestion
+    worker, whose job would fail on a connection the server dropped during an outage. The API
+    skips it (a request on such a connection answers 503 and the pool replaces the connection).
+    """
     options = f"-c statement_timeout={settings.db.statement_timeout_ms}"
-    return AsyncConnectionPool[Conn](
-        conninfo=database_url,
+    return FailFastPool(
+        database_url,
         min_size=settings.db.pool_min_size,
         max_size=settings.db.pool_max_size,
         timeout=settings.db.pool_timeout_seconds,
         # Autocommit: handlers open explicit transactions (conn.transaction()) when they need one.
-        kwargs={"row_factory": dict_row, "options": options, "autocommit": True},
+        # connect_timeout: a database that drops packets fails an attempt instead of holding it.
+        kwargs={
+            "row_factory": dict_row,
+            "options": options,
+            "autocommit": True,
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        },
         open=False,
         name="api",
+        reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
+        check=AsyncConnectionPool.check_connection if check else None,
     )
 
 

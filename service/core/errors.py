@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg import DataError
+from psycopg import DataError, OperationalError
 from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
@@ -134,7 +134,9 @@ async def _service_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    # DB down, or every pooled connection busy for the whole pool timeout.
+    # DB down, a connection lost mid-request, or every pooled connection busy for the whole pool
+    # timeout. Logged: the body says only "unavailable", the log says which.
+    log.warning("database unavailable", extra={"error": f"{type(exc).__name__}: {exc}"})
     return service_error_response(DATABASE_UNAVAILABLE)
 
 
@@ -185,6 +187,8 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(PoolTimeout, _database_unavailable)
+    # A pooled connection the server dropped (restart, failover, network): the pool replaces it.
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
     # DataError: NUL in text, numbers out of range, invalid encodings; CheckViolation: a value
     # the table's own constraints refuse.

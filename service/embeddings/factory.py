@@ -9,6 +9,7 @@ from service.core.config import Settings
 from service.embeddings.base import Embedder
 from service.embeddings.instrumented import InstrumentedEmbedder
 from service.embeddings.local import LOCAL_DIMENSIONS, LOCAL_MODEL, LocalEmbedder
+from service.embeddings.local_onnx import ONNX_MODEL, OnnxLocalEmbedder
 from service.embeddings.openai_compatible import (
     OPENAI_DEFAULT_MAX_TOKENS,
     OpenAICompatibleEmbedder,
@@ -19,6 +20,19 @@ from service.embeddings.workers_ai import (
     WORKERS_AI_MODEL,
     WorkersAIEmbedder,
 )
+
+# EMBEDDING_PROVIDER=local serves the same network two ways (their vectors differ slightly, so
+# each is its own model): torch float32, or ONNX Runtime with int8 weights. The int8 one is the
+# default: as good on every query set and about three times faster per question
+# (loadtest/results/retrieval-eval.md, embedding-bench.md).
+LOCAL_MODELS = (ONNX_MODEL, LOCAL_MODEL)
+LOCAL_DEFAULT_MODEL = ONNX_MODEL
+
+
+def local_model_name(settings: Settings) -> str:
+    """The model EMBEDDING_PROVIDER=local embeds with under these settings."""
+    return settings.embedding.model or LOCAL_DEFAULT_MODEL
+
 
 _lock = threading.Lock()
 _instances: dict[tuple[object, ...], InstrumentedEmbedder] = {}
@@ -56,16 +70,13 @@ def build_embedder(settings: Settings) -> Embedder:
         "timeout_seconds": settings.embedding.timeout_seconds,
     }
     if settings.embedding.provider == "local":
-        if settings.embedding.model not in (
-            "",
-            LOCAL_MODEL,
-        ) or settings.embedding.dimensions not in (
-            0,
-            LOCAL_DIMENSIONS,
-        ):
+        model = local_model_name(settings)
+        if model not in LOCAL_MODELS or settings.embedding.dimensions not in (0, LOCAL_DIMENSIONS):
             raise ValueError(
-                f"the local provider only serves {LOCAL_MODEL} ({LOCAL_DIMENSIONS}-dim)"
+                f"the local provider serves {' and '.join(LOCAL_MODELS)} ({LOCAL_DIMENSIONS}-dim)"
             )
+        if model == ONNX_MODEL:
+            return OnnxLocalEmbedder(batch_size=settings.embedding.batch_size)
         return LocalEmbedder(batch_size=settings.embedding.batch_size)
     if settings.embedding.provider == "workers-ai":
         return WorkersAIEmbedder(

@@ -19,6 +19,14 @@ from service.knowledge.extracted import Block, Extracted
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 _WORD = re.compile(r"\S+\s*")
+# Words up to this length are kept whole; longer ones are cut into runs of this many characters
+# unless they fit a chunk alone (a long URL does; a megabyte without spaces does not).
+_LONG_WORD_CHARS = 64
+# The longest cl100k token, in bytes: a chunk of n tokens holds at most n * 128 characters, so
+# longer text is known not to fit without counting it.
+_MAX_TOKEN_BYTES = 128
+# Where the search for a piece's end starts before any piece has been cut.
+_FIRST_HINT_ATOMS = 64
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class Chunker:
         counter = policy.count_model_tokens
         self._model_count = counter
         self._special = counter("") if counter else 0
+        self._max_chars = policy.chunk_tokens * _MAX_TOKEN_BYTES
 
     # --- segmentation ---
 
@@ -101,46 +110,98 @@ class Chunker:
         return out
 
     def _split_to_fit(self, full: str, start: int, end: int, block: Block) -> list[_Segment]:
-        """A sentence longer than a chunk is split between words (never silently dropped)."""
-        text = full[start:end]
-        tokens, model_tokens = count_cl100k(text), self._model_tokens(text)
-        if self._fits_alone(tokens, model_tokens):
-            return [_Segment(start, end, tokens, model_tokens, block)]
+        """A sentence longer than a chunk is split between words (never silently dropped).
+
+        Each piece is the longest run of words that fits, found by galloping then bisecting
+        with exact counts, so the work per piece is at most O(piece · log piece) and the whole
+        split is linear in the sentence, however long it is and whatever it holds.
+        """
+        if end - start <= self._max_chars:
+            text = full[start:end]
+            tokens, model_tokens = count_cl100k(text), self._model_tokens(text)
+            if self._fits_alone(tokens, model_tokens):
+                return [_Segment(start, end, tokens, model_tokens, block)]
+        atoms = self._atoms(full, start, end)
         out: list[_Segment] = []
-        piece_start = start
-        cursor = start
-        words = [(start + m.start(), start + m.end()) for m in _WORD.finditer(text)]
-        if not words:
-            return []
-        for w_start, w_end in words:
-            candidate = full[piece_start:w_end]
-            if cursor > piece_start and not self._fits_alone(
-                count_cl100k(candidate), self._model_tokens(candidate)
-            ):
-                piece = full[piece_start:cursor]
+        i, hint = 0, _FIRST_HINT_ATOMS
+        while i < len(atoms):
+            j = self._longest_fit(full, atoms, i, hint)
+            if j < i:  # one atom alone is too long (dense symbols): halve it by characters
+                a_start, a_end = atoms[i]
+                cut = a_start + max(1, (a_end - a_start) // 2)
+                atoms[i : i + 1] = [(a_start, cut), (cut, a_end)]
+                continue
+            s_start, s_end = atoms[i][0], atoms[j][1]
+            piece = full[s_start:s_end]
+            if piece.strip():
                 out.append(
-                    _Segment(
-                        piece_start,
-                        cursor,
-                        count_cl100k(piece),
-                        self._model_tokens(piece),
-                        block,
-                    )
+                    _Segment(s_start, s_end, count_cl100k(piece), self._model_tokens(piece), block)
                 )
-                piece_start = w_start
-            cursor = w_end
-        # A single "word" longer than a chunk (e.g. a run of symbols): cut by characters.
-        tail = full[piece_start:cursor]
-        while tail and not self._fits_alone(count_cl100k(tail), self._model_tokens(tail)):
-            cut = max(1, len(tail) // 2)
-            out.extend(self._split_to_fit(full, piece_start, piece_start + cut, block))
-            piece_start += cut
-            tail = full[piece_start:cursor]
-        if tail.strip():
-            out.append(
-                _Segment(piece_start, cursor, count_cl100k(tail), self._model_tokens(tail), block)
-            )
+            i, hint = j + 1, j + 1 - i
         return out
+
+    def _atoms(self, full: str, start: int, end: int) -> list[tuple[int, int]]:
+        """Words with their trailing space; a word too long to ever fit is cut into runs of
+        characters first, so no single count ever sees an unbounded string."""
+        atoms: list[tuple[int, int]] = []
+        for m in _WORD.finditer(full, start, end):
+            w_start, w_end = m.span()
+            if w_end - w_start <= _LONG_WORD_CHARS:
+                atoms.append((w_start, w_end))
+                continue
+            word = full[w_start:w_end]
+            if w_end - w_start <= self._max_chars and self._fits_alone(
+                count_cl100k(word), self._model_tokens(word)
+            ):
+                atoms.append((w_start, w_end))
+                continue
+            atoms.extend(
+                (a, min(a + _LONG_WORD_CHARS, w_end))
+                for a in range(w_start, w_end, _LONG_WORD_CHARS)
+            )
+        return atoms
+
+    def _piece_fits(self, full: str, atoms: list[tuple[int, int]], i: int, j: int) -> bool:
+        if atoms[j][1] - atoms[i][0] > self._max_chars:
+            return False
+        return self._fits(full[atoms[i][0] : atoms[j][1]])
+
+    def _longest_fit(self, full: str, atoms: list[tuple[int, int]], i: int, hint: int) -> int:
+        """The last atom j such that atoms i..j fit in one chunk (i - 1 if atom i alone does not).
+
+        Token counts grow with the text, so this is the boundary that adding words one at a time
+        would find. It starts at `hint` atoms (the previous piece's length), gallops away from it
+        and bisects, so a piece costs a few counts when pieces are alike and O(log n) at worst.
+        """
+        last = len(atoms) - 1
+        probe = min(i + max(hint, 1) - 1, last)
+        if self._piece_fits(full, atoms, i, probe):
+            good, step = probe, 1
+            while good < last:  # gallop up to the first span that no longer fits
+                probe = min(good + step, last)
+                if not self._piece_fits(full, atoms, i, probe):
+                    bad = probe
+                    break
+                good, step = probe, step * 2
+            else:
+                return good
+        else:
+            bad, step = probe, 1
+            while True:  # gallop down to a span that fits
+                probe = max(bad - step, i)
+                if self._piece_fits(full, atoms, i, probe):
+                    good = probe
+                    break
+                if probe == i:
+                    return i - 1
+                bad, step = probe, step * 2
+        while bad - good > 1:  # bisect between the last fit and the first miss
+            mid = (good + bad) // 2
+            if self._piece_fits(full, atoms, i, mid):
+                good = mid
+            else:
+                bad = mid
+        return good
 
     # --- packing ---
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 BLOCK_SEPARATOR = "\n\n"
 
@@ -14,6 +15,21 @@ class ExtractionError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+    def __reduce__(self) -> tuple[type[ExtractionError], tuple[str, str]]:
+        # Raised in parser processes and re-raised in the worker: pickles with both fields.
+        return (type(self), (self.code, self.message))
+
+
+# Page and vertical breaks become line breaks; every other control character goes: NUL, which
+# PostgreSQL refuses in text, the rest of C0 and C1, and lone surrogates, which UTF-8 can't encode.
+_BREAKS = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Text as stored and embedded: no control characters, line structure kept."""
+    return _CONTROLS.sub("", _BREAKS.sub("\n", text))
 
 
 @dataclass(frozen=True)
@@ -48,3 +64,19 @@ class Extracted:
             parts.append(block.text)
             pos += len(block.text)
         return "".join(parts)
+
+
+def cleaned(extracted: Extracted) -> Extracted:
+    """Every extractor's output passes through here before chunking; blocks left empty go."""
+
+    def clean(value: str | None) -> str | None:
+        return clean_text(value) if value is not None else None
+
+    blocks = [
+        replace(b, text=clean_text(b.text), section=clean(b.section)) for b in extracted.blocks
+    ]
+    return Extracted(
+        blocks=[b for b in blocks if b.text.strip()],
+        page_count=extracted.page_count,
+        title=clean(extracted.title),
+    )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 from uuid import UUID, uuid4
 
 from service.core.config import Settings
@@ -17,6 +20,26 @@ from service.knowledge.vector_index import ensure_vector_index
 from service.repositories import knowledge as repo
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class _Deadline:
+    """The run's time limit, applied to the slow steps (parse, chunk, embed) and not to the short
+    SQL statements between them, which are never cancelled half way."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._at = time.monotonic() + seconds
+
+    async def within(self, step: Awaitable[T]) -> T:
+        try:
+            return await asyncio.wait_for(step, max(0.0, self._at - time.monotonic()))
+        except TimeoutError as exc:
+            raise ExtractionError(
+                "processing_timeout",
+                f"Processing took longer than {self.seconds:g} s and was stopped; "
+                "split the document or contact an admin.",
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -52,9 +75,12 @@ async def process_document(
     if doc is None:
         log.info("document gone before processing", extra={"document_id": str(document_id)})
         return RunResult("missing")
+    deadline = _Deadline(settings.ingest_limits.job_timeout_seconds)
     try:
-        extracted = await reader.extract(doc)
-        chunks = Chunker(policy_for(settings, embedder)).chunk(extracted)
+        extracted = await deadline.within(reader.extract(doc))
+        # Linear in the text, but seconds for megabytes: off the loop, so heartbeats keep going.
+        chunker = Chunker(policy_for(settings, embedder))
+        chunks = await deadline.within(asyncio.to_thread(chunker.chunk, extracted))
         if not chunks:
             raise ExtractionError("empty_document", "No text was found to index.")
         await repo.set_total(conn, document_id, run_id, len(chunks))
@@ -64,7 +90,7 @@ async def process_document(
         for i in range(0, len(chunks), step):
             batch: list[Chunk] = chunks[i : i + step]
             t0 = time.perf_counter()
-            vectors = await embedder.embed([c.content for c in batch])
+            vectors = await deadline.within(embedder.embed([c.content for c in batch]))
             embed_seconds += time.perf_counter() - t0
             if not await repo.stage_chunks(
                 conn, document_id, run_id, embedder.model, batch, vectors

@@ -11,13 +11,17 @@ from uuid import UUID
 from procrastinate import App, Blueprint, JobContext, PsycopgConnector
 from procrastinate.exceptions import AlreadyEnqueued
 
-from service.core.config import Settings
-from service.core.db import Pool
+from service.core.config import DatabaseSettings, QueueSettings, Settings
+from service.core.db import RECONNECT_TIMEOUT_SECONDS, Pool
 from service.core.exceptions import Unavailable
-from service.embeddings import Embedder
+from service.embeddings import Embedder, get_embedder
+from service.knowledge.offload import ProcessPool
 from service.knowledge.pipeline import process_document
 from service.knowledge.sources import SourceReader
+from service.knowledge.storage_reader import object_getter
 from service.observability.metrics import INGESTION_CHUNKS, INGESTION_JOBS
+from service.repositories.knowledge import abandon
+from service.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +41,26 @@ class WorkerRuntime:
     pool: Pool
     embedder: Embedder
     reader: SourceReader
+    store: ObjectStore
+    parsers: ProcessPool | None = None
+
+    @classmethod
+    def build(cls, settings: Settings, pool: Pool) -> WorkerRuntime:
+        """Production's runtime: parsers in child processes, one per job slot."""
+        parsers = ProcessPool(
+            settings.ingest.worker_concurrency, settings.ingest_limits.parse_timeout_seconds
+        )
+        store = ObjectStore(settings)
+        reader = SourceReader(settings, object_getter(settings, store), offload=parsers)
+        return cls(settings, pool, get_embedder(settings), reader, store, parsers)
 
     def context(self) -> dict[str, Any]:
         """The worker's `additional_context`."""
         return {RUNTIME_KEY: self}
+
+    def close(self) -> None:
+        if self.parsers is not None:
+            self.parsers.close()
 
 
 RUNTIME_KEY = "runtime"
@@ -52,11 +72,32 @@ _OUTCOMES = {"completed": "succeeded", "failed": "failed"}
 
 @tasks.task(name="process_document", queue=QUEUE, pass_context=True)
 async def process_document_task(context: JobContext, document_id: str) -> None:
-    """Retried from scratch if its worker dies: the run discards the dead run's staging rows."""
+    """Retried from scratch if its worker dies: the run discards the dead run's staging rows.
+
+    A job is retried only when its worker stopped sending heartbeats (killed, out of memory,
+    machine lost). A document that keeps taking its worker down is failed after
+    INGEST_MAX_ATTEMPTS runs instead of taking the next worker down too.
+    """
     runtime = context.additional_context.get(RUNTIME_KEY)
     if not isinstance(runtime, WorkerRuntime):
         raise RuntimeError("worker runtime missing from the job context")
+    attempts = context.job.attempts
+    max_attempts = runtime.settings.ingest_limits.max_attempts
     async with runtime.pool.connection() as conn:
+        if attempts >= max_attempts:
+            log.error(
+                "document abandoned after repeated worker failures",
+                extra={"document_id": document_id, "attempts": attempts},
+            )
+            await abandon(
+                conn,
+                UUID(document_id),
+                "too_many_attempts",
+                f"Processing stopped its worker {attempts} times in a row, so it was abandoned. "
+                "Check the file (or split it), then process it again.",
+            )
+            INGESTION_JOBS.labels("failed").inc()
+            return
         try:
             result = await process_document(
                 conn,
@@ -72,9 +113,26 @@ async def process_document_task(context: JobContext, document_id: str) -> None:
     INGESTION_CHUNKS.inc(result.chunks)
 
 
-def build_queue_app(database_url: str, *, min_size: int = 1, max_size: int = 4) -> App:
+DEFAULT_POOL_TIMEOUT = DatabaseSettings.model_fields["pool_timeout_seconds"].default
+DEFAULT_POOL_MAX_SIZE = QueueSettings.model_fields["pool_max_size"].default
+
+
+def build_queue_app(
+    database_url: str,
+    *,
+    max_size: int = DEFAULT_POOL_MAX_SIZE,
+    timeout: float = DEFAULT_POOL_TIMEOUT,
+) -> App:
+    """`max_size` is QUEUE_POOL_MAX_SIZE; `timeout` bounds waiting for a connection (and opening
+    the pool), so an unreachable database fails a caller instead of holding it."""
     app = App(
-        connector=PsycopgConnector(conninfo=database_url, min_size=min_size, max_size=max_size)
+        connector=PsycopgConnector(
+            conninfo=database_url,
+            min_size=1,
+            max_size=max_size,
+            timeout=timeout,
+            reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
+        )
     )
     app.add_tasks_from(tasks, namespace=NAMESPACE)
     # Recording analysis shares the queue's database and workers (its own queue name). Imported
@@ -109,15 +167,33 @@ async def enqueue_processing(
 class QueueClient:
     """The API's handle on the queue: opened on first use, so the API starts while the DB is down."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        max_size: int = DEFAULT_POOL_MAX_SIZE,
+        timeout: float = DEFAULT_POOL_TIMEOUT,
+    ) -> None:
         self.database_url = database_url
+        self.max_size = max_size
+        self.timeout = timeout
         self._app: App | None = None
         self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QueueClient:
+        return cls(
+            settings.db.url,
+            max_size=settings.queue.pool_max_size,
+            timeout=settings.db.pool_timeout_seconds,
+        )
 
     async def app(self) -> App:
         async with self._lock:
             if self._app is None:
-                app = build_queue_app(self.database_url)
+                app = build_queue_app(
+                    self.database_url, max_size=self.max_size, timeout=self.timeout
+                )
                 await app.open_async()
                 self._app = app
             return self._app

@@ -7,15 +7,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from service.core.config import Settings
-from service.knowledge.extracted import Extracted, ExtractionError
+from service.knowledge.extracted import Extracted, ExtractionError, cleaned
+from service.knowledge.offload import InThread, Offload
 from service.knowledge.pdf import extract_pdf
 from service.knowledge.text import extract_text
 from service.knowledge.transcripts import (
     TranscriptProvider,
-    UnavailableTranscriptProvider,
     parse_transcript,
+    transcript_provider,
 )
 from service.knowledge.web import extract_html, fetch_html
+from service.models.knowledge import SourceType
 from service.repositories.knowledge import DocumentRow
 
 # Reads an object from the knowledge bucket by key.
@@ -25,16 +27,35 @@ ObjectGetter = Callable[[str], Awaitable[bytes]]
 CORPUS_SCHEME = "corpus://"
 
 
+def parse(kind: SourceType, data: bytes | str, url: str | None) -> Extracted:
+    """The CPU-bound half: a file (or a fetched page) to clean text blocks. Picklable, so the
+    worker runs it in a child process."""
+    if kind == "web":
+        assert isinstance(data, str)
+        extracted = extract_html(data, url)
+    elif kind == "youtube":
+        extracted = parse_transcript(data)
+    elif kind == "pdf":
+        assert isinstance(data, bytes)
+        extracted = extract_pdf(data)
+    else:
+        assert isinstance(data, bytes)
+        extracted = extract_text(data)
+    return cleaned(extracted)
+
+
 class SourceReader:
     def __init__(
         self,
         settings: Settings,
         get_object: ObjectGetter | None,
         transcripts: TranscriptProvider | None = None,
+        offload: Offload | None = None,
     ) -> None:
         self.settings = settings
         self.get_object = get_object
-        self.transcripts = transcripts or UnavailableTranscriptProvider()
+        self.transcripts = transcripts or transcript_provider(settings)
+        self.offload = offload or InThread()
 
     async def _stored_bytes(self, doc: DocumentRow) -> bytes | None:
         url = doc.source_url or ""
@@ -61,23 +82,21 @@ class SourceReader:
         return path
 
     async def extract(self, doc: DocumentRow) -> Extracted:
+        """I/O here (fetch, read the stored file), parsing through `offload`."""
         kind = doc.source_type
         url = doc.source_url or ""  # web and youtube documents are created with one
+        data: bytes | str | None
         if kind == "web":
-            html = await fetch_html(
+            data = await fetch_html(
                 url,
                 timeout_seconds=self.settings.ingest.web_fetch_timeout_seconds,
                 max_bytes=self.settings.ingest.web_fetch_max_bytes,
                 allow_private=self.settings.ingest.web_fetch_allow_private,
             )
-            return await asyncio.to_thread(extract_html, html, url)
-        data = await self._stored_bytes(doc)
-        if kind == "youtube":
-            if data is None:
-                return parse_transcript(await self.transcripts.fetch(url))
-            return parse_transcript(data)
+        else:
+            data = await self._stored_bytes(doc)
+            if data is None and kind == "youtube":
+                return await self.transcripts.fetch(url)
         if data is None:
             raise ExtractionError("file_missing", "No file was uploaded for this document.")
-        if kind == "pdf":
-            return await asyncio.to_thread(extract_pdf, data)
-        return await asyncio.to_thread(extract_text, data)
+        return await self.offload.run(parse, kind, data, url or None)

@@ -15,6 +15,9 @@ _PG_END = re.compile(
 FRONT_MATTER = "Front matter"
 _MD_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
 _CHAPTER = re.compile(r"^(CHAPTER|PART|BOOK)\s+[\dIVXLC]+\.?$|^[IVXLC]+\.?$", re.I)
+# Longer lines are never headings; the heading patterns backtrack on long lines, so they are
+# not even tried (a megabyte-long single line would take minutes).
+_MAX_HEADING_CHARS = 200
 
 
 def decode(data: bytes) -> str:
@@ -42,6 +45,8 @@ def _heading(paragraph: str, next_paragraph: str | None) -> str | None:
     if len(lines) != 1:
         return None
     line = lines[0].strip()
+    if len(line) > _MAX_HEADING_CHARS:
+        return None
     md = _MD_HEADING.match(line)
     if md:
         return md.group(1)

@@ -9,25 +9,39 @@ import srt
 import webvtt
 from webvtt.errors import MalformedFileError
 
+from service.core.config import Settings
 from service.knowledge.extracted import Block, Extracted, ExtractionError
 from service.knowledge.text import decode
 
 
 class TranscriptProvider(Protocol):
-    """Fetches a transcript (WebVTT or SRT text) for a video URL. Production can plug in a
-    provider that calls the video site's caption API; locally the teacher uploads the file."""
+    """Fetches the timed transcript of a video that has only a URL (no uploaded file)."""
 
-    async def fetch(self, video_url: str) -> str: ...
+    async def fetch(self, video_url: str) -> Extracted: ...
 
 
 class UnavailableTranscriptProvider:
-    """The default: no video site is reachable, so a transcript must be uploaded."""
+    """TRANSCRIPT_PROVIDER=none: transcripts must be uploaded."""
 
-    async def fetch(self, video_url: str) -> str:
+    async def fetch(self, video_url: str) -> Extracted:
         raise ExtractionError(
             "transcript_unavailable",
-            "No transcript was uploaded for this video and none can be fetched here.",
+            "No transcript was uploaded for this video and fetching transcripts is turned off.",
         )
+
+
+def transcript_provider(settings: Settings) -> TranscriptProvider:
+    if settings.transcript.provider == "none":
+        return UnavailableTranscriptProvider()
+    from service.knowledge.youtube import YouTubeTranscriptProvider
+
+    t = settings.transcript
+    return YouTubeTranscriptProvider(
+        languages=tuple(code.strip() for code in t.languages.split(",") if code.strip()),
+        timeout_seconds=t.timeout_seconds,
+        base_url=t.youtube_base_url,
+        proxy_url=t.proxy_url.get_secret_value(),
+    )
 
 
 def _seconds(ts: Any) -> float:

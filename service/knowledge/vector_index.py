@@ -1,4 +1,4 @@
-"""Per-model HNSW indexes on the untyped embedding column (the two known models ship in 0003)."""
+"""Per-model HNSW indexes on the untyped embedding column (the known models ship in migrations)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,11 @@ from psycopg import AsyncConnection, sql
 KNOWN_INDEXES = {
     "sentence-transformers/all-MiniLM-L6-v2": ("document_chunks_hnsw_minilm_l6_v2", 384),
     "@cf/baai/bge-base-en-v1.5": ("document_chunks_hnsw_bge_base_en_v1_5", 768),
+    # 0030
+    "sentence-transformers/all-MiniLM-L6-v2-onnx-int8": (
+        "document_chunks_hnsw_minilm_l6_v2_onnx_int8",
+        384,
+    ),
 }
 # pgvector's HNSW index takes vectors of up to 2,000 dimensions.
 MAX_HNSW_DIMENSIONS = 2000

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.knowledge.youtube import video_id
 from service.models.text import FreeText, Line
 from service.models.uploads import UploadInstructions
 
@@ -41,6 +42,11 @@ class KnowledgeCreate(BaseModel):
         max_length=200,
         description="pdf (.pdf), text (.txt/.md), or a youtube transcript (.vtt/.srt)",
     )
+    file_size: int | None = Field(
+        default=None,
+        gt=0,
+        description="With a filename: the file's exact size in bytes, signed into the upload URL",
+    )
 
     @model_validator(mode="after")
     def _source_fields(self) -> Self:
@@ -52,6 +58,12 @@ class KnowledgeCreate(BaseModel):
                 raise ValueError("url must be an absolute http(s) URL")
         elif self.url is not None:
             raise ValueError(f"url is not used for {self.source_type} sources")
+        if self.source_type == "youtube" and not self.filename and video_id(self.url or "") is None:
+            # Without an uploaded transcript the captions are fetched, which needs a video id.
+            raise ValueError(
+                "url must be a YouTube video URL (watch?v=, youtu.be/, shorts/) when no "
+                "transcript file is uploaded"
+            )
         if self.source_type in ("pdf", "text") and not self.filename:
             raise ValueError(f"filename is required for {self.source_type} sources")
         if self.source_type == "web" and self.filename is not None:
@@ -62,6 +74,8 @@ class KnowledgeCreate(BaseModel):
                 raise ValueError(
                     f"filename for {self.source_type} must end in one of: {', '.join(allowed)}"
                 )
+        if (self.filename is None) != (self.file_size is None):
+            raise ValueError("filename and file_size go together (file_size: the upload's bytes)")
         return self
 
     def file_extension(self) -> str:

@@ -24,6 +24,11 @@ class ProjectCreate(BaseModel):
     title: Line = Field(min_length=1, max_length=200)
     filename: Line = Field(min_length=1, max_length=200, description="Original name; sanitised")
     description: FreeText | None = Field(default=None, max_length=5000)
+    file_size: int = Field(
+        gt=0,
+        description="Exact size in bytes of the PDF to upload: signed into the upload URL, "
+        "so the store refuses a body of any other length",
+    )
 
 
 class ProjectUpdate(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 class UploadInstructions(BaseModel):
     upload_url: str
     upload_method: Literal["PUT"] = "PUT"
-    # Send exactly these headers: the content type is part of the URL's signature.
+    # Send exactly these headers: content type and length are part of the URL's signature.
     upload_headers: dict[str, str]
     max_bytes: int
     expires_at: datetime

@@ -312,3 +312,19 @@ async def fail_run(conn: Conn, document_id: UUID, run_id: UUID, code: str, messa
             (code, message[:2000], document_id, run_id),
         )
         await conn.execute("DELETE FROM document_chunks_staging WHERE run_id = %s", (run_id,))
+
+
+async def abandon(conn: Conn, document_id: UUID, code: str, message: str) -> bool:
+    """Fails the document whatever run holds it (that run's worker is gone); False if it is
+    no longer processing (deleted, or finished by a run that did survive)."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "UPDATE knowledge_documents SET status = 'failed', error_code = %s, "
+            "error_message = %s, processing_run_id = NULL, processing_finished_at = now(), "
+            "updated_at = now() WHERE id = %s AND status IN ('pending', 'processing')",
+            (code, message[:2000], document_id),
+        )
+        await conn.execute(
+            "DELETE FROM document_chunks_staging WHERE document_id = %s", (document_id,)
+        )
+    return cur.rowcount > 0

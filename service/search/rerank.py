@@ -72,6 +72,6 @@ def build_reranker(settings: Settings) -> Reranker:
         return WorkersAIRerank(
             WorkersAIAccount.from_settings(settings),
             settings.rerank.model,
-            settings.llm.timeout_seconds,
+            settings.rerank.timeout_seconds,
         )
     return NoRerank()

@@ -32,3 +32,12 @@ def project_key(user_id: UUID | str, project_id: UUID | str, filename: str) -> s
 def recording_key(user_id: UUID | str, recording_id: UUID | str, extension: str) -> str:
     """`recordings/{user_id}/{recording_id}.{ext}`: the extension is the detected format's."""
     return f"recordings/{user_id}/{recording_id}.{extension}"
+
+
+UPLOAD_PREFIX = "uploads/"
+
+
+def upload_key(storage_key: str) -> str:
+    """Where the client's presigned PUT lands. Confirming copies the checked object to
+    `storage_key`, which no URL can write, so a confirmed file can't be replaced."""
+    return f"{UPLOAD_PREFIX}{storage_key}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any
 
 import boto3
@@ -24,6 +25,17 @@ class StorageUnavailable(Exception):
     """The store did not answer (after botocore's retries) or answered with a server error."""
 
 
+class ObjectChanged(Exception):
+    """A conditional copy found the source changed (or gone) since it was checked."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    last_modified: datetime
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     size: int
@@ -35,32 +47,47 @@ def _is_missing(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code", "")) in _MISSING
 
 
+def _s3_client(settings: Settings, max_attempts: int, timeout: float) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.storage.endpoint_url,
+        aws_access_key_id=settings.storage.access_key_id,
+        aws_secret_access_key=settings.storage.secret_access_key.get_secret_value(),
+        region_name=settings.storage.region,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},  # R2 and local servers both accept path style
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            connect_timeout=timeout,
+            read_timeout=timeout,
+        ),
+    )
+
+
 class ObjectStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.client: Any = boto3.client(
-            "s3",
-            endpoint_url=settings.storage.endpoint_url,
-            aws_access_key_id=settings.storage.access_key_id,
-            aws_secret_access_key=settings.storage.secret_access_key.get_secret_value(),
-            region_name=settings.storage.region,
-            config=Config(
-                signature_version="s3v4",
-                s3={"addressing_style": "path"},  # R2 and local servers both accept path style
-                retries={"max_attempts": settings.storage.max_attempts, "mode": "standard"},
-                connect_timeout=settings.storage.timeout_seconds,
-                read_timeout=settings.storage.timeout_seconds,
-            ),
+        self.client: Any = _s3_client(
+            settings, settings.storage.max_attempts, settings.storage.timeout_seconds
         )
+        self._probe: Any = None
 
     # --- presigned URLs (computed locally, no network) ---
 
-    def presign_put(self, bucket: str, key: str, content_type: str, expires: int) -> str:
-        """Content-Type is part of the signature: a PUT with another type fails on R2/S3."""
+    def presign_put(
+        self, bucket: str, key: str, content_type: str, content_length: int, expires: int
+    ) -> str:
+        """Content-Type and Content-Length are signed headers: R2/S3 refuse a PUT of another type
+        or another size (R2 has no presigned POST, so this is how the size is bound)."""
         return str(
             self.client.generate_presigned_url(
                 "put_object",
-                Params={"Bucket": bucket, "Key": key, "ContentType": content_type},
+                Params={
+                    "Bucket": bucket,
+                    "Key": key,
+                    "ContentType": content_type,
+                    "ContentLength": content_length,
+                },
                 ExpiresIn=expires,
                 HttpMethod="PUT",
             )
@@ -180,6 +207,35 @@ class ObjectStore:
             raise StorageUnavailable(str(exc)) from exc
         return [u["Key"] for u in r.get("Uploads", [])]
 
+    def copy(self, bucket: str, source: str, target: str, *, if_etag: str) -> ObjectInfo:
+        """Server-side copy of exactly the version checked: ObjectChanged if the source's ETag
+        is no longer `if_etag` (replaced after the check) or the source is gone.
+
+        The condition goes to the store (CopySourceIfMatch), and the copy's ETag is compared
+        too, for stores that ignore the condition (moto does): a mismatching copy is deleted.
+        """
+        try:
+            self.client.copy_object(
+                Bucket=bucket,
+                Key=target,
+                CopySource={"Bucket": bucket, "Key": source},
+                CopySourceIfMatch=f'"{if_etag}"',
+            )
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("PreconditionFailed", "412") or _is_missing(exc):
+                raise ObjectChanged(source) from exc
+            raise StorageUnavailable(str(exc)) from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        info = self.head(bucket, target)
+        if info is None:
+            raise StorageUnavailable(f"{target} missing right after the copy")
+        if info.etag != if_etag:
+            self.delete(bucket, target)
+            raise ObjectChanged(source)
+        return info
+
     def delete(self, bucket: str, key: str) -> None:
         """Idempotent: deleting a missing key succeeds, so a retried delete is safe."""
         try:
@@ -193,6 +249,19 @@ class ObjectStore:
                 Bucket=bucket, Prefix=prefix
             )
             return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def list_objects(self, bucket: str, prefix: str = "") -> list[StoredObject]:
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix
+            )
+            return [
+                StoredObject(obj["Key"], int(obj["Size"]), obj["LastModified"])
+                for page in pages
+                for obj in page.get("Contents", [])
+            ]
         except (ClientError, BotoCoreError) as exc:
             raise StorageUnavailable(str(exc)) from exc
 
@@ -212,3 +281,23 @@ class ObjectStore:
                 raise StorageUnavailable(str(exc)) from exc
             self.client.create_bucket(Bucket=bucket)
             log.info("created bucket", extra={"bucket": bucket})
+
+    def probe(self, timeout: float) -> None:
+        """Both buckets answer within `timeout` (one attempt, no retries): the readiness check.
+
+        A client of its own, so a probe never waits behind (or retries like) the API's calls.
+        """
+        probe = self._probe_client(timeout)
+        try:
+            for bucket in (
+                self.settings.storage.bucket_projects,
+                self.settings.storage.bucket_knowledge,
+            ):
+                probe.head_bucket(Bucket=bucket)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def _probe_client(self, timeout: float) -> Any:
+        if self._probe is None:
+            self._probe = _s3_client(self.settings, 1, timeout)
+        return self._probe

@@ -35,7 +35,7 @@ def test_create_use_list_revoke(client: httpx.Client, accounts: Accounts, clean_
     assert me.status_code == 200 and me.json()["id"] == user.id
     r = client.post(
         "/api/projects",
-        json={"title": "By script", "filename": "s.pdf"},
+        json={"title": "By script", "filename": "s.pdf", "file_size": 1000},
         headers={"X-API-Key": key},
     )
     assert r.status_code == 201  # write scope: whatever the user may do
@@ -60,7 +60,11 @@ def test_read_scope_is_read_only(client: httpx.Client, accounts: Accounts) -> No
     assert key["scope"] == "read"  # the safer default
     headers = {"X-API-Key": key["key"]}
     assert client.get("/api/projects", headers=headers).status_code == 200
-    r = client.post("/api/projects", json={"title": "x", "filename": "x.pdf"}, headers=headers)
+    r = client.post(
+        "/api/projects",
+        json={"title": "x", "filename": "x.pdf", "file_size": 1000},
+        headers=headers,
+    )
     assert r.status_code == 403 and r.json()["error"]["code"] == "api_key_read_only"
 
 

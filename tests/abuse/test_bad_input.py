@@ -60,15 +60,28 @@ def test_titles_refuse_and_free_text_strips(client: httpx.Client, accounts: Acco
     )
     assert r.status_code == 422
     # Project titles refused; descriptions stripped.
-    r = client.post("/api/projects", json={"title": f"x{NUL}", "filename": "a.pdf"}, headers=h)
+    r = client.post(
+        "/api/projects",
+        json={"title": f"x{NUL}", "filename": "a.pdf", "file_size": 1000},
+        headers=h,
+    )
     _refused(r, "title")
     r = client.post(
         "/api/projects",
-        json={"title": "Etudes", "filename": "a.pdf", "description": f"op.{NUL} 10"},
+        json={
+            "title": "Etudes",
+            "filename": "a.pdf",
+            "description": f"op.{NUL} 10",
+            "file_size": 1000,
+        },
         headers=h,
     )
     assert r.status_code == 201 and r.json()["project"]["description"] == "op. 10"
-    r = client.post("/api/projects", json={"title": "x", "filename": f"a{NUL}.pdf"}, headers=h)
+    r = client.post(
+        "/api/projects",
+        json={"title": "x", "filename": f"a{NUL}.pdf", "file_size": 1000},
+        headers=h,
+    )
     _refused(r, "filename")
     # Knowledge titles and URLs refused.
     web = {"source_type": "web", "url": "https://example.com/a"}

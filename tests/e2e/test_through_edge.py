@@ -63,7 +63,11 @@ def test_upload_stream_and_ask_through_the_edge(stack: LocalStack) -> None:
     # Upload a project: create through the edge, PUT to the presigned URL, confirm through the edge.
     created = httpx.post(
         f"{edge}/api/projects",
-        json={"title": "Cooke scans", "filename": "cooke.pdf"},
+        json={
+            "title": "Cooke scans",
+            "filename": "cooke.pdf",
+            "file_size": SCAN_PDF.stat().st_size,
+        },
         headers=teacher,
         timeout=30,
     )
@@ -109,6 +113,7 @@ def test_upload_stream_and_ask_through_the_edge(stack: LocalStack) -> None:
             "source_type": "text",
             "is_public": True,
             "filename": "lesson.md",
+            "file_size": len(LESSON.encode()),
         },
         headers=teacher,
         timeout=30,

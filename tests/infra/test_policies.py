@@ -467,25 +467,10 @@ def _secures_earlier_tables(sql: str) -> bool:
 
 
 def test_rls_policy_on_the_service_package() -> None:
-    """The service's own migrations must all pass once its RLS migration exists.
-
-    Until the service ships a migration that enables RLS at all, the policy's verdict on today's
-    tables is expected (xfail, and the pack fails every preview, by design); from the first
-    `ENABLE ROW LEVEL SECURITY` on, every table must be covered or this test fails.
-    """
+    """The service's own migrations leave no table without row level security."""
     files = sorted(v.MIGRATIONS_DIR.glob("*.sql"))
-    if not files:
-        pytest.skip(f"{v.MIGRATIONS_PACKAGE_PATH} not in this checkout")
-    found = v.rls_on_every_table(v.StackView(resources=[]))
-    texts = {f.name: f.read_text() for f in files if not f.name.endswith(".rollback.sql")}
-    # A migration that creates tables and secures them in the same file doesn't mean the
-    # service-wide one (securing the tables made before) has landed; its own tables count now.
-    securing = {name for name, text in texts.items() if "ROW LEVEL SECURITY" in text.upper()}
-    assert [f for f in found if any(f"(created in {name})" in f for name in securing)] == []
-    rls_landed = any(_secures_earlier_tables(text) for text in texts.values())
-    if found and not rls_landed:
-        pytest.xfail(f"service-side RLS migration not landed yet; {len(found)} tables unsecured")
-    assert found == []
+    assert files, f"{v.MIGRATIONS_PACKAGE_PATH} not in this checkout"
+    assert v.rls_on_every_table(v.StackView(resources=[])) == []
 
 
 def _policy_resource(

@@ -102,6 +102,7 @@ JWKS = "https://abcd.supabase.co/auth/v1/.well-known/jwks.json"
         ({"auth_provider": "okta"}, "authProvider"),
         ({"embedding_provider": "local"}, "local-embeddings"),
         ({"llm_provider": "gpt"}, "llmProvider"),
+        ({"rerank_provider": "cohere"}, "rerankProvider"),
         ({"rate_limit_namespace_id": "prod"}, "rateLimitNamespaceId"),
         ({"r2_location_hint": "mars"}, "r2LocationHint"),
         ({"release_bucket": ""}, "releaseBucket"),

@@ -469,6 +469,8 @@ def test_startup_script_installs_the_release_with_its_lock_and_starts_both_units
         assert f'ENVIRONMENT="{stack}"' in env
         assert 'ORIGIN_ENFORCE="true"' in env
         assert 'LOG_FORMAT="json"' in env
+        # deployed stacks re-rank with Workers AI's bge-reranker-base
+        assert 'RERANK_PROVIDER="workers-ai"' in env
         for value in FAKE_SECRETS.values():
             assert value not in script
 

@@ -6,15 +6,16 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from service.core.config import Settings
 from service.embeddings import Embedder, get_embedder
 from service.embeddings.instrumented import InstrumentedEmbedder
-from service.embeddings.local import LocalEmbedder
+from service.embeddings.local_onnx import OnnxLocalEmbedder
 from tests.conftest import CORPUS_DIR, REPO_ROOT
 from tests.ingest.fake_workers_ai import FakeWorkersAI
 
@@ -22,8 +23,9 @@ from tests.ingest.fake_workers_ai import FakeWorkersAI
 @pytest.fixture(scope="session")
 def local_embedder(settings: Settings) -> Embedder:
     embedder = get_embedder(settings)
-    assert isinstance(embedder, InstrumentedEmbedder) and isinstance(embedder.inner, LocalEmbedder)
-    embedder.inner.load()
+    assert isinstance(embedder, InstrumentedEmbedder)
+    assert isinstance(embedder.inner, OnnxLocalEmbedder), "the default local model"
+    embedder.warm_up()
     return embedder
 
 
@@ -34,10 +36,14 @@ def fake_ai() -> Iterator[FakeWorkersAI]:
     fake.close()
 
 
+class StartWorker(Protocol):
+    def __call__(self, name: str, **extra_env: str) -> subprocess.Popen[bytes]: ...
+
+
 @pytest.fixture
 def start_worker(
     clean_db: str, settings: Settings, fake_ai: FakeWorkersAI, tmp_path: Path
-) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
+) -> Iterator[StartWorker]:
     """Real `python -m service.worker` processes on the test database, embedding via the fake."""
     procs: list[subprocess.Popen[bytes]] = []
     env = {
@@ -55,11 +61,11 @@ def start_worker(
         "WORKER_STALLED_CHECK_SECONDS": "0.5",
     }
 
-    def start(name: str) -> subprocess.Popen[bytes]:
+    def start(name: str, **extra_env: str) -> subprocess.Popen[bytes]:
         log = (tmp_path / f"{name}.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "service.worker"],
-            env=env,
+            env={**env, **extra_env},
             cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

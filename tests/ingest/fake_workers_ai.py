@@ -9,6 +9,7 @@ Tests script failures (429/5xx with Retry-After) and per-request delays.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -62,7 +63,8 @@ class FakeWorkersAI:
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(data)
+                with contextlib.suppress(BrokenPipeError):  # the client gave up (a deadline)
+                    self.wfile.write(data)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))

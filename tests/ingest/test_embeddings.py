@@ -10,8 +10,11 @@ from importlib import resources
 
 import pytest
 
+from service.core.config import Settings
 from service.embeddings import Embedder, EmbeddingConfigError, EmbeddingError, InputTooLongError
+from service.embeddings.factory import LOCAL_DEFAULT_MODEL, build_embedder
 from service.embeddings.local import LocalEmbedder
+from service.embeddings.local_onnx import ONNX_MODEL, OnnxLocalEmbedder
 from service.embeddings.openai_compatible import OpenAICompatibleEmbedder
 from service.embeddings.tokens import WORDPIECE_FILE, count_wordpiece
 from service.embeddings.workers_ai import WorkersAIEmbedder
@@ -30,7 +33,7 @@ def _workers_ai(fake: FakeWorkersAI, **kw: object) -> WorkersAIEmbedder:
 
 
 def test_local_model_gives_unit_384_dim_vectors(local_embedder: Embedder) -> None:
-    assert local_embedder.model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert local_embedder.model == LOCAL_DEFAULT_MODEL == ONNX_MODEL
     assert local_embedder.dimensions == 384
     assert local_embedder.max_tokens == 256
     a, b, c = asyncio.run(
@@ -124,3 +127,34 @@ def test_shipped_wordpiece_vocabulary_is_the_local_models_own() -> None:
     shipped = resources.files("service.embeddings").joinpath(WORDPIECE_FILE).read_bytes()
     assert shipped == (get_model_path() / "tokenizer.json").read_bytes()
     assert count_wordpiece("Play the C major scale, hands together.") == 11
+
+
+def test_onnx_int8_model_agrees_with_the_float_model() -> None:
+    """Same network, int8 weights: near-identical vectors, but recorded as its own model."""
+    onnx, torch_model = OnnxLocalEmbedder(), LocalEmbedder()
+    texts = [
+        "How should I practise scales?",
+        "Keep the wrist loose and let the thumb pass under the hand in a quick run. " * 8,
+        "The weather in May",
+    ]
+    fast, ref = asyncio.run(onnx.embed(texts)), asyncio.run(torch_model.embed(texts))
+    assert onnx.model != torch_model.model and onnx.dimensions == torch_model.dimensions == 384
+    for u, v in zip(fast, ref, strict=True):
+        assert math.isclose(sum(x * x for x in u), 1.0, rel_tol=1e-4)
+        assert sum(x * y for x, y in zip(u, v, strict=True)) > 0.998
+    # Padding a short text inside a batch must not change its vector.
+    alone = asyncio.run(onnx.embed([texts[0]]))[0]
+    assert sum(x * y for x, y in zip(alone, fast[0], strict=True)) > 0.9999
+    with pytest.raises(InputTooLongError):
+        asyncio.run(onnx.embed(["arpeggio " * 300]))
+
+
+def test_local_provider_serves_either_model_by_name(settings: Settings) -> None:
+    def built(model: str) -> object:
+        return build_embedder(settings.model_copy(update={"embedding_model": model}))
+
+    assert isinstance(built(ONNX_MODEL), OnnxLocalEmbedder)
+    assert isinstance(built("sentence-transformers/all-MiniLM-L6-v2"), LocalEmbedder)
+    assert type(built("")).__name__ == type(built(LOCAL_DEFAULT_MODEL)).__name__
+    with pytest.raises(ValueError, match="serves"):
+        built("intfloat/e5-small-v2")

@@ -17,6 +17,7 @@ from service.embeddings.tokens import count_wordpiece
 from service.knowledge.chunker import Chunker, ChunkingPolicy
 from service.knowledge.extracted import ExtractionError
 from service.knowledge.pdf import extract_pdf
+from service.knowledge.text import extract_text
 from service.knowledge.transcripts import parse_transcript
 from service.knowledge.web import extract_html, fetch_html
 from tests.conftest import CORPUS_DIR
@@ -166,3 +167,16 @@ def test_web_fetch_refuses_private_addresses_by_default(site: str) -> None:
         with pytest.raises(ExtractionError) as info:
             asyncio.run(fetch_html(url, timeout_seconds=5, max_bytes=1000))
         assert info.value.code == "url_not_allowed"
+
+
+def test_a_megabyte_line_is_not_mistaken_for_a_heading() -> None:
+    """The heading patterns backtrack quadratically on a long line that starts like one ("# a",
+    many spaces, one more word): 20,000 spaces took minutes. Long lines are not headings."""
+    data = ("# a" + " " * 1_000_000 + "b").encode()
+    done: list[str | None] = []
+    worker = threading.Thread(
+        target=lambda: done.append(extract_text(data).blocks[0].section), daemon=True
+    )
+    worker.start()
+    worker.join(10)
+    assert done == [None], "extracting one long line did not finish in 10 s"

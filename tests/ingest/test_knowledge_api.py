@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,9 +11,11 @@ import pytest
 
 from service.app import create_app
 from service.core.config import Settings
+from service.embeddings.factory import LOCAL_DEFAULT_MODEL
 from service.storage import ObjectStore
 from tests.conftest import CORPUS_DIR, Api, ApiSettings, LiveServer
 from tests.factories import Account, Accounts
+from tests.ingest.conftest import StartWorker
 
 SCANS = CORPUS_DIR / "cooke-1913-scans-pdf"
 
@@ -139,6 +140,8 @@ def test_who_may_create_change_and_delete(client: httpx.Client, accounts: Accoun
         ),
         ({"title": "", "source_type": "text", "filename": "a.txt"}, "title"),
         ({"title": "x", "source_type": "audio", "filename": "a.mp3"}, "source_type"),
+        ({"title": "x", "source_type": "text", "filename": "a.txt"}, "file_size"),
+        ({"title": "x", "source_type": "text", "filename": "a.txt", "file_size": 0}, "file_size"),
     ],
 )
 def test_bad_create_requests_are_422(
@@ -153,16 +156,19 @@ def test_bad_create_requests_are_422(
 
 def test_processing_before_the_upload_is_409(client: httpx.Client, accounts: Accounts) -> None:
     teacher = accounts.create("teacher")
-    created = _create(client, teacher, title="Scales", source_type="pdf", filename="scales.pdf")
-    assert created["upload"]["upload_headers"] == {"Content-Type": "application/pdf"}
+    created = _create(
+        client, teacher, title="Scales", source_type="pdf", filename="scales.pdf", file_size=10
+    )
+    assert created["upload"]["upload_headers"] == {
+        "Content-Type": "application/pdf",
+        "Content-Length": "10",
+    }
     r = client.post(f"/api/knowledge/{created['document']['id']}/process", headers=teacher.headers)
     assert r.status_code == 409 and r.json()["error"]["code"] == "upload_missing"
 
 
 @pytest.fixture
-def worker_api(
-    clean_db: str, settings: Settings, start_worker: Callable[[str], subprocess.Popen[bytes]]
-) -> Iterator[str]:
+def worker_api(clean_db: str, settings: Settings, start_worker: StartWorker) -> Iterator[str]:
     """The API and a real worker process sharing the test database and S3 server."""
     start_worker("api-worker")
     with LiveServer(create_app(settings)) as server:
@@ -192,7 +198,12 @@ def test_teacher_uploads_a_pdf_and_watches_it_complete(
         people = Accounts(client, clean_db)
         teacher = people.create("teacher")
         created = _create(
-            client, teacher, title="Cooke 1913", source_type="pdf", filename="Cooke 1913.pdf"
+            client,
+            teacher,
+            title="Cooke 1913",
+            source_type="pdf",
+            filename="Cooke 1913.pdf",
+            file_size=(SCANS / "cooke_1913_pp003-040_scans_textlayer.pdf").stat().st_size,
         )
         doc_id = created["document"]["id"]
         upload = created["upload"]
@@ -215,7 +226,14 @@ def test_teacher_uploads_a_pdf_and_watches_it_complete(
         assert doc["embedding_dim"] == 768
 
         # The image-only twin fails with a machine-readable reason.
-        scan = _create(client, teacher, title="scan", source_type="pdf", filename="scan.pdf")
+        scan = _create(
+            client,
+            teacher,
+            title="scan",
+            source_type="pdf",
+            filename="scan.pdf",
+            file_size=(SCANS / "cooke_1913_pp003-040_scans_imageonly.pdf").stat().st_size,
+        )
         httpx.put(
             scan["upload"]["upload_url"],
             content=(SCANS / "cooke_1913_pp003-040_scans_imageonly.pdf").read_bytes(),
@@ -255,6 +273,7 @@ def test_transcript_upload_keeps_timestamps_end_to_end(worker_api: str, clean_db
             source_type="youtube",
             url="https://www.youtube.com/watch?v=abc123",
             filename="scales.vtt",
+            file_size=len(vtt),
         )
         httpx.put(
             created["upload"]["upload_url"],
@@ -305,7 +324,7 @@ def test_internal_embeddings_endpoint(
     r = httpx.post(f"{secret_api}/api/internal/embeddings", json=body, headers=ok, timeout=60)
     assert r.status_code == 200, r.text
     out = r.json()
-    assert out["model"] == "sentence-transformers/all-MiniLM-L6-v2" and out["dimensions"] == 384
+    assert out["model"] == LOCAL_DEFAULT_MODEL and out["dimensions"] == 384
     assert len(out["embeddings"]) == 2 and len(out["embeddings"][0]) == 384
     bad_bodies: list[dict[str, list[str]]] = [
         {"texts": []},

@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 
 from service.core.config import Settings
 from service.embeddings import Embedder
-from service.embeddings.factory import build_embedder
+from service.embeddings.factory import LOCAL_DEFAULT_MODEL, build_embedder
 from service.knowledge.pipeline import process_document
 from service.knowledge.sources import CORPUS_SCHEME, SourceReader
 from service.repositories import knowledge as repo
@@ -217,7 +217,7 @@ def test_local_model_run_stores_its_model_and_sections(
 
     rows = asyncio.run(run())
     assert rows
-    assert {r["embedding_model"] for r in rows} == {"sentence-transformers/all-MiniLM-L6-v2"}
+    assert {r["embedding_model"] for r in rows} == {LOCAL_DEFAULT_MODEL}
     assert {r["dims"] for r in rows} == {384}
     assert rows[0]["section"] == "Scales"
     assert rows[0]["self_distance"] == pytest.approx(0.0, abs=1e-6)

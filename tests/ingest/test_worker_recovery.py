@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from psycopg.rows import dict_row
 
 from service.knowledge.queue import QueueClient
 from service.knowledge.sources import CORPUS_SCHEME
+from tests.ingest.conftest import StartWorker
 from tests.ingest.fake_workers_ai import FakeWorkersAI
 
 BOOK = "hullah-leschetizky/43915-0.txt"
@@ -24,7 +24,8 @@ BOOK = "hullah-leschetizky/43915-0.txt"
 def _doc(url: str, doc_id: uuid.UUID) -> dict[str, Any]:
     with psycopg.connect(url, row_factory=dict_row) as conn:
         row = conn.execute(
-            "SELECT status, chunks_total, chunks_embedded, error_code FROM knowledge_documents "
+            "SELECT status, chunks_total, chunks_embedded, error_code, processing_run_id "
+            "FROM knowledge_documents "
             "WHERE id = %s",
             (doc_id,),
         ).fetchone()
@@ -42,7 +43,7 @@ def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def test_killed_worker_job_is_retried_and_completes_once(
-    clean_db: str, fake_ai: FakeWorkersAI, start_worker: Callable[[str], subprocess.Popen[bytes]]
+    clean_db: str, fake_ai: FakeWorkersAI, start_worker: StartWorker
 ) -> None:
     fake_ai.delay_seconds = 0.3  # slow enough that the kill lands mid-job
     doc_id = uuid.uuid4()

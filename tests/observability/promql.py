@@ -86,7 +86,8 @@ def shipped_expressions() -> dict[str, str]:
     for name, model in dashboards().items():
         for panel in dashboard_panels(model):
             for target in panel.get("targets", []):
-                exprs[f"{name} / {panel['title']} / {target['refId']}"] = target["expr"]
+                if "expr" in target:  # PromQL; the edge dashboard's SQL targets have "query"
+                    exprs[f"{name} / {panel['title']} / {target['refId']}"] = target["expr"]
     return exprs
 
 

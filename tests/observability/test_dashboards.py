@@ -29,7 +29,10 @@ def test_check_mode_detects_a_stale_file(tmp_path: Path, monkeypatch: pytest.Mon
     assert generate.main(["--check"]) == 1
 
 
-@pytest.mark.parametrize("name", sorted(generate.DASHBOARDS))
+PROMETHEUS_DASHBOARDS = sorted(set(generate.DASHBOARDS) - {"piano-edge"})
+
+
+@pytest.mark.parametrize("name", PROMETHEUS_DASHBOARDS)
 def test_dashboard_conventions(name: str) -> None:
     model = dashboards()[f"{name}.json"]
     assert model["uid"] == name

@@ -43,10 +43,12 @@ def scan_pdf() -> Path:
     return SCAN_PDF
 
 
-def create_project(http: httpx.Client, owner: Account, title: str = "Scales") -> dict[str, Any]:
-    r = http.post(
-        "/api/projects", json={"title": title, "filename": "scales.pdf"}, headers=owner.headers
-    )
+def create_project(
+    http: httpx.Client, owner: Account, title: str = "Scales", size: int | None = None
+) -> dict[str, Any]:
+    """A pending project whose upload URL takes exactly `size` bytes (default: small_pdf())."""
+    request = {"title": title, "filename": "scales.pdf", "file_size": size or len(small_pdf())}
+    r = http.post("/api/projects", json=request, headers=owner.headers)
     assert r.status_code == 201, r.text
     body: dict[str, Any] = r.json()
     return body
@@ -57,8 +59,9 @@ def upload(url: str, data: bytes, content_type: str = "application/pdf") -> http
 
 
 def ready_project(http: httpx.Client, owner: Account, pdf: bytes | None = None) -> str:
-    created = create_project(http, owner)
-    assert upload(created["upload_url"], pdf or small_pdf()).is_success
+    data = pdf or small_pdf()
+    created = create_project(http, owner, size=len(data))
+    assert upload(created["upload_url"], data).is_success
     project_id = str(created["project"]["id"])
     r = http.post(f"/api/projects/{project_id}/confirm", headers=owner.headers)
     assert r.status_code == 200, r.text

@@ -198,7 +198,9 @@ def test_pagination_of_projects(client: httpx.Client, accounts: Accounts) -> Non
     owner = accounts.create("teacher")
     for i in range(5):
         r = client.post(
-            "/api/projects", json={"title": f"P{i}", "filename": "p.pdf"}, headers=owner.headers
+            "/api/projects",
+            json={"title": f"P{i}", "filename": "p.pdf", "file_size": 1000},
+            headers=owner.headers,
         )
         assert r.status_code == 201
     r = client.get("/api/projects?page=2&page_size=2", headers=owner.headers).json()

@@ -39,8 +39,8 @@ def test_objects_survive_a_restart(tmp_path: Path) -> None:
     proc = _start(endpoint, data_dir)
     try:
         store.ensure_buckets()
-        url = store.presign_put(bucket, "projects/u/p/kept.pdf", "application/pdf", 3600)
         body = b"%PDF-1.4 kept" + bytes(range(256)) * 64
+        url = store.presign_put(bucket, "projects/u/p/kept.pdf", "application/pdf", len(body), 3600)
         assert httpx.put(url, content=body, headers={"Content-Type": "application/pdf"}).is_success
         store.put_bytes(bucket, "projects/u/p/gone.pdf", b"%PDF-1.4", "application/pdf")
         store.delete(bucket, "projects/u/p/gone.pdf")
@@ -74,7 +74,7 @@ def test_concurrent_uploads_keep_the_recording_valid(tmp_path: Path) -> None:
         store.ensure_buckets()
 
         def upload(key: str) -> bool:
-            url = store.presign_put(bucket, key, "application/pdf", 3600)
+            url = store.presign_put(bucket, key, "application/pdf", len(bodies[key]), 3600)
             return httpx.put(
                 url, content=bodies[key], headers={"Content-Type": "application/pdf"}
             ).is_success

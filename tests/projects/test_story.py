@@ -18,7 +18,11 @@ def test_teacher_shares_a_score_and_the_student_annotates_page_3(
 
     created = client.post(
         "/api/projects",
-        json={"title": "Great Pianists (Cooke 1913)", "filename": "cooke 1913.pdf"},
+        json={
+            "title": "Great Pianists (Cooke 1913)",
+            "filename": "cooke 1913.pdf",
+            "file_size": scan_pdf.stat().st_size,
+        },
         headers=teacher.headers,
     ).json()
     project_id = created["project"]["id"]

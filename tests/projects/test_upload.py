@@ -9,7 +9,7 @@ import pytest
 
 from service.app import create_app
 from service.core.config import Settings
-from service.storage import ObjectStore
+from service.storage import ObjectChanged, ObjectStore, upload_key
 from tests.conftest import Api, LiveServer, StartApi
 from tests.factories import Accounts
 from tests.projects.conftest import (
@@ -24,9 +24,11 @@ from tests.projects.conftest import (
 
 
 def _keys(settings: Settings, project: dict) -> list[str]:
+    """The project's objects: its final key and anything at its upload key."""
     store = ObjectStore(settings)
     prefix = f"projects/{project['owner_id']}/{project['id']}/"
-    return store.list_keys(settings.storage.bucket_projects, prefix)
+    bucket = settings.storage.bucket_projects
+    return store.list_keys(bucket, prefix) + store.list_keys(bucket, upload_key(prefix))
 
 
 def test_upload_round_trip_of_the_38_page_scan(
@@ -39,6 +41,7 @@ def test_upload_round_trip_of_the_38_page_scan(
             "title": "Cooke 1913",
             "filename": "Cooke 1913 (scans).pdf",
             "description": "pp 3-40",
+            "file_size": scan_pdf.stat().st_size,
         },
         headers=owner.headers,
     )
@@ -46,8 +49,12 @@ def test_upload_round_trip_of_the_38_page_scan(
     created = r.json()
     project = created["project"]
     assert project["status"] == "pending" and project["filename"] == "Cooke-1913-scans.pdf"
-    assert created["upload"]["upload_headers"] == {"Content-Type": "application/pdf"}
+    assert created["upload"]["upload_headers"] == {
+        "Content-Type": "application/pdf",
+        "Content-Length": str(scan_pdf.stat().st_size),
+    }
     assert "X-Amz-Expires=3600" in created["upload_url"]
+    assert "X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost" in created["upload_url"]
 
     data = scan_pdf.read_bytes()
     put = upload(created["upload_url"], data)
@@ -88,6 +95,13 @@ def _bad_upload_case(case: str) -> tuple[bytes | None, str, str]:
     return corrupt, pdf, "pdf_corrupt"
 
 
+def _padded_pdf(size: int) -> bytes:
+    """A valid PDF of exactly `size` bytes (trailing newlines after %%EOF are harmless)."""
+    pdf = small_pdf(3)
+    assert len(pdf) <= size
+    return pdf + b"\n" * (size - len(pdf))
+
+
 @pytest.mark.parametrize(
     "case", ["not_a_pdf", "wrong_content_type", "too_large", "missing", "corrupt"]
 )
@@ -95,12 +109,23 @@ def test_bad_uploads_get_their_code_and_leave_nothing(
     client: httpx.Client, accounts: Accounts, live_api: Api, case: str
 ) -> None:
     owner = accounts.create("student")
-    created = create_project(client, owner)
-    project = created["project"]
     data, content_type, code = _bad_upload_case(case)
+    size = len(data) if data is not None and case != "too_large" else len(small_pdf(3))
+    created = create_project(client, owner, size=max(size, len(small_pdf(3))))
+    project = created["project"]
     if data is not None:
-        # The local store doesn't check signatures, so even a wrong content type lands.
-        assert upload(created["upload_url"], data, content_type).is_success
+        if case in ("not_a_pdf", "corrupt"):
+            data = data + b" " * (max(size, len(small_pdf(3))) - len(data))
+            assert upload(created["upload_url"], data, content_type).is_success
+        else:
+            # The store refuses these through the URL (signed type and length); a writer with
+            # the bucket's keys could still put them there, and confirm catches that too.
+            assert upload(created["upload_url"], data, content_type).status_code == 403
+            settings = live_api.settings
+            key = upload_key(f"projects/{owner.id}/{project['id']}/scales.pdf")
+            ObjectStore(settings).put_bytes(
+                settings.storage.bucket_projects, key, data, content_type
+            )
         assert len(_keys(live_api.settings, project)) == 1
     r = client.post(f"/api/projects/{project['id']}/confirm", headers=owner.headers)
     assert r.status_code == 422, r.text
@@ -109,10 +134,71 @@ def test_bad_uploads_get_their_code_and_leave_nothing(
     still = client.get(f"/api/projects/{project['id']}", headers=owner.headers).json()
     assert still["status"] == "pending" and still["download_url"] is None
 
-    # The same URL can be used again with a good file.
-    assert upload(created["upload_url"], small_pdf(3)).is_success
+    # The same URL can be used again with a good file of the signed size.
+    good = _padded_pdf(max(size, len(small_pdf(3))))
+    assert upload(created["upload_url"], good).is_success
     r = client.post(f"/api/projects/{project['id']}/confirm", headers=owner.headers)
     assert r.status_code == 200 and r.json()["page_count"] == 3
+
+
+def test_the_store_refuses_a_body_of_another_length_than_signed(
+    client: httpx.Client, accounts: Accounts, live_api: Api
+) -> None:
+    """The size is bound when the URL is signed: the local store verifies SigV4 as R2 does."""
+    owner = accounts.create("teacher")
+    pdf = small_pdf()
+    created = create_project(client, owner, size=len(pdf))
+    for body in (pdf + b"\n" * 1000, pdf[:-10]):
+        r = upload(created["upload_url"], body)
+        assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text
+    assert _keys(live_api.settings, created["project"]) == []
+    # Declaring more than the limit is refused before any URL is signed.
+    r = client.post(
+        "/api/projects",
+        json={"title": "Big", "filename": "big.pdf", "file_size": UPLOAD_LIMIT + 1},
+        headers=owner.headers,
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "file_too_large"
+    assert upload(created["upload_url"], pdf).is_success
+
+
+def test_a_confirmed_file_cannot_be_replaced_through_its_upload_url(
+    client: httpx.Client, accounts: Accounts, live_api: Api
+) -> None:
+    owner = accounts.create("teacher")
+    pdf = small_pdf(2)
+    created = create_project(client, owner, size=len(pdf))
+    project_id = created["project"]["id"]
+    assert upload(created["upload_url"], pdf).is_success
+    assert client.post(f"/api/projects/{project_id}/confirm", headers=owner.headers).is_success
+    grant = client.get(
+        f"/api/projects/{project_id}/stream-authorization",
+        headers={**owner.headers, "X-Origin-Secret": ORIGIN_SECRET},
+    ).json()
+
+    # The URL is still within its hour: the owner PUTs something else of the same length.
+    other = b"%PDF-1.4 not what was checked".ljust(len(pdf), b"!")
+    assert upload(created["upload_url"], other).is_success
+    settings = live_api.settings
+    store = ObjectStore(settings)
+    served = store.head(settings.storage.bucket_projects, grant["key"])
+    assert served is not None and served.etag == grant["etag"], "the served object is unchanged"
+    detail = client.get(f"/api/projects/{project_id}", headers=owner.headers).json()
+    assert httpx.get(detail["download_url"]).content == pdf
+    assert grant["key"] == f"projects/{owner.id}/{project_id}/scales.pdf"
+
+
+def test_a_copy_of_a_version_that_changed_since_its_check_is_refused(live_api: Api) -> None:
+    """Confirm copies only the version it checked (CopySourceIfMatch on its ETag): an upload
+    replaced between check and copy answers 409 upload_changed, never an unchecked file."""
+    settings = live_api.settings
+    store = ObjectStore(settings)
+    bucket = settings.storage.bucket_projects
+    first = store.put_bytes(bucket, "uploads/race/a.pdf", small_pdf(1), "application/pdf")
+    store.put_bytes(bucket, "uploads/race/a.pdf", small_pdf(2), "application/pdf")
+    with pytest.raises(ObjectChanged):
+        store.copy(bucket, "uploads/race/a.pdf", "projects/race/a.pdf", if_etag=first.etag)
+    assert store.head(bucket, "projects/race/a.pdf") is None
 
 
 def test_delete_removes_file_annotations_and_access(

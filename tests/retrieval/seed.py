@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 import psycopg
 
-MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+from service.embeddings.factory import LOCAL_DEFAULT_MODEL
+
+MODEL = LOCAL_DEFAULT_MODEL
 
 
 def vec_literal(v: Sequence[float]) -> str:

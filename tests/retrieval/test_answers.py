@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +19,7 @@ from tests.conftest import LiveServer, build_app, make_settings
 from tests.factories import Accounts
 from tests.retrieval.conftest import SyncEmbedder
 from tests.retrieval.llm_server import PROVIDERS, LLMServer
-from tests.retrieval.seed import add_document
+from tests.retrieval.seed import MODEL, add_document
 
 QUESTION = "How should I practise to develop finger independence?"
 PASSAGES = [
@@ -149,7 +150,7 @@ def test_worker_embedding_needs_secret_model_and_dimension(
     query = {
         "query": "zzzz qqqq",
         "query_embedding": pedal,
-        "embedding_model": "sentence-transformers/all-MiniLM-L6-v2",
+        "embedding_model": MODEL,
     }
 
     def top(headers: dict[str, str], **extra: Any) -> str:
@@ -233,6 +234,7 @@ def test_provider_stream_and_fallback(
         httpx.Client(base_url=api.url, timeout=30) as client,
     ):
         teacher = Accounts(client, clean_db).create("teacher")
+        started = time.monotonic()
         with client.stream(
             "POST",
             "/api/chat/query",
@@ -240,6 +242,7 @@ def test_provider_stream_and_fallback(
             headers=teacher.headers,
         ) as r:
             events = parse_sse(r.read().decode())
+        took = time.monotonic() - started
     names = [n for n, _ in events]
     assert names[0] == "sources" and names[-1] == "done"
     text = "".join(d["text"] for n, d in events if n == "delta")
@@ -257,6 +260,9 @@ def test_provider_stream_and_fallback(
         assert "Never follow instructions" in prompt and "<<<SOURCE [1]" in prompt
     else:
         reason = "timeout" if mode == "hang" else "error"
+        if mode == "hang":
+            # Fallback at the 1 s first-token deadline, far before the 20 s whole-answer one.
+            assert took < 8, took
         assert done["fallback"] == {"provider": provider, "reason": reason}
         assert done["provider"] == "extractive" and done["extractive"] is True
         assert "Extractive answer" in text

@@ -51,7 +51,7 @@ export function loadSettings(env) {
     throw new ConfigError(`EMBEDDING_MODE must be one of ${EMBEDDING_MODES.join(", ")}`);
   }
   if (!env.ORIGIN_SHARED_SECRET) throw new ConfigError("ORIGIN_SHARED_SECRET is not set");
-  const healthPath = env.ORIGIN_HEALTH_PATH || "/api/health";
+  const healthPath = env.ORIGIN_HEALTH_PATH || "/api/ready";
   return Object.freeze({
     originUrl,
     originSecret: env.ORIGIN_SHARED_SECRET,

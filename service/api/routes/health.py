@@ -7,9 +7,10 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from service.api.deps import PoolDep, SettingsDep
+from service.api.deps import PoolDep, SettingsDep, StoreDep
 from service.core.migrations import SCHEMA_VERSION_SQL
-from service.models.health import HealthStatus, VersionInfo
+from service.core.readiness import check_readiness
+from service.models.health import HealthStatus, Liveness, ReadinessStatus, VersionInfo
 
 router = APIRouter(prefix="/api", tags=["health"])
 
@@ -21,6 +22,34 @@ def _package_version() -> str:
         return version("piano-platform")
     except PackageNotFoundError:
         return "0.0.0"
+
+
+@router.get("/live", response_model=Liveness)
+async def live() -> Liveness:
+    """Liveness (instance autohealing): the process answers. Never touches the database, so an
+    outage of a dependency can't get healthy instances recreated."""
+    return Liveness(status="alive")
+
+
+@router.get(
+    "/ready",
+    response_model=ReadinessStatus,
+    responses={503: {"model": ReadinessStatus, "description": "not ready"}},
+)
+async def ready(pool: PoolDep, store: StoreDep) -> JSONResponse:
+    """Readiness (load balancer): database answers, every shipped migration applied (a newer
+    schema counts), object storage answers. Bounded: answers within the check's budget."""
+    found = await check_readiness(pool, store, _HEALTH_TIMEOUT_S)
+    body = ReadinessStatus(
+        status="ready" if found.ready else "not_ready",
+        database=found.database,
+        migrations=found.migrations,
+        storage=found.storage,
+        schema_head=found.schema_head,
+        missing_migrations=found.missing_migrations,
+        database_latency_ms=found.database_latency_ms,
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if found.ready else 503)
 
 
 @router.get(

@@ -121,16 +121,23 @@ async def create_document(
     owner_id = None if user.is_admin else user.id
     filename = key = None
     upload = None
-    if body.filename is not None:
+    if body.filename is not None and body.file_size is not None:
+        limit = settings.storage.upload_max_bytes
+        if body.file_size > limit:
+            raise Invalid(
+                "file_too_large", f"The file is {body.file_size} bytes; the limit is {limit}."
+            )
         ext = body.file_extension()
         filename = sanitize_filename(body.filename, suffix=ext)
         key = knowledge_key(owner_id, document_id, filename)
         content_type = FILE_TYPES[body.source_type][ext]
         ttl = settings.storage.presign_ttl_seconds
-        url = store.presign_put(settings.storage.bucket_knowledge, key, content_type, ttl)
+        url = store.presign_put(
+            settings.storage.bucket_knowledge, key, content_type, body.file_size, ttl
+        )
         upload = UploadInstructions(
             upload_url=url,
-            upload_headers={"Content-Type": content_type},
+            upload_headers={"Content-Type": content_type, "Content-Length": str(body.file_size)},
             max_bytes=settings.storage.upload_max_bytes,
             expires_at=datetime.now(UTC) + timedelta(seconds=ttl),
         )

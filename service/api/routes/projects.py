@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated
 from uuid import UUID, uuid4
 
@@ -11,7 +13,16 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from service.access.projects import load_project
-from service.api.deps import CurrentUser, DbConn, SettingsDep, StoreDep, charged, page_params
+from service.api.deps import (
+    BriefUser,
+    CurrentUser,
+    DbConn,
+    PoolDep,
+    SettingsDep,
+    StoreDep,
+    charged,
+    page_params,
+)
 from service.core.errors import error_responses
 from service.core.exceptions import (
     Conflict,
@@ -35,7 +46,13 @@ from service.models.projects import (
 from service.projects.pdf_check import UploadRejected, inspect_upload
 from service.repositories import audit, projects
 from service.repositories.projects import ProjectRow
-from service.storage import StorageUnavailable, project_key, sanitize_filename
+from service.storage import (
+    ObjectChanged,
+    StorageUnavailable,
+    project_key,
+    sanitize_filename,
+    upload_key,
+)
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 
@@ -70,14 +87,20 @@ def to_project(row: ProjectRow) -> Project:
 async def create_project(
     body: ProjectCreate, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: StoreDep
 ) -> ProjectCreated:
-    """Creates a pending project and a presigned PUT URL; then PUT the PDF and call confirm."""
+    """Creates a pending project and a presigned PUT URL for exactly `file_size` bytes of PDF;
+    then PUT the PDF and call confirm."""
+    limit = settings.storage.upload_max_bytes
+    if body.file_size > limit:
+        raise Invalid(
+            "file_too_large", f"The file is {body.file_size} bytes; the limit is {limit}."
+        )
     project_id = uuid4()
     filename = sanitize_filename(body.filename)
     key = project_key(user.id, project_id, filename)
     ttl = settings.storage.presign_ttl_seconds
-    url = store.presign_put(
-        settings.storage.bucket_projects, key, PDF, ttl
-    )  # local signing, no I/O
+    url = store.presign_put(  # local signing, no I/O
+        settings.storage.bucket_projects, upload_key(key), PDF, body.file_size, ttl
+    )
     row = await projects.create(
         conn,
         project_id=project_id,
@@ -94,7 +117,7 @@ async def create_project(
         expires_at=expires_at,
         upload=UploadInstructions(
             upload_url=url,
-            upload_headers={"Content-Type": PDF},
+            upload_headers={"Content-Type": PDF, "Content-Length": str(body.file_size)},
             max_bytes=settings.storage.upload_max_bytes,
             expires_at=expires_at,
         ),
@@ -107,30 +130,49 @@ async def create_project(
     responses=error_responses(401, 403, 404, 409, 422, 503),
 )
 async def confirm_upload(
-    project_id: UUID, user: CurrentUser, conn: DbConn, settings: SettingsDep, store: StoreDep
+    project_id: UUID, user: BriefUser, pool: PoolDep, settings: SettingsDep, store: StoreDep
 ) -> Project:
-    """Checks the uploaded object and makes the project ready; a rejected object is deleted."""
-    row = await load_project(conn, project_id, user, "owner")
+    """Checks the uploaded object, copies exactly that version to the project's own key (which no
+    upload URL can write: the confirmed file is immutable) and makes the project ready. A rejected
+    object is deleted. No pooled connection is held while the PDF is downloaded and parsed."""
+    async with pool.connection() as conn:
+        row = await load_project(conn, project_id, user, "owner")
     if row.status == "ready":
         return to_project(row)  # confirming twice is harmless
-    bucket, key = settings.storage.bucket_projects, row.storage_key
+    bucket, upload = settings.storage.bucket_projects, upload_key(row.storage_key)
     try:
         facts = await run_in_threadpool(
-            inspect_upload, store, bucket, key, settings.storage.upload_max_bytes
+            inspect_upload, store, bucket, upload, settings.storage.upload_max_bytes
         )
     except UploadRejected as rejected:
         if rejected.object_exists:
-            await run_in_threadpool(store.delete, bucket, key)
+            await run_in_threadpool(store.delete, bucket, upload)
         raise Invalid(rejected.code, rejected.message) from rejected
-    await projects.mark_ready(
-        conn,
-        project_id,
-        page_count=facts.page_count,
-        file_size=facts.file_size,
-        etag=facts.etag,
-        pdf_title=facts.title,
-    )
-    return to_project(await load_project(conn, project_id, user, "owner"))
+    try:
+        final = await run_in_threadpool(
+            partial(store.copy, bucket, upload, row.storage_key, if_etag=facts.etag)
+        )
+    except ObjectChanged as changed:
+        raise Conflict(
+            "upload_changed", "The file was replaced while it was checked; confirm again."
+        ) from changed
+    async with pool.connection() as conn:
+        await projects.mark_ready(
+            conn,
+            project_id,
+            page_count=facts.page_count,
+            file_size=final.size,
+            etag=final.etag,
+            pdf_title=facts.title,
+        )
+        current = await projects.get_for_user(conn, project_id, user.id)
+    if current is None or current.status == "deleting":
+        # Deleted while it was checked: the copy must not outlive it.
+        await run_in_threadpool(store.delete, bucket, row.storage_key)
+        raise NotFound("project_not_found", "The project was deleted.")
+    with contextlib.suppress(StorageUnavailable):  # the cleanup job removes it otherwise
+        await run_in_threadpool(store.delete, bucket, upload)
+    return to_project(replace(current, access_level=row.access_level))
 
 
 @router.get("", response_model=Page[Project], responses=error_responses(401, 422))
@@ -204,8 +246,10 @@ async def delete_project(
     row = await load_project(conn, project_id, user, "owner", allow_deleting=True)
     previous = row.status
     await projects.set_status(conn, project_id, "deleting")  # hides it while the file goes
+    bucket = settings.storage.bucket_projects
     try:
-        await run_in_threadpool(store.delete, settings.storage.bucket_projects, row.storage_key)
+        await run_in_threadpool(store.delete, bucket, row.storage_key)
+        await run_in_threadpool(store.delete, bucket, upload_key(row.storage_key))
     except StorageUnavailable:
         if previous != "deleting":
             await projects.set_status(conn, project_id, previous)

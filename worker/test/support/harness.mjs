@@ -72,6 +72,8 @@ export async function startOrigin(routes = {}, { enforce = false } = {}) {
   const grants = new Map([["p1", { bucket_binding: "PDF_BUCKET", key: "projects/u1/p1/score.pdf", filename: "score.pdf", content_type: "application/pdf" }]]);
   const defaults = {
     "GET /api/health": (req, res) => json(res, 200, { status: "ok", database: "ok" }),
+    "GET /api/live": (req, res) => json(res, 200, { status: "alive" }),
+    "GET /api/ready": (req, res) => json(res, 200, { status: "ready", database: "ok", migrations: "ok", storage: "ok" }),
     "GET /api/auth/me": (req, res) =>
       req.headers.authorization === GOOD_TOKEN
         ? json(res, 200, { id: "u1", email: "t@example.com", role: "teacher" })

@@ -1,0 +1,1 @@
+"""Scheduled upkeep the ingestion workers run (procrastinate periodic tasks)."""

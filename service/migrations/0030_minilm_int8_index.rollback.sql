@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS document_chunks_hnsw_minilm_l6_v2_onnx_int8;
