@@ -24,7 +24,9 @@ Each format was checked against the provider's published reference (what was che
   `tools: [{name, description, parameters}]` and streams `tool_calls` at the top level: `{id,
   type, index, function: {name}}`, then `{index, function: {arguments: <fragment>}}`, then an
   all-null finalisation entry.
-  https://developers.cloudflare.com/workers-ai/configuration/function-calling/ and Cloudflare's
+  https://developers.cloudflare.com/workers-ai/configuration/function-calling/ (the default
+  model's page, https://developers.cloudflare.com/ai/models/@cf/meta/llama-4-scout-17b-16e-instruct/,
+  lists "Function calling: Yes") and Cloudflare's
   own stream parser, https://github.com/cloudflare/ai/blob/main/packages/workers-ai-provider/src/streaming.ts
   (emitToolCallDeltas, isNullFinalizationChunk)
 - Workers AI's bge-reranker (a model name containing "reranker"): `{"result": {"response":

@@ -15,7 +15,8 @@ from service.providers.retry import RetryPolicy
 class WorkersAIProvider(HttpLLM):
     """`stream: true` answers SSE `data: {"response": ...}` chunks, ended by `data: [DONE]`.
 
-    Function calling (models marked "function calling" in the catalogue) takes `tools` as
+    Function calling (models marked "Function calling: Yes" in the catalogue, the default
+    @cf/meta/llama-4-scout-17b-16e-instruct among them) takes `tools` as
     `{name, description, parameters}` and streams calls in a top-level `tool_calls` list,
     OpenAI-style fragments by `index`, closed by an all-null entry that carries nothing. Some
     models answer in the OpenAI chunk shape (`choices[].delta`) instead; both are read."""
