@@ -2,7 +2,7 @@
 
 `events()` yields, as things happen: `tool_call`, `tool_result` (and `sources` after each search
 that found passages), `delta`*, `citation`*, then `done` (or `error`). It is bounded: at most
-`max_tool_rounds` model turns that call tools, then one turn without tools, all inside one
+`max_tool_rounds` model turns that call tools, then one that may not, all inside one
 deadline. Tool failures and invalid arguments go back to the model as results; a model that
 fails or runs out of time is replaced by the offline answer over what the tools found.
 """
@@ -198,11 +198,11 @@ class Tutor:
         system = system_prompt(run.context)
         max_rounds = self.settings.tutor.max_tool_rounds
         for round_no in range(max_rounds + 1):
-            # The last turn has no tools: the model must answer with what it has.
-            tools = SPECS if round_no < max_rounds else ()
+            # The last turn may not call tools: the model must answer with what it has.
+            may_call = round_no < max_rounds
             text: list[str] = []
             calls: list[ToolCall] = []
-            request = ChatRequest(system, messages, tools)
+            request = ChatRequest(system, messages, SPECS, "auto" if may_call else "none")
             turn = bounded(
                 provider.turn(request),
                 deadline=deadline,
@@ -214,7 +214,7 @@ class Tutor:
                     ev = emit(item.text)
                     if ev:
                         yield ev
-                elif tools:
+                elif may_call:
                     calls.append(item)
             if not calls:
                 return

@@ -78,6 +78,9 @@ class AnthropicProvider(HttpLLM):
                 {"name": t.name, "description": t.description, "input_schema": t.parameters}
                 for t in request.tools
             ]
+            # Dropping `tools` instead would leave tool_use blocks in the history without
+            # their definitions, which the API answers with empty content.
+            body["tool_choice"] = {"type": request.tool_choice}
         return body
 
     def decode(self, event: str | None, payload: Any) -> Iterator[StreamEvent]:

@@ -18,7 +18,7 @@ import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import httpx
 
@@ -97,6 +97,9 @@ class ChatRequest:
     system: str
     messages: Sequence[Turn]
     tools: Sequence[ToolSpec] = ()
+    # "none": the tools stay declared (the conversation refers to them) but the model must
+    # answer in words; the loop's last turn.
+    tool_choice: Literal["auto", "none"] = "auto"
 
 
 @dataclass(frozen=True)

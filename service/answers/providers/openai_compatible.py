@@ -100,6 +100,7 @@ class OpenAICompatibleProvider(HttpLLM):
         body = {"model": self.model, "messages": openai_messages(request), **self.sampling()}
         if request.tools:
             body["tools"] = openai_tools(tuple(request.tools))
+            body["tool_choice"] = request.tool_choice
         return body
 
     def decode(self, event: str | None, payload: Any) -> Iterator[StreamEvent]:

@@ -32,7 +32,9 @@ class WorkersAIProvider(HttpLLM):
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         body = {"messages": openai_messages(request), **self.sampling()}
-        if request.tools:
+        # Its function calling documents no `tool_choice`: a turn that must not call tools is
+        # sent without them (the `role: tool` history needs no definitions here).
+        if request.tools and request.tool_choice == "auto":
             body["tools"] = [
                 {"name": t.name, "description": t.description, "parameters": t.parameters}
                 for t in request.tools
