@@ -73,6 +73,7 @@ class _Run:
     """What one answer has gathered so far."""
 
     ctx: ToolContext
+    deadline: float  # event-loop time by which the whole answer must be out
     context: dict[str, Any] | None = None
     analyses: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -110,7 +111,17 @@ class Tutor:
         arguments = _arguments_json(call.arguments)
         yield "tool_call", {"id": call.id, "name": call.name, "arguments": arguments}
         before = len(run.ctx.book.hits)
-        result = await run_tool(run.ctx, call.name, call.arguments)
+        remaining = run.deadline - asyncio.get_running_loop().time()
+        try:
+            # A tool past the answer's deadline is cut off like a failed one: the model (or the
+            # offline answer) goes on with what the other tools found.
+            result = await asyncio.wait_for(
+                run_tool(run.ctx, call.name, call.arguments), max(remaining, 0.001)
+            )
+        except TimeoutError:
+            result = ToolResult(
+                "error", f"{call.name}: timed out", {"error": "The tool ran out of time."}
+            )
         self.hooks.on_tool(call.name if call.name in _KNOWN else "unknown", result.outcome)
         self._remember(run, call, result)
         run.calls.append(
@@ -244,7 +255,7 @@ class Tutor:
                 {"code": "tutor_failed", "message": f"Setup failed: {type(exc).__name__}"},
             )
             return
-        run = _Run(ToolContext(self.pool, self.engine, inp.user_id, inp.role, scope))
+        run = _Run(ToolContext(self.pool, self.engine, inp.user_id, inp.role, scope), deadline)
         # Personalisation: the caller's own context is in the prompt from the first turn.
         run.context = own.model_dump(mode="json", exclude={"updated_at", "user_id"})
         book = run.ctx.book

@@ -198,3 +198,26 @@ def test_the_tutor_bucket_limits_each_user_with_429_and_retry_after(
         # Per user: another student still has their own budget; other routes are not charged.
         assert ask(api, bob, "What is legato?").status == 200
         assert api.get("/api/v1/chat/sessions", headers=alice.headers).status_code == 200
+
+
+def test_tools_past_the_deadline_are_cut_off_and_the_answer_still_comes(
+    start_api: StartApi, api_settings: ApiSettings, live_api: Api, accounts: Accounts
+) -> None:
+    hurried = start_api(
+        api_settings(
+            tutor_deadline_seconds=0.001,
+            llm_provider="extractive",
+            jwt_private_key_file=live_api.settings.signing_key_path,
+        ),
+        embedder=HashEmbedder(),
+    )
+    student = accounts.create("student")
+    with httpx.Client(base_url=hurried.url, timeout=60) as api:
+        s = ask(api, student, "How was my last take?")
+    results = {r["name"]: r for r in s.named("tool_result")}
+    # The search (an embedding and two index scans) can't finish in a millisecond; a quick
+    # lookup may slip in before the timer, so only failures are checked for their cause.
+    assert results["search_knowledge_base"]["outcome"] == "error"
+    assert all(r["summary"].endswith("timed out") for r in results.values() if r["outcome"] != "ok")
+    assert s.done["provider"] == "offline" and s.data_lines[-1] == "[DONE]"
+    assert "no language model wrote it" in s.text
