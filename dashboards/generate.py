@@ -499,6 +499,42 @@ def rag_performance() -> dash.Dashboard:
                 stacked=True,
             )
         )
+        .with_row(dash.Row("Practice tutor tools"))
+        .with_panel(
+            graph(
+                "Tutor tool calls by tool and outcome",
+                per("tool, outcome", rate, "tutor_tool_calls_total"),
+                unit="reqps",
+                stacked=True,
+            )
+        )
+        .with_panel(
+            graph(
+                "Tutor tool error ratio",
+                [(ratio("tutor_tool_calls_total", 'outcome="error"'), "failed in the tool")],
+                unit="percentunit",
+                limit=ALERTS.tutor_tool_error_ratio_max,
+                description="Failures inside a tool. not_found, not_ready and invalid_arguments "
+                "are answers the model reads, not errors.",
+            )
+        )
+        .with_panel(
+            graph(
+                "Tool rounds per answer (P50 / P95)",
+                [
+                    (quantile(0.5, "tutor_tool_rounds"), "P50"),
+                    (quantile(0.95, "tutor_tool_rounds"), "P95"),
+                ],
+                unit="short",
+            )
+        )
+        .with_panel(
+            graph(
+                "Tutor model turns failed, by provider",
+                per("provider, reason", rate, "tutor_provider_tool_call_errors_total"),
+                unit="reqps",
+            )
+        )
     )
 
 

@@ -119,6 +119,7 @@ class AlertThresholds:
     rag_slow_burn: float
     llm_error_ratio_max: float
     llm_fallback_ratio_max: float
+    tutor_tool_error_ratio_max: float
     ingestion_oldest_job_max_seconds: float
     ingestion_failure_ratio_max: float
     cache_hit_ratio_min: float

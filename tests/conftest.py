@@ -80,6 +80,7 @@ def make_settings(db_url: str, local_dir: Path, **overrides: object) -> Settings
         # test makes from one address; tests/abuse sets them low where the limit is the subject.
         "rate_limit_api": "100000/hour",
         "rate_limit_rag": "10000/minute",
+        "rate_limit_tutor": "10000/minute",
         "rate_limit_uploads": "10000/hour",
         "rate_limit_login_ip": "100000/minute",
         "rate_limit_login_account": "1000/minute",

@@ -23,7 +23,7 @@ from service.answers.confidence import confidence
 from service.answers.extractive import ExtractiveProvider
 from service.answers.hooks import RagHooks
 from service.answers.prompt import SYSTEM_PROMPT, build_messages
-from service.answers.providers.base import LLMProvider
+from service.answers.providers.base import LLMProvider, bounded
 from service.answers.sources import source_json
 from service.cache.generations import Generations, generations
 from service.cache.layers import RagCache, cache_key, normalise_query
@@ -242,32 +242,13 @@ class RagEngine:
 
     # ---- answering -------------------------------------------------------------------------
 
-    async def _bounded(self, provider: LLMProvider, messages: list[dict[str, str]]):  # type: ignore[no-untyped-def]
+    def _bounded(self, provider: LLMProvider, messages: list[dict[str, str]]) -> AsyncIterator[str]:
         """The provider's deltas, with a first-token timeout and an overall deadline."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.llm.timeout_seconds
-        stream = provider.stream(SYSTEM_PROMPT, messages).__aiter__()
-        first = True
-        try:
-            while True:
-                remaining = deadline - loop.time()
-                if first:
-                    remaining = min(remaining, self.settings.llm.first_token_timeout_seconds)
-                if remaining <= 0:
-                    raise TimeoutError
-                try:
-                    chunk = await asyncio.wait_for(stream.__anext__(), remaining)
-                except StopAsyncIteration:
-                    return
-                first = False
-                yield chunk
-        finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                try:
-                    await aclose()
-                except Exception:  # noqa: S110 - closing a failed stream is best effort
-                    pass
+        return bounded(
+            provider.stream(SYSTEM_PROMPT, messages),
+            deadline=asyncio.get_running_loop().time() + self.settings.llm.timeout_seconds,
+            first_item_timeout=self.settings.llm.first_token_timeout_seconds,
+        )
 
     def _answer_key(self, inp: QueryInput, r: Retrieval) -> str:
         history = hashlib.sha256(repr(list(inp.history)).encode()).hexdigest()[:16]

@@ -34,6 +34,9 @@ def _fence_safe(text: str) -> str:
     return text.replace("<<<", "< < <").replace(">>>", "> > >")
 
 
+fence_safe = _fence_safe  # the tutor fences its context and tool results the same way
+
+
 def user_message(question: str, hits: Sequence[SearchHit]) -> str:
     blocks = []
     for n, hit in enumerate(hits, start=1):

@@ -20,6 +20,7 @@ from service.api.routes import (
     recordings,
     relationships,
     sources,
+    tutor,
     well_known,
 )
 from service.api.routes import annotations as annotation_routes
@@ -42,4 +43,5 @@ ROUTERS: list[APIRouter] = [
     recordings.router,
     practice_context.router,
     feedback.router,
+    tutor.router,
 ]

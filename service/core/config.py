@@ -303,6 +303,17 @@ class RagSettings(Section):
     cold_max_wait_seconds: float = Field(default=1.0, gt=0)
 
 
+class TutorSettings(Section):
+    """The practice tutor's tool loop (POST /api/v1/chat)."""
+
+    env_prefix = "TUTOR_"
+    # Model turns that may call tools before the tutor must answer with what it has.
+    max_tool_rounds: int = Field(default=4, ge=1, le=8)
+    # The whole answer, tools and model turns together; past it the tutor answers from the
+    # results it already has.
+    deadline_seconds: float = Field(default=30.0, gt=0, le=300)
+
+
 class CacheSettings(Section):
     """postgres = UNLOGGED table in the app database (shared, no extra server); memory = per
     process; none = off."""
@@ -510,6 +521,7 @@ class Settings(BaseSettings):
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
+    tutor: TutorSettings = Field(default_factory=TutorSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     recording: RecordingSettings = Field(default_factory=RecordingSettings)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.models.text import FreeText, Line
 
@@ -19,6 +19,14 @@ class QueryRequest(BaseModel):
     # Sent by the edge Worker (with X-Origin-Secret); ignored otherwise.
     query_embedding: list[float] | None = Field(default=None, max_length=4096)
     embedding_model: str | None = Field(default=None, max_length=200)
+
+
+class TutorRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: FreeText = Field(min_length=1, max_length=4000)
+    session_id: UUID | None = Field(
+        default=None, description="Continue this session; a new one is created when left out"
+    )
 
 
 class PageRange(BaseModel):
@@ -75,6 +83,10 @@ class ChatMessage(BaseModel):
     sources: list[dict[str, Any]]
     confidence: str | None
     provider: str | None
+    tool_calls: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The tutor's tool calls for this answer: name, arguments, outcome, summary, ids",
+    )
     created_at: datetime
 
 

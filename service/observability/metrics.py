@@ -115,6 +115,35 @@ LLM_FALLBACKS = Counter(
     ["provider", "reason"],
 )
 
+# --- The practice tutor's tools --------------------------------------------------------------
+TUTOR_TOOLS: tuple[str, ...] = (
+    "search_knowledge_base",
+    "get_user_context",
+    "list_recordings",
+    "get_performance_analysis",
+    "unknown",
+)
+# error = the tool itself failed; the other non-ok outcomes are answers (nothing there, not yet
+# analysed, the model's arguments didn't fit the schema) that the model reads and works with.
+TUTOR_TOOL_OUTCOMES: tuple[str, ...] = (
+    "ok", "not_found", "not_ready", "invalid_arguments", "error",
+)  # fmt: skip
+TUTOR_TOOL_CALLS = Counter(
+    "tutor_tool_calls",
+    "Tutor tool calls by tool and outcome (ok, not_found, not_ready, invalid_arguments, error).",
+    ["tool", "outcome"],
+)
+TUTOR_TOOL_ROUNDS = Histogram(
+    "tutor_tool_rounds",
+    "Model turns that called tools, per tutor answer (0: answered directly or offline).",
+    buckets=(0, 1, 2, 3, 4, 5, 6, 8),
+)
+TUTOR_PROVIDER_ERRORS = Counter(
+    "tutor_provider_tool_call_errors",
+    "Tutor model turns (with tools) that failed, by provider and reason (error, timeout).",
+    ["provider", "reason"],
+)
+
 # --- Embeddings -------------------------------------------------------------------------------
 EMBEDDING_REQUESTS = Counter(
     "embedding_requests",
@@ -268,10 +297,14 @@ def prime_label_sets(
             FEEDBACK_GENERATION_DURATION.labels(mode=mode, outcome=outcome)
     for outcome in ("succeeded", "failed"):
         INGESTION_JOBS.labels(outcome=outcome)
+    for tool in TUTOR_TOOLS:
+        for outcome in TUTOR_TOOL_OUTCOMES:
+            TUTOR_TOOL_CALLS.labels(tool=tool, outcome=outcome)
     for provider in llm_providers:
         for outcome in ("ok", "error"):
             LLM_REQUESTS.labels(provider=provider, outcome=outcome)
         LLM_FALLBACKS.labels(provider=provider, reason="error")
+        TUTOR_PROVIDER_ERRORS.labels(provider=provider, reason="error")
     for provider in embedding_providers:
         for outcome in ("ok", "error"):
             EMBEDDING_REQUESTS.labels(provider=provider, outcome=outcome)

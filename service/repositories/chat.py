@@ -30,8 +30,9 @@ class ListedSession(SessionRow):
 _SESSION = columns(SessionRow)
 _MESSAGE = columns(ChatMessage)
 _INSERT_MESSAGE = sql.SQL(
-    "INSERT INTO chat_messages (session_id, role, content, sources, confidence, provider) "
-    "VALUES (%s, %s, %s, %s, %s, %s) RETURNING {}"
+    "INSERT INTO chat_messages "
+    "(session_id, role, content, sources, confidence, provider, tool_calls) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {}"
 ).format(_MESSAGE)
 
 
@@ -92,9 +93,18 @@ async def add_message(
     sources: list[dict[str, Any]] | None = None,
     confidence: str | None = None,
     provider: str | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> ChatMessage:
     async with conn.transaction():
-        params = (session_id, role, content, Jsonb(sources or []), confidence, provider)
+        params = (
+            session_id,
+            role,
+            content,
+            Jsonb(sources or []),
+            confidence,
+            provider,
+            Jsonb(tool_calls or []),
+        )
         row = await fetch_new(conn, ChatMessage, _INSERT_MESSAGE, params)
         await conn.execute(
             "UPDATE chat_sessions SET updated_at = now() WHERE id = %s", (session_id,)

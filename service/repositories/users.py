@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -9,7 +10,7 @@ from uuid import UUID
 from psycopg import errors, sql
 
 from service.auth.identity import Role
-from service.core.db import Conn, columns, fetch_new, fetch_one
+from service.core.db import Conn, columns, fetch_all, fetch_new, fetch_one
 from service.core.exceptions import Conflict
 
 
@@ -59,6 +60,11 @@ async def get_by_email(conn: Conn, email: str) -> UserRow | None:
 
 async def get_by_id(conn: Conn, user_id: str) -> UserRow | None:
     return await fetch_one(conn, UserRow, _BY_ID, (user_id,))
+
+
+async def get_many(conn: Conn, user_ids: Iterable[UUID]) -> list[UserRow]:
+    query = sql.SQL("SELECT {} FROM users WHERE id = ANY(%s) ORDER BY email").format(_COLUMNS)
+    return await fetch_all(conn, UserRow, query, (list(user_ids),))
 
 
 async def upsert_external(conn: Conn, *, subject: str, email: str, role: str | None) -> UserRow:

@@ -186,3 +186,49 @@ def test_feedback_on_a_take_through_the_edge(stack: LocalStack) -> None:
     assert as_teacher.status_code == 200 and as_teacher.json()["cached"] is True
     bad = httpx.post(f"{edge}/api/v1/feedback/{rid}?refresh=maybe", headers=student, timeout=30)
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
+
+
+def test_the_tutor_streams_an_answer_about_the_last_take_through_the_edge(
+    stack: LocalStack,
+) -> None:
+    """POST /api/v1/chat through workerd: the stream arrives as SSE, the tutor (offline, as
+    `make up` runs) looked at the newest analysed take, and the session keeps the tool calls."""
+    edge = stack.edge
+    student = _login(edge, "student@example.com")
+    data = audio_synth.encode(audio_synth.render(audio_synth.scenario("jittered")), "wav")
+    r = _upload(edge, student, "jittered-take.wav", data)
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    assert _finished(edge, student, rid)["status"] == "completed"
+
+    question = "How did my last recording go, and what should I practise this week?"
+    with httpx.stream(
+        "POST", f"{edge}/api/v1/chat", json={"message": question}, headers=student, timeout=120
+    ) as s:
+        assert s.status_code == 200
+        assert s.headers["content-type"].startswith("text/event-stream")
+        body = s.read().decode()
+    frames = [
+        line[len("data: ") :]
+        for line in body.replace("\r\n", "\n").split("\n")
+        if line.startswith("data: ")
+    ]
+    assert frames[-1] == "[DONE]"
+    events = [json.loads(f) for f in frames[:-1]]
+    calls = [e for e in events if e["type"] == "tool_call"]
+    analysed = [c["arguments"] for c in calls if c["name"] == "get_performance_analysis"]
+    assert analysed == [{"recording_id": rid}]
+    assert {c["name"] for c in calls} >= {"get_performance_analysis", "search_knowledge_base"}
+    text = "".join(e["text"] for e in events if e["type"] == "delta")
+    assert "no language model wrote it" in text and "jittered-take.wav" in text
+    done = events[-1]
+    assert done["type"] == "done" and done["provider"] == "offline"
+    session = httpx.get(
+        f"{edge}/api/v1/chat/sessions/{done['session_id']}", headers=student, timeout=30
+    ).json()
+    assert [m["role"] for m in session["messages"]] == ["user", "assistant"]
+    assert session["messages"][1]["tool_calls"][0]["name"] == "get_user_context"
+    # The edge stops an anonymous caller; the origin answers bad input with its error contract.
+    assert httpx.post(f"{edge}/api/v1/chat", json={"message": "hi"}, timeout=30).status_code == 401
+    bad = httpx.post(f"{edge}/api/v1/chat", json={"message": ""}, headers=student, timeout=30)
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"

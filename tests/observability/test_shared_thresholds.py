@@ -63,6 +63,11 @@ ALERT_THRESHOLDS: dict[str, tuple[str, str, tuple[float, ...]]] = {
         (ALERTS.llm_error_ratio_max,),
     ),
     "LlmFallbackRateHigh": ("job:llm_fallbacks:ratio_5m", ">", (ALERTS.llm_fallback_ratio_max,)),
+    "TutorToolErrors": (
+        "job:tutor_tool_calls:error_ratio_5m",
+        ">",
+        (ALERTS.tutor_tool_error_ratio_max,),
+    ),
     "IngestionQueueStuck": (
         "(ingestion_oldest_job_age_seconds)",
         ">",
@@ -153,6 +158,7 @@ def _dashboard_lines(shared: Objectives) -> dict[tuple[str, str], float]:
         (alerts.rag_slo_error_budget, "piano-rag", [slo_panel]),
         (alerts.llm_error_ratio_max, "piano-rag", ["LLM error ratio by provider"]),
         (alerts.search_recall_min, "piano-rag", ["Live recall@10 against exact search"]),
+        (alerts.tutor_tool_error_ratio_max, "piano-rag", ["Tutor tool error ratio"]),
         (alerts.ingestion_oldest_job_max_seconds, "piano-ingestion", ["Oldest waiting job"]),
         (alerts.ingestion_failure_ratio_max, "piano-ingestion", ["Failure ratio (15m)"]),
         # Dashboard-only highlights, no alert behind them.

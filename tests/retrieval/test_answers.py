@@ -18,7 +18,7 @@ from service.search.query_embedding import QueryEmbedder
 from tests.conftest import LiveServer, build_app, make_settings
 from tests.factories import Accounts
 from tests.retrieval.conftest import SyncEmbedder
-from tests.retrieval.llm_server import LLMServer
+from tests.retrieval.llm_server import PROVIDERS, LLMServer
 from tests.retrieval.seed import MODEL, add_document
 
 QUESTION = "How should I practise to develop finger independence?"
@@ -184,26 +184,6 @@ def _api(
         db_url, tmp, cache_backend="none", llm_first_token_timeout_seconds=1.0, **overrides
     )
     return LiveServer(build_app(settings, embedder=embedder, hooks=hooks))
-
-
-PROVIDERS = {
-    "openai-compatible": lambda url: {
-        "llm_provider": "openai-compatible",
-        "llm_openai_base_url": url + "/v1",
-        "llm_openai_model": "local-model",
-    },
-    "workers-ai": lambda url: {
-        "llm_provider": "workers-ai",
-        "workers_ai_base_url": url,
-        "cloudflare_account_id": "acct",
-        "workers_ai_api_token": "tok",
-    },
-    "anthropic": lambda url: {
-        "llm_provider": "anthropic",
-        "anthropic_base_url": url,
-        "anthropic_api_key": "key",
-    },
-}
 
 
 # Every failure mode through the OpenAI-compatible client; each wire format ok and failing.

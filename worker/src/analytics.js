@@ -16,6 +16,7 @@ export const LAYOUT_VERSION = "v1";
 export const ROUTES = Object.freeze({
   health: "health",
   chat: "chat_query",
+  tutor: "tutor_chat",
   embeddings: "embeddings_generate",
   stream: "project_stream",
   upload: "recording_upload",

@@ -15,6 +15,7 @@ import { chatQuery } from "./routes/chat.js";
 import { generateEmbedding } from "./routes/embeddings.js";
 import { STREAM_PATH, streamProject } from "./routes/stream.js";
 import { UPLOAD_PATH, streamUpload } from "./routes/upload.js";
+import { TUTOR_PATH, tutorChat } from "./routes/tutor.js";
 
 /**
  * The path the origin will route on: percent-decoded (uvicorn decodes before Starlette
@@ -76,6 +77,11 @@ async function route(request, env, settings, requestId, ctx, obs) {
     obs.route = ROUTES.chat;
     if (request.method !== "POST") throw methodNotAllowed("POST");
     return chatQuery(request, env, settings, requestId, ctx, obs);
+  }
+  if (path === TUTOR_PATH) {
+    obs.route = ROUTES.tutor;
+    if (request.method !== "POST") throw methodNotAllowed("POST");
+    return tutorChat(request, settings, requestId);
   }
   if (path === "/api/embeddings/generate") {
     obs.route = ROUTES.embeddings;

@@ -4,6 +4,11 @@
 runs the exchange: POST the request, read the server-sent events, stop at the end marker. A
 provider supplies only its wire format: the endpoint and headers (to `__init__`), `body()` for
 a `ChatRequest` and `decode()` from one event's JSON payload to `StreamEvent`s.
+
+Tool calling rides on the same exchange: a request may carry `tools`, the conversation may hold
+the model's earlier tool calls (`AssistantTurn`) and their results (`ToolResults`), and
+`decode()` reports a tool call as `ToolCallStart` plus `ToolCallArgs` fragments, which `turn()`
+joins into whole `ToolCall`s whatever way the provider split them across chunks.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
 
 import httpx
 
@@ -41,11 +46,60 @@ class LLMLimits:
 
 
 @dataclass(frozen=True)
+class ToolSpec:
+    """A tool the model may call: its name, what it does, and its arguments' JSON schema."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One call the model asked for. `arguments` is the JSON text as the model wrote it: the
+    tool validates it, so a malformed call becomes an error result, not an exception."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class AssistantTurn:
+    """The model's earlier turn that asked for tools (sent back so it sees its own calls)."""
+
+    text: str
+    calls: Sequence[ToolCall]
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    call: ToolCall
+    content: str  # JSON text
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
+class ToolResults:
+    """What the tools answered, one output per call of the preceding AssistantTurn."""
+
+    outputs: Sequence[ToolOutput]
+
+
+Turn = Mapping[str, str] | AssistantTurn | ToolResults
+
+
+@dataclass(frozen=True)
 class ChatRequest:
-    """One model call: the system prompt and the conversation ({"role", "content"} messages)."""
+    """One model call: the system prompt, the conversation ({"role", "content"} messages, plus
+    tool turns in a tool loop) and the tools the model may call (none: plain answering)."""
 
     system: str
-    messages: Sequence[Mapping[str, str]]
+    messages: Sequence[Turn]
+    tools: Sequence[ToolSpec] = ()
+    # "none": the tools stay declared (the conversation refers to them) but the model must
+    # answer in words; the loop's last turn.
+    tool_choice: Literal["auto", "none"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -54,11 +108,43 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class ToolCallStart:
+    """A tool call begins: `index` tells apart calls streamed in parallel."""
+
+    index: int
+    id: str | None
+    name: str | None
+
+
+@dataclass(frozen=True)
+class ToolCallArgs:
+    """The next fragment of a tool call's JSON arguments."""
+
+    index: int
+    fragment: str
+
+
+@dataclass(frozen=True)
 class StreamEnd:
     """The provider's own end-of-answer marker; anything after it is ignored."""
 
 
-StreamEvent = TextDelta | StreamEnd
+StreamEvent = TextDelta | ToolCallStart | ToolCallArgs | StreamEnd
+
+
+class ToolCallingLLM(Protocol):
+    """A provider that can take tools: one model turn, as text deltas then whole tool calls."""
+
+    name: str
+
+    def turn(self, request: ChatRequest) -> AsyncIterator[TextDelta | ToolCall]: ...
+
+
+@dataclass
+class _PendingCall:
+    id: str | None = None
+    name: str | None = None
+    fragments: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -66,6 +152,8 @@ class ServerSentEvent:
     event: str | None
     data: str
 
+
+T = TypeVar("T")
 
 # OpenAI's end-of-stream sentinel, which Workers AI and other compatible servers copy.
 DONE = "[DONE]"
@@ -114,12 +202,61 @@ class HttpLLM(HttpProvider):
                         return
                     yield event
 
+    async def turn(self, request: ChatRequest) -> AsyncIterator[TextDelta | ToolCall]:
+        """One model turn: text deltas as they stream, then the tool calls it asked for, each
+        whole (its argument fragments joined in order), in the order the model numbered them."""
+        pending: dict[int, _PendingCall] = {}
+        async with contextlib.aclosing(self.events(request)) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    if event.text:
+                        yield event
+                elif isinstance(event, ToolCallStart):
+                    call = pending.setdefault(event.index, _PendingCall())
+                    call.id = call.id or event.id
+                    call.name = call.name or event.name
+                elif isinstance(event, ToolCallArgs):
+                    pending.setdefault(event.index, _PendingCall()).fragments.append(event.fragment)
+        for index in sorted(pending):
+            call = pending[index]
+            if not call.name:
+                raise ProviderError(f"tool call {index} arrived without a name")
+            yield ToolCall(call.id or f"call_{index}", call.name, "".join(call.fragments))
+
     async def stream(self, system: str, messages: list[dict[str, str]]) -> AsyncIterator[str]:
         """The answer's text deltas (the engine's contract)."""
         async with contextlib.aclosing(self.events(ChatRequest(system, messages))) as events:
             async for event in events:
                 if isinstance(event, TextDelta) and event.text:
                     yield event.text
+
+
+async def bounded(
+    items: AsyncIterator[T], *, deadline: float, first_item_timeout: float
+) -> AsyncGenerator[T, None]:
+    """`items` until `deadline` (event-loop time), the first within `first_item_timeout`;
+    raises TimeoutError past either, and closes the source whatever happens."""
+    loop = asyncio.get_running_loop()
+    source = items.__aiter__()
+    first = True
+    try:
+        while True:
+            remaining = deadline - loop.time()
+            if first:
+                remaining = min(remaining, first_item_timeout)
+            if remaining <= 0:
+                raise TimeoutError
+            try:
+                item = await asyncio.wait_for(source.__anext__(), remaining)
+            except StopAsyncIteration:
+                return
+            first = False
+            yield item
+    finally:
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):  # closing a failed stream is best effort
+                await aclose()
 
 
 async def sse_events(response: httpx.Response) -> AsyncGenerator[ServerSentEvent, None]:
@@ -151,6 +288,16 @@ async def _drain(rest: AsyncIterator[ServerSentEvent]) -> None:
         async with asyncio.timeout(DRAIN_SECONDS):
             async for _ in rest:
                 pass
+
+
+def call_input(call: ToolCall) -> dict[str, Any]:
+    """A call's arguments as an object, for providers that send them back parsed; arguments
+    that were never valid JSON were already answered as a tool error, so `{}` stands in."""
+    try:
+        value = json.loads(call.arguments or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def parse_json(data: str) -> Any:

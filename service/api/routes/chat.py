@@ -56,7 +56,8 @@ def accepted_embedding(
     return [float(x) for x in body.query_embedding]
 
 
-def _stored_sources(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def stored_sources(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sources as a message keeps them: everything but the passage text (the chunk has it)."""
     return [{k: v for k, v in s.items() if k != "text"} for s in sources]
 
 
@@ -93,7 +94,7 @@ async def _persisted(
                         session_id,
                         "assistant",
                         data["answer"],
-                        sources=_stored_sources(sources),
+                        sources=stored_sources(sources),
                         confidence=data["confidence"],
                         provider=data["provider"],
                     )
