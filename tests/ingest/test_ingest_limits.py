@@ -22,7 +22,7 @@ from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 from service.core.config import Settings
 from service.embeddings.factory import build_embedder
 from service.knowledge.extracted import ExtractionError
-from service.knowledge.offload import ProcessPool
+from service.knowledge.offload import ParserPool
 from service.knowledge.pipeline import process_document
 from service.knowledge.queue import QueueClient
 from service.knowledge.sources import SourceReader
@@ -51,7 +51,7 @@ def test_a_parser_past_its_deadline_is_killed_and_the_pool_goes_on(tmp_path: Pat
     pid_file = tmp_path / "pid"
 
     async def run() -> tuple[str, float, str]:
-        pool = ProcessPool(1, timeout_seconds=2)
+        pool = ParserPool(1, timeout_seconds=2)
         try:
             started = time.monotonic()
             with pytest.raises(ExtractionError) as failed:
@@ -70,7 +70,7 @@ def test_a_parser_past_its_deadline_is_killed_and_the_pool_goes_on(tmp_path: Pat
 
 def test_a_parser_that_crashes_fails_the_file_not_the_worker() -> None:
     async def run() -> tuple[str, str]:
-        pool = ProcessPool(1, timeout_seconds=30)
+        pool = ParserPool(1, timeout_seconds=30)
         try:
             with pytest.raises(ExtractionError) as failed:
                 await pool.run(parser_faults.crash)
@@ -85,7 +85,7 @@ def test_cancelling_the_job_stops_its_parser(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
 
     async def run() -> None:
-        pool = ProcessPool(1, timeout_seconds=600)
+        pool = ParserPool(1, timeout_seconds=600)
         try:
             task = asyncio.ensure_future(pool.run(parser_faults.hang, 600, str(pid_file)))
             await asyncio.to_thread(_wait, pid_file.exists, 30, "the parser to start")
