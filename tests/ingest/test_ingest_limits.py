@@ -29,9 +29,9 @@ from service.knowledge.sources import SourceReader
 from service.repositories import knowledge as repo
 from service.storage import ObjectStore
 from tests.ingest import parser_faults
-from tests.ingest.conftest import StartWorker
 from tests.ingest.fake_workers_ai import FakeWorkersAI
 from tests.ingest.test_worker_recovery import BOOK, _doc, _wait
+from tests.workers import StartWorker
 
 
 def _alive(pid: int) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ from service.embeddings.factory import LOCAL_DEFAULT_MODEL
 from service.storage import ObjectStore
 from tests.conftest import CORPUS_DIR, Api, ApiSettings, LiveServer
 from tests.factories import Account, Accounts
-from tests.ingest.conftest import StartWorker
+from tests.workers import StartWorker, wait_finished
 
 SCANS = CORPUS_DIR / "cooke-1913-scans-pdf"
 
@@ -176,19 +175,11 @@ def worker_api(clean_db: str, settings: Settings, start_worker: StartWorker) -> 
 
 
 def _wait_status(client: httpx.Client, who: Account, doc_id: str, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = client.get(
-            f"/api/knowledge/{doc_id}/status", headers=who.headers
-        ).json()
-        if not seen or seen[-1] != body["status"]:
-            seen.append(body["status"])
-        if body["status"] in ("completed", "failed"):
-            body["seen"] = seen
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"status stuck: {seen}")
+    return wait_finished(
+        lambda: client.get(f"/api/knowledge/{doc_id}/status", headers=who.headers).json(),
+        timeout,
+        "processing",
+    )
 
 
 def test_teacher_uploads_a_pdf_and_watches_it_complete(

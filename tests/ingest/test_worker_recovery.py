@@ -15,8 +15,8 @@ from psycopg.rows import dict_row
 
 from service.knowledge.queue import QueueClient
 from service.knowledge.sources import CORPUS_SCHEME
-from tests.ingest.conftest import StartWorker
 from tests.ingest.fake_workers_ai import FakeWorkersAI
+from tests.workers import StartWorker
 
 BOOK = "hullah-leschetizky/43915-0.txt"
 
