@@ -29,6 +29,7 @@ from service.knowledge.sources import SourceReader
 from service.repositories import knowledge as repo
 from service.storage import ObjectStore
 from tests.ingest import parser_faults
+from tests.ingest.documents import platform_document
 from tests.ingest.fake_workers_ai import FakeWorkersAI
 from tests.ingest.test_worker_recovery import BOOK, _doc, _wait
 from tests.workers import StartWorker
@@ -125,19 +126,14 @@ def pdf_with_text(text: bytes) -> bytes:
 
 async def _stored_doc(conn: Any, source_type: str) -> uuid.UUID:
     doc_id = uuid.uuid4()
-    await repo.create(
+    return await platform_document(
         conn,
-        document_id=doc_id,
-        owner_id=None,
-        created_by=None,
-        title="stored",
-        source_type=source_type,
-        source_url=None,
+        source_type,
+        "stored",
         filename="file",
         storage_key=f"knowledge/platform/{doc_id}/file",
-        publication="public",
+        document_id=doc_id,
     )
-    return doc_id
 
 
 def _reader_of(settings: Settings, data: bytes) -> SourceReader:
