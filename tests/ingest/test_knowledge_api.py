@@ -26,6 +26,19 @@ def _create(client: httpx.Client, who: Account, **body: Any) -> dict[str, Any]:
     return doc
 
 
+def _upload_and_process(client: httpx.Client, who: Account, data: bytes, **body: Any) -> str:
+    """Creates the document, PUTs `data` to its presigned URL and queues it; its id."""
+    created = _create(client, who, file_size=len(data), **body)
+    upload = created["upload"]
+    httpx.put(
+        upload["upload_url"], content=data, headers=upload["upload_headers"]
+    ).raise_for_status()
+    doc_id: str = created["document"]["id"]
+    r = client.post(f"/api/knowledge/{doc_id}/process", headers=who.headers)
+    assert r.status_code == 202, r.text
+    return doc_id
+
+
 def _titles(client: httpx.Client, who: Account) -> set[str]:
     r = client.get("/api/knowledge", params={"page_size": 100}, headers=who.headers)
     assert r.status_code == 200, r.text
@@ -188,24 +201,14 @@ def test_teacher_uploads_a_pdf_and_watches_it_complete(
     with httpx.Client(base_url=worker_api, timeout=30) as client:
         people = Accounts(client, clean_db)
         teacher = people.create("teacher")
-        created = _create(
+        doc_id = _upload_and_process(
             client,
             teacher,
+            (SCANS / "cooke_1913_pp003-040_scans_textlayer.pdf").read_bytes(),
             title="Cooke 1913",
             source_type="pdf",
             filename="Cooke 1913.pdf",
-            file_size=(SCANS / "cooke_1913_pp003-040_scans_textlayer.pdf").stat().st_size,
         )
-        doc_id = created["document"]["id"]
-        upload = created["upload"]
-        r = httpx.put(
-            upload["upload_url"],
-            content=(SCANS / "cooke_1913_pp003-040_scans_textlayer.pdf").read_bytes(),
-            headers=upload["upload_headers"],
-        )
-        assert r.status_code == 200, r.text
-        r = client.post(f"/api/knowledge/{doc_id}/process", headers=teacher.headers)
-        assert r.status_code == 202, r.text
         done = _wait_status(client, teacher, doc_id, 90)
         assert done["status"] == "completed", done
         assert done["progress"]["chunks_embedded"] == done["progress"]["chunks_total"] > 30
@@ -217,21 +220,15 @@ def test_teacher_uploads_a_pdf_and_watches_it_complete(
         assert doc["embedding_dim"] == 768
 
         # The image-only twin fails with a machine-readable reason.
-        scan = _create(
+        scan_id = _upload_and_process(
             client,
             teacher,
+            (SCANS / "cooke_1913_pp003-040_scans_imageonly.pdf").read_bytes(),
             title="scan",
             source_type="pdf",
             filename="scan.pdf",
-            file_size=(SCANS / "cooke_1913_pp003-040_scans_imageonly.pdf").stat().st_size,
         )
-        httpx.put(
-            scan["upload"]["upload_url"],
-            content=(SCANS / "cooke_1913_pp003-040_scans_imageonly.pdf").read_bytes(),
-            headers=scan["upload"]["upload_headers"],
-        ).raise_for_status()
-        client.post(f"/api/knowledge/{scan['document']['id']}/process", headers=teacher.headers)
-        failed = _wait_status(client, teacher, scan["document"]["id"], 60)
+        failed = _wait_status(client, teacher, scan_id, 60)
         assert failed["status"] == "failed"
         assert failed["error"]["code"] == "no_text_layer"
 
@@ -257,22 +254,15 @@ def test_transcript_upload_keeps_timestamps_end_to_end(worker_api: str, clean_db
     vtt = (Path(__file__).parent / "fixtures" / "captions.vtt").read_bytes()
     with httpx.Client(base_url=worker_api, timeout=30) as client:
         teacher = Accounts(client, clean_db).create("teacher")
-        created = _create(
+        doc_id = _upload_and_process(
             client,
             teacher,
+            vtt,
             title="Scales lesson",
             source_type="youtube",
             url="https://www.youtube.com/watch?v=abc123",
             filename="scales.vtt",
-            file_size=len(vtt),
         )
-        httpx.put(
-            created["upload"]["upload_url"],
-            content=vtt,
-            headers=created["upload"]["upload_headers"],
-        ).raise_for_status()
-        doc_id = created["document"]["id"]
-        client.post(f"/api/knowledge/{doc_id}/process", headers=teacher.headers)
         assert _wait_status(client, teacher, doc_id, 60)["status"] == "completed"
     import psycopg
 
