@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 
 from devtools import audio_synth
 from tests.local_stack import LocalStack, login, running_stack
+from tests.workers import wait_finished
 
 pytestmark = pytest.mark.slow
 
@@ -45,15 +45,11 @@ def _upload(edge: str, who: dict[str, str], name: str, data: bytes) -> httpx.Res
 
 
 def _finished(edge: str, who: dict[str, str], rid: str, timeout: float = 240) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = httpx.get(
-            f"{edge}/api/v1/recordings/{rid}", headers=who, timeout=30
-        ).json()
-        if body["status"] in ("completed", "failed"):
-            return body
-        time.sleep(0.5)
-    raise AssertionError(f"analysis of {rid} never finished")
+    return wait_finished(
+        lambda: httpx.get(f"{edge}/api/v1/recordings/{rid}", headers=who, timeout=30).json(),
+        timeout,
+        f"analysis of {rid}",
+    )
 
 
 def test_a_student_uploads_three_formats_through_the_edge(stack: LocalStack) -> None:
