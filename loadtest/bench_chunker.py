@@ -10,15 +10,13 @@ loadtest/results/bench-chunker.json and loadtest/results/bench-chunker.md.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import random
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import service.knowledge.chunker as chunker_module
+from devtools.figures import record, write_latest
 from service.core.config import REPO_ROOT
 from service.embeddings.tokens import count_cl100k, count_wordpiece
 from service.knowledge.chunker import Chunker, ChunkingPolicy
@@ -82,23 +80,10 @@ def main() -> int:
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    record: dict[str, Any] = {
-        "benchmark": "chunker",
-        "timestamp": stamp,
-        "command": "make bench-chunker",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
-        },
-        "rows": rows,
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench-chunker.json").write_text(json.dumps(record, indent=2) + "\n")
+    run = record("chunker", "make bench-chunker", "loadtest.bench_chunker", [], rows=rows)
     lines = [
-        f"# Chunker on normal and pathological text ({stamp}, `make bench-chunker`, "
-        f"load average {record['machine']['load_average_1m_at_end']})",
+        f"# Chunker on normal and pathological text ({run['timestamp']}, `make bench-chunker`, "
+        f"load average {run['machine']['load_average_1m_at_end']})",
         "",
         "| case | policy | chunks | seconds | MB/s | tokenizer chars read per char |",
         "|---|---|---|---|---|---|",
@@ -109,8 +94,7 @@ def main() -> int:
         ),
         "",
     ]
-    (RESULTS / "bench-chunker.md").write_text("\n".join(lines))
-    print("==> wrote loadtest/results/bench-chunker.md")
+    write_latest(RESULTS, "bench-chunker", run, "\n".join(lines))
     return 0
 
 

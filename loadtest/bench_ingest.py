@@ -10,19 +10,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
-import shlex
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
+from devtools.figures import append_run, record
 from devtools.seed import SEED_BOOKS
 from service.core.config import REPO_ROOT, Settings
 from service.core.migrations import apply_migrations
@@ -105,38 +102,19 @@ def main(argv: list[str] | None = None) -> int:
     apply_migrations(url)
     print(f"==> ingesting {len(SEED_BOOKS)} corpus documents ({settings.embedding.provider})")
     figures = asyncio.run(bench(settings, url))
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     command = "make bench-ingest"
-    record = {
-        "benchmark": "ingest",
-        "timestamp": stamp,
-        "command": command,
-        "argv": shlex.join([sys.executable, "-m", "loadtest.bench_ingest"]),
-        # Other work on the machine slows the CPU model: the load average says how busy it was.
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
-        },
-        **figures,
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"bench-ingest-{stamp}.json"
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    table = RESULTS / "bench-ingest.md"
-    if not table.exists():
-        table.write_text(
-            "| timestamp | provider | chunks | pdf pages/s | chunks/s | embeddings/s | total s | command |\n"
-            "|---|---|---|---|---|---|---|---|\n"
-        )
-    with table.open("a") as f:
-        f.write(
-            f"| {stamp} | {figures['provider']} | {figures['chunks']} | "
-            f"{figures['pages_per_second']} | {figures['chunks_per_second']} | "
-            f"{figures['embeddings_per_second']} | {figures['total_seconds']} | `{command}` |\n"
-        )
-    print(json.dumps({k: v for k, v in record.items() if k != "per_document"}, indent=2))
-    print(f"==> wrote {out.relative_to(REPO_ROOT)}")
+    run = record("ingest", command, "loadtest.bench_ingest", [], **figures)
+    print(json.dumps({k: v for k, v in run.items() if k != "per_document"}, indent=2))
+    append_run(
+        RESULTS,
+        "bench-ingest",
+        run,
+        "| timestamp | provider | chunks | pdf pages/s | chunks/s | embeddings/s | total s | command |\n"
+        "|---|---|---|---|---|---|---|---|\n",
+        f"| {run['timestamp']} | {figures['provider']} | {figures['chunks']} | "
+        f"{figures['pages_per_second']} | {figures['chunks_per_second']} | "
+        f"{figures['embeddings_per_second']} | {figures['total_seconds']} | `{command}` |\n",
+    )
     return 0
 
 

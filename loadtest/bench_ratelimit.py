@@ -18,14 +18,10 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import shlex
 import statistics
-import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +29,7 @@ import httpx
 import psycopg
 from psycopg.rows import dict_row
 
+from devtools.figures import append_run, record
 from devtools.live_server import LiveServer
 from service.app import create_app
 from service.core.config import REPO_ROOT, RateLimitSettings, Settings
@@ -156,46 +153,33 @@ def main(argv: list[str] | None = None) -> int:
     alone = asyncio.run(limiter_alone(url, args.n))
     print(f"==> GET /api/auth/me, limits on vs off ({args.n} each)", flush=True)
     request = whole_request(url, tmp, args.n)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     command = "make bench-ratelimit"
-    machine = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
-    }
-    record = {
-        "benchmark": "ratelimit",
-        "timestamp": stamp,
-        "command": command,
-        "argv": shlex.join([sys.executable, "-m", "loadtest.bench_ratelimit", *(argv or [])]),
-        "database": "DATABASE_URL"
+    run = record(
+        "ratelimit",
+        command,
+        "loadtest.bench_ratelimit",
+        argv or [],
+        database="DATABASE_URL"
         if os.environ.get("DATABASE_URL")
         else "embedded PostgreSQL 18 (unix socket)",
-        "machine": machine,
-        "limiter_alone": alone,
-        "whole_request": request,
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"bench-ratelimit-{stamp}.json"
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    table = RESULTS / "bench-ratelimit.md"
-    if not table.exists():
-        table.write_text(
-            "| timestamp | SELECT 1 p50 ms | charge p50 / p95 ms | one key, 16 conns p50 / p95 ms "
-            "| /api/auth/me on vs off p50 ms | added p50 / p95 ms | load avg | command |\n"
-            "|---|---|---|---|---|---|---|---|\n"
-        )
-    with table.open("a") as f:
-        f.write(
-            f"| {stamp} | {alone['select_1']['p50_ms']} | {alone['charge']['p50_ms']} / "
-            f"{alone['charge']['p95_ms']} | {alone['charge_one_key_16_connections']['p50_ms']} / "
-            f"{alone['charge_one_key_16_connections']['p95_ms']} | "
-            f"{request['limits_on']['p50_ms']} vs {request['limits_off']['p50_ms']} | "
-            f"{request['added_p50_ms']} / {request['added_p95_ms']} | "
-            f"{machine['load_average_1m_at_end']} | `{command}` |\n"
-        )
-    print(json.dumps(record, indent=2))
-    print(f"==> wrote {out.relative_to(REPO_ROOT)}")
+        limiter_alone=alone,
+        whole_request=request,
+    )
+    print(json.dumps(run, indent=2))
+    append_run(
+        RESULTS,
+        "bench-ratelimit",
+        run,
+        "| timestamp | SELECT 1 p50 ms | charge p50 / p95 ms | one key, 16 conns p50 / p95 ms "
+        "| /api/auth/me on vs off p50 ms | added p50 / p95 ms | load avg | command |\n"
+        "|---|---|---|---|---|---|---|---|\n",
+        f"| {run['timestamp']} | {alone['select_1']['p50_ms']} | {alone['charge']['p50_ms']} / "
+        f"{alone['charge']['p95_ms']} | {alone['charge_one_key_16_connections']['p50_ms']} / "
+        f"{alone['charge_one_key_16_connections']['p95_ms']} | "
+        f"{request['limits_on']['p50_ms']} vs {request['limits_off']['p50_ms']} | "
+        f"{request['added_p50_ms']} / {request['added_p95_ms']} | "
+        f"{run['machine']['load_average_1m_at_end']} | `{command}` |\n",
+    )
     return 0
 
 

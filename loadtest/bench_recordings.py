@@ -22,15 +22,13 @@ import hashlib
 import io
 import json
 import os
-import platform
-import shlex
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +40,7 @@ import psutil
 from devtools import audio_synth
 from devtools.devstack.demo_users import DEMO_PASSWORD
 from devtools.devstack.processes import http_ok
+from devtools.figures import append_run, record
 from devtools.live_server import free_port
 from loadtest.stack import local_stack
 from service.core.config import REPO_ROOT, Settings
@@ -341,38 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     with tempfile.TemporaryDirectory(prefix="bench-recordings-") as tmp:
         figures = bench(args.repeats, Path(tmp), settings)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     command = "make bench-recordings" + (f" REPEATS={args.repeats}" if args.repeats != 5 else "")
-    record = {
-        "benchmark": "recordings",
-        "timestamp": stamp,
-        "command": command,
-        "argv": shlex.join(
-            [sys.executable, "-m", "loadtest.bench_recordings", *(argv or sys.argv[1:])]
-        ),
-        # Other work on the machine slows everything here: the load average says how busy it was.
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
-        },
-        **figures,
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"bench-recordings-{stamp}.json"
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    chart(record, RESULTS / "bench-recordings.png")
-    table = RESULTS / "bench-recordings.md"
-    if not table.exists():
-        table.write_text(
-            "# make bench-recordings\n\n"
-            "Upload: 20 MB WAV, median (min-max) seconds, through the edge Worker and direct to the "
-            "API; the spec's target is under 2 s. Analysis: seconds of worker time per minute of "
-            "audio (local analyser). Memory: the job worker's peak RSS after analysing a recording "
-            "of the longest accepted length. Chart: `bench-recordings.png` (latest run).\n\n"
-            "| timestamp | CPUs (load) | upload edge s | upload direct s | analysis s/min wav / mp3 / m4a | longest (s audio: s) | worker peak MiB | command |\n"
-            "|---|---|---|---|---|---|---|---|\n"
-        )
+    run = record(
+        "recordings", command, "loadtest.bench_recordings", argv or sys.argv[1:], **figures
+    )
+    print(json.dumps(run, indent=2))
+    chart(run, RESULTS / "bench-recordings.png")
     up, an = figures["upload"], figures["analysis"]
 
     def cell(s: dict[str, float]) -> str:
@@ -381,15 +354,22 @@ def main(argv: list[str] | None = None) -> int:
     per = " / ".join(
         str(an["per_format"][f]["seconds_per_audio_minute"]["median"]) for f in audio_synth.FORMATS
     )
-    with table.open("a") as f:
-        f.write(
-            f"| {stamp} | {record['machine']['cpus']} ({record['machine']['load_average_1m_at_end']}) | "
-            f"{cell(up['edge']['seconds'])} | {cell(up['direct']['seconds'])} | {per} | "
-            f"{an['longest_recording']['seconds_of_audio']:.0f}: {an['longest_recording']['analysis_seconds']} | "
-            f"{figures['worker_memory_mib']['peak_after_longest_recording']} | `{command}` |\n"
-        )
-    print(json.dumps(record, indent=2))
-    print(f"==> wrote {out.relative_to(REPO_ROOT)}")
+    append_run(
+        RESULTS,
+        "bench-recordings",
+        run,
+        "# make bench-recordings\n\n"
+        "Upload: 20 MB WAV, median (min-max) seconds, through the edge Worker and direct to the "
+        "API; the spec's target is under 2 s. Analysis: seconds of worker time per minute of "
+        "audio (local analyser). Memory: the job worker's peak RSS after analysing a recording "
+        "of the longest accepted length. Chart: `bench-recordings.png` (latest run).\n\n"
+        "| timestamp | CPUs (load) | upload edge s | upload direct s | analysis s/min wav / mp3 / m4a | longest (s audio: s) | worker peak MiB | command |\n"
+        "|---|---|---|---|---|---|---|---|\n",
+        f"| {run['timestamp']} | {run['machine']['cpus']} ({run['machine']['load_average_1m_at_end']}) | "
+        f"{cell(up['edge']['seconds'])} | {cell(up['direct']['seconds'])} | {per} | "
+        f"{an['longest_recording']['seconds_of_audio']:.0f}: {an['longest_recording']['analysis_seconds']} | "
+        f"{figures['worker_memory_mib']['peak_after_longest_recording']} | `{command}` |\n",
+    )
     return 0
 
 

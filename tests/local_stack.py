@@ -7,10 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
+from devtools.devstack.demo_users import DEMO_PASSWORD
 from tests.conftest import REPO_ROOT, free_port
 
 
@@ -71,3 +74,25 @@ class LocalStack:
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGINT)
         return self.proc.wait(60)
+
+
+@contextmanager
+def running_stack(tmp: Path, api_timeout: float = 90, **env: str) -> Iterator[LocalStack]:
+    """A stack in `tmp` whose API and edge both answer their health checks; stopped as Ctrl-C
+    stops it."""
+    stack = LocalStack(tmp / "local", tmp / "up.log", **env).start()
+    try:
+        stack.wait_healthy(f"{stack.api}/api/health", timeout=api_timeout)
+        stack.wait_healthy(f"{stack.edge}/health")
+        yield stack
+    finally:
+        stack.interrupt()
+
+
+def login(base: str, email: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
+    """The bearer header of a signed-in (demo) user."""
+    r = httpx.post(
+        f"{base}/api/auth/login", json={"email": email, "password": password}, timeout=30
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}

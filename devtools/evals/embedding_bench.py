@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
@@ -27,6 +26,7 @@ import numpy as np
 from devtools import REPO_ROOT
 from devtools.evals.metrics import percentile
 from devtools.evals.querysets import QUERY_DIR, load
+from devtools.figures import write_latest
 from service.core.config import Settings
 from service.embeddings.base import Embedder
 from service.embeddings.local import LOCAL_MODEL, LocalEmbedder
@@ -134,10 +134,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     result = asyncio.run(run(args.queries, args.passages))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "embedding-bench.json").write_text(json.dumps(result, indent=2))
-    (args.out / "embedding-bench.md").write_text(markdown(result))
     print(markdown(result))
+    write_latest(args.out, "embedding-bench", result, markdown(result))
 
 
 if __name__ == "__main__":

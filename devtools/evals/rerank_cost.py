@@ -35,6 +35,7 @@ from devtools.evals.metrics import percentile
 from devtools.evals.querysets import QUERY_DIR, load
 from devtools.evals.retrieval_eval import open_pool
 from devtools.evals.variants import EVAL_USER
+from devtools.figures import write_latest
 from devtools.postgres import database_url, start_embedded
 from service.answers.engine import QueryInput, RagEngine
 from service.cache.backends import NullCache
@@ -196,10 +197,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     result = asyncio.run(run(args.db_name, args.queries))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "rerank-cost.json").write_text(json.dumps(result, indent=2))
-    (args.out / "rerank-cost.md").write_text(markdown(result))
     print(markdown(result))
+    write_latest(args.out, "rerank-cost", result, markdown(result))
 
 
 if __name__ == "__main__":

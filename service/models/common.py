@@ -17,6 +17,10 @@ class PageParams(BaseModel):
     def offset(self) -> int:
         return (self.page - 1) * self.page_size
 
+    def of(self, items: list[T], total: int) -> Page[T]:
+        """The answer for this page: its items and how many there are in all."""
+        return Page(items=items, total=total, page=self.page, page_size=self.page_size)
+
 
 class Page(BaseModel, Generic[T]):
     items: list[T]

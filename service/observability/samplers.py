@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.rows import tuple_row
 
+from service.core.background import running
 from service.observability.metrics import (
     DB_INDEX_HIT_RATIO,
     DB_INDEX_SIZE,
@@ -137,10 +138,5 @@ async def run_samplers(pool: AsyncStatsPool, interval_seconds: float = 15.0) -> 
 @contextlib.asynccontextmanager
 async def sampling(pool: AsyncStatsPool, interval_seconds: float = 15.0) -> AsyncIterator[None]:
     """Run the gauge samplers for the lifetime of the ``async with`` block (use in the lifespan)."""
-    task = asyncio.create_task(run_samplers(pool, interval_seconds))
-    try:
+    async with running(run_samplers(pool, interval_seconds)):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from service.core.background import running
 from service.core.config import RateLimitSettings
 from service.core.db import Pool
 from service.ratelimit.login import sweep_stale
@@ -31,10 +32,5 @@ async def _sweep_forever(pool: Pool, settings: RateLimitSettings, every: float) 
 async def sweeping(
     pool: Pool, settings: RateLimitSettings, every: float = 300
 ) -> AsyncIterator[None]:
-    task = asyncio.create_task(_sweep_forever(pool, settings, every))
-    try:
+    async with running(_sweep_forever(pool, settings, every)):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from psycopg import sql
 
-from service.core.db import Conn, columns, fetch_all, fetch_count, fetch_new, fetch_one
+from service.core.db import Conn, columns, fetch_count, fetch_new, fetch_one, fetch_page
 
 Scope = Literal["read", "write"]
 
@@ -70,12 +70,15 @@ async def touch(conn: Conn, key_id: UUID) -> None:
 async def list_for_user(
     conn: Conn, user_id: UUID, limit: int, offset: int
 ) -> tuple[list[ApiKeyRow], int]:
-    query = sql.SQL(
-        "SELECT {} FROM api_keys WHERE user_id = %s ORDER BY created_at DESC, id LIMIT %s OFFSET %s"
-    ).format(_COLUMNS)
-    rows = await fetch_all(conn, ApiKeyRow, query, (user_id, limit, offset))
-    total = await fetch_count(conn, "SELECT count(*) FROM api_keys WHERE user_id = %s", (user_id,))
-    return rows, total
+    return await fetch_page(
+        conn,
+        ApiKeyRow,
+        select=_COLUMNS,
+        source=sql.SQL("api_keys"),
+        where=sql.SQL("user_id = %(user)s"),
+        order_by=sql.SQL("created_at DESC, id"),
+        params={"user": user_id, "limit": limit, "offset": offset},
+    )
 
 
 async def count_active(conn: Conn, user_id: UUID) -> int:

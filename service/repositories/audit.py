@@ -10,7 +10,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from service.auth.user import User
-from service.core.db import Conn, columns, fetch_all, fetch_count
+from service.core.db import Conn, columns, fetch_page
 from service.core.request_context import current_request_id
 from service.models.admin import AuditEntry
 
@@ -62,13 +62,12 @@ async def page(
     if actor_id:
         filters.append(sql.SQL("actor_id = %(actor)s"))
         params["actor"] = actor_id
-    where = sql.SQL(" AND ").join(filters)
-    query = sql.SQL(
-        "SELECT {} FROM audit_log WHERE {} ORDER BY at DESC, id DESC "
-        "LIMIT %(limit)s OFFSET %(offset)s"
-    ).format(_COLUMNS, where)
-    rows = await fetch_all(conn, AuditEntry, query, params)
-    total = await fetch_count(
-        conn, sql.SQL("SELECT count(*) FROM audit_log WHERE {}").format(where), params
+    return await fetch_page(
+        conn,
+        AuditEntry,
+        select=_COLUMNS,
+        source=sql.SQL("audit_log"),
+        where=sql.SQL(" AND ").join(filters),
+        order_by=sql.SQL("at DESC, id DESC"),
+        params=params,
     )
-    return rows, total

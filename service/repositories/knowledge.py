@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, LiteralString
 from uuid import UUID
 
 from psycopg import sql
 
 from service.access.scope import AccessScope
-from service.core.db import Conn, columns, fetch_all, fetch_count, fetch_new, fetch_one
+from service.core.db import Conn, columns, fetch_new, fetch_one, fetch_page
 from service.knowledge.chunker import Chunk
 from service.models.knowledge import ProcessingState, SourceType
 
@@ -94,6 +95,20 @@ async def create(
     )
 
 
+async def _page(
+    conn: Conn, where: sql.Composable, order_by: LiteralString, params: dict[str, Any]
+) -> tuple[list[DocumentRow], int]:
+    return await fetch_page(
+        conn,
+        DocumentRow,
+        select=_COLUMNS,
+        source=sql.SQL("knowledge_documents"),
+        where=where,
+        order_by=sql.SQL(order_by),
+        params=params,
+    )
+
+
 async def get(conn: Conn, document_id: UUID) -> DocumentRow | None:
     return await fetch_one(conn, DocumentRow, _GET, (document_id,))
 
@@ -101,14 +116,7 @@ async def get(conn: Conn, document_id: UUID) -> DocumentRow | None:
 async def list_visible(
     conn: Conn, scope: AccessScope, limit: int, offset: int
 ) -> tuple[list[DocumentRow], int]:
-    where = scope.sql()
-    query = sql.SQL(
-        "SELECT {} FROM knowledge_documents WHERE {} "
-        "ORDER BY created_at DESC, id LIMIT %(limit)s OFFSET %(offset)s"
-    ).format(_COLUMNS, where)
-    rows = await fetch_all(conn, DocumentRow, query, {"limit": limit, "offset": offset})
-    count = sql.SQL("SELECT count(*) FROM knowledge_documents WHERE {}").format(where)
-    return rows, await fetch_count(conn, count)
+    return await _page(conn, scope.sql(), "created_at DESC, id", {"limit": limit, "offset": offset})
 
 
 async def set_publication(
@@ -156,17 +164,12 @@ async def list_by_publication(
     conn: Conn, publication: str, limit: int, offset: int
 ) -> tuple[list[DocumentRow], int]:
     """Oldest request first: the review queue."""
-    query = sql.SQL(
-        "SELECT {} FROM knowledge_documents WHERE publication = %(p)s "
-        "ORDER BY publication_requested_at NULLS LAST, created_at, id "
-        "LIMIT %(limit)s OFFSET %(offset)s"
-    ).format(_COLUMNS)
-    params = {"p": publication, "limit": limit, "offset": offset}
-    rows = await fetch_all(conn, DocumentRow, query, params)
-    total = await fetch_count(
-        conn, "SELECT count(*) FROM knowledge_documents WHERE publication = %(p)s", params
+    return await _page(
+        conn,
+        sql.SQL("publication = %(p)s"),
+        "publication_requested_at NULLS LAST, created_at, id",
+        {"p": publication, "limit": limit, "offset": offset},
     )
-    return rows, total
 
 
 async def delete(conn: Conn, document_id: UUID) -> None:

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from psycopg import sql
 
-from service.core.db import Conn, columns, fetch_all, fetch_count, fetch_new, fetch_one
+from service.core.db import Conn, columns, fetch_new, fetch_one, fetch_page
 from service.models.projects import CallerAccess, ProjectStatus
 
 
@@ -78,16 +78,15 @@ def _visible_filter(ownership: str, see_all: bool) -> str:
 async def list_for_user(
     conn: Conn, user_id: UUID, *, ownership: str, see_all: bool, limit: int, offset: int
 ) -> tuple[list[ProjectRow], int]:
-    where = sql.SQL(_visible_filter(ownership, see_all) + " AND p.status <> 'deleting'")
-    params = {"user": user_id, "limit": limit, "offset": offset}
-    total = await fetch_count(
-        conn, sql.SQL("SELECT count(*) FROM projects p WHERE {}").format(where), params
+    return await fetch_page(
+        conn,
+        ProjectRow,
+        select=sql.SQL("{}, {}").format(_COLUMNS, _LEVEL),
+        source=sql.SQL("projects p"),
+        where=sql.SQL(_visible_filter(ownership, see_all) + " AND p.status <> 'deleting'"),
+        order_by=sql.SQL("p.created_at DESC, p.id"),
+        params={"user": user_id, "limit": limit, "offset": offset},
     )
-    query = sql.SQL(
-        "SELECT {}, {} FROM projects p WHERE {} "
-        "ORDER BY p.created_at DESC, p.id LIMIT %(limit)s OFFSET %(offset)s"
-    ).format(_COLUMNS, _LEVEL, where)
-    return await fetch_all(conn, ProjectRow, query, params), total
 
 
 _EDITABLE = frozenset({"title", "description"})

@@ -11,7 +11,7 @@ from uuid import UUID
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from service.core.db import Conn, columns, fetch_all, fetch_count, fetch_new, fetch_one
+from service.core.db import Conn, columns, fetch_new, fetch_one, fetch_page
 
 RecordingStatus = Literal["uploaded", "analyzing", "completed", "failed"]
 SortKey = Literal["created_at", "duration", "original_filename"]
@@ -120,15 +120,18 @@ async def list_visible(
         params["date_to"] = datetime.combine(
             filters.date_to + timedelta(days=1), datetime.min.time(), UTC
         )
-    where = sql.SQL(" AND ").join(conditions)
-    total = await fetch_count(
-        conn, sql.SQL("SELECT count(*) FROM recordings WHERE {}").format(where), params
-    )
     direction = sql.SQL("ASC" if order == "asc" else "DESC")
-    query = sql.SQL(
-        "SELECT {} FROM recordings WHERE {} ORDER BY {} {}, id {} LIMIT %(limit)s OFFSET %(offset)s"
-    ).format(_COLUMNS, where, sql.Identifier(_SORT_COLUMNS[sort_by]), direction, direction)
-    return await fetch_all(conn, RecordingRow, query, params), total
+    return await fetch_page(
+        conn,
+        RecordingRow,
+        select=_COLUMNS,
+        source=sql.SQL("recordings"),
+        where=sql.SQL(" AND ").join(conditions),
+        order_by=sql.SQL("{} {}, id {}").format(
+            sql.Identifier(_SORT_COLUMNS[sort_by]), direction, direction
+        ),
+        params=params,
+    )
 
 
 async def delete(conn: Conn, recording_id: UUID) -> None:

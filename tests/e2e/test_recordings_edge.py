@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,8 +12,8 @@ import httpx
 import pytest
 
 from devtools import audio_synth
-from devtools.devstack.demo_users import DEMO_PASSWORD
-from tests.local_stack import LocalStack
+from tests.local_stack import LocalStack, login, running_stack
+from tests.workers import wait_finished
 
 pytestmark = pytest.mark.slow
 
@@ -23,22 +22,8 @@ LIMIT = 50 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    tmp = tmp_path_factory.mktemp("recordings-e2e")
-    s = LocalStack(tmp / "local", tmp / "up.log", SEED_DEMO_DATA="false").start()
-    try:
-        s.wait_healthy(f"{s.api}/api/health", timeout=90)
-        s.wait_healthy(f"{s.edge}/health")
+    with running_stack(tmp_path_factory.mktemp("recordings-e2e"), SEED_DEMO_DATA="false") as s:
         yield s
-    finally:
-        s.interrupt()
-
-
-def _login(edge: str, email: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
-    r = httpx.post(
-        f"{edge}/api/auth/login", json={"email": email, "password": password}, timeout=30
-    )
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def _upload(edge: str, who: dict[str, str], name: str, data: bytes) -> httpx.Response:
@@ -60,20 +45,16 @@ def _upload(edge: str, who: dict[str, str], name: str, data: bytes) -> httpx.Res
 
 
 def _finished(edge: str, who: dict[str, str], rid: str, timeout: float = 240) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = httpx.get(
-            f"{edge}/api/v1/recordings/{rid}", headers=who, timeout=30
-        ).json()
-        if body["status"] in ("completed", "failed"):
-            return body
-        time.sleep(0.5)
-    raise AssertionError(f"analysis of {rid} never finished")
+    return wait_finished(
+        lambda: httpx.get(f"{edge}/api/v1/recordings/{rid}", headers=who, timeout=30).json(),
+        timeout,
+        f"analysis of {rid}",
+    )
 
 
 def test_a_student_uploads_three_formats_through_the_edge(stack: LocalStack) -> None:
     edge = stack.edge
-    student = _login(edge, "student@example.com")
+    student = login(edge, "student@example.com")
     # Longer than a second take: the WAV alone is over the edge's 1 MiB JSON cap.
     samples = audio_synth.render(audio_synth.scale(count=40))
     files = {fmt: audio_synth.encode(samples, fmt) for fmt in audio_synth.FORMATS}
@@ -110,7 +91,7 @@ def test_a_student_uploads_three_formats_through_the_edge(stack: LocalStack) -> 
 
     # The linked demo teacher reads the analysis; a teacher of someone else gets 404.
     rid = ids["mp3"]
-    teacher = _login(edge, "teacher@example.com")
+    teacher = login(edge, "teacher@example.com")
     assert (
         httpx.get(
             f"{edge}/api/v1/recordings/{rid}/analysis", headers=teacher, timeout=30
@@ -127,7 +108,7 @@ def test_a_student_uploads_three_formats_through_the_edge(stack: LocalStack) -> 
         },
         timeout=30,
     )
-    stranger = _login(edge, "other-teacher@example.com", "a-long-password")
+    stranger = login(edge, "other-teacher@example.com", "a-long-password")
     r = httpx.get(f"{edge}/api/v1/recordings/{rid}/analysis", headers=stranger, timeout=30)
     assert r.status_code == 404 and r.json()["error"]["code"] == "recording_not_found"
 
@@ -151,7 +132,7 @@ def test_a_student_uploads_three_formats_through_the_edge(stack: LocalStack) -> 
 
 def test_50_mb_plus_one_byte_is_413_through_the_edge(stack: LocalStack) -> None:
     edge = stack.edge
-    who = _login(edge, "admin@example.com")
+    who = login(edge, "admin@example.com")
     before = httpx.get(f"{edge}/api/v1/recordings?user_id=", headers=who, timeout=30)
     assert before.status_code == 422  # an empty user_id is a bad parameter, not "everyone"
     data = b"RIFF" + (LIMIT - 8 + 1).to_bytes(4, "little") + b"WAVE" + bytes(LIMIT + 1 - 12)
@@ -166,7 +147,7 @@ def test_feedback_on_a_take_through_the_edge(stack: LocalStack) -> None:
     """The report the practice app shows after a take, as `make up` serves it (no LLM, no
     books seeded here: the template and no citations)."""
     edge = stack.edge
-    student = _login(edge, "student@example.com")
+    student = login(edge, "student@example.com")
     data = audio_synth.encode(audio_synth.render(audio_synth.scenario("jittered")), "wav")
     rid = _upload(edge, student, "jittered.wav", data).json()["id"]
     early = httpx.post(f"{edge}/api/v1/feedback/{rid}", headers=student, timeout=30)
@@ -181,7 +162,7 @@ def test_feedback_on_a_take_through_the_edge(stack: LocalStack) -> None:
     assert sum(i["minutes"] for i in report["practice_plan"]["items"]) == 20
     again = httpx.post(f"{edge}/api/v1/feedback/{rid}", headers=student, timeout=30).json()
     assert again["cached"] is True and again["generated_at"] == report["generated_at"]
-    teacher = _login(edge, "teacher@example.com")
+    teacher = login(edge, "teacher@example.com")
     as_teacher = httpx.post(f"{edge}/api/v1/feedback/{rid}", headers=teacher, timeout=30)
     assert as_teacher.status_code == 200 and as_teacher.json()["cached"] is True
     bad = httpx.post(f"{edge}/api/v1/feedback/{rid}?refresh=maybe", headers=student, timeout=30)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import CORPUS_DIR
-from tests.local_stack import LocalStack
+from tests.local_stack import LocalStack, login, running_stack
 
 pytestmark = pytest.mark.slow
 
@@ -25,22 +25,8 @@ Lift each finger from the knuckle, keep the hand quiet, and listen for even tone
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    tmp = tmp_path_factory.mktemp("edge-e2e")
-    s = LocalStack(tmp / "local", tmp / "up.log").start()
-    try:
-        s.wait_healthy(f"{s.api}/api/health", timeout=60)
-        s.wait_healthy(f"{s.edge}/health")
+    with running_stack(tmp_path_factory.mktemp("edge-e2e"), api_timeout=60) as s:
         yield s
-    finally:
-        s.interrupt()
-
-
-def _login(edge: str, email: str) -> dict[str, str]:
-    r = httpx.post(
-        f"{edge}/api/auth/login", json={"email": email, "password": "practice-daily"}, timeout=30
-    )
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def _sse_events(response: httpx.Response) -> Iterator[tuple[str, str]]:
@@ -58,7 +44,7 @@ def _sse_events(response: httpx.Response) -> Iterator[tuple[str, str]]:
 @pytest.mark.skipif(not SCAN_PDF.exists(), reason="shared corpus not beside the repo")
 def test_upload_stream_and_ask_through_the_edge(stack: LocalStack) -> None:
     edge = stack.edge
-    teacher = _login(edge, "teacher@example.com")
+    teacher = login(edge, "teacher@example.com")
 
     # Upload a project: create through the edge, PUT to the presigned URL, confirm through the edge.
     created = httpx.post(
@@ -145,7 +131,7 @@ def test_upload_stream_and_ask_through_the_edge(stack: LocalStack) -> None:
     assert state == "completed", Path(stack.log).read_text()[-4000:]
 
     # Ask through the edge and receive the answer as SSE, in order, citing the lesson.
-    student = _login(edge, "student@example.com")
+    student = login(edge, "student@example.com")
     with httpx.stream(
         "POST",
         f"{edge}/api/chat/query",

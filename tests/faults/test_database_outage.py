@@ -7,8 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,17 +15,9 @@ import pytest
 from devtools.drills import db_outage
 from devtools.postgres import EmbeddedServerControl, create_scratch_database, start_embedded
 from tests.conftest import REPO_ROOT
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -91,16 +82,20 @@ def test_worker_waits_for_the_database_then_serves_and_stops_cleanly(
         start_new_session=True,
     )
     try:
-        _wait(lambda: log.read_text().count("database unreachable; retrying") >= 3, 30, "retries")
+        wait_until(
+            lambda: log.read_text().count("database unreachable; retrying") >= 3, 30, "retries"
+        )
         assert proc.poll() is None, log.read_text()
         control.start()
-        _wait(lambda: "worker started" in log.read_text(), 45, "the worker loop")
+        wait_until(lambda: "worker started" in log.read_text(), 45, "the worker loop")
         # Loses it again: the worker loop ends, the process goes back to waiting.
         control.stop()
-        _wait(lambda: log.read_text().count("database unreachable; retrying") >= 4, 45, "retry")
+        wait_until(
+            lambda: log.read_text().count("database unreachable; retrying") >= 4, 45, "retry"
+        )
         assert proc.poll() is None, log.read_text()
         control.start()
-        _wait(lambda: log.read_text().count("worker started") >= 2, 60, "reconnect")
+        wait_until(lambda: log.read_text().count("worker started") >= 2, 60, "reconnect")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         code = proc.wait(30)

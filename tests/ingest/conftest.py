@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
 
 import pytest
 
@@ -16,8 +11,9 @@ from service.core.config import Settings
 from service.embeddings import Embedder, get_embedder
 from service.embeddings.instrumented import InstrumentedEmbedder
 from service.embeddings.local_onnx import OnnxLocalEmbedder
-from tests.conftest import CORPUS_DIR, REPO_ROOT
+from tests.conftest import CORPUS_DIR
 from tests.ingest.fake_workers_ai import FakeWorkersAI
+from tests.workers import StartWorker, WorkerProcesses
 
 
 @pytest.fixture(scope="session")
@@ -36,50 +32,25 @@ def fake_ai() -> Iterator[FakeWorkersAI]:
     fake.close()
 
 
-class StartWorker(Protocol):
-    def __call__(self, name: str, **extra_env: str) -> subprocess.Popen[bytes]: ...
-
-
 @pytest.fixture
 def start_worker(
     clean_db: str, settings: Settings, fake_ai: FakeWorkersAI, tmp_path: Path
 ) -> Iterator[StartWorker]:
-    """Real `python -m service.worker` processes on the test database, embedding via the fake."""
-    procs: list[subprocess.Popen[bytes]] = []
-    env = {
-        **os.environ,
-        **fake_ai.env(),
-        "DATABASE_URL": clean_db,
-        "ENVIRONMENT": "test",
-        "LOG_LEVEL": "INFO",
-        "CORPUS_DIR": str(CORPUS_DIR),
-        "S3_ENDPOINT_URL": settings.storage.endpoint_url,
-        "EMBEDDING_BATCH_SIZE": "5",
-        "CHUNK_INSERT_BATCH": "5",
-        "WORKER_HEARTBEAT_SECONDS": "0.5",
-        "WORKER_STALLED_AFTER_SECONDS": "2",
-        "WORKER_STALLED_CHECK_SECONDS": "0.5",
-    }
-
-    def start(name: str, **extra_env: str) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service.worker"],
-            env={**env, **extra_env},
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    """Real worker processes on the test database, embedding via the fake."""
+    workers = WorkerProcesses(
+        {
+            **fake_ai.env(),
+            "DATABASE_URL": clean_db,
+            "CORPUS_DIR": str(CORPUS_DIR),
+            "S3_ENDPOINT_URL": settings.storage.endpoint_url,
+            "EMBEDDING_BATCH_SIZE": "5",
+            "CHUNK_INSERT_BATCH": "5",
+            "WORKER_HEARTBEAT_SECONDS": "0.5",
+            "WORKER_STALLED_AFTER_SECONDS": "2",
+            "WORKER_STALLED_CHECK_SECONDS": "0.5",
+        },
+        tmp_path,
+        stop_seconds=10,
+    )
+    yield workers.start
+    workers.stop_all()

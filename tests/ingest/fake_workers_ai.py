@@ -9,7 +9,6 @@ Tests script failures (429/5xx with Retry-After) and per-request delays.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -17,10 +16,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from pydantic import SecretStr
+
+from tests.fake_http import LocalServer, QuietHandler
 
 ACCOUNT = "test-account"
 TOKEN = "test-token"
@@ -51,21 +51,7 @@ class FakeWorkersAI:
     def __post_init__(self) -> None:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                with contextlib.suppress(BrokenPipeError):  # the client gave up (a deadline)
-                    self.wfile.write(data)
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 payload = json.loads(self.rfile.read(length) or b"{}")
@@ -73,14 +59,14 @@ class FakeWorkersAI:
                     fake.requests.append({"path": self.path, "json": payload})
                     step = fake.script.popleft() if fake.script else None
                 if self.path != f"/client/v4/accounts/{ACCOUNT}/ai/run/{MODEL}":
-                    self._send(404, _envelope_error(7000, "No route for that URI"), {})
+                    self.send_json(404, _envelope_error(7000, "No route for that URI"), {})
                     return
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                    self._send(401, _envelope_error(10000, "Authentication error"), {})
+                    self.send_json(401, _envelope_error(10000, "Authentication error"), {})
                     return
                 if step is not None:
                     headers = {"Retry-After": step.retry_after} if step.retry_after else {}
-                    self._send(
+                    self.send_json(
                         step.status, _envelope_error(3040, "Capacity temporarily exceeded"), headers
                     )
                     return
@@ -89,7 +75,7 @@ class FakeWorkersAI:
                 texts = payload.get("text")
                 texts = [texts] if isinstance(texts, str) else texts
                 data = [vector_for(t) for t in texts]
-                self._send(
+                self.send_json(
                     200,
                     {
                         "result": {"shape": [len(data), DIM], "data": data, "pooling": "mean"},
@@ -100,15 +86,11 @@ class FakeWorkersAI:
                     {},
                 )
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/client/v4"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.http = LocalServer(Handler)
+        self.base_url = f"{self.http.url}/client/v4"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
     def settings_overrides(self) -> dict[str, object]:
         return {

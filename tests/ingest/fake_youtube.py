@@ -14,12 +14,12 @@ under test sends them back here through its base URL. Each video id is one scena
 from __future__ import annotations
 
 import json
-import threading
 import time
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fake_http import LocalServer, QuietHandler
 
 API_KEY = "AIzaFakeKey_for-tests"
 CUES = [
@@ -86,17 +86,9 @@ class FakeYouTube:
         self.requests: list[str] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _send(self, status: int, body: str, kind: str) -> None:
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_body(status, body.encode(), kind)
 
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
@@ -134,11 +126,8 @@ class FakeYouTube:
                 else:
                     self._send(200, json.dumps(_player(video)), "application/json")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.http = LocalServer(Handler)
+        self.url = self.http.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()

@@ -22,16 +22,18 @@ from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 from service.core.config import Settings
 from service.embeddings.factory import build_embedder
 from service.knowledge.extracted import ExtractionError
-from service.knowledge.offload import ProcessPool
+from service.knowledge.offload import ParserPool
 from service.knowledge.pipeline import process_document
 from service.knowledge.queue import QueueClient
 from service.knowledge.sources import SourceReader
 from service.repositories import knowledge as repo
 from service.storage import ObjectStore
 from tests.ingest import parser_faults
-from tests.ingest.conftest import StartWorker
+from tests.ingest.documents import platform_document
 from tests.ingest.fake_workers_ai import FakeWorkersAI
-from tests.ingest.test_worker_recovery import BOOK, _doc, _wait
+from tests.ingest.test_worker_recovery import BOOK, _doc
+from tests.waiting import wait_until
+from tests.workers import StartWorker
 
 
 def _alive(pid: int) -> bool:
@@ -51,7 +53,7 @@ def test_a_parser_past_its_deadline_is_killed_and_the_pool_goes_on(tmp_path: Pat
     pid_file = tmp_path / "pid"
 
     async def run() -> tuple[str, float, str]:
-        pool = ProcessPool(1, timeout_seconds=2)
+        pool = ParserPool(1, timeout_seconds=2)
         try:
             started = time.monotonic()
             with pytest.raises(ExtractionError) as failed:
@@ -64,13 +66,13 @@ def test_a_parser_past_its_deadline_is_killed_and_the_pool_goes_on(tmp_path: Pat
     code, took, after = asyncio.run(run())
     assert code == "parse_timeout"
     assert took < 30
-    _wait(lambda: not _alive(int(pid_file.read_text())), 10, "the hung parser to be killed")
+    wait_until(lambda: not _alive(int(pid_file.read_text())), 10, "the hung parser to be killed")
     assert after == "next", "a fresh child takes the next file"
 
 
 def test_a_parser_that_crashes_fails_the_file_not_the_worker() -> None:
     async def run() -> tuple[str, str]:
-        pool = ProcessPool(1, timeout_seconds=30)
+        pool = ParserPool(1, timeout_seconds=30)
         try:
             with pytest.raises(ExtractionError) as failed:
                 await pool.run(parser_faults.crash)
@@ -85,10 +87,10 @@ def test_cancelling_the_job_stops_its_parser(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
 
     async def run() -> None:
-        pool = ProcessPool(1, timeout_seconds=600)
+        pool = ParserPool(1, timeout_seconds=600)
         try:
             task = asyncio.ensure_future(pool.run(parser_faults.hang, 600, str(pid_file)))
-            await asyncio.to_thread(_wait, pid_file.exists, 30, "the parser to start")
+            await asyncio.to_thread(wait_until, pid_file.exists, 30, "the parser to start")
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -96,7 +98,7 @@ def test_cancelling_the_job_stops_its_parser(tmp_path: Path) -> None:
             pool.close()
 
     asyncio.run(run())
-    _wait(lambda: not _alive(int(pid_file.read_text())), 10, "the cancelled parser to stop")
+    wait_until(lambda: not _alive(int(pid_file.read_text())), 10, "the cancelled parser to stop")
 
 
 # --- a run's own limits -------------------------------------------------------------------------
@@ -125,19 +127,14 @@ def pdf_with_text(text: bytes) -> bytes:
 
 async def _stored_doc(conn: Any, source_type: str) -> uuid.UUID:
     doc_id = uuid.uuid4()
-    await repo.create(
+    return await platform_document(
         conn,
-        document_id=doc_id,
-        owner_id=None,
-        created_by=None,
-        title="stored",
-        source_type=source_type,
-        source_url=None,
+        source_type,
+        "stored",
         filename="file",
         storage_key=f"knowledge/platform/{doc_id}/file",
-        publication="public",
+        document_id=doc_id,
     )
-    return doc_id
 
 
 def _reader_of(settings: Settings, data: bytes) -> SourceReader:
@@ -265,7 +262,9 @@ def test_a_small_document_completes_while_a_pathological_one_is_in_progress(
     small = _insert_stored(clean_db, settings, "small", b"Play slowly. Listen to every note.\n")
     _enqueue(clean_db, big)
     start_worker("isolation", CHUNK_INSERT_BATCH="50", EMBEDDING_BATCH_SIZE="50")
-    _wait(lambda: _doc(clean_db, big)["status"] == "processing", 60, "the big document to start")
+    wait_until(
+        lambda: _doc(clean_db, big)["status"] == "processing", 60, "the big document to start"
+    )
     _enqueue(clean_db, small)
 
     ages: list[float] = []
@@ -274,11 +273,11 @@ def test_a_small_document_completes_while_a_pathological_one_is_in_progress(
         ages.append(_heartbeat_age(clean_db))
         return _doc(clean_db, small)["status"] == "completed"
 
-    _wait(small_done, 60, "the small document")
+    wait_until(small_done, 60, "the small document")
     assert _doc(clean_db, big)["status"] == "processing", "the big one is still in progress"
     assert max(ages) < 2, f"heartbeats stopped while the big document was chunked: {max(ages)}"
 
-    _wait(lambda: _doc(clean_db, big)["status"] == "completed", 240, "the big document")
+    wait_until(lambda: _doc(clean_db, big)["status"] == "completed", 240, "the big document")
     # One attempt each (procrastinate counts the run that finished): never declared stalled.
     assert _job(clean_db, big) == {"status": "succeeded", "attempts": 1}
     assert _job(clean_db, small) == {"status": "succeeded", "attempts": 1}
@@ -309,12 +308,14 @@ def test_a_document_that_keeps_killing_its_worker_is_failed_not_retried_forever(
 
     for attempts in range(2):
         worker = start_worker(f"doomed-{attempts}", INGEST_MAX_ATTEMPTS="2")
-        _wait(lambda: running_again(attempts), 60, f"run {attempts + 1} half way")  # noqa: B023
+        wait_until(lambda: running_again(attempts), 60, f"run {attempts + 1} half way")  # noqa: B023
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
         runs.append(_doc(clean_db, doc_id)["processing_run_id"])
     start_worker("survivor", INGEST_MAX_ATTEMPTS="2")
-    _wait(lambda: _doc(clean_db, doc_id)["status"] == "failed", 60, "the document to be failed")
+    wait_until(
+        lambda: _doc(clean_db, doc_id)["status"] == "failed", 60, "the document to be failed"
+    )
     doc = _doc(clean_db, doc_id)
     assert doc["error_code"] == "too_many_attempts"
     # procrastinate counts the finishing run too: two retries, then the run that gave up.

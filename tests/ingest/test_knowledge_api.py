@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ from service.embeddings.factory import LOCAL_DEFAULT_MODEL
 from service.storage import ObjectStore
 from tests.conftest import CORPUS_DIR, Api, ApiSettings, LiveServer
 from tests.factories import Account, Accounts
-from tests.ingest.conftest import StartWorker
+from tests.workers import StartWorker, wait_finished
 
 SCANS = CORPUS_DIR / "cooke-1913-scans-pdf"
 
@@ -25,6 +24,19 @@ def _create(client: httpx.Client, who: Account, **body: Any) -> dict[str, Any]:
     assert r.status_code == 201, r.text
     doc: dict[str, Any] = r.json()
     return doc
+
+
+def _upload_and_process(client: httpx.Client, who: Account, data: bytes, **body: Any) -> str:
+    """Creates the document, PUTs `data` to its presigned URL and queues it; its id."""
+    created = _create(client, who, file_size=len(data), **body)
+    upload = created["upload"]
+    httpx.put(
+        upload["upload_url"], content=data, headers=upload["upload_headers"]
+    ).raise_for_status()
+    doc_id: str = created["document"]["id"]
+    r = client.post(f"/api/knowledge/{doc_id}/process", headers=who.headers)
+    assert r.status_code == 202, r.text
+    return doc_id
 
 
 def _titles(client: httpx.Client, who: Account) -> set[str]:
@@ -176,19 +188,11 @@ def worker_api(clean_db: str, settings: Settings, start_worker: StartWorker) -> 
 
 
 def _wait_status(client: httpx.Client, who: Account, doc_id: str, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = client.get(
-            f"/api/knowledge/{doc_id}/status", headers=who.headers
-        ).json()
-        if not seen or seen[-1] != body["status"]:
-            seen.append(body["status"])
-        if body["status"] in ("completed", "failed"):
-            body["seen"] = seen
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"status stuck: {seen}")
+    return wait_finished(
+        lambda: client.get(f"/api/knowledge/{doc_id}/status", headers=who.headers).json(),
+        timeout,
+        "processing",
+    )
 
 
 def test_teacher_uploads_a_pdf_and_watches_it_complete(
@@ -197,24 +201,14 @@ def test_teacher_uploads_a_pdf_and_watches_it_complete(
     with httpx.Client(base_url=worker_api, timeout=30) as client:
         people = Accounts(client, clean_db)
         teacher = people.create("teacher")
-        created = _create(
+        doc_id = _upload_and_process(
             client,
             teacher,
+            (SCANS / "cooke_1913_pp003-040_scans_textlayer.pdf").read_bytes(),
             title="Cooke 1913",
             source_type="pdf",
             filename="Cooke 1913.pdf",
-            file_size=(SCANS / "cooke_1913_pp003-040_scans_textlayer.pdf").stat().st_size,
         )
-        doc_id = created["document"]["id"]
-        upload = created["upload"]
-        r = httpx.put(
-            upload["upload_url"],
-            content=(SCANS / "cooke_1913_pp003-040_scans_textlayer.pdf").read_bytes(),
-            headers=upload["upload_headers"],
-        )
-        assert r.status_code == 200, r.text
-        r = client.post(f"/api/knowledge/{doc_id}/process", headers=teacher.headers)
-        assert r.status_code == 202, r.text
         done = _wait_status(client, teacher, doc_id, 90)
         assert done["status"] == "completed", done
         assert done["progress"]["chunks_embedded"] == done["progress"]["chunks_total"] > 30
@@ -226,21 +220,15 @@ def test_teacher_uploads_a_pdf_and_watches_it_complete(
         assert doc["embedding_dim"] == 768
 
         # The image-only twin fails with a machine-readable reason.
-        scan = _create(
+        scan_id = _upload_and_process(
             client,
             teacher,
+            (SCANS / "cooke_1913_pp003-040_scans_imageonly.pdf").read_bytes(),
             title="scan",
             source_type="pdf",
             filename="scan.pdf",
-            file_size=(SCANS / "cooke_1913_pp003-040_scans_imageonly.pdf").stat().st_size,
         )
-        httpx.put(
-            scan["upload"]["upload_url"],
-            content=(SCANS / "cooke_1913_pp003-040_scans_imageonly.pdf").read_bytes(),
-            headers=scan["upload"]["upload_headers"],
-        ).raise_for_status()
-        client.post(f"/api/knowledge/{scan['document']['id']}/process", headers=teacher.headers)
-        failed = _wait_status(client, teacher, scan["document"]["id"], 60)
+        failed = _wait_status(client, teacher, scan_id, 60)
         assert failed["status"] == "failed"
         assert failed["error"]["code"] == "no_text_layer"
 
@@ -266,22 +254,15 @@ def test_transcript_upload_keeps_timestamps_end_to_end(worker_api: str, clean_db
     vtt = (Path(__file__).parent / "fixtures" / "captions.vtt").read_bytes()
     with httpx.Client(base_url=worker_api, timeout=30) as client:
         teacher = Accounts(client, clean_db).create("teacher")
-        created = _create(
+        doc_id = _upload_and_process(
             client,
             teacher,
+            vtt,
             title="Scales lesson",
             source_type="youtube",
             url="https://www.youtube.com/watch?v=abc123",
             filename="scales.vtt",
-            file_size=len(vtt),
         )
-        httpx.put(
-            created["upload"]["upload_url"],
-            content=vtt,
-            headers=created["upload"]["upload_headers"],
-        ).raise_for_status()
-        doc_id = created["document"]["id"]
-        client.post(f"/api/knowledge/{doc_id}/process", headers=teacher.headers)
         assert _wait_status(client, teacher, doc_id, 60)["status"] == "completed"
     import psycopg
 

@@ -21,6 +21,7 @@ from service.knowledge.sources import CORPUS_SCHEME, SourceReader
 from service.repositories import knowledge as repo
 from service.repositories.knowledge import DocumentRow
 from tests.conftest import CORPUS_DIR
+from tests.ingest.documents import platform_document
 from tests.ingest.fake_workers_ai import FakeWorkersAI
 
 PDF = "cooke-1913-scans-pdf/cooke_1913_pp003-040_scans_textlayer.pdf"
@@ -32,20 +33,7 @@ async def _connect(url: str) -> psycopg.AsyncConnection[dict[str, Any]]:
 
 
 async def _make_doc(conn: Any, path: str, source_type: str) -> uuid.UUID:
-    doc_id = uuid.uuid4()
-    await repo.create(
-        conn,
-        document_id=doc_id,
-        owner_id=None,
-        created_by=None,
-        title=path,
-        source_type=source_type,
-        source_url=CORPUS_SCHEME + path,
-        filename=None,
-        storage_key=None,
-        publication="public",
-    )
-    return doc_id
+    return await platform_document(conn, source_type, path, source_url=CORPUS_SCHEME + path)
 
 
 def _reader(settings: Settings) -> SourceReader:

@@ -10,7 +10,7 @@ from psycopg.rows import dict_row
 
 from devtools.seed import SEED_BOOKS, reembed_stale
 from service.knowledge.queue import QueueClient
-from service.repositories import knowledge as repo
+from tests.ingest.documents import platform_document
 
 OLD, NEW = (
     "sentence-transformers/all-MiniLM-L6-v2",
@@ -29,18 +29,7 @@ def test_demo_books_embedded_with_another_model_are_queued_again(clean_db: str) 
                 (uuid.uuid4(), OLD),  # someone's document, old model: only reported
             ]
             for doc_id, model in docs:
-                await repo.create(
-                    conn,
-                    document_id=doc_id,
-                    owner_id=None,
-                    created_by=None,
-                    title=str(doc_id),
-                    source_type="text",
-                    source_url=None,
-                    filename=None,
-                    storage_key=None,
-                    publication="public",
-                )
+                await platform_document(conn, "text", str(doc_id), document_id=doc_id)
                 await conn.execute(
                     "UPDATE knowledge_documents SET status = 'completed', embedding_model = %s "
                     "WHERE id = %s",

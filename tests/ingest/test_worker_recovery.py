@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -15,8 +13,9 @@ from psycopg.rows import dict_row
 
 from service.knowledge.queue import QueueClient
 from service.knowledge.sources import CORPUS_SCHEME
-from tests.ingest.conftest import StartWorker
 from tests.ingest.fake_workers_ai import FakeWorkersAI
+from tests.waiting import wait_until
+from tests.workers import StartWorker
 
 BOOK = "hullah-leschetizky/43915-0.txt"
 
@@ -31,15 +30,6 @@ def _doc(url: str, doc_id: uuid.UUID) -> dict[str, Any]:
         ).fetchone()
     assert row is not None
     return row
-
-
-def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_killed_worker_job_is_retried_and_completes_once(
@@ -64,7 +54,7 @@ def test_killed_worker_job_is_retried_and_completes_once(
     asyncio.run(enqueue())
 
     first = start_worker("first")
-    _wait(lambda: int(_doc(clean_db, doc_id)["chunks_embedded"]) >= 10, 60, "first batches")
+    wait_until(lambda: int(_doc(clean_db, doc_id)["chunks_embedded"]) >= 10, 60, "first batches")
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     halfway = _doc(clean_db, doc_id)
@@ -72,7 +62,7 @@ def test_killed_worker_job_is_retried_and_completes_once(
     assert 0 < int(halfway["chunks_embedded"]) < int(halfway["chunks_total"])
 
     start_worker("second")
-    _wait(lambda: _doc(clean_db, doc_id)["status"] == "completed", 90, "the retried job")
+    wait_until(lambda: _doc(clean_db, doc_id)["status"] == "completed", 90, "the retried job")
 
     with psycopg.connect(clean_db, row_factory=dict_row) as conn:
         counts = conn.execute(

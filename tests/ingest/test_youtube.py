@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +22,7 @@ from service.knowledge.transcripts import UnavailableTranscriptProvider, transcr
 from service.knowledge.youtube import YouTubeTranscriptProvider, video_id
 from service.repositories import knowledge as repo
 from tests.factories import Accounts
+from tests.ingest.documents import platform_document
 from tests.ingest.fake_workers_ai import FakeWorkersAI
 from tests.ingest.fake_youtube import FakeYouTube
 
@@ -167,18 +167,8 @@ def test_pipeline_fetches_captions_for_a_url_only_document(
         async with await psycopg.AsyncConnection.connect(
             clean_db, autocommit=True, row_factory=dict_row
         ) as conn:
-            doc_id = uuid.uuid4()
-            await repo.create(
-                conn,
-                document_id=doc_id,
-                owner_id=None,
-                created_by=None,
-                title=video,
-                source_type="youtube",
-                source_url=f"https://www.youtube.com/watch?v={video}",
-                filename=None,
-                storage_key=None,
-                publication="public",
+            doc_id = await platform_document(
+                conn, "youtube", video, source_url=f"https://www.youtube.com/watch?v={video}"
             )
             # The reader builds its provider from the settings, as the worker's does.
             await process_document(

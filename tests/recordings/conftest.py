@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +16,9 @@ import pytest
 from devtools import audio_synth
 from service.core.config import Settings
 from service.storage import ObjectStore
-from tests.conftest import REPO_ROOT
+from tests import workers
 from tests.factories import Account
+from tests.workers import StartWorker, WorkerProcesses
 
 TAKES = ("steady", "jittered", "swell", "staccato", "legato", "pedal")
 
@@ -112,58 +108,27 @@ def leftovers(clean_db: str, settings: Settings) -> Leftovers:
 
 
 @pytest.fixture
-def start_worker(
-    clean_db: str, settings: Settings, tmp_path: Path
-) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Real `python -m service.worker` processes on the test database and S3 server."""
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str = "worker", **env: str) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service.worker"],
-            env={
-                **os.environ,
-                "DATABASE_URL": clean_db,
-                "ENVIRONMENT": "test",
-                "LOG_LEVEL": "INFO",
-                "S3_ENDPOINT_URL": settings.storage.endpoint_url,
-                "EMBEDDING_WARMUP": "false",
-                **env,
-            },
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+def start_worker(clean_db: str, settings: Settings, tmp_path: Path) -> Iterator[StartWorker]:
+    """Real worker processes on the test database and S3 server."""
+    workers = WorkerProcesses(
+        {
+            "DATABASE_URL": clean_db,
+            "S3_ENDPOINT_URL": settings.storage.endpoint_url,
+            "EMBEDDING_WARMUP": "false",
+        },
+        tmp_path,
+        stop_seconds=15,
+    )
+    yield workers.start
+    workers.stop_all()
 
 
 def wait_finished(
     client: httpx.Client, who: Account, recording_id: str, timeout: float = 120
 ) -> dict[str, Any]:
     """Polls until the analysis completes or fails; the statuses seen on the way are kept."""
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = client.get(
-            f"/api/v1/recordings/{recording_id}", headers=who.headers
-        ).json()
-        if not seen or seen[-1] != body["status"]:
-            seen.append(body["status"])
-        if body["status"] in ("completed", "failed"):
-            body["seen"] = seen
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"analysis never finished: {seen}")
+    return workers.wait_finished(
+        lambda: client.get(f"/api/v1/recordings/{recording_id}", headers=who.headers).json(),
+        timeout,
+        "analysis",
+    )

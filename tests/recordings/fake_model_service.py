@@ -14,11 +14,11 @@ import time
 import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from service.analysis.dimensions import NAMES
 from service.recordings.formats import sniff
+from tests.fake_http import LocalServer, QuietHandler
 
 TOKEN = "model-service-token"
 MODEL = {"name": "percepiano-16", "version": "2024.06"}
@@ -44,55 +44,40 @@ class FakeModelService:
     def __post_init__(self) -> None:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with fake.lock:
                     fake.requests.append(payload)
                     step = fake.script.popleft() if fake.script else Step()
                 if self.path != "/analyze":
-                    self._send(404, {"error": "no such route"})
+                    self.send_json(404, {"error": "no such route"})
                     return
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                    self._send(401, {"error": "bad token"})
+                    self.send_json(401, {"error": "bad token"})
                     return
                 time.sleep(step.delay)
                 if step.status != 200:
                     headers = {"Retry-After": step.retry_after} if step.retry_after else {}
-                    self._send(step.status, {"error": "scripted"}, headers)
+                    self.send_json(step.status, {"error": "scripted"}, headers)
                     return
                 if step.body is not None:
-                    self._send(200, step.body)
+                    self.send_json(200, step.body)
                     return
                 with urllib.request.urlopen(payload["audio_url"], timeout=10) as audio:
                     data = audio.read()
                 fake.fetched.append(len(data))
                 found = sniff(data[:12])
                 if found is None or found.name != payload["format"]:
-                    self._send(422, {"error": "not the announced format"})
+                    self.send_json(422, {"error": "not the announced format"})
                     return
-                self._send(200, answer(payload["duration_seconds"], payload["segment_seconds"]))
+                self.send_json(200, answer(payload["duration_seconds"], payload["segment_seconds"]))
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http = LocalServer(Handler)
+        self.url = self.http.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 def answer(duration: float, segment: float) -> dict[str, Any]:

@@ -43,12 +43,7 @@ async def list_publications(
     rows, total = await knowledge_rows.list_by_publication(
         conn, state, paging.page_size, paging.offset
     )
-    return Page(
-        items=[to_document(r) for r in rows],
-        total=total,
-        page=paging.page,
-        page_size=paging.page_size,
-    )
+    return paging.of([to_document(r) for r in rows], total)
 
 
 async def _review(
@@ -133,9 +128,4 @@ async def read_audit_log(
     rows, total = await audit.page(
         conn, action=action, actor_id=actor_id, limit=paging.page_size, offset=paging.offset
     )
-    return Page(
-        items=rows,
-        total=total,
-        page=paging.page,
-        page_size=paging.page_size,
-    )
+    return paging.of(rows, total)

@@ -58,12 +58,7 @@ async def list_api_keys(
 ) -> Page[ApiKey]:
     """The caller's keys (revoked ones included), newest first; never the keys themselves."""
     rows, total = await api_keys.list_for_user(conn, user.id, paging.page_size, paging.offset)
-    return Page(
-        items=[ApiKey.model_validate(r) for r in rows],
-        total=total,
-        page=paging.page,
-        page_size=paging.page_size,
-    )
+    return paging.of([ApiKey.model_validate(r) for r in rows], total)
 
 
 @router.delete(

@@ -162,12 +162,7 @@ async def list_documents(
 ) -> Page[KnowledgeDocument]:
     """Students: public + their teachers' documents. Teachers: public + own. Admins: all."""
     rows, total = await repo.list_visible(conn, scope, paging.page_size, paging.offset)
-    return Page(
-        items=[to_document(r) for r in rows],
-        total=total,
-        page=paging.page,
-        page_size=paging.page_size,
-    )
+    return paging.of([to_document(r) for r in rows], total)
 
 
 @router.get(

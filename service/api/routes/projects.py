@@ -198,7 +198,7 @@ async def list_projects(
         to_project(r if r.access_level else replace(r, access_level="admin"))
         for r in rows
     ]
-    return Page(items=items, total=total, page=paging.page, page_size=paging.page_size)
+    return paging.of(items, total)
 
 
 @router.get("/{project_id}", response_model=ProjectDetail, responses=error_responses(401, 403, 404))

@@ -114,12 +114,7 @@ async def list_relationships(
     rows, total = await relationships.list_for(
         conn, None if user.is_admin else user.id, paging.page_size, paging.offset
     )
-    return Page(
-        items=[_to_model(r) for r in rows],
-        total=total,
-        page=paging.page,
-        page_size=paging.page_size,
-    )
+    return paging.of([_to_model(r) for r in rows], total)
 
 
 @router.delete(
@@ -199,12 +194,7 @@ async def list_link_requests(
         limit=paging.page_size,
         offset=paging.offset,
     )
-    return Page(
-        items=[_to_request(r, user) for r in rows],
-        total=total,
-        page=paging.page,
-        page_size=paging.page_size,
-    )
+    return paging.of([_to_request(r, user) for r in rows], total)
 
 
 async def _visible_request(conn: DbConn, request_id: UUID, user: User) -> LinkRequestRow:
