@@ -175,7 +175,7 @@ def test_the_tutor_streams_an_answer_about_the_last_take_through_the_edge(
     """POST /api/v1/chat through workerd: the stream arrives as SSE, the tutor (offline, as
     `make up` runs) looked at the newest analysed take, and the session keeps the tool calls."""
     edge = stack.edge
-    student = _login(edge, "student@example.com")
+    student = login(edge, "student@example.com")
     data = audio_synth.encode(audio_synth.render(audio_synth.scenario("jittered")), "wav")
     r = _upload(edge, student, "jittered-take.wav", data)
     assert r.status_code == 201, r.text
