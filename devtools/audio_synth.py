@@ -6,8 +6,8 @@ the upper partials (a harder stroke is brighter). A key released before the next
 with a short raised-cosine fade followed by an exponential damper decay (no click); with the
 pedal down the note rings on. The score is the ground truth the analysis tests assert against.
 
-`python -m devtools.audio_synth OUT_DIR [--take NAME ...]` writes the takes as files (the README
-walk-through uploads them).
+`python -m devtools.audio_synth OUT_DIR [--take NAME ...]` writes the takes as files (the
+walk-through in docs/recordings.md uploads them).
 """
 
 from __future__ import annotations

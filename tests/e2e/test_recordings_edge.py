@@ -1,5 +1,5 @@
 """Recordings end to end through the edge Worker (workerd) in front of the real API, worker and
-S3 server, as `make up` runs them: the walk-through README.md shows with curl."""
+S3 server, as `make up` runs them: the walk-through docs/recordings.md shows with curl."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The issue's "done when" story, end to end over HTTP: the README walk-through as a test."""
+"""The issue's "done when" story, end to end over HTTP: the walk-through in docs/projects.md as a test."""
 
 from __future__ import annotations
 
