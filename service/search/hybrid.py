@@ -151,13 +151,17 @@ async def hybrid_search(
         "postings": postings_for(params.lexical_budget, plan.scope_rows, plan.total_rows),
     }
     started = time.perf_counter()
+    # Never prepared: psycopg prepares a statement after 5 runs on a connection, and PostgreSQL
+    # may then keep one generic plan for it. Both legs' best plans depend on the values (the
+    # query's terms and their postings, the candidate counts): the lexical leg's generic plan
+    # was measured at 2-3 s a query against 3-100 ms planned per query.
     async with conn.pipeline(), conn.transaction():
         await apply_plan_settings(conn, plan)
-        vcur = await conn.execute(vector_query(params, scope, plan), args)
+        vcur = await conn.execute(vector_query(params, scope, plan), args, prepare=False)
         vrows = await vcur.fetchall()
         vector_done = time.perf_counter()
         # Sent only now, so its time is its own (one more round trip than sending both at once).
-        lcur = await conn.execute(lexical_query(params, scope), args)
+        lcur = await conn.execute(lexical_query(params, scope), args, prepare=False)
         lrows = await lcur.fetchall()
         lexical_done = time.perf_counter()
     rows = {r["id"]: r for r in [*lrows, *vrows]}

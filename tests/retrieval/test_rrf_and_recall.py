@@ -119,6 +119,43 @@ def test_fusion_matches_reference_rrf(clean_db: str) -> None:
     assert any(h.fts_rank and not h.vector_rank for h in hits) or len(fts_ranking) < 10
 
 
+def test_searches_are_planned_with_their_values_however_often_a_connection_runs_them(
+    clean_db: str,
+) -> None:
+    """A pooled connection runs the same search SQL all day; it must never be prepared (after
+    5 runs psycopg would, and PostgreSQL could then switch to one generic plan for any terms)."""
+    rng = np.random.default_rng(5)
+    vecs = _unit(rng, 20)
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        _insert(conn, None, True, [(f"rubato phrase {i}", v) for i, v in enumerate(vecs)])
+
+    async def run() -> tuple[int, list[str]]:
+        params = SearchParams(MODEL, 384, vector_candidates=10, fts_candidates=10)
+        async with await psycopg.AsyncConnection.connect(
+            clean_db, autocommit=True, row_factory=dict_row
+        ) as conn:
+            assert conn.prepare_threshold is not None  # psycopg's default: prepare after 5
+            found = 0
+            for i in range(12):
+                result = await hybrid_search(
+                    conn,
+                    params=params,
+                    scope=AccessScope(True),
+                    plan=VectorPlan("hnsw", 40),
+                    query_text="rubato",
+                    query_vector=vecs[i].tolist(),
+                    limit=5,
+                )
+                found += len(result.hits)
+            cur = await conn.execute("SELECT statement FROM pg_prepared_statements")
+            return found, [r["statement"] for r in await cur.fetchall()]
+
+    found, prepared = asyncio.run(run())
+    assert found == 12 * 5
+    # Only the per-transaction setting is prepared (it has no plan to go wrong).
+    assert [s for s in prepared if "document_chunks" in s] == [], prepared
+
+
 @pytest.mark.parametrize("iterative", [False, True], ids=["pgvector-0.6-plans", "iterative-scans"])
 def test_filtered_recall_matches_exact_search(clean_db: str, iterative: bool) -> None:
     """Small scale (6k chunks): every role's top 10 equals exact search within its scope, with
