@@ -22,7 +22,13 @@ LIMIT = 50 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with running_stack(tmp_path_factory.mktemp("recordings-e2e"), SEED_DEMO_DATA="false") as s:
+    # The tests poll analyses through the edge from one address: the Worker's per-IP limit
+    # (100 a minute locally) would answer 429 long before the analyses finish.
+    with running_stack(
+        tmp_path_factory.mktemp("recordings-e2e"),
+        SEED_DEMO_DATA="false",
+        EDGE_RATE_LIMIT_PER_MINUTE="5000",
+    ) as s:
         yield s
 
 

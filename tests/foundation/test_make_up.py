@@ -69,9 +69,10 @@ def test_up_serves_health_survives_restart_and_stops_cleanly(tmp_path: Path) -> 
         # ... with it (what local tools send), or through the edge, it works.
         r = httpx.post(f"{stack.api}/api/auth/register", json=account, headers=stack.origin_headers)
         assert r.status_code == 201
+        # The banner comes once the worker has started and the demo books are queued.
+        _wait_for(lambda: f"{stack.edge}/docs" in stack.log.read_text(), 60)
         out = stack.log.read_text()
-        assert f"{stack.edge}/docs" in out and "teacher@example.com" in out
-        assert "X-Origin-Secret: $(cat " in out
+        assert "teacher@example.com" in out and "X-Origin-Secret: $(cat " in out
 
         # A crashed child is restarted; the rest of the stack keeps serving.
         worker = _child(stack, "service.worker")
