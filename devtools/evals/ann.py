@@ -407,10 +407,14 @@ async def _halfvec(
             f"WHERE embedding_model = '{params.model}'"
         )
         build = time.perf_counter() - t0
+        # One partial HNSW index per model: the one whose predicate names this model exactly
+        # (one model's name can be the prefix of another's).
         sizes = conn.execute(
             "SELECT pg_relation_size('eval_halfvec_hnsw'), "
             "(SELECT pg_relation_size(indexrelid) FROM pg_index i JOIN pg_class c "
-            " ON c.oid = i.indexrelid WHERE c.relname LIKE 'document_chunks_hnsw_minilm%%')"
+            " ON c.oid = i.indexrelid WHERE c.relname LIKE 'document_chunks_hnsw%%' "
+            " AND pg_get_expr(i.indpred, i.indrelid) LIKE %s)",
+            (f"%'{params.model}'%",),
         ).fetchone()
         assert sizes is not None
     query = (
