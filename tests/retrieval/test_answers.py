@@ -20,6 +20,7 @@ from tests.factories import Accounts
 from tests.retrieval.conftest import SyncEmbedder
 from tests.retrieval.llm_server import PROVIDERS, LLMServer
 from tests.retrieval.seed import MODEL, add_document
+from tests.sse import sse_blocks
 
 QUESTION = "How should I practise to develop finger independence?"
 PASSAGES = [
@@ -30,17 +31,7 @@ PASSAGES = [
 
 
 def parse_sse(text: str) -> list[tuple[str, Any]]:
-    events = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        name, data = None, []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].strip())
-        if name:
-            events.append((name, json.loads("\n".join(data))))
-    return events
+    return [(name, json.loads("\n".join(data))) for name, data in sse_blocks(text) if name]
 
 
 def plant(db: psycopg.Connection, embed: SyncEmbedder, owner: str | None = None) -> str:

@@ -22,6 +22,7 @@ from tests.conftest import Api, ApiSettings, StartApi
 from tests.factories import Account
 from tests.retrieval.conftest import SyncEmbedder, embed, embedder  # noqa: F401  (fixtures)
 from tests.retrieval.seed import add_document
+from tests.sse import sse_blocks
 
 METRICS_TOKEN = "tutor-metrics"
 QUESTION = "How did my last recording go, and what should I practise this week?"
@@ -133,13 +134,7 @@ def ask(client: httpx.Client, who: Account, message: str = QUESTION, **body: Any
         return Stream(r.status_code, [("http_error", json.loads(raw))], [], r.headers)
     events: list[tuple[str, dict[str, Any]]] = []
     data_lines: list[str] = []
-    for block in raw.replace("\r\n", "\n").split("\n\n"):
-        name, data = None, []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].strip())
+    for name, data in sse_blocks(raw):
         if data:
             data_lines.append("\n".join(data))
         if name and data:
