@@ -5,6 +5,8 @@ Chunks: synthetic, derived from the real chunks of the eval corpus. A vector is 
 vector perturbed within the real data's principal subspace and renormalised (`synthesise`); its
 text is that chunk's sentences, shuffled, plus a few sentences of other chunks, so term
 frequencies, document frequencies and lengths are those of real prose (`synthetic_texts`).
+Owners: drawn per synthetic document of consecutive chunks (`document_labels`), so a scope's
+rows lie in runs on disk as ingestion writes them.
 Queries: real questions (Hofmann's) and their real embeddings. Exact vector top 10: NumPy brute
 force over the caller's scope. Exact lexical top 10: BM25 over every matching chunk.
 """
@@ -36,7 +38,10 @@ from service.search.hybrid import SearchParams, hybrid_search, vector_literal, v
 from service.search.lexical import exhaustive_candidates, lexical_candidates, postings_for
 from service.search.plan import VectorPlan
 
-SWEEP = (20, 40, 60, 80, 100, 160)
+SWEEP = (40, 100, 160, 200, 300, 400)
+# Chunks per synthetic document: ingestion writes a document's chunks together, so an owner's
+# chunks lie in runs on disk as they do in a real table, not one row here and one there.
+DOCUMENT_CHUNKS = (20, 200)
 # Share of rows per owner group; "public" rows are is_public.
 GROUPS = {"public": 0.02, "a": 0.005, "b": 0.10, "c": 0.40, "d": 0.475}
 ROLES = {
@@ -95,6 +100,23 @@ def synthetic_texts(texts: list[str], base: np.ndarray, seed: int = 7) -> list[s
         own += rng.sample(everything, rng.randint(1, 3))
         out.append(" ".join(own))
     return out
+
+
+def document_labels(rows: int, seed: int = 7) -> np.ndarray:
+    """The owner group of each row, drawn per synthetic document (a run of DOCUMENT_CHUNKS rows),
+    each group in proportion to what is left of its share, so the shares hold at any size."""
+    rng = np.random.default_rng(seed)
+    left = np.array(list(GROUPS.values())) * rows
+    labels = np.empty(rows, dtype=np.int64)
+    at = 0
+    while at < rows:
+        size = min(int(rng.integers(*DOCUMENT_CHUNKS, endpoint=True)), rows - at)
+        weights = np.clip(left, 0, None) + 1e-9
+        group = int(rng.choice(len(GROUPS), p=weights / weights.sum()))
+        labels[at : at + size] = group
+        left[group] -= size
+        at += size
+    return labels
 
 
 def _load(
@@ -196,9 +218,7 @@ async def ann_study(
     _log(f"{len(real):,} real chunks -> {rows:,} synthetic")
     data, base = synthesise(real, rows)
     texts = synthetic_texts(real_texts, base)
-    rng = np.random.default_rng(7)
-    shares = np.array(list(GROUPS.values()))
-    labels = rng.choice(len(GROUPS), size=rows, p=shares / shares.sum())
+    labels = document_labels(rows)
     url = create_scratch_database(server_url, "eval_ann")
     loaded = _load(url, data, texts, labels, embedder.model)
     _log(f"copy {loaded['copy_seconds']:.0f} s, index {loaded['index_seconds']:.0f} s")
@@ -341,7 +361,9 @@ async def ann_study(
             f"{rows:,} synthetic {data.shape[1]}-dim chunks derived from {len(real):,} real "
             f"chunks ({embedder.model}): a real vector plus Gaussian noise of norm 0.5 in the "
             f"real data's top 48 principal directions, renormalised, with that chunk's sentences "
-            f"shuffled plus 1-3 sentences of other chunks as its text; {n} real questions "
+            f"shuffled plus 1-3 sentences of other chunks as its text; owners assigned per "
+            f"synthetic document of {DOCUMENT_CHUNKS[0]}-{DOCUMENT_CHUNKS[1]} consecutive "
+            f"chunks, as ingestion writes them; {n} real questions "
             f"(Hofmann) and their embeddings. Exact vector search: NumPy brute force over the "
             f"role's scope; exact lexical: BM25 over every matching chunk. Load: COPY "
             f"{loaded['copy_seconds']:.0f} s (BM25 weights and statistics by trigger), HNSW "

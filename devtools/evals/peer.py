@@ -34,7 +34,7 @@ from service.search.plan import VectorPlan
 from service.search.vector import apply_plan_settings, vector_candidates
 
 RECIPE_URL = "https://supabase.com/docs/guides/ai/hybrid-search"
-EF_SWEEP = (20, 40, 100, 200)
+EF_SWEEP = (40, 100, 200, 300)
 CLIENTS = 2
 K = 10
 

@@ -1,11 +1,13 @@
-"""The eval metrics on hand-computed cases."""
+"""The eval metrics on hand-computed cases, and the 100k study's synthetic owners."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
+from devtools.evals.ann import DOCUMENT_CHUNKS, GROUPS, document_labels
 from devtools.evals.metrics import (
     hit_at,
     ndcg_at,
@@ -42,3 +44,15 @@ def test_normalise_and_percentile() -> None:
     assert percentile([5, 1, 4, 2, 3], 95) == 5
     assert percentile(list(range(1, 101)), 95) == 95
     assert percentile([], 50) == 0
+
+
+@pytest.mark.parametrize("rows", [5_000, 100_000])
+def test_synthetic_owners_come_in_documents_with_their_shares(rows: int) -> None:
+    """The 100k study's owners: each group keeps its share of the rows (within one document's
+    size), and rows are owned in runs of a document's chunks, never scattered one by one."""
+    labels = document_labels(rows)
+    counts = np.bincount(labels, minlength=len(GROUPS))
+    for share, count in zip(GROUPS.values(), counts, strict=True):
+        assert abs(count - share * rows) <= DOCUMENT_CHUNKS[1], (share, count)
+    runs = np.split(labels, np.flatnonzero(np.diff(labels)) + 1)
+    assert min(len(r) for r in runs[:-1]) >= DOCUMENT_CHUNKS[0]
