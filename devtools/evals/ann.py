@@ -35,7 +35,7 @@ from service.core.config import Settings
 from service.embeddings.base import Embedder
 from service.search.fusion import rrf
 from service.search.hybrid import SearchParams, hybrid_search, vector_literal, vector_only
-from service.search.lexical import exhaustive_candidates, lexical_candidates, postings_for
+from service.search.lexical import exhaustive_candidates, lexical_leg, postings_for
 from service.search.plan import VectorPlan
 
 SWEEP = (40, 100, 160, 200, 300, 400)
@@ -257,17 +257,23 @@ async def ann_study(
                 return await _timed(one, n)
 
         async def lexical_run(
-            scope: AccessScope, scope_rows: int, exhaustive: bool
+            scope: AccessScope, plan: VectorPlan, exhaustive: bool
         ) -> tuple[list[list[int]], list[float]]:
             budget = params.lexical_budget
-            args = {"budget": budget, "postings": postings_for(budget, scope_rows, rows), "fk": 10}
-            query = (exhaustive_candidates if exhaustive else lexical_candidates)(
-                params.model, scope
+            args = {
+                "budget": budget,
+                "postings": postings_for(budget, plan.scope_rows, rows),
+                "fk": 10,
+            }
+            query = (
+                exhaustive_candidates(params.model, scope)
+                if exhaustive
+                else lexical_leg(params.model, scope, plan)
             )
             async with pool.connection() as conn:
 
                 async def one(i: int) -> list[int]:
-                    cur = await conn.execute(query, {**args, "qt": questions[i]})
+                    cur = await conn.execute(query, {**args, "qt": questions[i]}, prepare=False)
                     return [r["id"] for r in await cur.fetchall()]
 
                 return await _timed(one, n)
@@ -296,11 +302,9 @@ async def ann_study(
                 await vector_run(scope, p)  # warm the cache, then measure
                 got, lat = await vector_run(scope, p)
                 vector[name] = {"recall@10": _recall(got, truth), **_summary(lat)}
-            await lexical_run(scope, int(mask.sum()), exhaustive=False)
-            lexical, lex_lat = await lexical_run(scope, int(mask.sum()), exhaustive=False)
-            lexical_truth, exhaustive_lat = await lexical_run(
-                scope, int(mask.sum()), exhaustive=True
-            )
+            await lexical_run(scope, plan, exhaustive=False)
+            lexical, lex_lat = await lexical_run(scope, plan, exhaustive=False)
+            lexical_truth, exhaustive_lat = await lexical_run(scope, plan, exhaustive=True)
             hybrid_lat, hybrid_got = [], []
             async with pool.connection() as conn:
                 for warm in (True, False):

@@ -17,7 +17,7 @@ from psycopg import sql
 from service.access.scope import AccessScope
 from service.core.db import Conn
 from service.search.fusion import rrf
-from service.search.lexical import DEFAULT_BUDGET, lexical_candidates, postings_for
+from service.search.lexical import DEFAULT_BUDGET, lexical_leg, postings_for
 from service.search.plan import VectorPlan
 from service.search.vector import apply_plan_settings, vector_candidates, vector_expr
 
@@ -105,7 +105,7 @@ def vector_query(params: SearchParams, scope: AccessScope, plan: VectorPlan) -> 
     )
 
 
-def lexical_query(params: SearchParams, scope: AccessScope) -> sql.Composed:
+def lexical_query(params: SearchParams, scope: AccessScope, plan: VectorPlan) -> sql.Composed:
     return sql.SQL(
         "SELECT l.id, 1 - {dist} AS similarity, {details} FROM ({leg}) AS l "
         "JOIN document_chunks AS c ON c.id = l.id "
@@ -113,7 +113,7 @@ def lexical_query(params: SearchParams, scope: AccessScope) -> sql.Composed:
     ).format(
         dist=vector_expr(params.dimensions),
         details=_DETAILS,
-        leg=lexical_candidates(params.model, scope),
+        leg=lexical_leg(params.model, scope, plan),
     )
 
 
@@ -161,7 +161,7 @@ async def hybrid_search(
         vrows = await vcur.fetchall()
         vector_done = time.perf_counter()
         # Sent only now, so its time is its own (one more round trip than sending both at once).
-        lcur = await conn.execute(lexical_query(params, scope), args, prepare=False)
+        lcur = await conn.execute(lexical_query(params, scope, plan), args, prepare=False)
         lrows = await lcur.fetchall()
         lexical_done = time.perf_counter()
     rows = {r["id"]: r for r in [*lrows, *vrows]}

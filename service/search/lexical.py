@@ -10,6 +10,11 @@ matching any of those terms is a candidate and is scored on every query term. Co
 count in the score, they just don't pull in their thousands of postings, so the work per query
 stays bounded however many chunks match. When even the rarest term exceeds the budget (every
 word is common), the candidates are the chunks holding all the terms, at most `budget` of them.
+
+A small scope (one the vector leg searches exactly, see service/search/plan.py) is scored whole
+instead (`scope_candidates`): reading its few thousand rows and taking one inner product each is
+exact and cheaper than reading the postings a narrow scope needs (at 100k chunks, a 2.6k-row
+scope: 2.5 ms against 14 ms, loadtest/results/retrieval-eval.md).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from service.access.scope import AccessScope
+from service.search.plan import VectorPlan
 
 # Chunks read per query (see the module docstring).
 DEFAULT_BUDGET = 2000
@@ -73,6 +79,27 @@ FROM picked AS p, weights AS w, LATERAL (
 ORDER BY score DESC, c.id
 LIMIT %(fk)s"""
     ).format(terms=_TERMS, picked=_PICKED, model=sql.Literal(model), scope=scope.sql("c"))
+
+
+def scope_candidates(model: str, scope: AccessScope) -> sql.Composed:
+    """The top %(fk)s chunks by BM25 among every chunk in scope holding a query term (param qt):
+    exact, with cost in the scope's rows, so only for small scopes."""
+    return sql.SQL(
+        """WITH {terms}
+SELECT c.id, -(c.bm25 <#> w.v) AS score
+FROM weights AS w, document_chunks AS c
+WHERE c.embedding_model = {model} AND {scope} AND (c.bm25 <#> w.v) < 0
+ORDER BY score DESC, c.id
+LIMIT %(fk)s"""
+    ).format(terms=_TERMS, model=sql.Literal(model), scope=scope.sql("c"))
+
+
+def lexical_leg(model: str, scope: AccessScope, plan: VectorPlan) -> sql.Composed:
+    """The lexical leg for a scope and its plan: scored whole where the vector leg is exact (a
+    small scope), else by the postings budget. Params: qt, fk, budget, postings."""
+    if plan.kind == "exact":
+        return scope_candidates(model, scope)
+    return lexical_candidates(model, scope)
 
 
 def exhaustive_candidates(model: str, scope: AccessScope) -> sql.Composed:

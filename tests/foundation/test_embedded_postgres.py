@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from devtools import REPO_ROOT
 from devtools.devstack.cli import main as devstack
 from devtools.postgres import DataDirTooOld, bundled_major, check_data_dir
 
@@ -42,3 +45,24 @@ def test_make_migrate_says_what_to_do_instead_of_a_traceback(
     assert devstack(["migrate"]) == 1
     err = capsys.readouterr().err
     assert "PostgreSQL 16" in err and "make reset" in err
+
+
+def test_server_settings_are_applied_before_the_server_is_used(tmp_path: Path) -> None:
+    """Settings that take effect only at start (shared_buffers, io_method) are written and the
+    server restarted, so an eval measures the server it asked for, on a new data dir too."""
+    script = (
+        "import sys, psycopg\n"
+        "from pathlib import Path\n"
+        "from devtools.postgres import start_embedded\n"
+        "url = start_embedded(Path(sys.argv[1]), cleanup='delete',\n"
+        "                     server_settings={'shared_buffers': '48MB', 'io_method': 'sync'})\n"
+        "with psycopg.connect(url) as conn:\n"
+        "    print(*(conn.execute(f'SHOW {n}').fetchone()[0] for n in ('shared_buffers', "
+        "'io_method')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "pgdata")],
+        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["48MB", "sync"], done.stdout

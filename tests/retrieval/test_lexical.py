@@ -18,7 +18,13 @@ from psycopg.rows import dict_row
 
 from service.access.scope import AccessScope
 from service.repositories import knowledge as repo
-from service.search.lexical import exhaustive_candidates, lexical_candidates
+from service.search.lexical import (
+    exhaustive_candidates,
+    lexical_candidates,
+    lexical_leg,
+    scope_candidates,
+)
+from service.search.plan import VectorPlan
 from tests.conftest import CORPUS_DIR
 from tests.retrieval.seed import MODEL, vec_literal
 
@@ -111,23 +117,26 @@ MUSIC_QUERIES = [
 ]
 
 
-def _public_chunks(conn: psycopg.Connection, texts: Iterable[str], title: str = "t") -> None:
-    """One completed public document holding these texts as chunks (one COPY statement)."""
+def _public_chunks(
+    conn: psycopg.Connection, texts: Iterable[str], title: str = "t", owner: str | None = None
+) -> None:
+    """One completed document holding these texts as chunks (one COPY statement): public, or
+    the owner's own."""
     doc = str(uuid.uuid4())
     conn.execute(
-        "INSERT INTO knowledge_documents (id, title, source_type, is_public, status) "
-        "VALUES (%s, %s, 'text', true, 'completed')",
-        (doc, title),
+        "INSERT INTO knowledge_documents (id, owner_id, title, source_type, is_public, status) "
+        "VALUES (%s, %s, %s, 'text', %s, 'completed')",
+        (doc, owner, title, owner is None),
     )
     with (
         conn.cursor() as cur,
         cur.copy(
             "COPY document_chunks (document_id, chunk_index, content, token_count, char_start, "
-            "char_end, is_public, embedding_model, embedding) FROM STDIN"
+            "char_end, owner_id, is_public, embedding_model, embedding) FROM STDIN"
         ) as copy,
     ):
         for i, text in enumerate(texts):
-            copy.write_row((doc, i, text, 1, 0, 1, True, MODEL, vec_literal(UNIT)))
+            copy.write_row((doc, i, text, 1, 0, 1, owner, owner is None, MODEL, vec_literal(UNIT)))
 
 
 def _load_passages(conn: psycopg.Connection) -> dict[int, str]:
@@ -207,6 +216,44 @@ def test_bm25_scores_match_a_reference(db: psycopg.Connection, clean_db: str) ->
                 exhaustive_candidates(MODEL, AccessScope(True)), {"qt": query, "fk": 100}
             ).fetchall()
         assert [r[0] for r in full] == [cid for cid, _ in got]
+
+
+def test_a_small_scope_is_scored_whole_and_exactly(db: psycopg.Connection) -> None:
+    """Where the vector leg is exact (a small scope), the lexical leg scores every chunk in scope
+    instead of reading postings: the same ranking and scores as BM25 over every match in the
+    scope, and nothing from outside it. Larger scopes keep the postings budget."""
+    mine, other = (str(uuid.uuid4()) for _ in range(2))
+    for uid in (mine, other):
+        db.execute(
+            "INSERT INTO users (id, email, display_name, role) VALUES (%s, %s, 't', 'teacher')",
+            (uid, f"{uid}@example.com"),
+        )
+    words = ["legato", "scale", "pedal", "arpeggio", "octave", "trill", "chord", "wrist"]
+
+    def texts(offset: int, n: int) -> list[str]:
+        return [" ".join(words[(i + j) % len(words)] for j in range(1 + i % 5)) for i in
+                range(offset, offset + n)]  # fmt: skip
+
+    _public_chunks(db, texts(0, 30))
+    _public_chunks(db, texts(3, 40), owner=mine)
+    _public_chunks(db, texts(5, 400), owner=other)
+    db.execute("ANALYZE document_chunks")
+    scope = AccessScope(False, frozenset({uuid.UUID(mine)}))
+    visible = {r[0] for r in db.execute(
+        "SELECT id FROM document_chunks WHERE is_public OR owner_id = %s", (mine,)
+    )}  # fmt: skip
+    assert lexical_leg(MODEL, scope, VectorPlan("exact", 40)) == scope_candidates(MODEL, scope)
+    assert lexical_leg(MODEL, scope, VectorPlan("iterative", 40)) == lexical_candidates(
+        MODEL, scope
+    )
+    for query in ["legato pedal", "trill octave wrist", "arpeggio", "nocturne"]:
+        args = {"qt": query, "fk": 100}
+        got = db.execute(scope_candidates(MODEL, scope), args).fetchall()
+        full = db.execute(exhaustive_candidates(MODEL, scope), args).fetchall()
+        assert [r[0] for r in got] == [r[0] for r in full]
+        assert [r[1] for r in got] == pytest.approx([r[1] for r in full], rel=1e-6)
+        assert {r[0] for r in got} <= visible
+        assert bool(got) == (query != "nocturne")
 
 
 def _scanned_rows(plan: dict[str, Any]) -> int:

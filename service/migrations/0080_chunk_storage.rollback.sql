@@ -1,0 +1,2 @@
+ALTER TABLE document_chunks RESET (toast_tuple_target);
+ALTER TABLE document_chunks ALTER COLUMN embedding SET STORAGE EXTERNAL;
