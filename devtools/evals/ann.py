@@ -177,9 +177,11 @@ def _load(
         conn.execute("VACUUM ANALYZE document_chunks")
         first = conn.execute("SELECT min(id) FROM document_chunks").fetchone()
         timings["first_id"] = int(first[0]) if first else 1
+        # One partial HNSW index per model of this size: the one whose predicate names this model.
+        ours = [name for name, definition in index if f"'{model}'::text" in definition]
         size = conn.execute(
             "SELECT pg_total_relation_size('document_chunks'), pg_relation_size(%s::regclass)",
-            (index[0][0] if index else "document_chunks_pkey",),
+            (ours[0] if ours else "document_chunks_pkey",),
         ).fetchone()
         assert size is not None
         timings["table_bytes"], timings["hnsw_bytes"] = int(size[0]), int(size[1])
