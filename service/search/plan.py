@@ -5,7 +5,7 @@ rows in scope. Per scope:
 - everything (admins): plain HNSW at ef_search;
 - small scopes (few rows, or a small share): exact search over the scope (the owner/public
   indexes find its rows, then a sort by distance), which is exact and cheap while the scope is
-  small;
+  small; the lexical leg then scores the whole scope too (service/search/lexical.py);
 - otherwise, on pgvector >= 0.8: an iterative index scan in relaxed order, which keeps scanning
   the graph until enough rows pass the filter, then a re-sort of what it found;
 - on pgvector < 0.8 (no iterative scans): ef_search widened to candidates * margin / f while that
