@@ -33,6 +33,8 @@ def local_stack(host: str, port: int, log_path: Path, timeout: float = 300) -> I
     env = {**os.environ, "API_PORT": str(port), "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")}
     # The load test seeds its own corpus; demo-book ingestion would compete for the CPU.
     env.setdefault("SEED_DEMO_DATA", "false")
+    # One API process per core, as production runs one per vCPU (piano:apiWorkers).
+    env.setdefault("API_WORKERS", str(os.cpu_count() or 1))
     # Limits stay on (every request pays for them, as in production), set explicitly above what
     # the shapes send: every virtual user comes from this one address, 200 of them sign in
     # within seconds, and a virtual user thinks only 1-8 s between actions (smoke runs less).

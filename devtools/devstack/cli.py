@@ -181,6 +181,8 @@ def cmd_up(settings: Settings) -> int:
                     # The edge's X-Forwarded-For is read by service/core/client_ip.py, and only
                     # with the origin secret; uvicorn must not believe any loopback client's.
                     "--no-proxy-headers",
+                    "--workers",
+                    str(settings.local.api_workers),
                 ],
                 env,
             )

@@ -76,6 +76,9 @@ class LocalStackSettings(Section):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    # uvicorn worker processes; production runs one per vCPU (piano:apiWorkers), and the load test
+    # runs one per core here to match.
+    api_workers: int = Field(default=1, ge=1, le=64)
     # The edge Worker in workerd, in front of the API. Needs Node.js and worker/ npm deps.
     edge_enabled: bool = True
     edge_port: int = 8787
