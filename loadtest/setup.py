@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 from devtools.devstack.edge import origin_headers
 from loadtest.accounts import PASSWORD, SeededAccount, email_for, write_accounts
@@ -148,6 +149,13 @@ def warm_up(host: str, account: SeededAccount) -> None:
         _check(resp, "warm-up query")
 
 
+def empty_rag_cache(database_url: str) -> int:
+    """Every run starts with cold caches: a run on the same data would otherwise find the pool's
+    "unseen" questions (and the popular ones) already answered by the run before."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return conn.execute("DELETE FROM rag_cache").rowcount
+
+
 def local_database_url() -> str:
     """DATABASE_URL, or attach to the embedded server of the local stack (LOCAL_DIR)."""
     if os.environ.get("DATABASE_URL"):
@@ -190,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.corpus_chunks > 0:
         from loadtest.corpus import seed_corpus
 
-        seed_corpus(local_database_url(), corpus, args.corpus_chunks, args.cache_dir)
+        database_url = local_database_url()
+        seed_corpus(database_url, corpus, args.corpus_chunks, args.cache_dir)
+        emptied = empty_rag_cache(database_url)
+        print(f"==> caches: {emptied} cached entries from earlier runs dropped", flush=True)
     if serves_rag and accounts:
         try:
             warm_up(args.host, accounts[0])
