@@ -21,12 +21,45 @@ from __future__ import annotations
 import csv
 import json
 import math
+import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 NEW_QUESTION = "capacity:new"
 RECORD_GRACE_SECONDS = 2.0
+
+
+# How often a step user looks again while no step is running.
+IDLE_POLL_SECONDS = 0.5
+
+
+class Pacer:
+    """One step user's share of an open-loop rate: `users` pacers together ask `rate` a second.
+
+    A user asks only when a paced wait brought it there (`due`). Otherwise every user idling
+    before a step would ask at the step's first instant, a burst of all of them at once rather than
+    the step's rate. The first wait of a step is spread at random over one interval.
+    """
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._next: float | None = None
+        self._rng = rng or random.Random()
+
+    def due(self) -> bool:
+        return self._next is not None
+
+    def wait(self, rate: float, users: int, now: float) -> float:
+        if rate <= 0:
+            self._next = None
+            return IDLE_POLL_SECONDS
+        interval = users / rate
+        if self._next is None or self._next < now - interval:
+            # First question of a step, or so far behind that catching up would burst.
+            self._next = now + self._rng.uniform(0, interval)
+        else:
+            self._next += interval
+        return max(0.0, self._next - now)
 
 
 @dataclass(frozen=True)

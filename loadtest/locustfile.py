@@ -34,7 +34,14 @@ from loadtest.api_shapes import (
     project_create_body,
     upload_target,
 )
-from loadtest.capacity import NEW_QUESTION, CapacityPlan, Request, Schedule, write_requests
+from loadtest.capacity import (
+    NEW_QUESTION,
+    CapacityPlan,
+    Pacer,
+    Request,
+    Schedule,
+    write_requests,
+)
 from loadtest.queries import QueryMix, build_query_sets
 from loadtest.shapes import ShapeParams, target_at
 
@@ -417,13 +424,13 @@ class NewQuestionUser(SeededUser):
 
     role = "student"
 
-    _next: float | None = None
     signed_in = 0  # step users past their login, across the run
 
     _counted = False
 
     def on_start(self) -> None:
         super().on_start()
+        self.pacer = Pacer()
         NewQuestionUser.signed_in += 1
         self._counted = True
 
@@ -434,22 +441,14 @@ class NewQuestionUser(SeededUser):
 
     def wait_time(self) -> float:
         shape = _state.get("capacity")
-        if not isinstance(shape, SpecShape) or shape.rate <= 0:
-            self._next = None
-            return 0.5  # logged in, waiting for the first step
-        interval = shape.plan.step_users / shape.rate
-        now = time.monotonic()
-        if self._next is None or self._next < now - interval:
-            # First question, or so far behind that catching up would burst: start afresh.
-            self._next = now + random.uniform(0, interval)
-        else:
-            self._next += interval
-        return max(0.0, self._next - now)
+        if not isinstance(shape, SpecShape):
+            return self.pacer.wait(0.0, 1, time.monotonic())
+        return self.pacer.wait(shape.rate, shape.plan.step_users, time.monotonic())
 
     @task
     def new_question(self) -> None:
         shape = _state.get("capacity")
-        if isinstance(shape, SpecShape) and shape.rate > 0:
+        if isinstance(shape, SpecShape) and shape.rate > 0 and self.pacer.due():
             self.ask(only_new=True)
 
 

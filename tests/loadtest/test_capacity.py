@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from loadtest import capacity
-from loadtest.capacity import NEW_QUESTION, CapacityPlan, Request, Schedule
+from loadtest.capacity import (
+    IDLE_POLL_SECONDS,
+    NEW_QUESTION,
+    CapacityPlan,
+    Pacer,
+    Request,
+    Schedule,
+)
 from loadtest.gate import breaches, evaluate
 from loadtest.stats import ClassStats, Failure, RunStats
 from loadtest.thresholds import load_thresholds
@@ -168,3 +176,22 @@ def test_short_capacity_run_against_a_fresh_stack(tmp_path: Path) -> None:
     summary = (out / "summary.md").read_text()
     assert "## Capacity" in summary and "Highest rate that held" in summary
     assert "==> capacity: highest rate that held" in log
+
+
+def test_step_users_spread_their_first_questions_over_an_interval() -> None:
+    """When a step starts, users idling before it do not all ask at its first instant: each asks
+    only after a paced wait, and the first waits spread over one interval (users / rate)."""
+    rng = random.Random(3)
+    pacers = [Pacer(rng) for _ in range(40)]
+    for p in pacers:  # idling before the first step
+        assert p.wait(0.0, 40, now=100.0) == IDLE_POLL_SECONDS
+        assert not p.due()
+    firsts = [p.wait(4.0, 40, now=230.0) for p in pacers]  # the step starts: 4/s over 40 users
+    assert all(p.due() for p in pacers)
+    assert all(0 <= w <= 10 for w in firsts)
+    assert sum(w < 1 for w in firsts) <= 10  # about 4 of 40 in the first second, not 40
+    assert max(firsts) - min(firsts) > 5
+    # Then each asks every interval: together, the step's rate.
+    p = pacers[0]
+    at = 230.0 + firsts[0]
+    assert p.wait(4.0, 40, now=at) == pytest.approx(10.0)
