@@ -20,7 +20,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from devtools import REPO_ROOT
-from devtools.evals import report
+from devtools.evals import EVAL_SERVER, report
 from devtools.evals.corpus import IngestReport, ingest_books, ingest_dbpedia
 from devtools.evals.querysets import SHIPPED
 from devtools.evals.retrieval_eval import evaluate_files
@@ -28,12 +28,6 @@ from devtools.evals.variants import VARIANTS
 from devtools.postgres import create_scratch_database, database_url, start_embedded
 from service.core.config import Settings
 from service.embeddings.factory import get_embedder
-
-# The eval's server is sized like one serving this data: the 100k study's table and HNSW index
-# (650 MB) fit in shared buffers, as pgvector advises for HNSW (128 MB, the default, made most
-# index reads go to the OS). Reads are synchronous, as on PostgreSQL <= 17 (Supabase), not
-# handed to PostgreSQL 18's I/O workers.
-EVAL_SERVER = {"shared_buffers": "1GB", "io_method": "sync"}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from devtools import REPO_ROOT
+from devtools.evals import EVAL_SERVER
 from devtools.evals.metrics import percentile
 from devtools.evals.querysets import QUERY_DIR, load
 from devtools.evals.retrieval_eval import open_pool
@@ -107,7 +108,7 @@ async def _timings(
 
 async def run(db_name: str, n_queries: int) -> dict[str, Any]:
     settings = Settings()
-    server = start_embedded(settings.local_dir / "eval" / "pg")
+    server = start_embedded(settings.local_dir / "eval" / "pg", server_settings=EVAL_SERVER)
     url = database_url(server, db_name)
     embedder = get_embedder(settings)
     questions = [q.query for s in SETS for q in load(QUERY_DIR / f"{s}.jsonl")][:n_queries]
