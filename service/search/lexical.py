@@ -81,17 +81,22 @@ LIMIT %(fk)s"""
     ).format(terms=_TERMS, picked=_PICKED, model=sql.Literal(model), scope=scope.sql("c"))
 
 
-def scope_candidates(model: str, scope: AccessScope) -> sql.Composed:
-    """The top %(fk)s chunks by BM25 among every chunk in scope holding a query term (param qt):
-    exact, with cost in the scope's rows, so only for small scopes."""
+def _scored_whole(model: str, scope: AccessScope, matching: sql.Composable) -> sql.Composed:
+    """The top %(fk)s chunks by BM25 among every chunk in scope that is `matching` (param qt)."""
     return sql.SQL(
         """WITH {terms}
 SELECT c.id, -(c.bm25 <#> w.v) AS score
 FROM weights AS w, document_chunks AS c
-WHERE c.embedding_model = {model} AND {scope} AND (c.bm25 <#> w.v) < 0
+WHERE {matching} AND c.embedding_model = {model} AND {scope}
 ORDER BY score DESC, c.id
 LIMIT %(fk)s"""
-    ).format(terms=_TERMS, model=sql.Literal(model), scope=scope.sql("c"))
+    ).format(terms=_TERMS, matching=matching, model=sql.Literal(model), scope=scope.sql("c"))
+
+
+def scope_candidates(model: str, scope: AccessScope) -> sql.Composed:
+    """Every chunk in scope holding a query term, read from the scope's rows (a positive BM25
+    score) rather than the index: exact, with cost in the scope's rows, so only for small scopes."""
+    return _scored_whole(model, scope, sql.SQL("(c.bm25 <#> w.v) < 0"))
 
 
 def lexical_leg(model: str, scope: AccessScope, plan: VectorPlan) -> sql.Composed:
@@ -103,15 +108,13 @@ def lexical_leg(model: str, scope: AccessScope, plan: VectorPlan) -> sql.Compose
 
 
 def exhaustive_candidates(model: str, scope: AccessScope) -> sql.Composed:
-    """The same BM25 over every matching chunk, no budget: the reference the budgeted leg is
-    measured against (evals, live recall), never the request path."""
-    return sql.SQL(
-        """WITH {terms}
-SELECT c.id, -(c.bm25 <#> w.v) AS score
-FROM weights AS w, document_chunks AS c
-WHERE search_tsvector(c.content) @@ (SELECT string_agg(search_tsquery_operand(lexeme), ' | ')
-                                      FROM terms WHERE df > 0)::tsquery
-  AND c.embedding_model = {model} AND {scope}
-ORDER BY score DESC, c.id
-LIMIT %(fk)s"""
-    ).format(terms=_TERMS, model=sql.Literal(model), scope=scope.sql("c"))
+    """The same BM25 over every matching chunk found through the index, no budget: the reference
+    the budgeted leg is measured against (evals, live recall), never the request path."""
+    return _scored_whole(
+        model,
+        scope,
+        sql.SQL(
+            "search_tsvector(c.content) @@ (SELECT string_agg(search_tsquery_operand(lexeme), "
+            "' | ') FROM terms WHERE df > 0)::tsquery"
+        ),
+    )
