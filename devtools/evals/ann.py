@@ -354,7 +354,9 @@ async def ann_study(
             m = {"recall@10": _recall(got, truth), **_summary(lat)}
             sweep.append({"ef_search": ef, **m})
             _log(f"ef_search={ef}: recall@10={m['recall@10']:.4f} p95={m['p95_ms']:.2f} ms")
-        halfvec = await _halfvec(url, pool, params, queries, truth, settings.search.ef_search)
+        halfvec = await _halfvec(
+            url, pool, params, queries, truth, settings.search.ef_search, loaded["hnsw_bytes"]
+        )
     finally:
         await pool.close()
     _log("Supabase hybrid_search recipe side by side")
@@ -422,8 +424,10 @@ async def _halfvec(
     queries: np.ndarray,
     truth: list[list[int]],
     ef_search: int,
+    vector_bytes: int,
 ) -> dict[str, Any]:
-    """The same HNSW built over halfvec (2-byte floats): size, build time, recall, latency."""
+    """The same HNSW built over halfvec (2-byte floats): size, build time, recall, latency,
+    against the `vector` index's size (`vector_bytes`, measured when it was built)."""
     dim = params.dimensions
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET maintenance_work_mem = '1GB'")
@@ -435,24 +439,16 @@ async def _halfvec(
             f"WHERE embedding_model = '{params.model}'"
         )
         build = time.perf_counter() - t0
-        # One partial HNSW index per model: the one whose predicate names this model exactly
-        # (one model's name can be the prefix of another's).
-        sizes = conn.execute(
-            "SELECT pg_relation_size('eval_halfvec_hnsw'), "
-            "(SELECT pg_relation_size(indexrelid) FROM pg_index i JOIN pg_class c "
-            " ON c.oid = i.indexrelid WHERE c.relname LIKE 'document_chunks_hnsw%%' "
-            " AND pg_get_expr(i.indpred, i.indrelid) LIKE %s)",
-            (f"%'{params.model}'%",),
-        ).fetchone()
-        assert sizes is not None
+        size = conn.execute("SELECT pg_relation_size('eval_halfvec_hnsw')").fetchone()
+        assert size is not None
     query = (
         f"SELECT c.id FROM document_chunks AS c WHERE c.embedding_model = '{params.model}' "  # noqa: S608
         f"ORDER BY c.embedding::halfvec({dim}) <=> %s::halfvec({dim}) LIMIT 10"
     )
     out: dict[str, Any] = {
         "build_seconds": build,
-        "halfvec_bytes": int(sizes[0]),
-        "vector_bytes": int(sizes[1] or 0),
+        "halfvec_bytes": int(size[0]),
+        "vector_bytes": vector_bytes,
         "by_ef": [],
     }
     async with pool.connection() as aconn:
