@@ -17,6 +17,7 @@ import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from devtools import local_s3
 from devtools.live_server import LiveServer, free_port
@@ -50,7 +51,19 @@ def db_url(pg_server_url: str) -> str:
     return create_scratch_database(pg_server_url, "app_test")
 
 
+@retry(
+    retry=retry_if_exception_type(psycopg.errors.DeadlockDetected),
+    stop=stop_after_attempt(5),
+    wait=wait_exponential(multiplier=0.05, max=1),
+    reraise=True,
+)
 def _truncate_all(url: str) -> None:
+    """Empty every app table.
+
+    Session-scoped live APIs keep their job workers polling while other tests run, so the TRUNCATE
+    can meet a worker's statement that locks the same tables in another order. PostgreSQL then
+    cancels one side as a deadlock; the worker's statement is short, so truncating again succeeds.
+    """
     with psycopg.connect(url, autocommit=True) as conn:
         tables = [
             r[0]
