@@ -28,7 +28,7 @@ from service.answers.sources import source_json
 from service.cache.generations import Generations, generations
 from service.cache.layers import RagCache, cache_key, normalise_query
 from service.core.config import Settings
-from service.core.db import Pool
+from service.core.db import Pool, idle_connection
 from service.core.exceptions import Unavailable
 from service.search.hybrid import SearchHit, SearchParams, hybrid_search
 from service.search.live_recall import LiveRecall
@@ -222,7 +222,7 @@ class RagEngine:
             else inp.top_k
         )
         plan = await self.plan_for(scope, gens)
-        async with self.pool.connection() as conn:
+        async with self.pool.connection() as conn, idle_connection(self.pool) as spare:
             result = await hybrid_search(
                 conn,
                 params=self.params,
@@ -231,6 +231,7 @@ class RagEngine:
                 query_text=inp.query,
                 query_vector=vector,
                 limit=rerank_pool,
+                spare=spare,
             )
         timings["search"] = result.total_ms
         self.hooks.on_search(result.vector_ms / 1000, result.lexical_ms / 1000)

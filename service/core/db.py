@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from dataclasses import fields
 from typing import Any, ClassVar, Self, TypeVar
 
 from psycopg import AsyncConnection, OperationalError, sql
 from psycopg.abc import Params, QueryNoTemplate
 from psycopg.rows import DictRow, class_row, dict_row, scalar_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from service.core.config import Settings
 
@@ -73,6 +75,26 @@ class FailFastPool(AsyncConnectionPool[Conn]):
         if timeout is None and self.health.down:
             timeout = min(DOWN_WAIT_SECONDS, self.timeout)
         return await super().getconn(timeout)
+
+
+# How long `idle_connection` lets the pool hand over a connection it has just said is idle.
+IDLE_WAIT_SECONDS = 0.001
+
+
+@asynccontextmanager
+async def idle_connection(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn | None]:
+    """A second connection for work that can use one but doesn't need it: one the pool has
+    idle right now, else None at once. Never waits behind other requests, so a request already
+    holding a connection can't starve the pool by asking for another while it is busy."""
+    conn = None
+    if pool.get_stats().get("pool_available", 0) > 0:
+        with suppress(PoolTimeout):
+            conn = await pool.getconn(timeout=IDLE_WAIT_SECONDS)
+    try:
+        yield conn
+    finally:
+        if conn is not None:
+            await pool.putconn(conn)
 
 
 def create_pool(settings: Settings, database_url: str, *, check: bool = False) -> Pool:

@@ -119,6 +119,82 @@ def test_fusion_matches_reference_rrf(clean_db: str) -> None:
     assert any(h.fts_rank and not h.vector_rank for h in hits) or len(fts_ranking) < 10
 
 
+@pytest.mark.parametrize("kind", ["exact", "hnsw", "iterative"])
+def test_legs_on_two_connections_find_what_they_find_on_one(clean_db: str, kind: str) -> None:
+    """With a spare connection the legs run at once, one on each; the fused result is the same."""
+    rng = np.random.default_rng(11)
+    vecs = _unit(rng, 60)
+    words = ["legato", "staccato", "pedal", "scale", "rubato", "octave"]
+    texts = [f"{words[i % 6]} {words[(i * 7) % 6]} study {i}" for i in range(60)]
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        _insert(conn, None, True, list(zip(texts, vecs, strict=True)))
+    plan = VectorPlan(kind, 40, 60, 60)  # type: ignore[arg-type]
+    params = SearchParams(MODEL, 384, vector_candidates=10, fts_candidates=10)
+
+    async def search(two: bool) -> tuple[list[tuple[int, float]], list[int], list[int]]:
+        async with (
+            await psycopg.AsyncConnection.connect(
+                clean_db, autocommit=True, row_factory=dict_row
+            ) as conn,
+            await psycopg.AsyncConnection.connect(
+                clean_db, autocommit=True, row_factory=dict_row
+            ) as spare,
+        ):
+            result = await hybrid_search(
+                conn,
+                params=params,
+                scope=AccessScope(True),
+                plan=plan,
+                query_text="rubato pedal",
+                query_vector=vecs[5].tolist(),
+                limit=15,
+                spare=spare if two else None,
+            )
+            # Both connections are idle again: nothing was left running on either.
+            assert conn.info.transaction_status == spare.info.transaction_status == 0
+        assert result.vector_ms > 0 and result.lexical_ms > 0
+        return [(h.chunk_id, h.score) for h in result.hits], result.vector_ids, result.lexical_ids
+
+    one, two = asyncio.run(search(False)), asyncio.run(search(True))
+    assert two == one
+    assert one[1][0] == 6 and one[2]  # chunk 6 holds vecs[5]; some chunks match the words
+
+
+def test_a_failing_leg_raises_its_own_error_and_stops_the_other(clean_db: str) -> None:
+    """The error mapping sees a leg's error as it would on one connection, not a group of them."""
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        _insert(conn, None, True, [("pedal", _unit(np.random.default_rng(1), 1)[0])])
+
+    async def search() -> None:
+        async with (
+            await psycopg.AsyncConnection.connect(
+                clean_db, autocommit=True, row_factory=dict_row
+            ) as conn,
+            await psycopg.AsyncConnection.connect(
+                clean_db, autocommit=True, row_factory=dict_row
+            ) as spare,
+        ):
+            await spare.execute("SET statement_timeout = 1")  # the lexical leg's 3,000 terms
+            try:
+                await hybrid_search(
+                    conn,
+                    params=SearchParams(MODEL, 384),
+                    scope=AccessScope(True),
+                    plan=VectorPlan("exact", 40),
+                    query_text="pedal " + " ".join(f"w{i}" for i in range(3000)),
+                    query_vector=_unit(np.random.default_rng(2), 1)[0].tolist(),
+                    limit=5,
+                    spare=spare,
+                )
+            finally:
+                # The vector leg's connection is usable afterwards, not stuck mid-query.
+                cur = await conn.execute("SELECT 1 AS one")
+                assert (await cur.fetchone()) == {"one": 1}
+
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        asyncio.run(search())
+
+
 def test_searches_are_planned_with_their_values_however_often_a_connection_runs_them(
     clean_db: str,
 ) -> None:
