@@ -299,6 +299,34 @@ def test_lexical_work_is_bounded_by_the_budget(db: psycopg.Connection, clean_db:
     assert len(top) == 5
 
 
+def test_with_every_word_common_the_candidates_need_not_hold_every_word(
+    db: psycopg.Connection, clean_db: str
+) -> None:
+    """Every query word is in more chunks than the budget allows, so the leg reads the chunks
+    holding its rarest words together. The best chunk here lacks the commonest word: it must
+    still be found, which requiring every word would miss."""
+    texts = []
+    for i in range(3000):
+        words = [w for w, m in (("scale", 2), ("practice", 3), ("legato", 5)) if i % m == 0]
+        texts.append(f"{' '.join(words) or 'rest'} exercise {i}")
+    texts.append("legato practice legato practice exercise best")
+    _public_chunks(db, texts)
+    db.execute("ANALYZE document_chunks")
+    query = "scale practice legato"
+    best = db.execute("SELECT id FROM document_chunks WHERE content LIKE '%%best'").fetchone()
+    assert best is not None
+    # The reference (BM25 over every match) ranks the chunk without "scale" first.
+    exhaustive = db.execute(
+        exhaustive_candidates(MODEL, AccessScope(True)).as_string(db), {"qt": query, "fk": 5}
+    ).fetchall()
+    assert exhaustive[0][0] == best[0]
+    # 600 chunks hold "legato", 1,000 "practice", 1,500 "scale"; a budget of 400 fits "legato"
+    # with "practice" (about 3,001 * 600/3,001 * 1,001/3,001 = 200 together), not "legato" alone.
+    top = [cid for cid, _ in _lexical(clean_db, query, budget=400, k=5)]
+    assert top[0] == best[0]
+    assert top == [r[0] for r in exhaustive]
+
+
 def test_search_sees_a_document_exactly_when_it_is_published(
     db: psycopg.Connection, clean_db: str
 ) -> None:
