@@ -22,11 +22,11 @@ from service.embeddings.base import Embedder
 from service.search.rerank import NoRerank
 
 
-async def open_pool(db_url: str, max_size: int) -> AsyncConnectionPool[Conn]:
+async def open_pool(db_url: str, max_size: int, min_size: int = 1) -> AsyncConnectionPool[Conn]:
     """A pool shaped like the API's (dict rows, autocommit), opened; the caller closes it."""
     pool = AsyncConnectionPool[Conn](
         db_url,
-        min_size=1,
+        min_size=min_size,
         max_size=max_size,
         kwargs={"row_factory": dict_row, "autocommit": True},
         open=False,
