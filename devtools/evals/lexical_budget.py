@@ -1,0 +1,201 @@
+"""`python -m devtools.evals.lexical_budget [--out DIR]`: the lexical leg's budget against its
+recall and latency, per role scope, on the 100k study's database and the dev questions.
+
+Run after `python -m devtools.evals --ann`, which leaves its 100,000 synthetic chunks in the
+`eval_ann` database of the eval server. The questions are the dev sets' (worded as students ask;
+the held-out sets are only reported, never swept). Recall@10 is against BM25 over every matching
+chunk in the scope; latency is the lexical leg alone, one query at a time, after a warm pass.
+Writes results.json, report.md and budget.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from devtools import REPO_ROOT
+from devtools.evals import EVAL_SERVER
+from devtools.evals.ann import GROUPS, ROLES
+from devtools.evals.metrics import percentile
+from devtools.evals.querysets import SHIPPED, load
+from devtools.evals.querysets import role as set_role
+from devtools.evals.report import table
+from devtools.evals.retrieval_eval import open_pool
+from devtools.postgres import database_url, start_embedded
+from service.access.scope import AccessScope
+from service.core.config import Settings
+from service.embeddings.factory import get_embedder
+from service.search.lexical import exhaustive_candidates, lexical_leg, postings_for
+from service.search.plan import VectorPlan
+
+BUDGETS = (1000, 2000, 3000, 5000, 8000)
+DEV = tuple(f for f in SHIPPED if set_role(f.stem).startswith("dev"))
+
+
+async def sweep(url: str, model: str, budgets: tuple[int, ...]) -> dict[str, Any]:
+    questions = [q.query for f in DEV for q in load(f)]
+    pool = await open_pool(url, max_size=1)
+    roles: dict[str, Any] = {}
+    try:
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) AS n FROM document_chunks WHERE embedding_model = %s", (model,)
+            )
+            row = await cur.fetchone()
+            total = int(row["n"]) if row else 0
+            if total == 0:
+                raise SystemExit("eval_ann has no chunks: run `python -m devtools.evals --ann`")
+            # The study's owners are users named eval-<group>@example.com (devtools/evals/ann.py).
+            cur = await conn.execute(
+                "SELECT id, email FROM users WHERE email LIKE 'eval-%%@example.com'"
+            )
+            owners = {r["email"][5:].split("@")[0]: r["id"] for r in await cur.fetchall()}
+            for name, (own, groups) in ROLES.items():
+                scope = (
+                    AccessScope(True)
+                    if own is None
+                    else AccessScope(False, frozenset(owners[g] for g in own))
+                )
+                rows = round(total * sum(GROUPS[g] for g in groups))
+                # The leg's shape depends only on whether the vector leg is exact; the study's
+                # plans make these scopes exact only below 3,000 rows.
+                plan = VectorPlan("exact" if rows <= 3000 else "iterative", 0, rows, total)
+                truth = []
+                for text in questions:
+                    cur = await conn.execute(
+                        exhaustive_candidates(model, scope), {"qt": text, "fk": 10}, prepare=False
+                    )
+                    truth.append({r["id"] for r in await cur.fetchall()})
+                points = []
+                for budget in budgets:
+                    args = {"budget": budget, "postings": postings_for(budget, rows, total)}
+                    lat: list[float] = []
+                    found = expected = 0
+                    for warm in (True, False):
+                        for text, want in zip(questions, truth, strict=True):
+                            t0 = time.perf_counter()
+                            cur = await conn.execute(
+                                lexical_leg(model, scope, plan),
+                                {**args, "qt": text, "fk": 40},
+                                prepare=False,
+                            )
+                            got = [r["id"] for r in await cur.fetchall()][:10]
+                            if not warm:
+                                lat.append((time.perf_counter() - t0) * 1000)
+                                found += len(set(got) & want)
+                                expected += len(want)
+                    points.append(
+                        {
+                            "budget": budget,
+                            "recall@10": found / max(1, expected),
+                            "p50_ms": percentile(lat, 50),
+                            "p95_ms": percentile(lat, 95),
+                        }
+                    )
+                    print(
+                        f"  {name}: budget {budget} recall@10 {points[-1]['recall@10']:.3f} "
+                        f"p95 {points[-1]['p95_ms']:.1f} ms",
+                        flush=True,
+                    )
+                roles[name] = {"scope_rows": rows, "small_scope": plan.kind == "exact",
+                               "points": points}  # fmt: skip
+    finally:
+        await pool.close()
+    return {"rows": total, "questions": len(questions), "sets": [f.stem for f in DEV],
+            "roles": roles}  # fmt: skip
+
+
+def write(result: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+    rows = [
+        [name, p["budget"], p["recall@10"], p["p50_ms"], p["p95_ms"]]
+        for name, r in result["roles"].items()
+        if not r["small_scope"]
+        for p in r["points"]
+    ]
+    small = [n for n, r in result["roles"].items() if r["small_scope"]]
+    md = [
+        f"# Lexical leg: budget against recall and latency — {result['started_at']}",
+        "",
+        f"Command: `{result['command']}` (load average {result['load'][0]:.2f} at the start, "
+        f"{result['load'][1]:.2f} at the end).",
+        "",
+        f"{result['rows']:,} synthetic chunks (the 100k study's `eval_ann`); "
+        f"{result['questions']} dev questions ({', '.join(result['sets'])}). Recall@10 against "
+        "BM25 over every matching chunk in the scope; latency is the lexical leg alone, one "
+        "query at a time. `SEARCH_LEXICAL_BUDGET` is 2000.",
+        "",
+        table(["role", "budget", "recall@10", "p50 ms", "p95 ms"], rows),
+        "",
+        f"Not shown: {', '.join(small)}, whose scopes are scored whole (exact whatever the "
+        "budget).",
+        "",
+        "![recall against P95 per budget](budget.png)",
+        "",
+    ]
+    (out / "report.md").write_text("\n".join(md))
+    chart(result, out / "budget.png")
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, r in result["roles"].items():
+        if r["small_scope"]:
+            continue
+        xs = [p["p95_ms"] for p in r["points"]]
+        ys = [p["recall@10"] for p in r["points"]]
+        ax.plot(xs, ys, marker="o", label=name)
+        for p in r["points"]:
+            ax.annotate(str(p["budget"]), (p["p95_ms"], p["recall@10"]), fontsize=7)
+    ax.axhline(0.99, color="tab:red", linestyle="--", label="recall 0.99")
+    ax.axvline(10, color="tab:gray", linestyle=":", label="10 ms")
+    ax.set_xlabel("lexical leg P95 ms (one query at a time)")
+    ax.set_ylabel("recall@10 against exhaustive BM25")
+    ax.set_title(f"Lexical budget at {result['rows']:,} chunks, dev questions")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m devtools.evals.lexical_budget", description=__doc__)
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--db-name", default="eval_ann")
+    args = p.parse_args(argv)
+    settings = Settings()
+    server = os.environ.get("EVAL_DATABASE_URL") or start_embedded(
+        settings.local_dir / "eval" / "pg", server_settings=EVAL_SERVER
+    )
+    model = get_embedder(settings).model
+    started = datetime.now(UTC)
+    load_start = os.getloadavg()[0]
+    result = asyncio.run(sweep(database_url(server, args.db_name), model, BUDGETS))
+    result |= {
+        "started_at": started.isoformat(timespec="seconds"),
+        "command": "python -m devtools.evals.lexical_budget " + " ".join(sys.argv[1:]),
+        "load": [load_start, os.getloadavg()[0]],
+    }
+    out = args.out or REPO_ROOT / "loadtest" / "results" / (
+        "lexical-budget-" + started.strftime("%Y%m%dT%H%MZ")
+    )
+    write(result, out)
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
