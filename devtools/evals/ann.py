@@ -296,7 +296,7 @@ async def ann_study(
                 for warm in (True, False):
                     for text, q in zip(texts, vectors, strict=True):
                         t0 = time.perf_counter()
-                        # As the API runs it: both legs at once when a second connection is idle.
+                        # As the API runs a process's only cold question: both legs at once.
                         async with idle_connection(pool) as spare:
                             result = await hybrid_search(
                                 conn, params=params, scope=scope, plan=plan,

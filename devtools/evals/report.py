@@ -352,8 +352,8 @@ def write(out: Path, results: dict[str, Any]) -> None:
             "Recall@10 against exact search: the vector leg against exact nearest neighbours in "
             "the scope, the lexical leg against BM25 over every matching chunk, the fused top 10 "
             "against the same fusion of both exact legs. Latency: one query at a time; hybrid "
-            "runs its two legs at once on two connections, as the API does when its pool has an "
-            "idle one (the peer comparison below keeps one connection per client).",
+            "runs its two legs at once on two connections, as the API does for a process's only "
+            "cold question (the peer comparison below keeps one connection per client).",
             "",
             ann_table(a),
             "",

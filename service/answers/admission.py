@@ -54,6 +54,12 @@ class ColdPathGate:
     def state(self) -> GateState:
         return GateState(self._running, len(self._waiters), self._service_seconds)
 
+    @property
+    def alone(self) -> bool:
+        """At most one question holds a slot and none waits: a caller holding a slot is the only
+        cold work in this process."""
+        return self._running <= 1 and not self._waiters
+
     def _estimated_wait(self) -> float:
         ahead = len(self._waiters) + 1
         return -(-ahead // self.concurrency) * self._service_seconds

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -206,7 +207,7 @@ class RagEngine:
             key = self._search_key(inp, scope, gens, vector)
             hits, plan = await self._search(inp, scope, gens, vector, timings)
         await self.cache.set("search", key, [h.to_json() for h in hits])
-        return Retrieval(scope, gens, hits, plan.describe(), False, timings)
+        return Retrieval(scope, gens, hits, plan, False, timings)
 
     async def _search(
         self,
@@ -215,14 +216,23 @@ class RagEngine:
         gens: Generations,
         vector: list[float],
         timings: dict[str, float],
-    ) -> tuple[list[SearchHit], VectorPlan]:
+    ) -> tuple[list[SearchHit], dict[str, Any]]:
         rerank_pool = (
             max(inp.top_k, self.settings.rerank.candidates)
             if self.reranker.name != "none"
             else inp.top_k
         )
         plan = await self.plan_for(scope, gens)
-        async with self.pool.connection() as conn, idle_connection(self.pool) as spare:
+        async with AsyncExitStack() as stack:
+            conn = await stack.enter_async_context(self.pool.connection())
+            # The legs run at once only when this is the process's only cold question: with
+            # others in flight the cores are already busy, and a second connection per search
+            # would add contention, not speed.
+            spare = (
+                await stack.enter_async_context(idle_connection(self.pool))
+                if self.cold.alone
+                else None
+            )
             result = await hybrid_search(
                 conn,
                 params=self.params,
@@ -239,7 +249,7 @@ class RagEngine:
         started = time.perf_counter()
         hits = await self.reranker.rerank(inp.query, result.hits, inp.top_k)
         timings["rerank"] = (time.perf_counter() - started) * 1000
-        return hits, plan
+        return hits, {**plan.describe(), "legs_at_once": result.legs_at_once}
 
     # ---- answering -------------------------------------------------------------------------
 

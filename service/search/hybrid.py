@@ -131,6 +131,7 @@ class HybridResult:
     vector_ms: float
     lexical_ms: float
     total_ms: float
+    legs_at_once: bool = False  # on two connections at the same time
 
 
 # Never prepared: psycopg prepares a statement after 5 runs on a connection, and PostgreSQL may
@@ -217,8 +218,9 @@ async def hybrid_search(
                 **row,
             )
         )
+    total_ms = (time.perf_counter() - started) * 1000
     return HybridResult(
-        hits, vector_ids, lexical_ids, vector_ms, lexical_ms, (time.perf_counter() - started) * 1000
+        hits, vector_ids, lexical_ids, vector_ms, lexical_ms, total_ms, spare is not None
     )
 
 

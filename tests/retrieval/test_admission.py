@@ -114,6 +114,36 @@ def test_gate_queues_in_order_and_sheds_only_when_saturated() -> None:
     asyncio.run(run())
 
 
+def test_gate_says_when_a_question_is_the_only_cold_work() -> None:
+    """The engine runs a search's two legs at once only then (service/answers/engine.py)."""
+
+    async def run() -> None:
+        gate = ColdPathGate(concurrency=2, max_queue=4, max_wait_seconds=5)
+        assert gate.alone
+        release = asyncio.Event()
+        seen: list[bool] = []
+
+        async def question() -> None:
+            async with gate.slot():
+                seen.append(gate.alone)
+                await release.wait()
+
+        first = asyncio.create_task(question())
+        await asyncio.sleep(0.02)
+        assert seen == [True] and gate.alone  # one running, nobody waiting
+        second = asyncio.create_task(question())
+        await asyncio.sleep(0.02)
+        assert seen == [True, False] and not gate.alone  # two running
+        third = asyncio.create_task(question())
+        await asyncio.sleep(0.02)
+        assert gate.state.waiting == 1 and not gate.alone
+        release.set()
+        await asyncio.gather(first, second, third)
+        assert gate.alone
+
+    asyncio.run(run())
+
+
 def test_gate_sheds_on_the_expected_wait_and_after_waiting_too_long() -> None:
     async def run() -> None:
         gate = ColdPathGate(concurrency=1, max_queue=100, max_wait_seconds=0.2)

@@ -153,6 +153,7 @@ def test_legs_on_two_connections_find_what_they_find_on_one(clean_db: str, kind:
             # Both connections are idle again: nothing was left running on either.
             assert conn.info.transaction_status == spare.info.transaction_status == 0
         assert result.vector_ms > 0 and result.lexical_ms > 0
+        assert result.legs_at_once is two
         return [(h.chunk_id, h.score) for h in result.hits], result.vector_ids, result.lexical_ids
 
     one, two = asyncio.run(search(False)), asyncio.run(search(True))
