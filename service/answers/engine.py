@@ -230,7 +230,7 @@ class RagEngine:
             # would add contention, not speed.
             spare = (
                 await stack.enter_async_context(idle_connection(self.pool))
-                if self.cold.alone
+                if self.settings.search.legs_at_once and self.cold.alone
                 else None
             )
             result = await hybrid_search(

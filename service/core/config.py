@@ -257,6 +257,9 @@ class SearchSettings(Section):
     lexical_budget: int = Field(default=2000, ge=1, le=1_000_000)
     # Share of searches run again exactly, off the request path, to export live recall@10.
     live_recall_sample_rate: float = Field(default=0.01, ge=0, le=1)
+    # Run the two legs at once on two connections when a search is its process's only cold
+    # question: lower latency one at a time, but both cores busy at once (see docs/rag.md).
+    legs_at_once: bool = True
 
 
 class RerankSettings(Section):

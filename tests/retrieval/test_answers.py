@@ -15,7 +15,7 @@ import pytest
 from service.answers.citations import CitationFilter, clean_all
 from service.answers.hooks import RagHooks
 from service.search.query_embedding import QueryEmbedder
-from tests.conftest import LiveServer, build_app, make_settings
+from tests.conftest import ApiSettings, LiveServer, StartApi, build_app, make_settings
 from tests.factories import Accounts
 from tests.retrieval.conftest import SyncEmbedder
 from tests.retrieval.llm_server import PROVIDERS, LLMServer
@@ -99,6 +99,36 @@ def test_sse_events_in_order_with_cited_pages(
     assert {"embed", "search", "total"} <= set(done["timings_ms"])
     cited = [d["n"] for n, d in events if n == "citation"]
     assert cited and all(1 <= n <= len(sources) for n in cited)
+
+
+@pytest.mark.parametrize("at_once", [True, False], ids=["legs-at-once", "legs-in-turn"])
+def test_the_search_plan_says_whether_the_legs_ran_at_once(
+    at_once: bool,
+    start_api: StartApi,
+    api_settings: ApiSettings,
+    embedder: QueryEmbedder,
+    db: psycopg.Connection,
+    embed: SyncEmbedder,
+) -> None:
+    """One question at a time is its process's only cold one: its legs run at once unless
+    SEARCH_LEGS_AT_ONCE is off."""
+    plant(db, embed)
+    api = start_api(
+        api_settings(llm_provider="extractive", search_legs_at_once=at_once, db_pool_min_size=4),
+        embedder=embedder,
+    )
+    with httpx.Client(base_url=api.url, timeout=30) as client:
+        student = Accounts(client, db.info.dsn).create("student")
+        question = f"{QUESTION} ({uuid.uuid4().hex[:8]})"  # never asked before: not cached
+        with client.stream(
+            "POST", "/api/chat/query", json={"query": question, "stream": True},
+            headers=student.headers,
+        ) as r:  # fmt: skip
+            events = parse_sse(r.read().decode())
+    done = events[-1][1]
+    assert done["cached"]["search"] is False
+    assert done["search_plan"]["legs_at_once"] is at_once
+    assert events[0][1]["sources"]  # found the planted passages either way
 
 
 def test_json_answer_shape_and_top_k_bounds(
