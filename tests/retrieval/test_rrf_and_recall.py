@@ -75,6 +75,11 @@ def _insert(
             copy.write_row((doc, i, text, 1, 0, 1, owner, public, MODEL, vec_literal(v.tolist())))
 
 
+async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
+    """A connection as the API's pool makes them: autocommit, rows as dicts."""
+    return await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row)
+
+
 def test_fusion_matches_reference_rrf(clean_db: str) -> None:
     rng = np.random.default_rng(7)
     vecs = _unit(rng, 30)
@@ -86,9 +91,7 @@ def test_fusion_matches_reference_rrf(clean_db: str) -> None:
     async def run() -> list[Any]:
         params = SearchParams(MODEL, 384, vector_candidates=10, fts_candidates=10)
         plan = VectorPlan("exact", 40)
-        async with await psycopg.AsyncConnection.connect(
-            clean_db, autocommit=True, row_factory=dict_row
-        ) as conn:
+        async with await _connect(clean_db) as conn:
             result = await hybrid_search(
                 conn,
                 params=params,
@@ -132,14 +135,7 @@ def test_legs_on_two_connections_find_what_they_find_on_one(clean_db: str, kind:
     params = SearchParams(MODEL, 384, vector_candidates=10, fts_candidates=10)
 
     async def search(two: bool) -> tuple[list[tuple[int, float]], list[int], list[int]]:
-        async with (
-            await psycopg.AsyncConnection.connect(
-                clean_db, autocommit=True, row_factory=dict_row
-            ) as conn,
-            await psycopg.AsyncConnection.connect(
-                clean_db, autocommit=True, row_factory=dict_row
-            ) as spare,
-        ):
+        async with await _connect(clean_db) as conn, await _connect(clean_db) as spare:
             result = await hybrid_search(
                 conn,
                 params=params,
@@ -167,14 +163,7 @@ def test_a_failing_leg_raises_its_own_error_and_stops_the_other(clean_db: str) -
         _insert(conn, None, True, [("pedal", _unit(np.random.default_rng(1), 1)[0])])
 
     async def search() -> None:
-        async with (
-            await psycopg.AsyncConnection.connect(
-                clean_db, autocommit=True, row_factory=dict_row
-            ) as conn,
-            await psycopg.AsyncConnection.connect(
-                clean_db, autocommit=True, row_factory=dict_row
-            ) as spare,
-        ):
+        async with await _connect(clean_db) as conn, await _connect(clean_db) as spare:
             await spare.execute("SET statement_timeout = 1")  # the lexical leg's 3,000 terms
             try:
                 await hybrid_search(
@@ -208,9 +197,7 @@ def test_searches_are_planned_with_their_values_however_often_a_connection_runs_
 
     async def run() -> tuple[int, list[str]]:
         params = SearchParams(MODEL, 384, vector_candidates=10, fts_candidates=10)
-        async with await psycopg.AsyncConnection.connect(
-            clean_db, autocommit=True, row_factory=dict_row
-        ) as conn:
+        async with await _connect(clean_db) as conn:
             assert conn.prepare_threshold is not None  # psycopg's default: prepare after 5
             found = 0
             for i in range(12):
@@ -285,9 +272,7 @@ def test_filtered_recall_matches_exact_search(clean_db: str, iterative: bool) ->
     ) -> float:
         ids = np.arange(1, n + 1)  # identity column order = insertion order
         found = 0
-        async with await psycopg.AsyncConnection.connect(
-            clean_db, autocommit=True, row_factory=dict_row
-        ) as conn:
+        async with await _connect(clean_db) as conn:
             if force_index:  # what an HNSW scan alone returns, whatever the planner prefers
                 await conn.execute("SET enable_seqscan = off")
                 await conn.execute("SET enable_bitmapscan = off")
