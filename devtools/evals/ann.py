@@ -18,7 +18,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -60,6 +60,13 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 def _log(msg: str) -> None:
     print(f"  [scale] {msg}", flush=True)
+
+
+def role_scope(own: list[str] | None, owners: Mapping[str, uuid.UUID]) -> AccessScope:
+    """A role's access scope: everything (None), or public chunks plus its groups' owners."""
+    if own is None:
+        return AccessScope(True)
+    return AccessScope(False, frozenset(owners[g] for g in own))
 
 
 def real_chunks(corpus_url: str) -> tuple[np.ndarray, list[str]]:
@@ -307,7 +314,7 @@ async def ann_study(
                             got.append([h.chunk_id for h in result.hits])
             # Exhaustive hybrid: exact vector top 40 and exhaustive BM25 top 40, fused alike.
             exact40 = await _exact_vector(pool, params, scope, vectors, 40)
-            lex40 = await _exhaustive_lexical(pool, params, scope, texts, 40)
+            lex40 = await exhaustive_lexical(pool, params.model, scope, texts, 40)
             truth = [
                 [f.id for f in rrf(v, lx, params.rrf_k)[:10]]
                 for v, lx in zip(exact40, lex40, strict=True)
@@ -316,11 +323,7 @@ async def ann_study(
 
         roles: dict[str, Any] = {}
         for role, (own, groups) in ROLES.items():
-            scope = (
-                AccessScope(True)
-                if own is None
-                else AccessScope(False, frozenset(owners[g] for g in own))
-            )
+            scope = role_scope(own, owners)
             mask = np.isin(labels, [names.index(g) for g in groups])
             truth = exact_top(mask)
             async with pool.connection() as conn:
@@ -432,14 +435,15 @@ async def _exact_vector(
         ]
 
 
-async def _exhaustive_lexical(
-    pool: Any, params: SearchParams, scope: AccessScope, questions: list[str], k: int
+async def exhaustive_lexical(
+    pool: Any, model: str, scope: AccessScope, questions: list[str], k: int
 ) -> list[list[int]]:
+    """Each question's top `k` by BM25 over every matching chunk in scope: the lexical truth."""
     out = []
     async with pool.connection() as conn:
         for text in questions:
             cur = await conn.execute(
-                exhaustive_candidates(params.model, scope), {"qt": text, "fk": k}
+                exhaustive_candidates(model, scope), {"qt": text, "fk": k}, prepare=False
             )
             out.append([r["id"] for r in await cur.fetchall()])
     return out

@@ -22,24 +22,25 @@ from typing import Any
 
 from devtools import REPO_ROOT
 from devtools.evals import EVAL_SERVER
-from devtools.evals.ann import GROUPS, ROLES
+from devtools.evals.ann import GROUPS, ROLES, exhaustive_lexical, role_scope
 from devtools.evals.metrics import percentile
 from devtools.evals.querysets import SHIPPED, load
 from devtools.evals.querysets import role as set_role
 from devtools.evals.report import table
 from devtools.evals.retrieval_eval import open_pool
 from devtools.postgres import database_url, start_embedded
-from service.access.scope import AccessScope
-from service.core.config import Settings
+from service.core.config import SearchSettings, Settings
 from service.embeddings.factory import get_embedder
-from service.search.lexical import exhaustive_candidates, lexical_leg, postings_for
-from service.search.plan import VectorPlan
+from service.search.lexical import lexical_leg, postings_for
+from service.search.plan import choose_plan
 
 BUDGETS = (1000, 2000, 3000, 5000, 8000)
 DEV = tuple(f for f in SHIPPED if set_role(f.stem).startswith("dev"))
 
 
-async def sweep(url: str, model: str, budgets: tuple[int, ...]) -> dict[str, Any]:
+async def sweep(
+    url: str, model: str, search: SearchSettings, budgets: tuple[int, ...]
+) -> dict[str, Any]:
     questions = [q.query for f in DEV for q in load(f)]
     pool = await open_pool(url, max_size=1)
     roles: dict[str, Any] = {}
@@ -57,23 +58,23 @@ async def sweep(url: str, model: str, budgets: tuple[int, ...]) -> dict[str, Any
                 "SELECT id, email FROM users WHERE email LIKE 'eval-%%@example.com'"
             )
             owners = {r["email"][5:].split("@")[0]: r["id"] for r in await cur.fetchall()}
-            for name, (own, groups) in ROLES.items():
-                scope = (
-                    AccessScope(True)
-                    if own is None
-                    else AccessScope(False, frozenset(owners[g] for g in own))
-                )
-                rows = round(total * sum(GROUPS[g] for g in groups))
-                # The leg's shape depends only on whether the vector leg is exact; the study's
-                # plans make these scopes exact only below 3,000 rows.
-                plan = VectorPlan("exact" if rows <= 3000 else "iterative", 0, rows, total)
-                truth = []
-                for text in questions:
-                    cur = await conn.execute(
-                        exhaustive_candidates(model, scope), {"qt": text, "fk": 10}, prepare=False
-                    )
-                    truth.append({r["id"] for r in await cur.fetchall()})
-                points = []
+        for name, (own, groups) in ROLES.items():
+            scope = role_scope(own, owners)
+            rows = round(total * sum(GROUPS[g] for g in groups))
+            # The leg's shape depends only on whether the vector leg is exact (a small scope).
+            plan = choose_plan(
+                scope_rows=rows,
+                total_rows=total,
+                candidates=search.vector_candidates,
+                ef_search=search.ef_search,
+                ef_search_max=search.ef_search_max,
+                exact_fraction=search.exact_scope_fraction,
+                exact_rows=search.exact_scope_rows,
+                iterative_available=True,
+            )
+            truth = [set(t) for t in await exhaustive_lexical(pool, model, scope, questions, 10)]
+            points = []
+            async with pool.connection() as conn:
                 for budget in budgets:
                     args = {"budget": budget, "postings": postings_for(budget, rows, total)}
                     lat: list[float] = []
@@ -104,8 +105,8 @@ async def sweep(url: str, model: str, budgets: tuple[int, ...]) -> dict[str, Any
                         f"p95 {points[-1]['p95_ms']:.1f} ms",
                         flush=True,
                     )
-                roles[name] = {"scope_rows": rows, "small_scope": plan.kind == "exact",
-                               "points": points}  # fmt: skip
+            roles[name] = {"scope_rows": rows, "small_scope": plan.kind == "exact",
+                           "points": points}  # fmt: skip
     finally:
         await pool.close()
     return {"rows": total, "questions": len(questions), "sets": [f.stem for f in DEV],
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     model = get_embedder(settings).model
     started = datetime.now(UTC)
     load_start = os.getloadavg()[0]
-    result = asyncio.run(sweep(database_url(server, args.db_name), model, BUDGETS))
+    result = asyncio.run(sweep(database_url(server, args.db_name), model, settings.search, BUDGETS))
     result |= {
         "started_at": started.isoformat(timespec="seconds"),
         "command": "python -m devtools.evals.lexical_budget " + " ".join(sys.argv[1:]),
