@@ -97,6 +97,10 @@ def make_settings(db_url: str, local_dir: Path, **overrides: object) -> Settings
         "rate_limit_uploads": "10000/hour",
         "rate_limit_login_ip": "100000/minute",
         "rate_limit_login_account": "1000/minute",
+        # Tests empty the database under a live API, so knowledge generations start again from 0
+        # and a process's near copy of a cache entry could match another test's data. A real
+        # database's generations only grow. The near cache's own tests turn it on.
+        "cache_near_ttl_seconds": 0,
     }
     values.update(overrides)
     return Settings.with_values(**values)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from service.answers.engine import RagEngine
 from service.answers.hooks import RagHooks
 from service.answers.providers.factory import build_provider, provider_model
-from service.cache.backends import CacheBackend, MemoryCache, NullCache, PostgresCache
+from service.cache.backends import (
+    CacheBackend,
+    MemoryCache,
+    NearCache,
+    NullCache,
+    PostgresCache,
+)
 from service.cache.layers import RagCache
 from service.core.config import Settings
 from service.core.db import Pool
@@ -17,6 +23,10 @@ def build_cache(settings: Settings, pool: Pool, hooks: RagHooks) -> RagCache:
     backend: CacheBackend
     if settings.cache.backend == "postgres":
         backend = PostgresCache(pool)
+        if settings.cache.near_ttl_seconds > 0:
+            backend = NearCache(
+                backend, settings.cache.near_ttl_seconds, settings.cache.near_max_entries
+            )
     elif settings.cache.backend == "memory":
         backend = MemoryCache()
     else:

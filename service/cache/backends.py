@@ -1,5 +1,6 @@
 """Cache backends. The default is an UNLOGGED PostgreSQL table: no extra server, and every API
-instance shares it. `memory` is per process; `none` disables caching."""
+instance shares it, with a short-lived copy in each process in front of it (`NearCache`).
+`memory` is per process; `none` disables caching."""
 
 from __future__ import annotations
 
@@ -98,3 +99,38 @@ class PostgresCache:
             else:
                 cur = await conn.execute("DELETE FROM rag_cache WHERE layer = %s", (layer,))
             return cur.rowcount
+
+
+class NearCache:
+    """A per-process copy in front of a shared backend, so a repeated question's cache reads
+    don't wait for the database: on a loaded machine each round trip waits for a core.
+
+    Safe to keep briefly because the engine's keys carry everything their value depends on,
+    including the scope's knowledge generation: a document change is seen at once everywhere. Two
+    things the copy can lag by at most `ttl_seconds`: a purge made by another process, and an
+    entry's expiry in the shared table. Values are shared, not copied: callers must not change
+    them.
+    """
+
+    def __init__(self, far: CacheBackend, ttl_seconds: int, max_entries: int) -> None:
+        self.far = far
+        self.near = MemoryCache(max_entries)
+        self._ttl = ttl_seconds
+
+    async def get(self, key: str) -> Any | None:
+        value = await self.near.get(key)
+        if value is not None:
+            return value
+        value = await self.far.get(key)
+        if value is not None:
+            await self.near.set(key, "", value, self._ttl)
+        return value
+
+    async def set(self, key: str, layer: str, value: Any, ttl_seconds: int) -> None:
+        await self.far.set(key, layer, value, ttl_seconds)
+        await self.near.set(key, layer, value, min(ttl_seconds, self._ttl))
+
+    async def purge(self, layer: str | None) -> int:
+        # All of it: the copy is only a shortcut, and entries read from the far side have no layer.
+        await self.near.purge(None)
+        return await self.far.purge(layer)

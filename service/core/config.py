@@ -331,6 +331,10 @@ class CacheSettings(Section):
     embedding_ttl_seconds: int = Field(default=24 * 3600, ge=0)
     search_ttl_seconds: int = Field(default=3600, ge=0)
     answer_ttl_seconds: int = Field(default=24 * 3600, ge=0)
+    # postgres only: each process keeps what it read or wrote for this long (0 = off), so repeated
+    # questions skip the database; a purge by another process reaches it within this time.
+    near_ttl_seconds: int = Field(default=60, ge=0)
+    near_max_entries: int = Field(default=3000, ge=1)
 
 
 class RateLimitSettings(Section):

@@ -99,6 +99,8 @@ def test_analysis_recomputes_the_steps_from_the_recorded_requests(tmp_path: Path
     start = PLAN.steps_start
     hold = [Request(1 + i * 0.1, "rag:query:popular", 5 + i % 10, "ok") for i in range(100)]
     hold += [Request(1 + i * 0.3, "rag:query:unseen", 60 + i, "ok") for i in range(30)]
+    # The ramp's slow answers (the first 5 s) count in the hold, not in its steady state.
+    hold += [Request(0.5 + i * 0.1, "rag:query:popular", 500, "ok") for i in range(10)]
     steps = _step_requests(start, 2, 40) + _step_requests(start + 10, 4, 900)
     capacity.write_requests(tmp_path / "requests.csv", hold + steps)
     s = Schedule(PLAN)
@@ -108,8 +110,11 @@ def test_analysis_recomputes_the_steps_from_the_recorded_requests(tmp_path: Path
     assert result is not None
     assert result["highest_rate_held"] == 2
     assert [st["held"] for st in result["steps"]] == [True, False]
-    assert result["hold"]["rag:query:popular"]["p95_ms"] == 14
+    assert result["hold"]["rag:query:popular"]["p95_ms"] == 500
     assert result["hold"]["rag:query:unseen"]["requests"] == 30
+    steady = result["hold_steady"]["rag:query:popular"]
+    assert steady["requests"] == 60 and steady["p95_ms"] == 14
+    assert "after the ramp" in (tmp_path / "capacity.md").read_text()
     assert "Highest rate that held: 2 new questions/s" in (tmp_path / "capacity.md").read_text()
     assert (tmp_path / "capacity.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -7,14 +7,18 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from service.access.scope import AccessScope
-from service.cache.backends import MemoryCache
+from service.cache.backends import MemoryCache, NearCache, PostgresCache
 from service.cache.layers import RagCache, cache_key
+from service.core.db import create_pool
+from service.search.query_embedding import QueryEmbedder
+from tests.conftest import Api, StartApi, make_settings
 from tests.factories import Accounts
 from tests.retrieval.conftest import SyncEmbedder
 from tests.retrieval.seed import add_document, delete_document
-from tests.retrieval.test_answers import QUESTION, plant
+from tests.retrieval.test_answers import QUESTION, parse_sse, plant
 
 
 def test_keys_differ_by_scope_model_and_version() -> None:
@@ -127,3 +131,82 @@ def test_queries_and_cache_layers_are_counted(
     assert value("rag_queries_total", {"outcome": "ok"}) == ok_before + 2
     assert value("cache_requests_total", {"layer": "search", "result": "hit"}) >= hits_before + 1
     assert value("rag_query_duration_seconds_count", {"stage": "total"}) >= 2
+
+
+def test_near_cache_reads_skip_the_database_and_lag_a_purge_elsewhere_by_its_ttl(
+    clean_db: str, tmp_path: Any
+) -> None:
+    """Two API processes, each with its own near copy, over one shared table."""
+
+    async def run() -> None:
+        pool = create_pool(make_settings(clean_db, tmp_path), clean_db)
+        await pool.open(wait=True)
+        try:
+            shared = PostgresCache(pool)
+            a, b = NearCache(shared, 1, 100), NearCache(shared, 1, 100)
+            await a.set("k", "answer", {"answer": "x"}, 3600)
+            assert await b.get("k") == {"answer": "x"}  # from the table, now kept by b too
+            async with pool.connection() as conn:
+                await conn.execute("DELETE FROM rag_cache")
+            # Neither process reads the table again while its copy lives...
+            assert await a.get("k") == {"answer": "x"} and await b.get("k") == {"answer": "x"}
+            # ...a purge empties the purging process's copy at once...
+            await a.set("k", "answer", {"answer": "x"}, 3600)
+            assert await a.purge("answer") == 1
+            assert await a.get("k") is None
+            # ...and reaches the other's within the near TTL.
+            await asyncio.sleep(1.1)
+            assert await b.get("k") is None
+            # A layer TTL shorter than the near one bounds the copy too.
+            await a.set("short", "search", [1], 0)
+            assert await a.get("short") is None
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def near_api(start_api: StartApi, live_api: Api, embedder: QueryEmbedder) -> Api:
+    """The suite's API with the production default, near copies of cache entries in the
+    process; it shares the suite's signing keys, so the `accounts` tokens work on it."""
+    settings = live_api.settings.model_copy(update={"cache_near_ttl_seconds": 60})
+    return start_api(settings, embedder=embedder)
+
+
+def test_near_copies_still_see_a_change_in_scope_at_once(
+    near_api: Api, accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
+) -> None:
+    """Cache keys carry the scope's knowledge generation, so a kept copy can't hide an upload or
+    a delete, and a repeat is answered from the process even with the shared table emptied."""
+    teacher = accounts.create("teacher")
+    student = accounts.create("student")
+    accounts.link(teacher, student)
+    plant(db, embed)
+
+    def ask(client: httpx.Client) -> tuple[set[str], dict[str, Any]]:
+        """(titles of the sources, the done event) of one streamed answer."""
+        body = {"query": QUESTION, "top_k": 10, "stream": True}
+        with client.stream("POST", "/api/chat/query", json=body, headers=student.headers) as r:
+            events = parse_sse(r.read().decode())
+        return {s["title"] for s in events[0][1]["sources"]}, events[-1][1]
+
+    with httpx.Client(base_url=near_api.url, timeout=60) as client:
+        assert ask(client)[1]["cached"] == {"search": False, "answer": False}
+        db.execute("DELETE FROM rag_cache")
+        assert ask(client)[1]["cached"] == {"search": True, "answer": True}
+
+        text = "Finger independence: practise trills slowly with each finger pair."
+        doc = add_document(
+            db,
+            owner_id=teacher.id,
+            is_public=False,
+            title="Teacher notes",
+            chunks=[(text, embed([text])[0])],
+        )
+        titles, done = ask(client)
+        assert done["cached"]["search"] is False and "Teacher notes" in titles
+
+        delete_document(db, doc)
+        titles, done = ask(client)
+        assert done["cached"]["search"] is False and "Teacher notes" not in titles
