@@ -34,7 +34,12 @@ _api_key = APIKeyHeader(
 )
 
 
-def get_services(request: Request) -> Services:
+# Every dependency here is `async def`, even when it awaits nothing: FastAPI runs a plain `def`
+# dependency in its thread pool, one hop per dependency per request, and under load each hop
+# waits for a core to wake a thread (tests/architecture/test_wiring.py keeps it so).
+
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -45,7 +50,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 def _part(read: Callable[[Services], T]) -> Any:
     """`Depends` on one part of the services; the Annotated alias that uses it names the type."""
 
-    def dependency(services: ServicesDep) -> T:
+    async def dependency(services: ServicesDep) -> T:
         return read(services)
 
     return Depends(dependency)
@@ -62,7 +67,7 @@ RateLimitsDep = Annotated[RateLimits, _part(lambda s: s.rate_limits)]
 LoginGuardDep = Annotated[LoginGuard, _part(lambda s: s.login_guard)]
 
 
-def get_client_ip(request: Request, settings: SettingsDep) -> str:
+async def get_client_ip(request: Request, settings: SettingsDep) -> str:
     return client_ip(request, settings)
 
 
@@ -183,7 +188,7 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
     return check
 
 
-def page_params(
+async def page_params(
     page: int = Query(1, ge=1, le=100_000, description="1-based page number"),
     page_size: int = Query(20, ge=1, le=100, description="Items per page (max 100)"),
 ) -> PageParams:

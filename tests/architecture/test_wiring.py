@@ -1,10 +1,21 @@
 """The app's parts are wired in one place: only the factory and the request dependencies touch
-`app.state`; everything else receives typed parts (service/container.py)."""
+`app.state`; everything else receives typed parts (service/container.py). No request dependency
+runs in FastAPI's thread pool."""
 
 from __future__ import annotations
 
 import ast
+import inspect
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from service.app import create_app
+from tests.conftest import make_settings
 
 SERVICE = Path(__file__).resolve().parents[2] / "service"
 ALLOWED = {"service/app.py", "service/api/deps.py"}
@@ -43,3 +54,56 @@ def test_the_check_sees_each_spelling() -> None:
     ):
         assert _touches_app_state(ast.parse(source)), source
     assert not _touches_app_state(ast.parse("state = request.state"))
+
+
+def _routes(routes: list[Any]) -> Iterator[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):  # an included router, resolved lazily
+            yield from _routes(route.original_router.routes)
+
+
+def _threaded(dependant: Dependant) -> Iterator[str]:
+    """Every dependency below `dependant` that FastAPI would call in its thread pool."""
+    for dep in dependant.dependencies:
+        call = dep.call
+        if call is not None:
+            fn = call if inspect.isroutine(call) else type(call).__call__
+            if not (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):
+                yield getattr(call, "__qualname__", repr(call))
+        yield from _threaded(dep)
+
+
+def sync_dependencies(app: FastAPI) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for route in _routes(app.routes):
+        for name in _threaded(route.dependant):
+            found.setdefault(name, set()).add(route.path)
+    return found
+
+
+def test_no_request_dependency_runs_in_the_thread_pool(tmp_path: Path) -> None:
+    """A `def` dependency costs a thread-pool hop per request; on a loaded machine each hop
+    waits for a core to wake the thread. Six of them once sat in front of every cached answer."""
+    app = create_app(make_settings("postgresql://unused@/unused", tmp_path))
+    assert sum(1 for _ in _routes(app.routes)) > 50
+    assert sync_dependencies(app) == {}
+
+
+def test_the_dependency_check_sees_a_plain_def() -> None:
+    def plain() -> int:
+        return 1
+
+    async def awaited() -> int:
+        return 1
+
+    app = FastAPI()
+
+    @app.get("/x")
+    async def x(a: int = Depends(plain), b: int = Depends(awaited)) -> int:
+        return a + b
+
+    assert sync_dependencies(app) == {
+        "test_the_dependency_check_sees_a_plain_def.<locals>.plain": {"/x"}
+    }

@@ -65,7 +65,7 @@ _UPLOAD_BODY: dict[str, Any] = {
 }
 
 
-def get_intake(services: ServicesDep) -> RecordingIntake:
+async def get_intake(services: ServicesDep) -> RecordingIntake:
     return RecordingIntake(services.settings, services.pool, services.store, services.queue)
 
 

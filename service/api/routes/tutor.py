@@ -30,7 +30,7 @@ router = APIRouter(prefix="/api/v1/chat", tags=["tutor"])
 TITLE_CHARS = 60
 
 
-def get_tutor(services: ServicesDep) -> Tutor:
+async def get_tutor(services: ServicesDep) -> Tutor:
     provider = services.engine.provider
     # Every HTTP provider can call tools; anything else (none configured) means offline.
     tool_calling: ToolCallingLLM | None = provider if hasattr(provider, "turn") else None  # type: ignore[assignment]
