@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest import capacity
+from loadtest import capacity, compare
 from loadtest.capacity import (
     IDLE_POLL_SECONDS,
     NEW_QUESTION,
@@ -200,3 +200,21 @@ def test_step_users_spread_their_first_questions_over_an_interval() -> None:
     p = pacers[0]
     at = 230.0 + firsts[0]
     assert p.wait(4.0, 40, now=at) == pytest.approx(10.0)
+
+
+def test_compare_charts_runs_side_by_side_and_refuses_a_run_without_a_label(
+    tmp_path: Path,
+) -> None:
+    runs = []
+    for name, p95 in (("a", 120.0), ("b", 40.0)):
+        run = tmp_path / name
+        run.mkdir()
+        steady = {"rag:query:popular": {"p50_ms": p95 / 4, "p95_ms": p95}}
+        (run / "capacity.json").write_text(json.dumps({"hold_steady": steady}))
+        runs.append(f"{name}={run}")
+    out = tmp_path / "chart.png"
+    compare.main(["--out", str(out), *runs])
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit) as exited:
+        compare.main(["--out", str(out), str(tmp_path / "a")])
+    assert exited.value.code == 2
