@@ -67,6 +67,18 @@ def _ask(client: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
     return dict(r.json())
 
 
+def add_teacher_notes(db: psycopg.Connection, embed: SyncEmbedder, teacher_id: str) -> str:
+    """A private document of the teacher's, as if just uploaded: its linked students read it."""
+    text = "Finger independence: practise trills slowly with each finger pair."
+    return add_document(
+        db,
+        owner_id=teacher_id,
+        is_public=False,
+        title="Teacher notes",
+        chunks=[(text, embed([text])[0])],
+    )
+
+
 def test_upload_and_delete_in_scope_invalidate_search_cache(
     client: httpx.Client, accounts: Accounts, db: psycopg.Connection, embed: SyncEmbedder
 ) -> None:
@@ -82,14 +94,7 @@ def test_upload_and_delete_in_scope_invalidate_search_cache(
     assert {layer for layer, _ in rows} == {"embedding", "search", "answer"}
 
     # The linked teacher uploads: the student's next query sees it at once.
-    text = "Finger independence: practise trills slowly with each finger pair."
-    doc = add_document(
-        db,
-        owner_id=teacher.id,
-        is_public=False,
-        title="Teacher notes",
-        chunks=[(text, embed([text])[0])],
-    )
+    doc = add_teacher_notes(db, embed, teacher.id)
     after_upload = _ask(client, student.headers)
     assert "Teacher notes" in {s["title"] for s in after_upload["sources"]}
 
@@ -196,14 +201,7 @@ def test_near_copies_still_see_a_change_in_scope_at_once(
         db.execute("DELETE FROM rag_cache")
         assert ask(client)[1]["cached"] == {"search": True, "answer": True}
 
-        text = "Finger independence: practise trills slowly with each finger pair."
-        doc = add_document(
-            db,
-            owner_id=teacher.id,
-            is_public=False,
-            title="Teacher notes",
-            chunks=[(text, embed([text])[0])],
-        )
+        doc = add_teacher_notes(db, embed, teacher.id)
         titles, done = ask(client)
         assert done["cached"]["search"] is False and "Teacher notes" in titles
 
