@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.metrics import install_observability
 from service.api.router import ROUTERS
+from service.cache.upkeep import sweeping as sweeping_cache
 from service.container import Overrides, Services
 from service.core.admission import AdmissionMiddleware
 from service.core.config import Settings, get_settings
@@ -22,7 +23,7 @@ from service.core.origin_trust import OriginEnforcementMiddleware
 from service.core.ratelimit_headers import RateLimitHeadersMiddleware
 from service.embeddings.factory import get_embedder
 from service.observability.samplers import sampling
-from service.ratelimit.upkeep import sweeping
+from service.ratelimit.upkeep import sweeping as sweeping_rate_limits
 from service.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
         try:
             async with (
                 sampling(services.pool, settings.metrics.sample_seconds),
-                sweeping(services.pool, settings.rate_limit),
+                sweeping_rate_limits(services.pool, settings.rate_limit),
+                sweeping_cache(services.pool),
             ):
                 yield
         finally:

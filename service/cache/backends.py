@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
 
-from service.core.db import Pool
+from service.core.db import Conn, Pool
 
 
 class CacheBackend(Protocol):
@@ -63,7 +63,11 @@ class MemoryCache:
 
 
 class PostgresCache:
-    """rag_cache (0005_chat.sql). Short pool timeout: a slow cache must not slow the answer."""
+    """rag_cache (0005_chat.sql). Short pool timeout: a slow cache must not slow the answer.
+
+    A write is one statement; expired rows are deleted in the background (`sweep_expired`,
+    service/cache/upkeep.py), not on the request path.
+    """
 
     def __init__(self, pool: Pool, timeout_seconds: float = 0.5) -> None:
         self._pool = pool
@@ -86,11 +90,6 @@ class PostgresCache:
                 "expires_at = EXCLUDED.expires_at",
                 (key, layer, Jsonb(value), ttl_seconds),
             )
-            # Opportunistic expiry sweep, bounded so a write never does much work.
-            await conn.execute(
-                "DELETE FROM rag_cache WHERE key IN (SELECT key FROM rag_cache "
-                "WHERE expires_at < now() LIMIT 50)"
-            )
 
     async def purge(self, layer: str | None) -> int:
         async with self._pool.connection(timeout=self._timeout) as conn:
@@ -99,6 +98,20 @@ class PostgresCache:
             else:
                 cur = await conn.execute("DELETE FROM rag_cache WHERE layer = %s", (layer,))
             return cur.rowcount
+
+
+async def sweep_expired(conn: Conn, batch: int = 5000) -> int:
+    """Deletes expired rag_cache rows, `batch` at a time so no statement runs long."""
+    deleted = 0
+    while True:
+        cur = await conn.execute(
+            "DELETE FROM rag_cache WHERE key IN (SELECT key FROM rag_cache "
+            "WHERE expires_at <= now() LIMIT %s)",
+            (batch,),
+        )
+        deleted += cur.rowcount
+        if cur.rowcount < batch:
+            return deleted
 
 
 class NearCache:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
@@ -19,3 +22,22 @@ async def running(loop: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@contextlib.asynccontextmanager
+async def repeating(
+    job: Callable[[], Awaitable[object]], every: float, what: str
+) -> AsyncIterator[None]:
+    """Runs `job` every `every` seconds while the block lasts. A failing round is logged and the
+    next one tries again: upkeep must outlive a database that is down for a while."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await job()
+            except Exception as exc:
+                log.warning(f"{what} failed", extra={"error": repr(exc)[:200]})
+
+    async with running(loop()):
+        yield

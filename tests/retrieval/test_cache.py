@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from service.access.scope import AccessScope
-from service.cache.backends import MemoryCache, NearCache, PostgresCache
+from service.cache.backends import MemoryCache, NearCache, PostgresCache, sweep_expired
 from service.cache.layers import RagCache, cache_key
 from service.core.db import create_pool
 from service.search.query_embedding import QueryEmbedder
@@ -165,6 +165,31 @@ def test_near_cache_reads_skip_the_database_and_lag_a_purge_elsewhere_by_its_ttl
             # A layer TTL shorter than the near one bounds the copy too.
             await a.set("short", "search", [1], 0)
             assert await a.get("short") is None
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+def test_a_cache_write_leaves_expired_rows_to_the_sweep(clean_db: str, tmp_path: Any) -> None:
+    async def run() -> None:
+        pool = create_pool(make_settings(clean_db, tmp_path), clean_db)
+        await pool.open(wait=True)
+        try:
+            async with pool.connection() as conn:
+                await conn.execute(
+                    "INSERT INTO rag_cache (key, layer, value, expires_at) "
+                    "SELECT 'old' || i, 'answer', '{}'::jsonb, now() - interval '1 minute' "
+                    "FROM generate_series(1, 3) AS i"
+                )
+            cache = PostgresCache(pool)
+            await cache.set("live", "answer", {"answer": "x"}, 3600)
+            async with pool.connection() as conn:
+                cur = await conn.execute("SELECT count(*) AS n FROM rag_cache")
+                assert (await cur.fetchone()) == {"n": 4}  # the write swept nothing
+                assert await sweep_expired(conn, batch=2) == 3  # in batches, until none is left
+                cur = await conn.execute("SELECT key FROM rag_cache")
+                assert await cur.fetchall() == [{"key": "live"}]
         finally:
             await pool.close()
 
