@@ -32,7 +32,7 @@ from devtools.postgres import database_url, start_embedded
 from service.core.config import SearchSettings, Settings
 from service.embeddings.factory import get_embedder
 from service.search.lexical import lexical_leg, postings_for
-from service.search.plan import choose_plan
+from service.search.plan import configured_plan
 
 BUDGETS = (1000, 2000, 3000, 5000, 8000)
 DEV = tuple(f for f in SHIPPED if set_role(f.stem).startswith("dev"))
@@ -62,15 +62,8 @@ async def sweep(
             scope = role_scope(own, owners)
             rows = round(total * sum(GROUPS[g] for g in groups))
             # The leg's shape depends only on whether the vector leg is exact (a small scope).
-            plan = choose_plan(
-                scope_rows=rows,
-                total_rows=total,
-                candidates=search.vector_candidates,
-                ef_search=search.ef_search,
-                ef_search_max=search.ef_search_max,
-                exact_fraction=search.exact_scope_fraction,
-                exact_rows=search.exact_scope_rows,
-                iterative_available=True,
+            plan = configured_plan(
+                search, scope_rows=rows, total_rows=total, iterative_available=True
             )
             truth = [set(t) for t in await exhaustive_lexical(pool, model, scope, questions, 10)]
             points = []

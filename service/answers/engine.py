@@ -34,7 +34,7 @@ from service.core.db import Pool, idle_connection
 from service.core.exceptions import Unavailable
 from service.search.hybrid import SearchHit, SearchParams, hybrid_search
 from service.search.live_recall import LiveRecall
-from service.search.plan import VectorPlan, choose_plan
+from service.search.plan import VectorPlan, configured_plan
 from service.search.query_embedding import QueryEmbedder
 from service.search.rerank import Reranker
 from service.search.stats import ChunkStatsCache, pgvector_version
@@ -137,15 +137,10 @@ class RagEngine:
             if self._pgvector is None:
                 self._pgvector = await pgvector_version(conn)
             counts = await self.stats.counts(conn, self.params.model, gens.everything)
-        s = self.settings
-        return choose_plan(
+        return configured_plan(
+            self.settings.search,
             scope_rows=counts.scope_rows(scope),
             total_rows=counts.total,
-            candidates=self.params.vector_candidates,
-            ef_search=s.search.ef_search,
-            ef_search_max=s.search.ef_search_max,
-            exact_fraction=s.search.exact_scope_fraction,
-            exact_rows=s.search.exact_scope_rows,
             iterative_available=self._pgvector >= (0, 8),
         )
 

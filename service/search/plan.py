@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from service.core.config import SearchSettings
+
 PlanKind = Literal["hnsw", "iterative", "exact"]
 
 # HNSW is approximate even unfiltered; asking for twice the rows the filter must leave keeps
@@ -75,3 +77,19 @@ def choose_plan(
     if widened > ef_search_max:
         return VectorPlan("exact", base_ef, scope_rows, total_rows)
     return VectorPlan("hnsw", max(base_ef, widened), scope_rows, total_rows)
+
+
+def configured_plan(
+    search: SearchSettings, *, scope_rows: int, total_rows: int, iterative_available: bool
+) -> VectorPlan:
+    """`choose_plan` with the service's search settings: the plan the API runs for a scope."""
+    return choose_plan(
+        scope_rows=scope_rows,
+        total_rows=total_rows,
+        candidates=search.vector_candidates,
+        ef_search=search.ef_search,
+        ef_search_max=search.ef_search_max,
+        exact_fraction=search.exact_scope_fraction,
+        exact_rows=search.exact_scope_rows,
+        iterative_available=iterative_available,
+    )
