@@ -178,6 +178,10 @@ class EmbeddedServerControl:
 
     The server runs as the package's own system user when we are root (PostgreSQL refuses root),
     so pg_ctl runs as that user too.
+
+    Call `close()` when done. The package's own exit cleanup stops only the postmaster it
+    started; once that one has been stopped and reaped, it deletes the data dir under the
+    restarted server and leaves it running.
     """
 
     def __init__(self, data_dir: Path, server_url: str) -> None:
@@ -188,14 +192,23 @@ class EmbeddedServerControl:
         self.socket_dir = str(host)
         self.user = "embedded_postgres" if os.geteuid() == 0 else None
 
-    def _pg_ctl(self, *args: str) -> None:
-        subprocess.run(  # noqa: S603 - the bundled pg_ctl
+    def _pg_ctl(self, *args: str, check: bool = True) -> int:
+        done = subprocess.run(  # noqa: S603 - the bundled pg_ctl
             [pg_binary("pg_ctl"), "-D", str(self.data_dir), "-w", *args],
-            check=True,
+            check=check,
             capture_output=True,
             timeout=60,
             user=self.user,
         )
+        return done.returncode
+
+    def is_running(self) -> bool:
+        return self._pg_ctl("status", check=False) == 0
+
+    def close(self) -> None:
+        """Stop the server if it runs, whichever postmaster that is."""
+        if self.is_running():
+            self.stop()
 
     def stop(self) -> None:
         """Fast shutdown: open sessions are cut, as when the database host goes away."""

@@ -325,6 +325,7 @@ def run_drill(outage_s: float, work_dir: Path, recovery_window_s: float = 15.0) 
             )
     finally:
         sup.stop_all(grace=20)
+        control.close()
     report.ok = not report.problems
     return report
 

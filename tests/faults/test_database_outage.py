@@ -26,10 +26,7 @@ def own_server(tmp_path: Path) -> Iterator[tuple[str, EmbeddedServerControl]]:
     server = start_embedded(data_dir, cleanup="delete")
     control = EmbeddedServerControl(data_dir, server)
     yield server, control
-    try:
-        control.start()  # the embedded server's own cleanup stops and deletes it
-    except subprocess.CalledProcessError:
-        pass  # already running
+    control.close()  # the embedded server's own cleanup then deletes its data dir
 
 
 def test_short_outage_under_load(tmp_path: Path) -> None:
@@ -41,6 +38,51 @@ def test_short_outage_under_load(tmp_path: Path) -> None:
     }
     assert report.failure_seconds_p95 <= db_outage.FAST_FAILURE_S
     assert report.recovery_seconds is not None and report.recovery_seconds <= 10
+
+
+RESTART_AND_REAP = """
+import ctypes, os, sys
+from pathlib import Path
+from devtools.postgres import EmbeddedServerControl, start_embedded
+# Orphaned postmasters become our children (PR_SET_CHILD_SUBREAPER), as they become an init's
+# that reaps them; this machine's pid 1 doesn't, which hid the leak on some runs.
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+data_dir = Path(sys.argv[1])
+control = EmbeddedServerControl(data_dir, start_embedded(data_dir, cleanup="delete"))
+control.stop()
+control.start()
+while True:  # reap the stopped first postmaster
+    try:
+        if os.waitpid(-1, os.WNOHANG) == (0, 0):
+            break
+    except ChildProcessError:
+        break
+if sys.argv[2] == "close":
+    control.close()
+"""
+
+
+@pytest.mark.parametrize("close", [True, False], ids=["closed", "not closed"])
+def test_a_restarted_server_is_stopped_at_exit_only_when_closed(
+    tmp_path: Path, close: bool
+) -> None:
+    """The embedded package stops only the postmaster it started. After an outage restarted the
+    server, `close()` is what stops it; without it the server outlives the process (the leak
+    this guards against)."""
+    data_dir = tmp_path / "pg" / "data"
+    subprocess.run(
+        [sys.executable, "-c", RESTART_AND_REAP, str(data_dir), "close" if close else "keep"],
+        cwd=REPO_ROOT,
+        check=True,
+        timeout=120,
+    )
+    running = subprocess.run(
+        ["pgrep", "-f", f"postgres -D {data_dir}"], capture_output=True, text=True
+    )
+    if running.stdout.strip():
+        for pid in running.stdout.split():
+            os.kill(int(pid), signal.SIGTERM)  # the leak shown, cleaned up here
+    assert bool(running.stdout.strip()) is not close
 
 
 def test_the_drill_reports_what_went_wrong() -> None:
