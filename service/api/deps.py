@@ -3,7 +3,7 @@ access scope, and role checks. The only module besides the app factory that read
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
@@ -88,17 +88,15 @@ ApiKey = Annotated[str | None, Depends(_api_key)]
 
 
 async def spend(
-    request: Request, limits: RateLimits, conn: Conn, bucket: Bucket, user: User
+    request: Request, limits: RateLimits, conn: Conn, buckets: Sequence[Bucket], user: User
 ) -> None:
-    """Charges one request to the user's bucket (once per request), leaving the quota for the
-    RateLimit headers; raises RateLimited (429) when the bucket is empty."""
+    """Charges one request to each of the user's `buckets` not yet charged for this request, in
+    one round trip, leaving the quotas for the RateLimit headers; raises RateLimited (429) at
+    the first empty bucket."""
     state = request.scope.setdefault("state", {})
     spent: list = state.setdefault(STATE_KEY, [])
-    if any(q.bucket == bucket for q in spent):
-        return
-    quota = await limits.charge(conn, bucket, str(user.id))
-    if quota is not None:
-        spent.append(quota)
+    due = [b for b in buckets if not any(q.bucket == b for q in spent)]
+    await limits.charge_all(conn, [(b, str(user.id)) for b in due], spent)
 
 
 async def authenticate_caller(
@@ -121,11 +119,26 @@ async def get_current_user(
     request: Request, conn: DbConn, limits: RateLimitsDep, user: Caller
 ) -> User:
     """The authenticated caller; every such request spends one from the user's `api` bucket."""
-    await spend(request, limits, conn, "api", user)
+    await spend(request, limits, conn, ["api"], user)
     return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def _brief_caller(
+    request: Request,
+    pool: Pool,
+    auth: AuthContext,
+    limits: RateLimits,
+    credentials: HTTPAuthorizationCredentials | None,
+    api_key: str | None,
+    buckets: Sequence[Bucket],
+) -> User:
+    async with pool.connection() as conn:
+        user = await authenticate_caller(request, conn, auth, credentials, api_key)
+        await spend(request, limits, conn, buckets, user)
+        return user
 
 
 async def get_brief_user(
@@ -137,10 +150,7 @@ async def get_brief_user(
     api_key: ApiKey,
 ) -> User:
     """Like CurrentUser, but returns its connection at once: answers may stream for seconds."""
-    async with pool.connection() as conn:
-        user = await authenticate_caller(request, conn, auth, credentials, api_key)
-        await spend(request, limits, conn, "api", user)
-        return user
+    return await _brief_caller(request, pool, auth, limits, credentials, api_key, ["api"])
 
 
 BriefUser = Annotated[User, Depends(get_brief_user)]
@@ -154,25 +164,33 @@ CallerScope = Annotated[AccessScope, Depends(get_scope)]
 
 
 def charged(bucket: Bucket) -> Any:
-    """A route dependency that also spends from `bucket` (e.g. "uploads"), on the request's
-    connection; use `charged_brief` on routes that must not hold a connection (streams)."""
+    """The caller (as CurrentUser), also spending from `bucket` (e.g. "uploads") in the same
+    round trip as `api`; use `charged_brief` on routes that must not hold a connection
+    (streams)."""
 
     async def dependency(
-        request: Request, user: CurrentUser, conn: DbConn, limits: RateLimitsDep
+        request: Request, conn: DbConn, limits: RateLimitsDep, user: Caller
     ) -> User:
-        await spend(request, limits, conn, bucket, user)
+        await spend(request, limits, conn, ["api", bucket], user)
         return user
 
     return Depends(dependency)
 
 
 def charged_brief(bucket: Bucket) -> Any:
+    """BriefUser, also spending from `bucket`: one connection and one round trip for both."""
+
     async def dependency(
-        request: Request, user: BriefUser, pool: PoolDep, limits: RateLimitsDep
+        request: Request,
+        pool: PoolDep,
+        auth: AuthDep,
+        limits: RateLimitsDep,
+        credentials: Credentials,
+        api_key: ApiKey,
     ) -> User:
-        async with pool.connection() as conn:
-            await spend(request, limits, conn, bucket, user)
-        return user
+        return await _brief_caller(
+            request, pool, auth, limits, credentials, api_key, ["api", bucket]
+        )
 
     return Depends(dependency)
 

@@ -2,7 +2,8 @@
 
 `RateLimits.charge(conn, bucket, key)` is the one entry point: it takes one request from the
 bucket for that key and returns where the caller stands, or raises `RateLimited` (429) with the
-time until the next request is allowed. The API charges "api" for every authenticated request
+time until the next request is allowed. `charge_all` does the same for several buckets in one
+round trip. The API charges "api" for every authenticated request
 and "rag" for questions; a feature with its own budget (the tutor chat: "tutor") charges its
 bucket the same way.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import Literal
 
 from limits import RateLimitItem, parse
@@ -48,22 +50,36 @@ class RateLimits:
 
     async def charge(self, conn: Conn, bucket: Bucket, key: str) -> Quota | None:
         """Takes one request from `bucket` for `key`; None when limits are switched off."""
-        if not self.enabled:
-            return None
-        item = self.items[bucket]
-        limiter = SlidingWindowCounterRateLimiter(PostgresStorage(conn))
-        allowed = await limiter.hit(item, key)
-        stats = await limiter.get_window_stats(item, key)
-        reset = max(0, math.ceil(stats.reset_time - time.time()))
-        if allowed:
-            return Quota(bucket, item.amount, item.get_expiry(), stats.remaining, reset)
-        retry = max(1, reset)
-        raise RateLimited(
-            "rate_limited",
-            f"Too many {_WHAT[bucket]}: the limit is {item.amount} per "
-            f"{_window_words(item.get_expiry())}. Retry in {retry} s.",
-            quota=Quota(bucket, item.amount, item.get_expiry(), 0, retry),
+        spent: list[Quota] = []
+        await self.charge_all(conn, [(bucket, key)], spent)
+        return spent[0] if spent else None
+
+    async def charge_all(
+        self, conn: Conn, charges: Sequence[tuple[Bucket, str]], spent: list[Quota]
+    ) -> None:
+        """`charge` for each (bucket, key) in turn, in one round trip, appending each taken
+        request's quota to `spent`. The first empty bucket raises RateLimited and the ones after
+        it are not charged, as if charged one by one."""
+        if not self.enabled or not charges:
+            return
+        storage = PostgresStorage(conn)
+        limiter = SlidingWindowCounterRateLimiter(storage)
+        items = [(bucket, self.items[bucket], key) for bucket, key in charges]
+        granted = await storage.acquire_sliding_window_entries(
+            [(item.key_for(key), item.amount, item.get_expiry(), 1) for _, item, key in items]
         )
+        for (bucket, item, key), allowed in zip(items, granted, strict=True):
+            stats = await limiter.get_window_stats(item, key)
+            reset = max(0, math.ceil(stats.reset_time - time.time()))
+            if not allowed:
+                retry = max(1, reset)
+                raise RateLimited(
+                    "rate_limited",
+                    f"Too many {_WHAT[bucket]}: the limit is {item.amount} per "
+                    f"{_window_words(item.get_expiry())}. Retry in {retry} s.",
+                    quota=Quota(bucket, item.amount, item.get_expiry(), 0, retry),
+                )
+            spent.append(Quota(bucket, item.amount, item.get_expiry(), stats.remaining, reset))
 
 
 def _item(bucket: str, notation: str) -> RateLimitItem:

@@ -4,6 +4,7 @@
 weighted by how much of it still overlaps, plus the current window's) and the window keys; this
 class supplies the two operations it needs, each one SQL statement on the request's own pooled
 connection, so every API instance shares the same counters and a hit costs one round trip.
+Several hits (a request's `api` and `rag` buckets) can share that one statement.
 
 The acquire is atomic: the UPSERT's ON CONFLICT ... WHERE runs with the current window's row
 locked, so concurrent hits can't both take the last slot. The previous window is no longer
@@ -13,29 +14,61 @@ written to once time has moved on, so reading it unlocked is exact.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from functools import lru_cache
 
 from limits.aio.storage import SlidingWindowCounterSupport, Storage
 from limits.storage.base import TimestampedSlidingWindow
 from psycopg import Error as PsycopgError
+from psycopg.sql import SQL, Composed, Identifier, Literal, Placeholder
 
 from service.core.db import Conn
 
-_ACQUIRE = """
-WITH previous AS (
+_PARAMS = ("previous", "current", "amount", "ttl", "weight", "limit")  # per entry, suffixed i
+
+# Entry i's {p}/{a}: p reads the previous window's count, a takes {amount} from the current window
+# if the weighted sum stays within the limit ({after}: only when the entry before it was granted).
+_ACQUIRE_ONE = SQL("""
+{p} AS (
     SELECT coalesce((SELECT count FROM rate_limit_counters
-                      WHERE key = %(previous)s AND expires_at > now()), 0) AS n
-)
-INSERT INTO rate_limit_counters AS c (key, count, expires_at)
-SELECT %(current)s, %(amount)s, now() + make_interval(secs => %(ttl)s)
-  FROM previous
- WHERE floor(previous.n * %(weight)s) + %(amount)s <= %(limit)s
-ON CONFLICT (key) DO UPDATE
-   SET count = CASE WHEN c.expires_at > now() THEN c.count ELSE 0 END + EXCLUDED.count,
-       expires_at = CASE WHEN c.expires_at > now() THEN c.expires_at ELSE EXCLUDED.expires_at END
- WHERE floor((SELECT n FROM previous) * %(weight)s)
-       + CASE WHEN c.expires_at > now() THEN c.count ELSE 0 END + EXCLUDED.count <= %(limit)s
-RETURNING count, (SELECT n FROM previous) AS previous
-"""
+                      WHERE key = {previous} AND expires_at > now()), 0) AS n
+),
+{a} AS (
+    INSERT INTO rate_limit_counters AS c (key, count, expires_at)
+    SELECT {current}, {amount}, now() + make_interval(secs => {ttl})
+      FROM {p}
+     WHERE floor({p}.n * {weight}) + {amount} <= {limit}{after}
+    ON CONFLICT (key) DO UPDATE
+       SET count = CASE WHEN c.expires_at > now() THEN c.count ELSE 0 END + EXCLUDED.count,
+           expires_at = CASE WHEN c.expires_at > now() THEN c.expires_at
+                             ELSE EXCLUDED.expires_at END
+     WHERE floor((SELECT n FROM {p}) * {weight})
+           + CASE WHEN c.expires_at > now() THEN c.count ELSE 0 END + EXCLUDED.count <= {limit}
+    RETURNING count, (SELECT n FROM {p}) AS previous
+)""")
+
+
+@lru_cache(maxsize=8)
+def _acquire(n: int) -> Composed:
+    """One statement for n entries, returning a row (i, count, previous) per granted entry; an
+    entry is tried only when the one before it was granted (a charge stops at the first empty
+    bucket)."""
+    ctes = [
+        _ACQUIRE_ONE.format(
+            p=Identifier(f"p{i}"),
+            a=Identifier(f"a{i}"),
+            after=SQL(" AND EXISTS (SELECT 1 FROM {})").format(Identifier(f"a{i - 1}"))
+            if i
+            else SQL(""),
+            **{name: Placeholder(f"{name}{i}") for name in _PARAMS},
+        )
+        for i in range(n)
+    ]
+    rows = SQL(" UNION ALL ").join(
+        SQL("SELECT {} AS i, count, previous FROM {}").format(Literal(i), Identifier(f"a{i}"))
+        for i in range(n)
+    )
+    return SQL("WITH {}\n{}").format(SQL(",").join(ctes), rows)
 
 _WINDOW = """
 SELECT coalesce(max(count) FILTER (WHERE key = %(previous)s), 0) AS previous,
@@ -74,28 +107,45 @@ class PostgresStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWi
     async def acquire_sliding_window_entry(
         self, key: str, limit: int, expiry: int, amount: int = 1
     ) -> bool:
-        if amount > limit:
-            return False
+        return (await self.acquire_sliding_window_entries([(key, limit, expiry, amount)]))[0]
+
+    async def acquire_sliding_window_entries(
+        self, entries: Sequence[tuple[str, int, int, int]]
+    ) -> list[bool]:
+        """`acquire_sliding_window_entry` for each (key, limit, expiry, amount) in turn, in one
+        statement: the first refusal stops the rest, which are then refused too."""
+        granted = [False] * len(entries)
+        asked: list[tuple[str, int, int, int]] = []
+        for entry in entries:
+            if entry[3] > entry[1]:
+                break  # more than the whole limit: refused without asking
+            asked.append(entry)
+        if len({key for key, *_ in asked}) != len(asked):
+            raise ValueError("each key at most once per statement")
         now = time.time()
-        previous_key, current_key = self.sliding_window_keys(key, expiry, now)
-        previous_ttl, current_ttl = _ttls(expiry, now)
-        cur = await self.conn.execute(
-            _ACQUIRE,
-            {
-                "previous": previous_key,
-                "current": current_key,
-                "amount": amount,
-                "ttl": current_ttl,
-                "weight": previous_ttl / expiry,
-                "limit": limit,
-            },
-        )
-        row = await cur.fetchone()
-        if row is None:
-            self._seen.pop(key, None)  # refused: the caller reads the window afresh
-            return False
-        self._seen[key] = (int(row["previous"]), int(row["count"]), now)
-        return True
+        if asked:
+            params: dict[str, object] = {}
+            for i, (key, limit, expiry, amount) in enumerate(asked):
+                previous_key, current_key = self.sliding_window_keys(key, expiry, now)
+                previous_ttl, current_ttl = _ttls(expiry, now)
+                values = (
+                    previous_key,
+                    current_key,
+                    amount,
+                    current_ttl,
+                    previous_ttl / expiry,
+                    limit,
+                )
+                params |= {f"{name}{i}": v for name, v in zip(_PARAMS, values, strict=True)}
+            cur = await self.conn.execute(_acquire(len(asked)), params)
+            for row in await cur.fetchall():
+                i = int(row["i"])
+                granted[i] = True
+                self._seen[asked[i][0]] = (int(row["previous"]), int(row["count"]), now)
+        for (key, *_), ok in zip(entries, granted, strict=True):
+            if not ok:
+                self._seen.pop(key, None)  # refused: the caller reads the window afresh
+        return granted
 
     async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         seen = self._seen.get(key)

@@ -154,6 +154,58 @@ def test_the_tutor_can_charge_its_own_bucket(db_url: str) -> None:
     assert results[3].quota.reset_seconds >= 1
 
 
+def test_several_buckets_are_charged_in_one_round_trip_stopping_at_the_first_empty(
+    db_url: str,
+) -> None:
+    """charge_all takes from each bucket in turn, in one statement: after an empty bucket
+    nothing more is charged, and what was charged before it is reported."""
+    away_from_window_edge()
+    limits = RateLimits(RateLimitSettings(api="2/minute", rag="3/minute", tutor="1/minute"))
+    key, other = str(uuid.uuid4()), str(uuid.uuid4())
+    statements: list[str] = []
+
+    async def run() -> list[tuple[list[tuple[str, int]], str | None]]:
+        async with await psycopg.AsyncConnection.connect(
+            db_url, autocommit=True, row_factory=dict_row
+        ) as conn:
+            execute = conn.execute
+
+            async def counted(query: Any, params: Any = None, **kw: Any) -> Any:
+                statements.append(str(query))
+                return await execute(query, params, **kw)
+
+            conn.execute = counted  # type: ignore[method-assign]
+            out = []
+            for charges in (
+                [("tutor", key), ("rag", key)],  # both granted
+                [("tutor", key), ("rag", key)],  # tutor is empty: rag is left alone
+                [("api", key), ("rag", key)],
+                [("rag", key), ("api", key)],  # the last of each
+                [("api", other), ("tutor", other)],
+                [("api", other), ("tutor", other)],  # api charged, then tutor is empty
+            ):
+                spent: list[Any] = []
+                try:
+                    await limits.charge_all(conn, charges, spent)
+                    refused = None
+                except RateLimited as exc:
+                    refused = exc.quota.bucket
+                out.append(([(q.bucket, q.remaining) for q in spent], refused))
+            return out
+
+    assert asyncio.run(run()) == [
+        ([("tutor", 0), ("rag", 2)], None),
+        ([], "tutor"),
+        ([("api", 1), ("rag", 1)], None),
+        ([("rag", 0), ("api", 0)], None),
+        ([("api", 1), ("tutor", 0)], None),
+        ([("api", 0)], "tutor"),
+    ]
+    acquires = [q for q in statements if "INSERT INTO rate_limit_counters" in q]
+    assert len(acquires) == 6  # one per charge_all, whatever the number of buckets
+    assert len(statements) == 8  # plus a read of each empty bucket's window, for its reset
+
+
 # --- signing in -------------------------------------------------------------------------------
 
 LOGIN_LIMITS = {

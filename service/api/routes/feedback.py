@@ -38,7 +38,7 @@ async def create_feedback(
 
     async def charge() -> None:
         async with pool.connection() as conn:
-            await spend(request, limits, conn, "feedback", user)
+            await spend(request, limits, conn, ["feedback"], user)
 
     return await feedback_report(
         settings=settings,
