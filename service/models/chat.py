@@ -52,7 +52,14 @@ class Source(BaseModel):
     url: str
 
 
+class CacheUse(BaseModel):
+    search: bool = Field(description="The search results came from the cache")
+    answer: bool = Field(description="The answer text came from the cache")
+
+
 class QueryAnswer(BaseModel):
+    """The JSON answer: the SSE stream's `sources` and `done` events in one body."""
+
     answer: str
     sources: list[Source]
     confidence: Literal["HIGH", "MEDIUM", "LOW"]
@@ -63,6 +70,13 @@ class QueryAnswer(BaseModel):
     extractive: bool
     fallback: dict[str, str] | None
     citations: list[int]
+    dropped_citations: int = Field(
+        description="Citation markers removed because they named no source"
+    )
+    cached: CacheUse
+    search_plan: dict[str, Any] | None = Field(
+        description="How the search ran (None when its results came from the cache)"
+    )
 
 
 class SessionCreate(BaseModel):

@@ -144,6 +144,18 @@ def test_json_answer_shape_and_top_k_bounds(
     assert len(body["sources"]) == 2
     assert body["confidence"] in ("HIGH", "MEDIUM")
     assert body["extractive"] is True
+    # What the stream's `done` event carries, the JSON body carries too.
+    assert set(body["cached"]) == {"search", "answer"}
+    assert body["dropped_citations"] == 0
+    if body["cached"]["search"]:
+        assert body["search_plan"] is None
+    else:
+        assert {"legs_at_once"} <= set(body["search_plan"])
+    again = client.post(
+        "/api/chat/query", json={"query": QUESTION, "top_k": 2}, headers=teacher.headers
+    ).json()
+    assert again["cached"] == {"search": True, "answer": True}
+    assert again["search_plan"] is None and again["answer"] == body["answer"]
     # Every quoted sentence comes verbatim from a retrieved source.
     for line in body["answer"].splitlines()[2:]:
         quote = line.split('"')[1]
