@@ -7,6 +7,7 @@ rule that drifts from this one.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -14,6 +15,8 @@ from psycopg.sql import SQL, Composable, Identifier, Literal
 
 from service.core.db import Conn
 from service.repositories import relationships
+
+OWNER_KEY = "owner:"  # + owner id: a knowledge_generations key (see 0005_chat.sql)
 
 
 def _owner_set(ids: frozenset[UUID]) -> Composable:
@@ -64,7 +67,7 @@ class AccessScope:
         """Rows of knowledge_generations whose sum versions this scope (see 0005_chat.sql)."""
         if self.everything:
             return ["all"]
-        return ["public", *(f"owner:{o}" for o in sorted(self.owner_ids, key=str))]
+        return ["public", *(OWNER_KEY + str(o) for o in sorted(self.owner_ids, key=str))]
 
     @property
     def fingerprint(self) -> str:
@@ -100,6 +103,11 @@ async def scope_for(conn: Conn, user_id: UUID, role: str) -> AccessScope:
         students = await relationships.student_ids_of_teacher(conn, user_id)
         return AccessScope(False, frozenset({user_id}), user_id, frozenset(students))
     if role == "student":
-        teachers = await relationships.teacher_ids_of_student(conn, user_id)
-        return AccessScope(False, frozenset(teachers), user_id)
+        return student_scope(user_id, await relationships.teacher_ids_of_student(conn, user_id))
     return AccessScope(everything=False)
+
+
+def student_scope(student_id: UUID, teacher_ids: Iterable[UUID]) -> AccessScope:
+    """A student's scope, given their teachers (read by `scope_for`, or nested in a statement
+    that reads more in the same round trip)."""
+    return AccessScope(False, frozenset(teacher_ids), student_id)

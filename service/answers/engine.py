@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from service.access.scope import AccessScope, scope_for
+from service.access.scope import AccessScope
 from service.answers.admission import ColdPathGate, Overloaded
 from service.answers.citations import CitationFilter
 from service.answers.confidence import confidence
@@ -27,7 +27,7 @@ from service.answers.hooks import RagHooks
 from service.answers.prompt import SYSTEM_PROMPT, build_messages
 from service.answers.providers.base import LLMProvider, bounded
 from service.answers.sources import source_json
-from service.cache.generations import Generations, generations
+from service.cache.generations import Generations, scope_with_generations
 from service.cache.layers import RagCache, cache_key, normalise_query
 from service.core.config import Settings
 from service.core.db import Pool, idle_connection
@@ -181,8 +181,7 @@ class RagEngine:
         and raise `Overloaded` when the cold path is saturated."""
         timings: dict[str, float] = {}
         async with self.pool.connection() as conn:
-            scope = await scope_for(conn, inp.user_id, inp.role)
-            gens = await generations(conn, scope)
+            scope, gens = await scope_with_generations(conn, inp.user_id, inp.role)
         started = time.perf_counter()
         vector = await self._cached_embedding(inp, scope)
         if vector is not None:

@@ -7,9 +7,13 @@ Triggers bump a row of knowledge_generations per scope key whenever a document o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
-from service.access.scope import AccessScope
+from psycopg.sql import SQL, Literal
+
+from service.access.scope import OWNER_KEY, AccessScope, scope_for, student_scope
 from service.core.db import Conn
+from service.repositories import relationships
 
 
 @dataclass(frozen=True)
@@ -17,13 +21,47 @@ class Generations:
     scope: int  # changes whenever anything in the caller's scope changes
     everything: int  # changes whenever any chunk or document changes
 
+    @classmethod
+    def of(cls, rows: dict[str, int], scope: AccessScope) -> Generations:
+        """From the generation rows (key -> generation) that `scope` names, and 'all'."""
+        return cls(sum(rows.get(k, 0) for k in scope.generation_keys), rows.get("all", 0))
+
 
 async def generations(conn: Conn, scope: AccessScope) -> Generations:
     cur = await conn.execute(
-        "SELECT coalesce(sum(generation) FILTER (WHERE scope_key = ANY(%s)), 0)::bigint AS s, "
-        "coalesce(max(generation) FILTER (WHERE scope_key = 'all'), 0)::bigint AS a "
-        "FROM knowledge_generations",
-        (scope.generation_keys,),
+        "SELECT scope_key, generation FROM knowledge_generations WHERE scope_key = ANY(%s)",
+        ([*scope.generation_keys, "all"],),
+    )
+    return Generations.of(
+        {r["scope_key"]: int(r["generation"]) for r in await cur.fetchall()}, scope
+    )
+
+
+# The student's teachers and every generation row their scope can name, from one snapshot.
+_STUDENT = SQL("""
+WITH teachers AS ({teachers})
+SELECT coalesce((SELECT array_agg(teacher_id) FROM teachers), '{{}}') AS teachers,
+       coalesce((SELECT jsonb_object_agg(scope_key, generation) FROM knowledge_generations
+                  WHERE scope_key IN ('public', 'all')
+                     OR scope_key IN (SELECT {owner} || teacher_id::text FROM teachers)),
+                '{{}}') AS generations
+""")
+
+
+async def scope_with_generations(
+    conn: Conn, user_id: UUID, role: str
+) -> tuple[AccessScope, Generations]:
+    """`scope_for`, then `generations` of that scope: every question needs both. For a student
+    (whose scope rests on their links) in one round trip."""
+    if role != "student":
+        scope = await scope_for(conn, user_id, role)
+        return scope, await generations(conn, scope)
+    cur = await conn.execute(
+        _STUDENT.format(
+            teachers=relationships.teachers_of_student(user_id), owner=Literal(OWNER_KEY)
+        )
     )
     row = await cur.fetchone()
-    return Generations(int(row["s"]), int(row["a"])) if row else Generations(0, 0)
+    assert row is not None  # one row, always
+    scope = student_scope(user_id, row["teachers"])
+    return scope, Generations.of({k: int(v) for k, v in row["generations"].items()}, scope)

@@ -70,6 +70,7 @@ def _acquire(n: int) -> Composed:
     )
     return SQL("WITH {}\n{}").format(SQL(",").join(ctes), rows)
 
+
 _WINDOW = """
 SELECT coalesce(max(count) FILTER (WHERE key = %(previous)s), 0) AS previous,
        coalesce(max(count) FILTER (WHERE key = %(current)s), 0) AS current

@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from psycopg import errors
+from psycopg.sql import SQL, Composed, Literal
 
 from service.core.db import Conn, fetch_all, fetch_count, fetch_one
 from service.core.exceptions import Conflict
@@ -70,10 +71,15 @@ async def delete(conn: Conn, link_id: UUID) -> None:
     await conn.execute("DELETE FROM teacher_student_links WHERE id = %s", (link_id,))
 
 
-async def teacher_ids_of_student(conn: Conn, student_id: UUID) -> list[UUID]:
-    cur = await conn.execute(
-        "SELECT teacher_id FROM teacher_student_links WHERE student_id = %s", (student_id,)
+def teachers_of_student(student_id: UUID) -> Composed:
+    """The student's teachers (column teacher_id), as a query to run or to nest in another."""
+    return SQL("SELECT teacher_id FROM teacher_student_links WHERE student_id = {}").format(
+        Literal(student_id)
     )
+
+
+async def teacher_ids_of_student(conn: Conn, student_id: UUID) -> list[UUID]:
+    cur = await conn.execute(teachers_of_student(student_id))
     return [r["teacher_id"] for r in await cur.fetchall()]
 
 

@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 
 from service.core.config import RateLimitSettings
 from service.core.exceptions import RateLimited
-from service.ratelimit import RateLimits
+from service.ratelimit import Bucket, RateLimits
 from tests.abuse.conftest import EDGE_SECRET, HashEmbedder, from_ip
 from tests.conftest import Api, ApiSettings, StartApi
 from tests.factories import PASSWORD, Account, Accounts
@@ -176,14 +176,15 @@ def test_several_buckets_are_charged_in_one_round_trip_stopping_at_the_first_emp
 
             conn.execute = counted  # type: ignore[method-assign]
             out = []
-            for charges in (
+            table: list[list[tuple[Bucket, str]]] = [
                 [("tutor", key), ("rag", key)],  # both granted
                 [("tutor", key), ("rag", key)],  # tutor is empty: rag is left alone
                 [("api", key), ("rag", key)],
                 [("rag", key), ("api", key)],  # the last of each
                 [("api", other), ("tutor", other)],
                 [("api", other), ("tutor", other)],  # api charged, then tutor is empty
-            ):
+            ]
+            for charges in table:
                 spent: list[Any] = []
                 try:
                     await limits.charge_all(conn, charges, spent)

@@ -30,6 +30,7 @@ from service.access.links import (
     teacher_to_link,
 )
 from service.auth.user import User
+from service.cache.generations import Generations, generations, scope_with_generations
 from service.core.exceptions import Forbidden
 from service.repositories.relationships import LinkRequestRow, LinkRow
 
@@ -262,3 +263,46 @@ def test_link_requests(world: dict[str, Any], caller: str, status: str) -> None:
     except Forbidden:
         asks = False
     assert asks == (CALLERS[caller] == "teacher")
+
+
+def test_the_question_path_reads_the_same_scope_and_generations_in_one_go(
+    world: dict[str, Any],
+) -> None:
+    """`scope_with_generations` (one round trip for a student) agrees with `scope_for` and
+    `generations` for every caller, before and after a linked teacher's document changes, and
+    for a student with two teachers."""
+    people = world["people"]
+
+    async def both_ways() -> dict[str, tuple[tuple[AccessScope, Generations], ...]]:
+        async with await psycopg.AsyncConnection.connect(
+            world["url"], row_factory=dict_row, autocommit=True
+        ) as conn:
+            out = {}
+            for name, role in CALLERS.items():
+                scope = await scope_for(conn, people[name], role)
+                apart = (scope, await generations(conn, scope))
+                out[name] = (apart, await scope_with_generations(conn, people[name], role))
+            return out
+
+    before = asyncio.run(both_ways())
+    for name, (apart, together) in before.items():
+        assert together == apart, name
+    assert before["linked"][1][0].owner_ids == {people["teacher_a"]}
+
+    with psycopg.connect(world["url"], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO knowledge_documents (owner_id, title, source_type) "
+            "VALUES (%s, 'new', 'text')",
+            (people["teacher_a"],),
+        )
+        conn.execute(
+            "INSERT INTO teacher_student_links (teacher_id, student_id) VALUES (%s, %s)",
+            (people["teacher_b"], people["linked"]),
+        )
+    after = asyncio.run(both_ways())
+    for name, (apart, together) in after.items():
+        assert together == apart, name
+    gens = {name: pair[1][1].scope for name, pair in after.items()}
+    moved = {name for name in gens if gens[name] != before[name][1][1].scope}
+    assert moved == {"admin", "teacher_a", "linked"}
+    assert after["linked"][1][0].owner_ids == {people["teacher_a"], people["teacher_b"]}
