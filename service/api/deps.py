@@ -126,33 +126,29 @@ async def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-async def _brief_caller(
-    request: Request,
-    pool: Pool,
-    auth: AuthContext,
-    limits: RateLimits,
-    credentials: HTTPAuthorizationCredentials | None,
-    api_key: str | None,
-    buckets: Sequence[Bucket],
-) -> User:
-    async with pool.connection() as conn:
-        user = await authenticate_caller(request, conn, auth, credentials, api_key)
-        await spend(request, limits, conn, buckets, user)
-        return user
+def _brief_caller(*buckets: Bucket) -> Callable[..., Coroutine[Any, Any, User]]:
+    """The caller, charged `buckets` on a connection returned at once: answers may stream for
+    seconds. Authentication and the charges share the one connection and the charges one
+    round trip."""
+
+    async def dependency(
+        request: Request,
+        pool: PoolDep,
+        auth: AuthDep,
+        limits: RateLimitsDep,
+        credentials: Credentials,
+        api_key: ApiKey,
+    ) -> User:
+        async with pool.connection() as conn:
+            user = await authenticate_caller(request, conn, auth, credentials, api_key)
+            await spend(request, limits, conn, buckets, user)
+            return user
+
+    return dependency
 
 
-async def get_brief_user(
-    request: Request,
-    pool: PoolDep,
-    auth: AuthDep,
-    limits: RateLimitsDep,
-    credentials: Credentials,
-    api_key: ApiKey,
-) -> User:
-    """Like CurrentUser, but returns its connection at once: answers may stream for seconds."""
-    return await _brief_caller(request, pool, auth, limits, credentials, api_key, ["api"])
-
-
+# Like CurrentUser, but holding no connection.
+get_brief_user = _brief_caller("api")
 BriefUser = Annotated[User, Depends(get_brief_user)]
 
 
@@ -178,21 +174,8 @@ def charged(bucket: Bucket) -> Any:
 
 
 def charged_brief(bucket: Bucket) -> Any:
-    """BriefUser, also spending from `bucket`: one connection and one round trip for both."""
-
-    async def dependency(
-        request: Request,
-        pool: PoolDep,
-        auth: AuthDep,
-        limits: RateLimitsDep,
-        credentials: Credentials,
-        api_key: ApiKey,
-    ) -> User:
-        return await _brief_caller(
-            request, pool, auth, limits, credentials, api_key, ["api", bucket]
-        )
-
-    return Depends(dependency)
+    """BriefUser, also spending from `bucket` in the same round trip as `api`."""
+    return Depends(_brief_caller("api", bucket))
 
 
 def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:

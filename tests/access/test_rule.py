@@ -273,11 +273,13 @@ def test_the_question_path_reads_the_same_scope_and_generations_in_one_go(
     for a student with two teachers."""
     people = world["people"]
 
-    async def both_ways() -> dict[str, tuple[tuple[AccessScope, Generations], ...]]:
+    Read = tuple[AccessScope, Generations]
+
+    async def both_ways() -> dict[str, tuple[Read, Read]]:
         async with await psycopg.AsyncConnection.connect(
             world["url"], row_factory=dict_row, autocommit=True
         ) as conn:
-            out = {}
+            out: dict[str, tuple[Read, Read]] = {}
             for name, role in CALLERS.items():
                 scope = await scope_for(conn, people[name], role)
                 apart = (scope, await generations(conn, scope))
