@@ -82,7 +82,7 @@ test-worker: install $(WORKER_STAMP) ## Edge Worker tests inside workerd (node -
 	cd worker && npm test
 
 # --- knowledge base and ingestion ---
-.PHONY: seed worker bench-ingest bench-ratelimit bench-recordings bench-chunker
+.PHONY: seed worker bench-ingest bench-ratelimit bench-question-reads bench-recordings bench-chunker
 
 seed: install ## Load the demo books (../shared/corpus) and process them, printing progress
 	$(PY) -m devtools.devstack seed
@@ -95,6 +95,9 @@ bench-ingest: install ## Ingest the corpus; pages/s, chunks/s, embeddings/s to l
 
 bench-ratelimit: install ## What the PostgreSQL rate limiter costs per request -> loadtest/results/
 	$(PY) -m loadtest.bench_ratelimit
+
+bench-question-reads: install ## A question's rate-limit charges and scope reads, one by one vs together -> loadtest/results/
+	$(PY) -m loadtest.bench_question_reads
 
 bench-recordings: install $(WORKER_STAMP) ## Recording uploads (20 MB, edge and direct), analysis s per audio minute, worker peak memory -> loadtest/results/
 	$(PY) -m loadtest.bench_recordings $(if $(REPEATS),--repeats $(REPEATS))
