@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from service.api.metrics import install_observability
-from service.api.router import ROUTERS
+from service.api.router import ROUTERS, build_routes
 from service.cache.upkeep import sweeping as sweeping_cache
 from service.container import Overrides, Services
 from service.core.admission import AdmissionMiddleware
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
             # In the background: the API is healthy at once, the first question waits on the load.
             warmup = asyncio.create_task(run_in_threadpool(get_embedder(settings).warm_up))
             warmup.add_done_callback(_log_warmup_failure)
+        await build_routes(app)
         log.info("api started", extra={"environment": settings.environment})
         try:
             async with (

@@ -10,12 +10,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from fastapi import Depends, FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, _IncludedRouter
+from starlette.routing import BaseRoute
 
+import service.app as app_module
+from devtools.live_server import LiveServer
 from service.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import ApiSettings, make_settings
 
 SERVICE = Path(__file__).resolve().parents[2] / "service"
 ALLOWED = {"service/app.py", "service/api/deps.py"}
@@ -107,3 +112,35 @@ def test_the_dependency_check_sees_a_plain_def() -> None:
     assert sync_dependencies(app) == {
         "test_the_dependency_check_sees_a_plain_def.<locals>.plain": {"/x"}
     }
+
+
+async def _leave_routes_unbuilt(app: FastAPI) -> None:
+    return None
+
+
+@pytest.mark.parametrize("at_startup", [True, False], ids=["built at startup", "left lazy"])
+def test_every_route_is_built_before_the_first_request(
+    api_settings: ApiSettings, monkeypatch: pytest.MonkeyPatch, at_startup: bool
+) -> None:
+    """FastAPI builds an included router's routes on the first request that reaches it (100-250
+    ms a router). The app builds them all while starting, so no request pays for it; with that
+    step left out, the first requests do (the test can fail)."""
+    built: list[object] = []
+    original = _IncludedRouter._build_effective_context
+
+    def counting(self: _IncludedRouter, route: BaseRoute) -> Any:
+        built.append(route)
+        return original(self, route)
+
+    monkeypatch.setattr(_IncludedRouter, "_build_effective_context", counting)
+    if not at_startup:
+        monkeypatch.setattr(app_module, "build_routes", _leave_routes_unbuilt)
+    with LiveServer(create_app(api_settings())) as server:
+        at_start = len(built)
+        for path in ("/api/health", "/api/projects", "/api/v1/recordings", "/api/chat/sessions"):
+            assert httpx.get(server.url + path, timeout=30).status_code in (200, 401)
+    built_by_requests = len(built) - at_start
+    if at_startup:
+        assert at_start > 0 and built_by_requests == 0
+    else:
+        assert at_start == 0 and built_by_requests > 0
