@@ -1,11 +1,10 @@
 """Per-user (and per-IP) rate limits: named buckets, one policy each, counted in PostgreSQL.
 
-`RateLimits.charge(conn, bucket, key)` is the one entry point: it takes one request from the
+`RateLimits.charge(conn, bucket, key)` is the entry point: it takes one request from the
 bucket for that key and returns where the caller stands, or raises `RateLimited` (429) with the
-time until the next request is allowed. `charge_all` does the same for several buckets in one
-round trip. The API charges "api" for every authenticated request
-and "rag" for questions; a feature with its own budget (the tutor chat: "tutor") charges its
-bucket the same way.
+time until the next request is allowed; `charge_all` does the same for several buckets in one
+round trip. The API charges "api" for every authenticated request and "rag" for questions; a
+feature with its own budget (the tutor chat: "tutor") charges its bucket the same way.
 """
 
 from __future__ import annotations

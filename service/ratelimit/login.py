@@ -56,8 +56,9 @@ class LoginGuard:
         """Raises RateLimited when this IP or account is over its rate or backing off."""
         if not self.limits.enabled:
             return
-        await self.limits.charge(conn, "login_ip", ip)
-        await self.limits.charge(conn, "login_account", account_key(email))
+        await self.limits.charge_all(
+            conn, [("login_ip", ip), ("login_account", account_key(email))], []
+        )
         cur = await conn.execute(
             "SELECT max(blocked_until) AS until FROM login_failures "
             "WHERE key = ANY(%s) AND blocked_until > now()",
