@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,17 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+    }
+
+
+def latency_summary(seconds: list[float]) -> dict[str, float]:
+    """n, P50, P95 and mean, in milliseconds, of samples timed in seconds."""
+    ms = sorted(s * 1000 for s in seconds)
+    return {
+        "n": len(ms),
+        "p50_ms": round(statistics.median(ms), 4),
+        "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 4),
+        "mean_ms": round(statistics.fmean(ms), 4),
     }
 
 

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import tempfile
 import time
 import uuid
@@ -30,7 +29,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from devtools.figures import append_run, record
+from devtools.figures import append_run, latency_summary, record
 from service.access.scope import scope_for
 from service.cache.generations import generations, scope_with_generations
 from service.core.config import REPO_ROOT, RateLimitSettings
@@ -39,15 +38,6 @@ from service.ratelimit import RateLimits
 
 RESULTS = REPO_ROOT / "loadtest" / "results"
 HIGH = RateLimitSettings(api="100000000/hour", rag="100000000/hour")
-
-
-def _summary(samples: list[float]) -> dict[str, float]:
-    ms = sorted(s * 1000 for s in samples)
-    return {
-        "n": len(ms),
-        "p50_ms": round(statistics.median(ms), 4),
-        "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 4),
-    }
 
 
 def _student_with_teachers(url: str, teachers: int) -> uuid.UUID:
@@ -96,7 +86,7 @@ async def measure(url: str, student: uuid.UUID, n: int) -> dict[str, Any]:
                     started = time.perf_counter()
                     await way()
                     samples[name].append(time.perf_counter() - started)
-    return {name: _summary(s) for name, s in samples.items()}
+    return {name: latency_summary(s) for name, s in samples.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

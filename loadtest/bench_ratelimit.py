@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import tempfile
 import time
 import uuid
@@ -29,7 +28,7 @@ import httpx
 import psycopg
 from psycopg.rows import dict_row
 
-from devtools.figures import append_run, record
+from devtools.figures import append_run, latency_summary, record
 from devtools.live_server import LiveServer
 from service.app import create_app
 from service.core.config import REPO_ROOT, RateLimitSettings, Settings
@@ -38,16 +37,6 @@ from service.ratelimit import RateLimits
 
 RESULTS = REPO_ROOT / "loadtest" / "results"
 HIGH = RateLimitSettings(api="100000000/hour")
-
-
-def _summary(samples: list[float]) -> dict[str, float]:
-    ms = sorted(s * 1000 for s in samples)
-    return {
-        "n": len(ms),
-        "p50_ms": round(statistics.median(ms), 4),
-        "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 4),
-        "mean_ms": round(statistics.fmean(ms), 4),
-    }
 
 
 async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
@@ -79,9 +68,9 @@ async def limiter_alone(url: str, n: int) -> dict[str, Any]:
     await asyncio.gather(*(contend(w, hot) for w in range(16)))
     hot_seconds = time.perf_counter() - started
     return {
-        "select_1": _summary(baseline),
-        "charge": _summary(charge),
-        "charge_one_key_16_connections": _summary(hot),
+        "select_1": latency_summary(baseline),
+        "charge": latency_summary(charge),
+        "charge_one_key_16_connections": latency_summary(hot),
         "charges_per_second_one_key_16_connections": round(len(hot) / hot_seconds, 1),
     }
 
@@ -129,7 +118,7 @@ def whole_request(url: str, tmp: Path, n: int) -> dict[str, Any]:
                     timings[name].append(time.perf_counter() - t)
                     assert r.status_code == 200, r.text
             assert "RateLimit-Remaining" in r.headers or name == "off"
-    on_s, off_s = _summary(timings["on"]), _summary(timings["off"])
+    on_s, off_s = latency_summary(timings["on"]), latency_summary(timings["off"])
     return {
         "limits_on": on_s,
         "limits_off": off_s,
