@@ -110,6 +110,18 @@ def _set_server_settings(url: str, wanted: Mapping[str, str]) -> bool:
     return changed
 
 
+def benchmark_database(work_dir: Path) -> tuple[str, str]:
+    """DATABASE_URL, else a throwaway embedded server in `work_dir`, migrated; with the words a
+    benchmark's record uses for it."""
+    url = os.environ.get("DATABASE_URL", "")
+    described = "DATABASE_URL"
+    if not url:
+        url = start_embedded(work_dir / "pgdata")
+        described = "embedded PostgreSQL 18 (unix socket)"
+    apply_migrations(url)
+    return url, described
+
+
 def database_url(server_url: str, dbname: str) -> str:
     """The same server and credentials, another database (URLs stay URLs: yoyo needs one)."""
     parts = urlsplit(server_url)

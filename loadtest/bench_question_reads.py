@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import tempfile
 import time
 import uuid
@@ -30,10 +29,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from devtools.figures import append_run, latency_summary, record
+from devtools.postgres import benchmark_database
 from service.access.scope import scope_for
 from service.cache.generations import generations, scope_with_generations
 from service.core.config import REPO_ROOT, RateLimitSettings
-from service.core.migrations import apply_migrations
 from service.ratelimit import RateLimits
 
 RESULTS = REPO_ROOT / "loadtest" / "results"
@@ -94,12 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=3000, help="questions per way")
     parser.add_argument("--teachers", type=int, default=2, help="the student's linked teachers")
     args = parser.parse_args(argv)
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        from devtools.postgres import start_embedded
-
-        url = start_embedded(Path(tempfile.mkdtemp(prefix="bench-reads-")) / "pgdata")
-    apply_migrations(url)
+    url, database = benchmark_database(Path(tempfile.mkdtemp(prefix="bench-reads-")))
     student = _student_with_teachers(url, args.teachers)
     print(f"==> {args.n} questions' reads each way, interleaved", flush=True)
     figures = asyncio.run(measure(url, student, args.n))
@@ -109,9 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         command,
         "loadtest.bench_question_reads",
         argv or [],
-        database="DATABASE_URL"
-        if os.environ.get("DATABASE_URL")
-        else "embedded PostgreSQL 18 (unix socket)",
+        database=database,
         teachers=args.teachers,
         **figures,
     )

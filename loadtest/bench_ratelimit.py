@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import tempfile
 import time
 import uuid
@@ -30,9 +29,9 @@ from psycopg.rows import dict_row
 
 from devtools.figures import append_run, latency_summary, record
 from devtools.live_server import LiveServer
+from devtools.postgres import benchmark_database
 from service.app import create_app
 from service.core.config import REPO_ROOT, RateLimitSettings, Settings
-from service.core.migrations import apply_migrations
 from service.ratelimit import RateLimits
 
 RESULTS = REPO_ROOT / "loadtest" / "results"
@@ -132,12 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=2000, help="samples per measurement")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-ratelimit-"))
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        from devtools.postgres import start_embedded
-
-        url = start_embedded(tmp / "pgdata")
-    apply_migrations(url)
+    url, database = benchmark_database(tmp)
     print(f"==> limiter alone ({args.n} charges)", flush=True)
     alone = asyncio.run(limiter_alone(url, args.n))
     print(f"==> GET /api/auth/me, limits on vs off ({args.n} each)", flush=True)
@@ -148,9 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         command,
         "loadtest.bench_ratelimit",
         argv or [],
-        database="DATABASE_URL"
-        if os.environ.get("DATABASE_URL")
-        else "embedded PostgreSQL 18 (unix socket)",
+        database=database,
         limiter_alone=alone,
         whole_request=request,
     )
