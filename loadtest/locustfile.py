@@ -40,6 +40,7 @@ from loadtest.capacity import (
     Pacer,
     Request,
     Schedule,
+    app_duration_ms,
     write_requests,
 )
 from loadtest.queries import QueryMix, build_query_sets
@@ -121,14 +122,22 @@ def _start_clock(environment: Environment, **_: Any) -> None:
 
 @events.request.add_listener
 def _record_request(
-    request_type: str, name: str, response_time: float, exception: Any, **_: Any
+    request_type: str,
+    name: str,
+    response_time: float,
+    exception: Any,
+    response: Any = None,
+    **_: Any,
 ) -> None:
-    """Every RAG request (capacity profile): its start time, latency and outcome."""
+    """Every RAG request (capacity profile): its start time, latency, outcome and the API's own
+    time for it."""
     if not _started or not CAPACITY or not (name.startswith("rag:") or name == NEW_QUESTION):
         return
     outcome = "ok" if exception is None else ("shed" if "shed:" in str(exception) else "error")
     at = time.time() - response_time / 1000 - _started[0]
-    _requests.append(Request(at, name, response_time, outcome))
+    headers = getattr(response, "headers", None) or {}
+    app_ms = app_duration_ms(headers.get("server-timing"))
+    _requests.append(Request(at, name, response_time, outcome, app_ms))
 
 
 @events.test_stop.add_listener

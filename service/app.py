@@ -18,7 +18,11 @@ from service.core.admission import AdmissionMiddleware
 from service.core.config import Settings, get_settings
 from service.core.errors import ErrorResponse, UnhandledErrorMiddleware, install_error_handlers
 from service.core.logs import configure_logging
-from service.core.middleware import AccessLogMiddleware, RequestIdMiddleware
+from service.core.middleware import (
+    AccessLogMiddleware,
+    RequestIdMiddleware,
+    ServerTimingMiddleware,
+)
 from service.core.origin_trust import OriginEnforcementMiddleware
 from service.core.ratelimit_headers import RateLimitHeadersMiddleware
 from service.embeddings.factory import get_embedder
@@ -95,8 +99,10 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     app.add_middleware(RateLimitHeadersMiddleware)
     if settings.origin.enforce:
         app.add_middleware(OriginEnforcementMiddleware, settings=settings)
-    # Added last = outermost: request id first, so every log line and error body carries it.
+    # Added last = outermost: request id first, so every log line and error body carries it;
+    # the timing outside that, so a response's `Server-Timing` covers every layer.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ServerTimingMiddleware)
     return app

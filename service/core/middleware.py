@@ -1,5 +1,5 @@
-"""Pass-through ASGI middleware every request runs through: its id, then its access-log line,
-and the base the service's other HTTP middleware share.
+"""Pass-through ASGI middleware every request runs through: its time in the API, its id, its
+access-log line, and the base the service's other HTTP middleware share.
 
 Pure ASGI (not BaseHTTPMiddleware) so streamed (SSE) responses pass through message by message.
 """
@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.core.request_context import request_id_var
 
 REQUEST_ID_HEADER = "x-request-id"
+SERVER_TIMING_HEADER = "server-timing"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 access_log = logging.getLogger("service.access")
@@ -74,6 +75,28 @@ class RequestIdMiddleware(HttpMiddleware):
             await self.app(scope, receive, on_response_start(send, add_id))
         finally:
             request_id_var.reset(token)
+
+
+class ServerTimingMiddleware(HttpMiddleware):
+    """Every response says how long the API took to start it: `Server-Timing: app;dur=<ms>`.
+
+    The W3C header, so browsers' developer tools and load generators read it as is. A client's
+    own time minus `app` is what happened outside the service (network, queues, the client), which
+    is how a load test tells a slow service from a busy machine. Measured to the response start,
+    so a stream reports its time to first byte, not its length.
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+
+        def add_timing(message: Message) -> None:
+            ms = (time.perf_counter() - start) * 1000
+            message["headers"] = [
+                *message.get("headers", []),
+                (SERVER_TIMING_HEADER.encode(), f"app;dur={ms:.1f}".encode()),
+            ]
+
+        await self.app(scope, receive, on_response_start(send, add_timing))
 
 
 class AccessLogMiddleware(HttpMiddleware):

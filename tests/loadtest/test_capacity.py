@@ -97,7 +97,12 @@ def test_a_step_that_sheds_or_fails_did_not_hold_however_fast() -> None:
 
 def test_analysis_recomputes_the_steps_from_the_recorded_requests(tmp_path: Path) -> None:
     start = PLAN.steps_start
-    hold = [Request(1 + i * 0.1, "rag:query:popular", 5 + i % 10, "ok") for i in range(100)]
+    # Cached answers report their time in the API (a third of what the client saw); new
+    # questions come from a run before the API reported it.
+    hold = [
+        Request(1 + i * 0.1, "rag:query:popular", 5 + i % 10, "ok", (5 + i % 10) / 3)
+        for i in range(100)
+    ]
     hold += [Request(1 + i * 0.3, "rag:query:unseen", 60 + i, "ok") for i in range(30)]
     # The ramp's slow answers (the first 5 s) count in the hold, not in its steady state.
     hold += [Request(0.5 + i * 0.1, "rag:query:popular", 500, "ok") for i in range(10)]
@@ -114,9 +119,35 @@ def test_analysis_recomputes_the_steps_from_the_recorded_requests(tmp_path: Path
     assert result["hold"]["rag:query:unseen"]["requests"] == 30
     steady = result["hold_steady"]["rag:query:popular"]
     assert steady["requests"] == 60 and steady["p95_ms"] == 14
+    assert steady["app_p95_ms"] == pytest.approx(14 / 3, abs=0.05)
+    assert result["hold_steady"]["rag:query:unseen"]["app_p95_ms"] is None
+    report = (tmp_path / "capacity.md").read_text()
+    assert "| `rag:query:popular` | 60 | 9 | 14 | 14 | 0 | 0 | 3 / 5 |" in report
+    assert "| `rag:query:unseen` | 16 | 81 | 89 | 89 | 0 | 0 | - / - |" in report
     assert "after the ramp" in (tmp_path / "capacity.md").read_text()
     assert "Highest rate that held: 2 new questions/s" in (tmp_path / "capacity.md").read_text()
     assert (tmp_path / "capacity.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("header", "ms"),
+    [
+        ("app;dur=12.5", 12.5),
+        ("cache;desc=hit, app;dur=3", 3.0),
+        ("db;dur=1.0, app ; dur=7.25", 7.25),
+        ("app", None),  # no duration
+        ("app;dur=soon", None),
+        ("app;dur=nan", None),
+        ("app;dur=-1", None),
+        ("total;dur=9", None),  # some other metric
+        ("", None),
+        (None, None),  # no header: a proxy's error page, a run against an older API
+    ],
+)
+def test_the_apis_own_time_is_read_from_its_server_timing_header(
+    header: str | None, ms: float | None
+) -> None:
+    assert capacity.app_duration_ms(header) == ms
 
 
 def _stats(name: str, p95: float, n: int = 500) -> ClassStats:
@@ -178,6 +209,10 @@ def test_short_capacity_run_against_a_fresh_stack(tmp_path: Path) -> None:
         r for r in recorded if r.name.startswith("rag:") and r.at > found["steps"][0]["start"]
     ]
     assert found["steps"][0]["achieved_rate"] > 0
+    # Every answer carried the API's own time, never more than the client's.
+    answered = [r for r in recorded if r.outcome == "ok"]
+    assert answered and all(r.app_ms is not None for r in answered)
+    assert all(r.app_ms is not None and r.app_ms <= r.ms + 0.1 for r in answered)
     summary = (out / "summary.md").read_text()
     assert "## Capacity" in summary and "Highest rate that held" in summary
     assert "==> capacity: highest rate that held" in log
