@@ -27,7 +27,7 @@ from service.answers.hooks import RagHooks
 from service.answers.prompt import SYSTEM_PROMPT, build_messages
 from service.answers.providers.base import LLMProvider, bounded
 from service.answers.sources import source_json
-from service.cache.generations import Generations, scope_with_generations
+from service.cache.generations import Generations, ScopeWithGenerations, scope_with_generations
 from service.cache.layers import RagCache, cache_key, normalise_query
 from service.core.config import Settings
 from service.core.db import Pool, idle_connection
@@ -53,6 +53,8 @@ class QueryInput:
     top_k: int = 5
     history: Sequence[dict[str, str]] = ()
     query_embedding: list[float] | None = None
+    # The caller's scope, when it was read with the caller (one round trip); else read here.
+    scope: ScopeWithGenerations | None = None
 
 
 @dataclass
@@ -180,8 +182,11 @@ class RagEngine:
         """Cached steps run at once; the cold ones (embedding, search) wait for a cold-path slot
         and raise `Overloaded` when the cold path is saturated."""
         timings: dict[str, float] = {}
-        async with self.pool.connection() as conn:
-            scope, gens = await scope_with_generations(conn, inp.user_id, inp.role)
+        if inp.scope is not None:
+            scope, gens = inp.scope
+        else:
+            async with self.pool.connection() as conn:
+                scope, gens = await scope_with_generations(conn, inp.user_id, inp.role)
         started = time.perf_counter()
         vector = await self._cached_embedding(inp, scope)
         if vector is not None:

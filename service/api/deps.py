@@ -4,7 +4,9 @@ access scope, and role checks. The only module besides the app factory that read
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
+from uuid import UUID
 
 from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -15,11 +17,13 @@ from service.auth import api_keys
 from service.auth.identity import Role
 from service.auth.provider import AuthContext
 from service.auth.user import User
+from service.cache.generations import ScopeWithGenerations, scope_statement
 from service.container import Services
 from service.core.client_ip import client_ip
 from service.core.config import Settings
-from service.core.db import Conn, Pool
+from service.core.db import Conn, Pool, RoundTrip
 from service.core.exceptions import Forbidden, Unauthenticated
+from service.core.quota import Quota
 from service.core.ratelimit_headers import STATE_KEY
 from service.knowledge.queue import QueueClient
 from service.models.common import PageParams
@@ -87,16 +91,34 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ApiKey = Annotated[str | None, Depends(_api_key)]
 
 
+def _spent(request: Request) -> list[Quota]:
+    """The quotas this request has taken so far (for the RateLimit headers)."""
+    state = request.scope.setdefault("state", {})
+    spent: list[Quota] = state.setdefault(STATE_KEY, [])
+    return spent
+
+
+def _due(request: Request, buckets: Sequence[Bucket], user_id: UUID) -> list[tuple[Bucket, str]]:
+    """The charges of `buckets` this request hasn't paid yet: one request charges a bucket once."""
+    paid = {q.bucket for q in _spent(request)}
+    return [(b, str(user_id)) for b in buckets if b not in paid]
+
+
 async def spend(
     request: Request, limits: RateLimits, conn: Conn, buckets: Sequence[Bucket], user: User
 ) -> None:
     """Charges one request to each of the user's `buckets` not yet charged for this request, in
     one round trip, leaving the quotas for the RateLimit headers; raises RateLimited (429) at
     the first empty bucket."""
-    state = request.scope.setdefault("state", {})
-    spent: list = state.setdefault(STATE_KEY, [])
-    due = [b for b in buckets if not any(q.bucket == b for q in spent)]
-    await limits.charge_all(conn, [(b, str(user.id)) for b in due], spent)
+    await limits.charge_all(conn, _due(request, buckets, user.id), _spent(request))
+
+
+def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthenticated(
+            "not_authenticated", "A bearer access token is required.", challenge="Bearer"
+        )
+    return credentials.credentials
 
 
 async def authenticate_caller(
@@ -105,11 +127,7 @@ async def authenticate_caller(
     """The caller, from a personal API key or a bearer token, spending nothing."""
     if api_key:
         return await api_keys.authenticate(conn, api_key, request.method)
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthenticated(
-            "not_authenticated", "A bearer access token is required.", challenge="Bearer"
-        )
-    return await auth.authenticate(conn, credentials.credentials)
+    return await auth.authenticate(conn, _bearer_token(credentials))
 
 
 Caller = Annotated[User, Depends(authenticate_caller)]
@@ -126,10 +144,52 @@ async def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
+async def _identify_and_charge(
+    request: Request,
+    conn: Conn,
+    auth: AuthContext,
+    limits: RateLimits,
+    credentials: HTTPAuthorizationCredentials | None,
+    api_key: str | None,
+    buckets: Sequence[Bucket],
+    *,
+    with_scope: bool = False,
+) -> tuple[User, ScopeWithGenerations | None]:
+    """The caller, charged `buckets`, and (`with_scope`) the scope their questions search.
+
+    When the token names its user outright (our own tokens), the user's row, the charges and a
+    student's scope go in one round trip: under load every round trip waits for the cores twice,
+    and a cached answer needs nothing else from the database. The charges are made whether or
+    not the row then admits the caller (a deleted or disabled user's token spends from that
+    user's own buckets on its way to 401/403), and auth's answer is judged first, so a refused
+    caller never sees a 429. The scope is read for the role the token claims and used only if
+    the row agrees. API keys and an IdP's tokens (found by subject) read the caller first.
+    """
+    if api_key:
+        user = await api_keys.authenticate(conn, api_key, request.method)
+        await spend(request, limits, conn, buckets, user)
+        return user, None
+    claims = await auth.verifier.verify(_bearer_token(credentials))
+    user_id = auth.named_user(claims)
+    if user_id is None:
+        user = await auth.user_for(conn, claims)
+        await spend(request, limits, conn, buckets, user)
+        return user, None
+    trip = RoundTrip()
+    row = trip.add(auth.user_statement(user_id))
+    charges = limits.prepare(conn, _due(request, buckets, user_id))
+    granted = trip.add(charges.statement)
+    scope_read = scope_statement(user_id, claims.role) if with_scope and claims.role else None
+    scope = trip.add(scope_read) if scope_read is not None else None
+    await trip.run(conn)
+    user = auth.admit(row.value)
+    await charges.settle(granted.value, _spent(request))
+    return user, (scope.value if scope is not None and user.role == claims.role else None)
+
+
 def _brief_caller(*buckets: Bucket) -> Callable[..., Coroutine[Any, Any, User]]:
     """The caller, charged `buckets` on a connection returned at once: answers may stream for
-    seconds. Authentication and the charges share the one connection and the charges one
-    round trip."""
+    seconds."""
 
     async def dependency(
         request: Request,
@@ -140,11 +200,41 @@ def _brief_caller(*buckets: Bucket) -> Callable[..., Coroutine[Any, Any, User]]:
         api_key: ApiKey,
     ) -> User:
         async with pool.connection() as conn:
-            user = await authenticate_caller(request, conn, auth, credentials, api_key)
-            await spend(request, limits, conn, buckets, user)
-            return user
+            user, _ = await _identify_and_charge(
+                request, conn, auth, limits, credentials, api_key, buckets
+            )
+        return user
 
     return dependency
+
+
+@dataclass(frozen=True)
+class Asker:
+    """A question's caller, charged for it, and the scope the question searches when it came
+    with the caller (else the engine reads it)."""
+
+    user: User
+    scope: ScopeWithGenerations | None
+
+
+async def get_asker(
+    request: Request,
+    pool: PoolDep,
+    auth: AuthDep,
+    limits: RateLimitsDep,
+    credentials: Credentials,
+    api_key: ApiKey,
+) -> Asker:
+    """Like `charged_brief("rag")`, with the caller's scope: a student's cached answer costs one
+    round trip to the database in all."""
+    async with pool.connection() as conn:
+        user, scope = await _identify_and_charge(
+            request, conn, auth, limits, credentials, api_key, ("api", "rag"), with_scope=True
+        )
+    return Asker(user, scope)
+
+
+AskerDep = Annotated[Asker, Depends(get_asker)]
 
 
 # Like CurrentUser, but holding no connection.

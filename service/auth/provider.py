@@ -13,7 +13,7 @@ from service.auth.sessions import AuthSessions
 from service.auth.supabase import SupabaseTokenVerifier
 from service.auth.user import User
 from service.core.config import Settings
-from service.core.db import Conn
+from service.core.db import Conn, Statement, run
 from service.core.exceptions import Forbidden, Unauthenticated
 from service.repositories import users
 from service.repositories.users import UserRow
@@ -32,19 +32,41 @@ class AuthContext:
 
     async def authenticate(self, conn: Conn, token: str) -> User:
         """The active user the token names; IdP users get their row on first sight."""
-        claims = await self.verifier.verify(token)
-        row: UserRow | None
+        return await self.user_for(conn, await self.verifier.verify(token))
+
+    async def user_for(self, conn: Conn, claims: TokenClaims) -> User:
+        """The active user verified claims name."""
         if claims.provider == "supabase":
             if not claims.email:
                 raise Unauthenticated("token_invalid", "The access token has no email claim.")
             row = await users.upsert_external(
                 conn, subject=claims.subject, email=claims.email, role=claims.role
             )
-        else:
-            try:
-                row = await users.get_by_id(conn, str(UUID(claims.subject)))
-            except ValueError:
-                row = None
+            return self.admit(row)
+        user_id = self.named_user(claims)
+        return self.admit(
+            None if user_id is None else await run(conn, self.user_statement(user_id))
+        )
+
+    @staticmethod
+    def user_statement(user_id: UUID) -> Statement[UserRow | None]:
+        """The read `admit` judges, for a user a token names outright (`named_user`)."""
+        return users.by_id(str(user_id))
+
+    @staticmethod
+    def named_user(claims: TokenClaims) -> UUID | None:
+        """The user id a token names outright (our own tokens), so the user can be read beside
+        other statements; None for an IdP's tokens, whose row is found by subject."""
+        if claims.provider != "local":
+            return None
+        try:
+            return UUID(claims.subject)
+        except ValueError:
+            return None
+
+    @staticmethod
+    def admit(row: UserRow | None) -> User:
+        """The caller a token's user row makes: it must exist and be active."""
         if row is None:
             raise Unauthenticated("user_not_found", "The token's user no longer exists.")
         if not row.is_active:

@@ -6,13 +6,15 @@ Triggers bump a row of knowledge_generations per scope key whenever a document o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Literal
 
 from service.access.scope import OWNER_KEY, AccessScope, scope_for, student_scope
-from service.core.db import Conn
+from service.core.db import Conn, Statement, run
 from service.repositories import relationships
 
 
@@ -48,20 +50,31 @@ SELECT coalesce((SELECT array_agg(teacher_id) FROM teachers), '{{}}') AS teacher
 """)
 
 
-async def scope_with_generations(
-    conn: Conn, user_id: UUID, role: str
-) -> tuple[AccessScope, Generations]:
+ScopeWithGenerations = tuple[AccessScope, Generations]
+
+
+async def scope_with_generations(conn: Conn, user_id: UUID, role: str) -> ScopeWithGenerations:
     """`scope_for`, then `generations` of that scope: every question needs both. For a student
     (whose scope rests on their links) in one round trip."""
-    if role != "student":
+    statement = scope_statement(user_id, role)
+    if statement is None:
         scope = await scope_for(conn, user_id, role)
         return scope, await generations(conn, scope)
-    cur = await conn.execute(
-        _STUDENT.format(
-            teachers=relationships.teachers_of_student(user_id), owner=Literal(OWNER_KEY)
-        )
+    return await run(conn, statement)
+
+
+def scope_statement(user_id: UUID, role: str) -> Statement[ScopeWithGenerations] | None:
+    """`scope_with_generations` as one statement, to send beside others, where the scope takes
+    only one (a student's); None otherwise."""
+    if role != "student":
+        return None
+
+    def read(rows: Sequence[DictRow]) -> ScopeWithGenerations:
+        (row,) = rows  # one row, always
+        scope = student_scope(user_id, row["teachers"])
+        return scope, Generations.of({k: int(v) for k, v in row["generations"].items()}, scope)
+
+    query = _STUDENT.format(
+        teachers=relationships.teachers_of_student(user_id), owner=Literal(OWNER_KEY)
     )
-    row = await cur.fetchone()
-    assert row is not None  # one row, always
-    scope = student_scope(user_id, row["teachers"])
-    return scope, Generations.of({k: int(v) for k, v in row["generations"].items()}, scope)
+    return Statement(query, None, read)

@@ -1,12 +1,13 @@
-"""The psycopg 3 connection pool, and typed reads: rows that leave a repository are dataclasses."""
+"""The psycopg 3 connection pool, and typed reads: rows that leave a repository are dataclasses;
+statements that don't depend on each other can share one round trip (`RoundTrip`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import fields
-from typing import Any, ClassVar, Self, TypeVar
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from psycopg import AsyncConnection, OperationalError, sql
 from psycopg.abc import Params, QueryNoTemplate
@@ -22,6 +23,7 @@ Conn = AsyncConnection[DictRow]
 
 Pool = AsyncConnectionPool[Conn]
 Row = TypeVar("Row")
+T = TypeVar("T")
 
 
 # How long the pool keeps retrying (with backoff from 1 s) to replace a lost connection before it
@@ -191,3 +193,70 @@ async def fetch_count(conn: Conn, query: QueryNoTemplate, params: Params | None 
     async with conn.cursor(row_factory=scalar_row) as cur:
         await cur.execute(query, params)
         return int(await cur.fetchone() or 0)
+
+
+@dataclass(frozen=True)
+class Statement(Generic[T]):
+    """One statement and what its rows mean, so it runs alone (`run`) or beside others in one
+    round trip (`RoundTrip`) through the same code. No `query`: the answer needs no database
+    (`read` gets no rows)."""
+
+    query: QueryNoTemplate | None
+    params: Params | None
+    read: Callable[[Sequence[DictRow]], T]
+
+
+class Answer(Generic[T]):
+    """A statement's meaning once its round trip has run."""
+
+    def __init__(self) -> None:
+        self._value: T
+        self._set = False
+
+    @property
+    def value(self) -> T:
+        if not self._set:
+            raise RuntimeError("the round trip has not run")
+        return self._value
+
+    def _resolve(self, value: T) -> None:
+        self._value, self._set = value, True
+
+
+class RoundTrip:
+    """Statements sent together and answered together: one round trip and one transaction
+    (psycopg's pipeline mode), for a request whose reads don't depend on each other's answers.
+    If one fails, the ones after it don't run and what the ones before it wrote is rolled back."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[Statement[Any], Answer[Any]]] = []
+
+    def add(self, statement: Statement[T]) -> Answer[T]:
+        answer: Answer[T] = Answer()
+        self._items.append((statement, answer))
+        return answer
+
+    async def run(self, conn: Conn) -> None:
+        asked = [(st.query, st, answer) for st, answer in self._items if st.query is not None]
+        cursors = []
+        if len(asked) == 1:  # a pipeline's extra sync buys nothing for one statement
+            query, st, _ = asked[0]
+            cursors.append(await conn.execute(query, st.params))
+        elif asked:
+            async with conn.pipeline():
+                for query, st, _ in asked:
+                    cursors.append(await conn.execute(query, st.params))
+        for (_, st, answer), cur in zip(asked, cursors, strict=True):
+            # A statement that returns no rows (an UPDATE without RETURNING) reads as none.
+            answer._resolve(st.read(await cur.fetchall() if cur.description is not None else []))
+        for st, answer in self._items:
+            if st.query is None:
+                answer._resolve(st.read([]))
+
+
+async def run(conn: Conn, statement: Statement[T]) -> T:
+    """One statement in its own round trip."""
+    trip = RoundTrip()
+    answer = trip.add(statement)
+    await trip.run(conn)
+    return answer.value

@@ -3,7 +3,8 @@
 `RateLimits.charge(conn, bucket, key)` is the entry point: it takes one request from the
 bucket for that key and returns where the caller stands, or raises `RateLimited` (429) with the
 time until the next request is allowed; `charge_all` does the same for several buckets in one
-round trip. The API charges "api" for every authenticated request and "rag" for questions; a
+round trip, and `prepare` splits that in two so the charge can share a round trip with other
+statements (a question's caller and scope). The API charges "api" for every authenticated request and "rag" for questions; a
 feature with its own budget (the tutor chat: "tutor") charges its bucket the same way.
 """
 
@@ -18,7 +19,7 @@ from limits import RateLimitItem, parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from service.core.config import RateLimitSettings
-from service.core.db import Conn
+from service.core.db import Conn, run
 from service.core.exceptions import RateLimited
 from service.core.quota import Quota
 from service.ratelimit.storage import PostgresStorage
@@ -59,15 +60,33 @@ class RateLimits:
         """`charge` for each (bucket, key) in turn, in one round trip, appending each taken
         request's quota to `spent`. The first empty bucket raises RateLimited and the ones after
         it are not charged, as if charged one by one."""
-        if not self.enabled or not charges:
-            return
-        storage = PostgresStorage(conn)
-        limiter = SlidingWindowCounterRateLimiter(storage)
-        items = [(bucket, self.items[bucket], key) for bucket, key in charges]
-        granted = await storage.acquire_sliding_window_entries(
-            [(item.key_for(key), item.amount, item.get_expiry(), 1) for _, item, key in items]
+        prepared = self.prepare(conn, charges)
+        granted = await run(conn, prepared.statement)
+        await prepared.settle(granted, spent)
+
+    def prepare(self, conn: Conn, charges: Sequence[tuple[Bucket, str]]) -> Charges:
+        """`charge_all` in two halves, so its statement can share a round trip with others:
+        send `statement`, then `settle` what it answered."""
+        return Charges(self, PostgresStorage(conn), charges if self.enabled else ())
+
+
+class Charges:
+    """Charges prepared by `RateLimits.prepare`."""
+
+    def __init__(
+        self, limits: RateLimits, storage: PostgresStorage, charges: Sequence[tuple[Bucket, str]]
+    ) -> None:
+        self._storage = storage
+        self._items = [(bucket, limits.items[bucket], key) for bucket, key in charges]
+        self.statement = storage.acquire_statement(
+            [(item.key_for(key), item.amount, item.get_expiry(), 1) for _, item, key in self._items]
         )
-        for (bucket, item, key), allowed in zip(items, granted, strict=True):
+
+    async def settle(self, granted: Sequence[bool], spent: list[Quota]) -> None:
+        """Appends each taken request's quota to `spent`; raises RateLimited at the first
+        refusal."""
+        limiter = SlidingWindowCounterRateLimiter(self._storage)
+        for (bucket, item, key), allowed in zip(self._items, granted, strict=True):
             stats = await limiter.get_window_stats(item, key)
             reset = max(0, math.ceil(stats.reset_time - time.time()))
             if not allowed:

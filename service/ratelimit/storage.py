@@ -20,9 +20,10 @@ from functools import lru_cache
 from limits.aio.storage import SlidingWindowCounterSupport, Storage
 from limits.storage.base import TimestampedSlidingWindow
 from psycopg import Error as PsycopgError
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal, Placeholder
 
-from service.core.db import Conn
+from service.core.db import Conn, Statement, run
 
 _PARAMS = ("previous", "current", "amount", "ttl", "weight", "limit")  # per entry, suffixed i
 
@@ -115,7 +116,12 @@ class PostgresStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWi
     ) -> list[bool]:
         """`acquire_sliding_window_entry` for each (key, limit, expiry, amount) in turn, in one
         statement: the first refusal stops the rest, which are then refused too."""
-        granted = [False] * len(entries)
+        return await run(self.conn, self.acquire_statement(entries))
+
+    def acquire_statement(
+        self, entries: Sequence[tuple[str, int, int, int]]
+    ) -> Statement[list[bool]]:
+        """The statement `acquire_sliding_window_entries` runs, to send beside others."""
         asked: list[tuple[str, int, int, int]] = []
         for entry in entries:
             if entry[3] > entry[1]:
@@ -124,29 +130,25 @@ class PostgresStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWi
         if len({key for key, *_ in asked}) != len(asked):
             raise ValueError("each key at most once per statement")
         now = time.time()
-        if asked:
-            params: dict[str, object] = {}
-            for i, (key, limit, expiry, amount) in enumerate(asked):
-                previous_key, current_key = self.sliding_window_keys(key, expiry, now)
-                previous_ttl, current_ttl = _ttls(expiry, now)
-                values = (
-                    previous_key,
-                    current_key,
-                    amount,
-                    current_ttl,
-                    previous_ttl / expiry,
-                    limit,
-                )
-                params |= {f"{name}{i}": v for name, v in zip(_PARAMS, values, strict=True)}
-            cur = await self.conn.execute(_acquire(len(asked)), params)
-            for row in await cur.fetchall():
+        params: dict[str, object] = {}
+        for i, (key, limit, expiry, amount) in enumerate(asked):
+            previous_key, current_key = self.sliding_window_keys(key, expiry, now)
+            previous_ttl, current_ttl = _ttls(expiry, now)
+            values = (previous_key, current_key, amount, current_ttl, previous_ttl / expiry, limit)
+            params |= {f"{name}{i}": v for name, v in zip(_PARAMS, values, strict=True)}
+
+        def read(rows: Sequence[DictRow]) -> list[bool]:
+            granted = [False] * len(entries)
+            for row in rows:
                 i = int(row["i"])
                 granted[i] = True
                 self._seen[asked[i][0]] = (int(row["previous"]), int(row["count"]), now)
-        for (key, *_), ok in zip(entries, granted, strict=True):
-            if not ok:
-                self._seen.pop(key, None)  # refused: the caller reads the window afresh
-        return granted
+            for (key, *_), ok in zip(entries, granted, strict=True):
+                if not ok:
+                    self._seen.pop(key, None)  # refused: the caller reads the window afresh
+            return granted
+
+        return Statement(_acquire(len(asked)) if asked else None, params, read)
 
     async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         seen = self._seen.get(key)

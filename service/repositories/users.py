@@ -10,7 +10,7 @@ from uuid import UUID
 from psycopg import errors, sql
 
 from service.auth.identity import Role
-from service.core.db import Conn, columns, fetch_all, fetch_new, fetch_one
+from service.core.db import Conn, Statement, columns, fetch_all, fetch_new, fetch_one, run
 from service.core.exceptions import Conflict
 
 
@@ -58,8 +58,12 @@ async def get_by_email(conn: Conn, email: str) -> UserRow | None:
     return await fetch_one(conn, UserRow, _BY_EMAIL, (email,))
 
 
+def by_id(user_id: str) -> Statement[UserRow | None]:
+    return Statement(_BY_ID, (user_id,), lambda rows: UserRow(**rows[0]) if rows else None)
+
+
 async def get_by_id(conn: Conn, user_id: str) -> UserRow | None:
-    return await fetch_one(conn, UserRow, _BY_ID, (user_id,))
+    return await run(conn, by_id(user_id))
 
 
 async def get_many(conn: Conn, user_ids: Iterable[UUID]) -> list[UserRow]:

@@ -13,12 +13,12 @@ from sse_starlette import EventSourceResponse
 
 from service.answers.engine import Event, QueryInput, RagEngine
 from service.api.deps import (
+    AskerDep,
     CurrentUser,
     DbConn,
     EngineDep,
     PoolDep,
     SettingsDep,
-    charged_brief,
     page_params,
 )
 from service.auth.user import User
@@ -113,7 +113,7 @@ async def _persisted(
 async def query(
     body: QueryRequest,
     request: Request,
-    user: Annotated[User, charged_brief("rag")],  # 50 questions a minute per user by default
+    asker: AskerDep,  # charged to `rag` too: 50 questions a minute per user by default
     settings: SettingsDep,
     pool: PoolDep,
     engine: EngineDep,
@@ -122,6 +122,7 @@ async def query(
 
     `stream=true` sends SSE events: `sources`, `delta`*, `citation`*, then `done` (or `error`).
     """
+    user = asker.user
     session_id, history = await _session_history(pool, user, body, settings.llm.history_messages)
     inp = QueryInput(
         query=body.query,
@@ -130,6 +131,7 @@ async def query(
         top_k=body.top_k,
         history=history,
         query_embedding=accepted_embedding(request, settings, engine, body),
+        scope=asker.scope,
     )
     # Before the response starts: a question shed for load is a 503, and isn't kept in the session.
     admitted = await engine.admit(inp)
