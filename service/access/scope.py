@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
-from psycopg.sql import SQL, Composable, Identifier, Literal
+from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
 from service.core.db import Conn
 from service.repositories import relationships
@@ -95,19 +95,32 @@ class AccessScope:
 
 
 async def scope_for(conn: Conn, user_id: UUID, role: str) -> AccessScope:
+    """The caller's scope, reading the links it rests on (`scope_of` says how)."""
+    query = links_of(user_id, role)
+    if query is None:
+        return scope_of(user_id, role, ())
+    cur = await conn.execute(query)
+    return scope_of(user_id, role, (next(iter(r.values())) for r in await cur.fetchall()))
+
+
+def links_of(user_id: UUID, role: str) -> Composed | None:
+    """The links a role's scope rests on, as a query of one id column to run or to nest in a
+    statement that reads more in the same round trip; None when the scope needs none."""
+    if role == "teacher":
+        return relationships.students_of_teacher(user_id)
+    if role == "student":
+        return relationships.teachers_of_student(user_id)
+    return None
+
+
+def scope_of(user_id: UUID, role: str, linked: Iterable[UUID]) -> AccessScope:
     """Admin: everything. Teacher: public + own knowledge; own and linked students' data.
-    Student: public + linked teachers' knowledge; own data. Any other role: public knowledge."""
+    Student: public + linked teachers' knowledge; own data. Any other role: public knowledge.
+    `linked` is what `links_of` read: a teacher's students, a student's teachers."""
     if role == "admin":
         return AccessScope(everything=True, user_id=user_id)
     if role == "teacher":
-        students = await relationships.student_ids_of_teacher(conn, user_id)
-        return AccessScope(False, frozenset({user_id}), user_id, frozenset(students))
+        return AccessScope(False, frozenset({user_id}), user_id, frozenset(linked))
     if role == "student":
-        return student_scope(user_id, await relationships.teacher_ids_of_student(conn, user_id))
+        return AccessScope(False, frozenset(linked), user_id)
     return AccessScope(everything=False)
-
-
-def student_scope(student_id: UUID, teacher_ids: Iterable[UUID]) -> AccessScope:
-    """A student's scope, given their teachers (read by `scope_for`, or nested in a statement
-    that reads more in the same round trip)."""
-    return AccessScope(False, frozenset(teacher_ids), student_id)

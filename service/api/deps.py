@@ -157,8 +157,8 @@ async def _identify_and_charge(
 ) -> tuple[User, ScopeWithGenerations | None]:
     """The caller, charged `buckets`, and (`with_scope`) the scope their questions search.
 
-    When the token names its user outright (our own tokens), the user's row, the charges and a
-    student's scope go in one round trip: under load every round trip waits for the cores twice,
+    When the token names its user outright (our own tokens), the user's row, the charges and
+    the scope go in one round trip: under load every round trip waits for the cores twice,
     and a cached answer needs nothing else from the database. The charges are made whether or
     not the row then admits the caller (a deleted or disabled user's token spends from that
     user's own buckets on its way to 401/403), and auth's answer is judged first, so a refused
@@ -179,8 +179,7 @@ async def _identify_and_charge(
     row = trip.add(auth.user_statement(user_id))
     charges = limits.prepare(conn, _due(request, buckets, user_id))
     granted = trip.add(charges.statement)
-    scope_read = scope_statement(user_id, claims.role) if with_scope and claims.role else None
-    scope = trip.add(scope_read) if scope_read is not None else None
+    scope = trip.add(scope_statement(user_id, claims.role)) if with_scope and claims.role else None
     await trip.run(conn)
     user = auth.admit(row.value)
     await charges.settle(granted.value, _spent(request))
@@ -225,8 +224,8 @@ async def get_asker(
     credentials: Credentials,
     api_key: ApiKey,
 ) -> Asker:
-    """Like `charged_brief("rag")`, with the caller's scope: a student's cached answer costs one
-    round trip to the database in all."""
+    """Like `charged_brief("rag")`, with the caller's scope: a cached answer costs one round trip
+    to the database in all."""
     async with pool.connection() as conn:
         user, scope = await _identify_and_charge(
             request, conn, auth, limits, credentials, api_key, ("api", "rag"), with_scope=True

@@ -13,9 +13,8 @@ from uuid import UUID
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Literal
 
-from service.access.scope import OWNER_KEY, AccessScope, scope_for, student_scope
+from service.access.scope import OWNER_KEY, AccessScope, links_of, scope_of
 from service.core.db import Conn, Statement, run
-from service.repositories import relationships
 
 
 @dataclass(frozen=True)
@@ -39,42 +38,39 @@ async def generations(conn: Conn, scope: AccessScope) -> Generations:
     )
 
 
-# The student's teachers and every generation row their scope can name, from one snapshot.
-_STUDENT = SQL("""
-WITH teachers AS ({teachers})
-SELECT coalesce((SELECT array_agg(teacher_id) FROM teachers), '{{}}') AS teachers,
+# The links a caller's scope rests on and every generation row that scope can name, from one
+# snapshot. Rows the scope doesn't name (a student's own key, a teacher's students') are read
+# and then left out of the sum by `Generations.of`.
+_SCOPE = SQL("""
+WITH links(id) AS ({links})
+SELECT coalesce((SELECT array_agg(id) FROM links), '{{}}') AS links,
        coalesce((SELECT jsonb_object_agg(scope_key, generation) FROM knowledge_generations
-                  WHERE scope_key IN ('public', 'all')
-                     OR scope_key IN (SELECT {owner} || teacher_id::text FROM teachers)),
+                  WHERE scope_key IN ('public', 'all', {own})
+                     OR scope_key IN (SELECT {owner} || id::text FROM links)),
                 '{{}}') AS generations
 """)
-
+_NO_LINKS = SQL("SELECT NULL::uuid WHERE false")
 
 ScopeWithGenerations = tuple[AccessScope, Generations]
 
 
 async def scope_with_generations(conn: Conn, user_id: UUID, role: str) -> ScopeWithGenerations:
-    """`scope_for`, then `generations` of that scope: every question needs both. For a student
-    (whose scope rests on their links) in one round trip."""
-    statement = scope_statement(user_id, role)
-    if statement is None:
-        scope = await scope_for(conn, user_id, role)
-        return scope, await generations(conn, scope)
-    return await run(conn, statement)
+    """`scope_for`, then `generations` of that scope: every question needs both, in one round
+    trip."""
+    return await run(conn, scope_statement(user_id, role))
 
 
-def scope_statement(user_id: UUID, role: str) -> Statement[ScopeWithGenerations] | None:
-    """`scope_with_generations` as one statement, to send beside others, where the scope takes
-    only one (a student's); None otherwise."""
-    if role != "student":
-        return None
+def scope_statement(user_id: UUID, role: str) -> Statement[ScopeWithGenerations]:
+    """`scope_with_generations` as one statement, to send beside others."""
 
     def read(rows: Sequence[DictRow]) -> ScopeWithGenerations:
         (row,) = rows  # one row, always
-        scope = student_scope(user_id, row["teachers"])
+        scope = scope_of(user_id, role, row["links"])
         return scope, Generations.of({k: int(v) for k, v in row["generations"].items()}, scope)
 
-    query = _STUDENT.format(
-        teachers=relationships.teachers_of_student(user_id), owner=Literal(OWNER_KEY)
+    query = _SCOPE.format(
+        links=links_of(user_id, role) or _NO_LINKS,
+        own=Literal(OWNER_KEY + str(user_id)),
+        owner=Literal(OWNER_KEY),
     )
     return Statement(query, None, read)

@@ -83,10 +83,15 @@ async def teacher_ids_of_student(conn: Conn, student_id: UUID) -> list[UUID]:
     return [r["teacher_id"] for r in await cur.fetchall()]
 
 
-async def student_ids_of_teacher(conn: Conn, teacher_id: UUID) -> list[UUID]:
-    cur = await conn.execute(
-        "SELECT student_id FROM teacher_student_links WHERE teacher_id = %s", (teacher_id,)
+def students_of_teacher(teacher_id: UUID) -> Composed:
+    """The teacher's students (column student_id), as a query to run or to nest in another."""
+    return SQL("SELECT student_id FROM teacher_student_links WHERE teacher_id = {}").format(
+        Literal(teacher_id)
     )
+
+
+async def student_ids_of_teacher(conn: Conn, teacher_id: UUID) -> list[UUID]:
+    cur = await conn.execute(students_of_teacher(teacher_id))
     return [r["student_id"] for r in await cur.fetchall()]
 
 

@@ -72,7 +72,8 @@ def _bearer(auth: AuthContext, user_id: uuid.UUID, role: str) -> HTTPAuthorizati
 # (what the caller gets: a role or an error code, scope read with the caller, round trips)
 CASES: dict[str, tuple[str, str | None, bool, tuple[str, bool, int]]] = {
     "student": ("student", None, False, ("student", True, 1)),
-    "teacher (a scope of several statements, read later)": ("teacher", None, False, ("teacher", False, 1)),
+    "teacher": ("teacher", None, False, ("teacher", True, 1)),
+    "admin": ("admin", None, False, ("admin", True, 1)),
     "student made teacher since the token": ("student", "role = 'teacher'", False, ("teacher", False, 1)),
     "disabled student": ("student", "is_active = false", False, ("account_disabled", False, 1)),
     "disabled student, bucket empty": ("student", "is_active = false", True, ("account_disabled", False, 1)),

@@ -268,8 +268,8 @@ def test_link_requests(world: dict[str, Any], caller: str, status: str) -> None:
 def test_the_question_path_reads_the_same_scope_and_generations_in_one_go(
     world: dict[str, Any],
 ) -> None:
-    """`scope_with_generations` (one round trip for a student) agrees with `scope_for` and
-    `generations` for every caller, before and after a linked teacher's document changes, and
+    """`scope_with_generations` (one statement) agrees with `scope_for` and `generations` for
+    every caller, before and after a linked teacher's document changes, and
     for a student with two teachers."""
     people = world["people"]
 

@@ -241,10 +241,11 @@ def test_compare_charts_runs_side_by_side_and_refuses_a_run_without_a_label(
     tmp_path: Path,
 ) -> None:
     runs = []
-    for name, p95 in (("a", 120.0), ("b", 40.0)):
+    # "b" recorded the API's own time too; "a" comes from before it was recorded.
+    for name, p95, app_p95 in (("a", 120.0, None), ("b", 40.0, 30.0)):
         run = tmp_path / name
         run.mkdir()
-        steady = {"rag:query:popular": {"p50_ms": p95 / 4, "p95_ms": p95}}
+        steady = {"rag:query:popular": {"p50_ms": p95 / 4, "p95_ms": p95, "app_p95_ms": app_p95}}
         (run / "capacity.json").write_text(json.dumps({"hold_steady": steady}))
         runs.append(f"{name}={run}")
     out = tmp_path / "chart.png"
