@@ -96,7 +96,7 @@ bench-ingest: install ## Ingest the corpus; pages/s, chunks/s, embeddings/s to l
 bench-ratelimit: install ## What the PostgreSQL rate limiter costs per request -> loadtest/results/
 	$(PY) -m loadtest.bench_ratelimit
 
-bench-question-reads: install ## A question's rate-limit charges and scope reads, one by one vs together -> loadtest/results/
+bench-question-reads: install ## A question's caller, charges and scope reads: one by one, in two steps, in one round trip -> loadtest/results/
 	$(PY) -m loadtest.bench_question_reads
 
 bench-recordings: install $(WORKER_STAMP) ## Recording uploads (20 MB, edge and direct), analysis s per audio minute, worker peak memory -> loadtest/results/

@@ -1,16 +1,20 @@
-"""`make bench-question-reads`: what every question costs in statements before its cache lookup.
+"""`make bench-question-reads`: what every question costs in round trips before its cache lookup.
 
-A student's question charges two rate-limit buckets (`api`, `rag`) and reads the student's scope
-(their teachers) and that scope's knowledge generations. This measures, on one connection to
-PostgreSQL (DATABASE_URL, or a throwaway embedded server), the two ways the code can do it,
-interleaved in rounds so both see the same machine load:
+A student's question reads the caller's user row, charges two rate-limit buckets (`api`, `rag`)
+and reads the student's scope (their teachers) and that scope's knowledge generations. This
+measures, on one connection to PostgreSQL (DATABASE_URL, or a throwaway embedded server), three
+ways the code can do it, interleaved in rounds so all see the same machine load:
 
-- one by one: `RateLimits.charge` twice, `scope_for`, then `generations` (four round trips);
-- together: `RateLimits.charge_all` and `scope_with_generations` (two round trips), what the
-  question path runs.
+- one by one: the user, `RateLimits.charge` twice, `scope_for`, then `generations` (five round
+  trips);
+- in two steps: the user, then `RateLimits.charge_all` (the charges in one statement), then
+  `scope_with_generations` (three round trips);
+- in one round trip: the three statements sent together (`RoundTrip`), what the question path
+  runs.
 
-Writes loadtest/results/bench-question-reads-<timestamp>.json and appends a row to
-bench-question-reads.md.
+Writes loadtest/results/bench-question-round-trips-<timestamp>.json and appends a row to
+bench-question-round-trips.md (bench-question-reads.md holds the runs of the earlier two-way
+version).
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ from psycopg.rows import dict_row
 from devtools.figures import append_run, latency_summary, record
 from devtools.postgres import benchmark_database
 from service.access.scope import scope_for
-from service.cache.generations import generations, scope_with_generations
+from service.cache.generations import generations, scope_statement, scope_with_generations
 from service.core.config import REPO_ROOT, RateLimitSettings
+from service.core.db import RoundTrip
 from service.ratelimit import RateLimits
+from service.repositories import users
 
 RESULTS = REPO_ROOT / "loadtest" / "results"
 HIGH = RateLimitSettings(api="100000000/hour", rag="100000000/hour")
@@ -65,17 +71,30 @@ async def measure(url: str, student: uuid.UUID, n: int) -> dict[str, Any]:
     ) as conn:
 
         async def one_by_one() -> None:
+            await users.get_by_id(conn, key)
             await limits.charge(conn, "api", key)
             await limits.charge(conn, "rag", key)
             await generations(conn, await scope_for(conn, student, "student"))
 
-        async def together() -> None:
+        async def two_steps() -> None:
+            await users.get_by_id(conn, key)
             await limits.charge_all(conn, [("api", key), ("rag", key)], [])
             await scope_with_generations(conn, student, "student")
 
+        async def one_round_trip() -> None:
+            trip = RoundTrip()
+            row = trip.add(users.by_id(key))
+            charges = limits.prepare(conn, [("api", key), ("rag", key)])
+            granted = trip.add(charges.statement)
+            trip.add(scope_statement(student, "student"))
+            await trip.run(conn)
+            assert row.value is not None
+            await charges.settle(granted.value, [])
+
         ways: dict[str, Callable[[], Awaitable[None]]] = {
             "one_by_one": one_by_one,
-            "together": together,
+            "two_steps": two_steps,
+            "one_round_trip": one_round_trip,
         }
         samples: dict[str, list[float]] = {name: [] for name in ways}
         rounds = 10
@@ -108,16 +127,17 @@ def main(argv: list[str] | None = None) -> int:
         **figures,
     )
     print(json.dumps(run, indent=2))
-    one, both = figures["one_by_one"], figures["together"]
+    one, two, trip = figures["one_by_one"], figures["two_steps"], figures["one_round_trip"]
     append_run(
         RESULTS,
-        "bench-question-reads",
+        "bench-question-round-trips",
         run,
-        "| timestamp | one by one (4 round trips) p50 / p95 ms "
-        "| together (2 round trips) p50 / p95 ms | load avg | command |\n"
-        "|---|---|---|---|---|\n",
+        "| timestamp | one by one (5 round trips) p50 / p95 ms "
+        "| two steps (3 round trips) p50 / p95 ms | one round trip p50 / p95 ms "
+        "| load avg | command |\n"
+        "|---|---|---|---|---|---|\n",
         f"| {run['timestamp']} | {one['p50_ms']} / {one['p95_ms']} | "
-        f"{both['p50_ms']} / {both['p95_ms']} | "
+        f"{two['p50_ms']} / {two['p95_ms']} | {trip['p50_ms']} / {trip['p95_ms']} | "
         f"{run['machine']['load_average_1m_at_end']} | `{command}` |\n",
     )
     return 0
