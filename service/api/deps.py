@@ -186,7 +186,18 @@ async def _identify_and_charge(
     return user, (scope.value if scope is not None and user.role == claims.role else None)
 
 
-def _brief_caller(*buckets: Bucket) -> Callable[..., Coroutine[Any, Any, User]]:
+@dataclass(frozen=True)
+class Asker:
+    """A caller, charged for their request, and (for a question) the scope it searches when it
+    came with the caller (else the engine reads it)."""
+
+    user: User
+    scope: ScopeWithGenerations | None
+
+
+def _briefly(
+    *buckets: Bucket, with_scope: bool = False
+) -> Callable[..., Coroutine[Any, Any, Asker]]:
     """The caller, charged `buckets` on a connection returned at once: answers may stream for
     seconds."""
 
@@ -197,42 +208,29 @@ def _brief_caller(*buckets: Bucket) -> Callable[..., Coroutine[Any, Any, User]]:
         limits: RateLimitsDep,
         credentials: Credentials,
         api_key: ApiKey,
-    ) -> User:
+    ) -> Asker:
         async with pool.connection() as conn:
-            user, _ = await _identify_and_charge(
-                request, conn, auth, limits, credentials, api_key, buckets
+            user, scope = await _identify_and_charge(
+                request, conn, auth, limits, credentials, api_key, buckets, with_scope=with_scope
             )
-        return user
+        return Asker(user, scope)
 
     return dependency
 
 
-@dataclass(frozen=True)
-class Asker:
-    """A question's caller, charged for it, and the scope the question searches when it came
-    with the caller (else the engine reads it)."""
+def _brief_caller(*buckets: Bucket) -> Callable[..., Coroutine[Any, Any, User]]:
+    """`_briefly`'s caller alone."""
+    charged_caller = _briefly(*buckets)
 
-    user: User
-    scope: ScopeWithGenerations | None
+    # A default, not Annotated: the annotation is a string here and can't name a local.
+    async def dependency(caller: Asker = Depends(charged_caller)) -> User:
+        return caller.user
 
-
-async def get_asker(
-    request: Request,
-    pool: PoolDep,
-    auth: AuthDep,
-    limits: RateLimitsDep,
-    credentials: Credentials,
-    api_key: ApiKey,
-) -> Asker:
-    """Like `charged_brief("rag")`, with the caller's scope: a cached answer costs one round trip
-    to the database in all."""
-    async with pool.connection() as conn:
-        user, scope = await _identify_and_charge(
-            request, conn, auth, limits, credentials, api_key, ("api", "rag"), with_scope=True
-        )
-    return Asker(user, scope)
+    return dependency
 
 
+# A question's caller with their scope: a cached answer costs one round trip to the database.
+get_asker = _briefly("api", "rag", with_scope=True)
 AskerDep = Annotated[Asker, Depends(get_asker)]
 
 
