@@ -78,21 +78,11 @@ def teachers_of_student(student_id: UUID) -> Composed:
     )
 
 
-async def teacher_ids_of_student(conn: Conn, student_id: UUID) -> list[UUID]:
-    cur = await conn.execute(teachers_of_student(student_id))
-    return [r["teacher_id"] for r in await cur.fetchall()]
-
-
 def students_of_teacher(teacher_id: UUID) -> Composed:
     """The teacher's students (column student_id), as a query to run or to nest in another."""
     return SQL("SELECT student_id FROM teacher_student_links WHERE teacher_id = {}").format(
         Literal(teacher_id)
     )
-
-
-async def student_ids_of_teacher(conn: Conn, teacher_id: UUID) -> list[UUID]:
-    cur = await conn.execute(students_of_teacher(teacher_id))
-    return [r["student_id"] for r in await cur.fetchall()]
 
 
 # --- link requests (the student's consent) ----------------------------------------------
