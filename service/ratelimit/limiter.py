@@ -4,8 +4,9 @@
 bucket for that key and returns where the caller stands, or raises `RateLimited` (429) with the
 time until the next request is allowed; `charge_all` does the same for several buckets in one
 round trip, and `prepare` splits that in two so the charge can share a round trip with other
-statements (a question's caller and scope). The API charges "api" for every authenticated request and "rag" for questions; a
-feature with its own budget (the tutor chat: "tutor") charges its bucket the same way.
+statements (a question's caller and scope). The API charges "api" for every authenticated
+request and "rag" for questions; a feature with its own budget (the tutor chat: "tutor") charges
+its bucket the same way.
 """
 
 from __future__ import annotations
