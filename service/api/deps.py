@@ -134,10 +134,16 @@ Caller = Annotated[User, Depends(authenticate_caller)]
 
 
 async def get_current_user(
-    request: Request, conn: DbConn, limits: RateLimitsDep, user: Caller
+    request: Request,
+    conn: DbConn,
+    auth: AuthDep,
+    limits: RateLimitsDep,
+    credentials: Credentials,
+    api_key: ApiKey,
 ) -> User:
-    """The authenticated caller; every such request spends one from the user's `api` bucket."""
-    await spend(request, limits, conn, ["api"], user)
+    """The authenticated caller; every such request spends one from the user's `api` bucket,
+    in the same round trip as reading the caller (`_identify_and_charge`)."""
+    user, _ = await _identify_and_charge(request, conn, auth, limits, credentials, api_key, ["api"])
     return user
 
 
@@ -247,14 +253,13 @@ CallerScope = Annotated[AccessScope, Depends(get_scope)]
 
 
 def charged(bucket: Bucket) -> Any:
-    """The caller (as CurrentUser), also spending from `bucket` (e.g. "uploads") in the same
-    round trip as `api`; use `charged_brief` on routes that must not hold a connection
-    (streams)."""
+    """The caller (as CurrentUser, which spends `api`), also spending from `bucket` (e.g.
+    "uploads"); use `charged_brief` on routes that must not hold a connection (streams)."""
 
     async def dependency(
-        request: Request, conn: DbConn, limits: RateLimitsDep, user: Caller
+        request: Request, conn: DbConn, limits: RateLimitsDep, user: CurrentUser
     ) -> User:
-        await spend(request, limits, conn, ["api", bucket], user)
+        await spend(request, limits, conn, [bucket], user)
         return user
 
     return Depends(dependency)

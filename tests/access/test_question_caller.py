@@ -17,11 +17,12 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
 
-from service.api.deps import Asker, get_asker
+from service.api.deps import Asker, get_asker, get_current_user
 from service.auth.provider import AuthContext, build_auth
 from service.cache.generations import scope_with_generations
 from service.core.config import Settings
 from service.core.exceptions import ServiceError
+from service.core.ratelimit_headers import STATE_KEY
 from service.ratelimit import RateLimits
 from tests.conftest import make_settings
 
@@ -135,3 +136,27 @@ def test_a_questions_caller_charges_and_scope_in_one_round_trip(
             assert got.scope == apart  # the same as reading it on its own
     # A refused charge reads its bucket's window once more, for the Retry-After.
     assert counted == trips
+
+
+def test_any_authenticated_request_reads_its_caller_and_charges_api_in_one_round_trip(
+    clean_db: str, tmp_path: Any
+) -> None:
+    """`CurrentUser` goes the same way: the caller's row and the `api` charge together, and the
+    charge lands (the RateLimit headers' quota)."""
+    settings: Settings = make_settings(clean_db, tmp_path)
+    auth, limits = build_auth(settings), RateLimits(settings.rate_limit)
+    user_id = _user(clean_db, "teacher")
+    request = _request()
+
+    async def run() -> tuple[Any, int]:
+        conn = await CountingConnection.connect(clean_db, autocommit=True, row_factory=dict_row)
+        async with conn:
+            CountingConnection.round_trips = 0
+            user = await get_current_user(
+                request, conn, auth, limits, _bearer(auth, user_id, "teacher"), None
+            )
+            return user, CountingConnection.round_trips
+
+    user, trips = asyncio.run(run())
+    assert (user.id, trips) == (user_id, 1)
+    assert [q.bucket for q in request.scope["state"][STATE_KEY]] == ["api"]
