@@ -122,12 +122,16 @@ def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
 
 
 async def authenticate_caller(
-    request: Request, conn: DbConn, auth: AuthDep, credentials: Credentials, api_key: ApiKey
+    request: Request,
+    conn: DbConn,
+    auth: AuthDep,
+    limits: RateLimitsDep,
+    credentials: Credentials,
+    api_key: ApiKey,
 ) -> User:
     """The caller, from a personal API key or a bearer token, spending nothing."""
-    if api_key:
-        return await api_keys.authenticate(conn, api_key, request.method)
-    return await auth.authenticate(conn, _bearer_token(credentials))
+    user, _ = await _identify_and_charge(request, conn, auth, limits, credentials, api_key, ())
+    return user
 
 
 Caller = Annotated[User, Depends(authenticate_caller)]

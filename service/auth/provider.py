@@ -30,12 +30,8 @@ class AuthContext:
     keys: KeyRingSource | None = None
     sessions: AuthSessions | None = None
 
-    async def authenticate(self, conn: Conn, token: str) -> User:
-        """The active user the token names; IdP users get their row on first sight."""
-        return await self.user_for(conn, await self.verifier.verify(token))
-
     async def user_for(self, conn: Conn, claims: TokenClaims) -> User:
-        """The active user verified claims name."""
+        """The active user verified claims name; IdP users get their row on first sight."""
         if claims.provider == "supabase":
             if not claims.email:
                 raise Unauthenticated("token_invalid", "The access token has no email claim.")
