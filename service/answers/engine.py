@@ -32,7 +32,7 @@ from service.cache.layers import RagCache, cache_key, normalise_query
 from service.core.config import Settings
 from service.core.db import Pool, idle_connection
 from service.core.exceptions import Unavailable
-from service.search.hybrid import SearchHit, SearchParams, hybrid_search
+from service.search.hybrid import SearchHit, SearchParams, hybrid_search, ranking_fingerprint
 from service.search.live_recall import LiveRecall
 from service.search.plan import VectorPlan, configured_plan
 from service.search.query_embedding import QueryEmbedder
@@ -97,6 +97,14 @@ class RagEngine:
             rrf_k=settings.search.rrf_k,
             lexical_budget=settings.search.lexical_budget,
         )
+        # Fixed for the process: computed once, not on every cached answer.
+        self.ranking = ranking_fingerprint(
+            self.params,
+            {
+                "search": settings.search.model_dump(mode="json"),
+                "rerank": [reranker.name, settings.rerank.model, settings.rerank.candidates],
+            },
+        )
         rag = settings.rag
         self.cold = ColdPathGate(rag.cold_concurrency, rag.cold_queue, rag.cold_max_wait_seconds)
         self.live_recall = LiveRecall(
@@ -157,13 +165,7 @@ class RagEngine:
                 "generation": gens.scope,
                 "q": normalise_query(inp.query),
                 "top_k": inp.top_k,
-                "params": [
-                    self.params.vector_candidates,
-                    self.params.fts_candidates,
-                    self.params.rrf_k,
-                    self.params.lexical_budget,
-                    self.reranker.name,
-                ],
+                "ranking": self.ranking,
                 # A Worker-supplied vector may differ in the last bits from ours. Hashed as raw
                 # doubles: repr() of 384 floats costs 20 times more, on every cached answer too.
                 "vector": hashlib.sha256(array("d", vector).tobytes()).hexdigest()[:16],

@@ -9,9 +9,12 @@ Either way each leg's own time is measured.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import time
-from dataclasses import dataclass, field, fields
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, get_args
 from uuid import UUID
 
 from psycopg import sql
@@ -20,7 +23,7 @@ from service.access.scope import AccessScope
 from service.core.db import Conn
 from service.search.fusion import rrf
 from service.search.lexical import DEFAULT_BUDGET, lexical_leg, postings_for
-from service.search.plan import VectorPlan
+from service.search.plan import PlanKind, VectorPlan
 from service.search.vector import apply_plan_settings, vector_candidates, vector_expr
 
 
@@ -117,6 +120,30 @@ def lexical_query(params: SearchParams, scope: AccessScope, plan: VectorPlan) ->
         details=_DETAILS,
         leg=lexical_leg(params.model, scope, plan),
     )
+
+
+def ranking_fingerprint(params: SearchParams, settings: Mapping[str, Any]) -> str:
+    """Names what decides which hits a search returns, for the search cache's keys.
+
+    The parameters, the settings (`settings`: the search and re-ranking sections; a change to any
+    of them starts the cache afresh, which is safe and rare), and the SQL both legs run for every
+    plan kind, for a scope of everything and for a narrower one. A deploy that changes any of them, a new lexical algorithm included, stops
+    matching the search results cached before it rather than serving them until they expire.
+    """
+    every_kind: tuple[PlanKind, ...] = get_args(PlanKind)
+    scopes = (AccessScope(True), AccessScope(False, frozenset({UUID(int=0)})))
+    statements = [
+        query(params, scope, VectorPlan(kind, 0)).as_string()
+        for kind in every_kind
+        for scope in scopes
+        for query in (vector_query, lexical_query)
+    ]
+    payload = json.dumps(
+        {"params": asdict(params), "settings": settings, "sql": statements},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def vector_literal(vec: list[float]) -> str:

@@ -233,3 +233,57 @@ def test_near_copies_still_see_a_change_in_scope_at_once(
         delete_document(db, doc)
         titles, done = ask(client)
         assert done["cached"]["search"] is False and "Teacher notes" not in titles
+
+
+@pytest.mark.parametrize(
+    ("change", "search_cached"),
+    [
+        ({}, True),  # another process with the same ranking shares the entry
+        ({"lexical_budget": 500}, False),
+        ({"ef_search": 120}, False),
+        ({"rrf_k": 30}, False),
+    ],
+    ids=["same ranking", "lexical budget", "ef_search", "rrf_k"],
+)
+def test_a_deploy_that_changes_ranking_does_not_serve_searches_cached_before_it(
+    change: dict[str, Any],
+    search_cached: bool,
+    start_api: StartApi,
+    live_api: Api,
+    embedder: QueryEmbedder,
+    client: httpx.Client,
+    accounts: Accounts,
+    db: psycopg.Connection,
+    embed: SyncEmbedder,
+) -> None:
+    """The cache table outlives a deploy; its search entries name the ranking that made them."""
+    teacher = accounts.create("teacher")
+    plant(db, embed)
+
+    def done(c: httpx.Client) -> dict[str, Any]:
+        body = {"query": QUESTION, "top_k": 10, "stream": True}
+        with c.stream("POST", "/api/chat/query", json=body, headers=teacher.headers) as r:
+            return dict(parse_sse(r.read().decode())[-1][1])
+
+    assert done(client)["cached"]["search"] is False
+    search = live_api.settings.search.model_copy(update=change)
+    deployed = start_api(live_api.settings.model_copy(update={"search": search}), embedder=embedder)
+    with httpx.Client(base_url=deployed.url, timeout=60) as after:
+        assert done(after)["cached"]["search"] is search_cached
+        assert done(after)["cached"]["search"] is True  # and caches its own
+
+
+def test_the_ranking_fingerprint_names_both_legs_sql(monkeypatch: pytest.MonkeyPatch) -> None:
+    from psycopg import sql
+
+    from service.search import hybrid
+    from service.search.hybrid import SearchParams, ranking_fingerprint
+
+    params = SearchParams(model="m", dimensions=384)
+    before = ranking_fingerprint(params, {"search": {}})
+    assert ranking_fingerprint(params, {"search": {}}) == before
+    assert ranking_fingerprint(params, {"search": {"ef_search": 1}}) != before
+    monkeypatch.setattr(
+        hybrid, "lexical_leg", lambda *_: sql.SQL("SELECT id, 1 AS score FROM document_chunks")
+    )
+    assert ranking_fingerprint(params, {"search": {}}) != before
