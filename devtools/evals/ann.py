@@ -297,8 +297,9 @@ async def ann_study(
         async def hybrid_run(
             scope: AccessScope, plan: VectorPlan, texts: list[str], vectors: np.ndarray
         ) -> dict[str, float]:
-            """Recall@10 against the same fusion of both exact legs, and latency."""
-            lat, got = [], []
+            """Recall@10 against the same fusion of both exact legs, and latency; and the recall
+            had either leg been exact (which leg the misses come from)."""
+            lat, got, legs = [], [], []
             async with pool.connection() as conn:
                 for warm in (True, False):
                     for text, q in zip(texts, vectors, strict=True):
@@ -312,14 +313,24 @@ async def ann_study(
                         if not warm:
                             lat.append((time.perf_counter() - t0) * 1000)
                             got.append([h.chunk_id for h in result.hits])
+                            legs.append((result.vector_ids, result.lexical_ids))
             # Exhaustive hybrid: exact vector top 40 and exhaustive BM25 top 40, fused alike.
             exact40 = await _exact_vector(pool, params, scope, vectors, 40)
             lex40 = await exhaustive_lexical(pool, params.model, scope, texts, 40)
-            truth = [
-                [f.id for f in rrf(v, lx, params.rrf_k)[:10]]
-                for v, lx in zip(exact40, lex40, strict=True)
-            ]
-            return {"recall@10": _recall(got, truth), **_summary(lat)}
+
+            def fused(vector: list[list[int]], lexical: list[list[int]]) -> list[list[int]]:
+                return [
+                    [f.id for f in rrf(v, lx, params.rrf_k)[:10]]
+                    for v, lx in zip(vector, lexical, strict=True)
+                ]
+
+            truth = fused(exact40, lex40)
+            return {
+                "recall@10": _recall(got, truth),
+                "recall@10_vector_exact": _recall(fused(exact40, [lx for _, lx in legs]), truth),
+                "recall@10_lexical_exact": _recall(fused([v for v, _ in legs], lex40), truth),
+                **_summary(lat),
+            }
 
         roles: dict[str, Any] = {}
         for role, (own, groups) in ROLES.items():
