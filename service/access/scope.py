@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
-from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
+from psycopg.sql import SQL, Composable, Identifier, Literal
 
 from service.core.db import Conn
 from service.repositories import relationships
@@ -96,20 +96,21 @@ class AccessScope:
 
 async def scope_for(conn: Conn, user_id: UUID, role: str) -> AccessScope:
     """The caller's scope, reading the links it rests on (`scope_of` says how)."""
-    query = links_of(user_id, role)
+    query = links_of(role)
     if query is None:
         return scope_of(user_id, role, ())
-    cur = await conn.execute(query)
+    cur = await conn.execute(query, {"user_id": user_id})
     return scope_of(user_id, role, (next(iter(r.values())) for r in await cur.fetchall()))
 
 
-def links_of(user_id: UUID, role: str) -> Composed | None:
+def links_of(role: str) -> SQL | None:
     """The links a role's scope rests on, as a query of one id column to run or to nest in a
-    statement that reads more in the same round trip; None when the scope needs none."""
+    statement that reads more in the same round trip, with the user's id as its %(user_id)s
+    parameter; None when the scope needs none."""
     if role == "teacher":
-        return relationships.students_of_teacher(user_id)
+        return relationships.STUDENTS_OF_TEACHER
     if role == "student":
-        return relationships.teachers_of_student(user_id)
+        return relationships.TEACHERS_OF_STUDENT
     return None
 
 

@@ -45,7 +45,7 @@ _SCOPE = SQL("""
 WITH links(id) AS ({links})
 SELECT coalesce((SELECT array_agg(id) FROM links), '{{}}') AS links,
        coalesce((SELECT jsonb_object_agg(scope_key, generation) FROM knowledge_generations
-                  WHERE scope_key IN ('public', 'all', {own})
+                  WHERE scope_key IN ('public', 'all', %(own_key)s)
                      OR scope_key IN (SELECT {owner} || id::text FROM links)),
                 '{{}}') AS generations
 """)
@@ -68,9 +68,6 @@ def scope_statement(user_id: UUID, role: str) -> Statement[ScopeWithGenerations]
         scope = scope_of(user_id, role, row["links"])
         return scope, Generations.of({k: int(v) for k, v in row["generations"].items()}, scope)
 
-    query = _SCOPE.format(
-        links=links_of(user_id, role) or _NO_LINKS,
-        own=Literal(OWNER_KEY + str(user_id)),
-        owner=Literal(OWNER_KEY),
-    )
-    return Statement(query, None, read)
+    # The user's id and key are parameters: the text is one per role, prepared once for all users.
+    query = _SCOPE.format(links=links_of(role) or _NO_LINKS, owner=Literal(OWNER_KEY))
+    return Statement(query, {"user_id": user_id, "own_key": OWNER_KEY + str(user_id)}, read)

@@ -7,7 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from psycopg import errors
-from psycopg.sql import SQL, Composed, Literal
+from psycopg.sql import SQL
 
 from service.core.db import Conn, fetch_all, fetch_count, fetch_one
 from service.core.exceptions import Conflict
@@ -71,18 +71,16 @@ async def delete(conn: Conn, link_id: UUID) -> None:
     await conn.execute("DELETE FROM teacher_student_links WHERE id = %s", (link_id,))
 
 
-def teachers_of_student(student_id: UUID) -> Composed:
-    """The student's teachers (column teacher_id), as a query to run or to nest in another."""
-    return SQL("SELECT teacher_id FROM teacher_student_links WHERE student_id = {}").format(
-        Literal(student_id)
-    )
-
-
-def students_of_teacher(teacher_id: UUID) -> Composed:
-    """The teacher's students (column student_id), as a query to run or to nest in another."""
-    return SQL("SELECT student_id FROM teacher_student_links WHERE teacher_id = {}").format(
-        Literal(teacher_id)
-    )
+# A user's links, as a query to run or to nest in another: a student's teachers (column
+# teacher_id), a teacher's students (column student_id). The user's id is the %(user_id)s
+# parameter, not part of the text, so it is one statement for every user: psycopg prepares it
+# once per connection, rather than once per user until its cache of prepared statements churns.
+TEACHERS_OF_STUDENT = SQL(
+    "SELECT teacher_id FROM teacher_student_links WHERE student_id = %(user_id)s"
+)
+STUDENTS_OF_TEACHER = SQL(
+    "SELECT student_id FROM teacher_student_links WHERE teacher_id = %(user_id)s"
+)
 
 
 # --- link requests (the student's consent) ----------------------------------------------

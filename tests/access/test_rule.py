@@ -308,3 +308,33 @@ def test_the_question_path_reads_the_same_scope_and_generations_in_one_go(
     moved = {name for name in gens if gens[name] != before[name][1][1].scope}
     assert moved == {"admin", "teacher_a", "linked"}
     assert after["linked"][1][0].owner_ids == {people["teacher_a"], people["teacher_b"]}
+
+
+def test_every_user_of_a_role_shares_one_prepared_scope_statement(world: dict[str, Any]) -> None:
+    """The user's id is a parameter of the scope's statement, not part of its text: PostgreSQL
+    prepares one statement per role however many users ask, and each user still reads their own
+    scope through it."""
+    people = world["people"]
+
+    async def read() -> tuple[dict[str, AccessScope], int]:
+        async with await psycopg.AsyncConnection.connect(
+            world["url"], row_factory=dict_row, autocommit=True, prepare_threshold=0
+        ) as conn:
+            scopes = {
+                name: (await scope_with_generations(conn, people[name], role))[0]
+                for name, role in CALLERS.items()
+            }
+            cur = await conn.execute(
+                "SELECT count(*) AS n FROM pg_prepared_statements "
+                "WHERE statement LIKE '%%WITH links(id)%%'",
+                prepare=False,
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            return scopes, int(row["n"])
+
+    scopes, prepared = asyncio.run(read())
+    # teacher_a and teacher_b share the teachers' statement, linked and lonely the students',
+    # admin and stranger the one that reads no links.
+    assert prepared == 3
+    assert scopes == world["scopes"]
