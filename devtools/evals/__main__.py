@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 
 from devtools import REPO_ROOT
 from devtools.evals import EVAL_SERVER, report
+from devtools.evals.candidate import CandidateEmbedder
 from devtools.evals.corpus import IngestReport, ingest_books, ingest_dbpedia
 from devtools.evals.querysets import SHIPPED
 from devtools.evals.retrieval_eval import evaluate_files
@@ -51,6 +52,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--reuse-corpus", action="store_true", help="use the already ingested --db-name as is"
     )
     p.add_argument(
+        "--candidate-model",
+        type=Path,
+        default=None,
+        help="a sentence-transformers model directory to evaluate instead of the configured "
+        "embedder (quality only; devtools/evals/candidate.py)",
+    )
+    p.add_argument(
         "--variant",
         choices=VARIANTS,
         default="hybrid",
@@ -77,7 +85,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": "python -m devtools.evals " + " ".join(sys.argv[1:]),
         "corpus_dir": str(settings.local.corpus_dir),
     }
-    embedder = get_embedder(settings)
+    embedder = (
+        CandidateEmbedder(args.candidate_model) if args.candidate_model else get_embedder(settings)
+    )
     if args.chunking:
         from devtools.evals.chunking import chunking_study
 
