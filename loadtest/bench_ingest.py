@@ -20,9 +20,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from devtools.figures import append_run, record
+from devtools.postgres import benchmark_database
 from devtools.seed import SEED_BOOKS
 from service.core.config import REPO_ROOT, Settings
-from service.core.migrations import apply_migrations
 from service.embeddings import get_embedder
 from service.knowledge.pipeline import process_document
 from service.knowledge.sources import CORPUS_SCHEME, SourceReader
@@ -94,16 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.local.corpus_dir.is_dir():
         print(f"no corpus at {settings.local.corpus_dir} (set CORPUS_DIR)", file=sys.stderr)
         return 2
-    url = settings.db.url
-    if not url:
-        from devtools.postgres import start_embedded
-
-        url = start_embedded(Path(tempfile.mkdtemp(prefix="bench-ingest-")) / "pgdata")
-    apply_migrations(url)
+    url, database = benchmark_database(Path(tempfile.mkdtemp(prefix="bench-ingest-")))
     print(f"==> ingesting {len(SEED_BOOKS)} corpus documents ({settings.embedding.provider})")
     figures = asyncio.run(bench(settings, url))
     command = "make bench-ingest"
-    run = record("ingest", command, "loadtest.bench_ingest", [], **figures)
+    run = record("ingest", command, "loadtest.bench_ingest", [], database=database, **figures)
     print(json.dumps({k: v for k, v in run.items() if k != "per_document"}, indent=2))
     append_run(
         RESULTS,
