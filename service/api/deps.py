@@ -121,36 +121,32 @@ def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials
 
 
-async def authenticate_caller(
-    request: Request,
-    conn: DbConn,
-    auth: AuthDep,
-    limits: RateLimitsDep,
-    credentials: Credentials,
-    api_key: ApiKey,
-) -> User:
-    """The caller, from a personal API key or a bearer token, spending nothing."""
-    user, _ = await _identify_and_charge(request, conn, auth, limits, credentials, api_key, ())
-    return user
+def _identified(*buckets: Bucket) -> Callable[..., Coroutine[Any, Any, User]]:
+    """The caller, from a personal API key or a bearer token, charged `buckets` on the request's
+    connection in the same round trip as reading the caller (`_identify_and_charge`)."""
+
+    async def dependency(
+        request: Request,
+        conn: DbConn,
+        auth: AuthDep,
+        limits: RateLimitsDep,
+        credentials: Credentials,
+        api_key: ApiKey,
+    ) -> User:
+        user, _ = await _identify_and_charge(
+            request, conn, auth, limits, credentials, api_key, buckets
+        )
+        return user
+
+    return dependency
 
 
+# The caller, spending nothing.
+authenticate_caller = _identified()
 Caller = Annotated[User, Depends(authenticate_caller)]
 
-
-async def get_current_user(
-    request: Request,
-    conn: DbConn,
-    auth: AuthDep,
-    limits: RateLimitsDep,
-    credentials: Credentials,
-    api_key: ApiKey,
-) -> User:
-    """The authenticated caller; every such request spends one from the user's `api` bucket,
-    in the same round trip as reading the caller (`_identify_and_charge`)."""
-    user, _ = await _identify_and_charge(request, conn, auth, limits, credentials, api_key, ["api"])
-    return user
-
-
+# The authenticated caller; every such request spends one from the user's `api` bucket.
+get_current_user = _identified("api")
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
