@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from psycopg.sql import Composable
+
 from devtools import REPO_ROOT
 from devtools.evals import EVAL_SERVER
 from devtools.evals.ann import GROUPS, ROLES, exhaustive_lexical, role_scope
@@ -38,6 +40,48 @@ BUDGETS = (1000, 2000, 3000, 5000, 8000)
 DEV = tuple(f for f in SHIPPED if set_role(f.stem).startswith("dev"))
 
 
+async def study(pool: Any, model: str) -> tuple[int, dict[str, Any]]:
+    """The 100k study's chunk count and its owners by group (users eval-<group>@example.com,
+    devtools/evals/ann.py)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT count(*) AS n FROM document_chunks WHERE embedding_model = %s", (model,)
+        )
+        row = await cur.fetchone()
+        total = int(row["n"]) if row else 0
+        if total == 0:
+            raise SystemExit("eval_ann has no chunks: run `python -m devtools.evals --ann`")
+        cur = await conn.execute(
+            "SELECT id, email FROM users WHERE email LIKE 'eval-%%@example.com'"
+        )
+        owners = {r["email"][5:].split("@")[0]: r["id"] for r in await cur.fetchall()}
+    return total, owners
+
+
+async def measure(
+    conn: Any, statement: Composable, args: dict[str, Any], questions: list[str],
+    truth: list[set[int]],
+) -> dict[str, float]:  # fmt: skip
+    """One way of running the lexical leg over every question: recall@10 against `truth`, and
+    its latency one query at a time after a warm pass."""
+    lat: list[float] = []
+    found = expected = 0
+    for warm in (True, False):
+        for text, want in zip(questions, truth, strict=True):
+            t0 = time.perf_counter()
+            cur = await conn.execute(statement, {**args, "qt": text, "fk": 40}, prepare=False)
+            got = [r["id"] for r in await cur.fetchall()][:10]
+            if not warm:
+                lat.append((time.perf_counter() - t0) * 1000)
+                found += len(set(got) & want)
+                expected += len(want)
+    return {
+        "recall@10": found / max(1, expected),
+        "p50_ms": percentile(lat, 50),
+        "p95_ms": percentile(lat, 95),
+    }
+
+
 async def sweep(
     url: str, model: str, search: SearchSettings, budgets: tuple[int, ...]
 ) -> dict[str, Any]:
@@ -45,19 +89,7 @@ async def sweep(
     pool = await open_pool(url, max_size=1)
     roles: dict[str, Any] = {}
     try:
-        async with pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT count(*) AS n FROM document_chunks WHERE embedding_model = %s", (model,)
-            )
-            row = await cur.fetchone()
-            total = int(row["n"]) if row else 0
-            if total == 0:
-                raise SystemExit("eval_ann has no chunks: run `python -m devtools.evals --ann`")
-            # The study's owners are users named eval-<group>@example.com (devtools/evals/ann.py).
-            cur = await conn.execute(
-                "SELECT id, email FROM users WHERE email LIKE 'eval-%%@example.com'"
-            )
-            owners = {r["email"][5:].split("@")[0]: r["id"] for r in await cur.fetchall()}
+        total, owners = await study(pool, model)
         for name, (own, groups) in ROLES.items():
             scope = role_scope(own, owners)
             rows = round(total * sum(GROUPS[g] for g in groups))
@@ -70,32 +102,13 @@ async def sweep(
             async with pool.connection() as conn:
                 for budget in budgets:
                     args = {"budget": budget, "postings": postings_for(budget, rows, total)}
-                    lat: list[float] = []
-                    found = expected = 0
-                    for warm in (True, False):
-                        for text, want in zip(questions, truth, strict=True):
-                            t0 = time.perf_counter()
-                            cur = await conn.execute(
-                                lexical_leg(model, scope, plan),
-                                {**args, "qt": text, "fk": 40},
-                                prepare=False,
-                            )
-                            got = [r["id"] for r in await cur.fetchall()][:10]
-                            if not warm:
-                                lat.append((time.perf_counter() - t0) * 1000)
-                                found += len(set(got) & want)
-                                expected += len(want)
-                    points.append(
-                        {
-                            "budget": budget,
-                            "recall@10": found / max(1, expected),
-                            "p50_ms": percentile(lat, 50),
-                            "p95_ms": percentile(lat, 95),
-                        }
+                    point = await measure(
+                        conn, lexical_leg(model, scope, plan), args, questions, truth
                     )
+                    points.append({"budget": budget, **point})
                     print(
-                        f"  {name}: budget {budget} recall@10 {points[-1]['recall@10']:.3f} "
-                        f"p95 {points[-1]['p95_ms']:.1f} ms",
+                        f"  {name}: budget {budget} recall@10 {point['recall@10']:.3f} "
+                        f"p95 {point['p95_ms']:.1f} ms",
                         flush=True,
                     )
             roles[name] = {"scope_rows": rows, "small_scope": plan.kind == "exact",

@@ -20,6 +20,11 @@ A small scope (one the vector leg searches exactly, see service/search/plan.py) 
 instead (`scope_candidates`): reading its few thousand rows and taking one inner product each is
 exact and cheaper than reading the postings a narrow scope needs (at 100k chunks, a 2.6k-row
 scope: 2.5 ms against 14 ms, loadtest/results/retrieval-eval.md).
+
+GIN returns candidates unranked, so the budget reads some matching chunks, not the best ones.
+Ranking them inside an index instead (HNSW over the BM25 sparsevecs, or an impact-ordered
+postings table) was measured and did no better than a larger budget at equal cost
+(`python -m devtools.evals.lexical_alternatives`).
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ def postings_for(budget: int, scope_rows: int, total_rows: int) -> int:
     return min(MAX_POSTINGS, -(-budget * total_rows // scope_rows))
 
 
-_TERMS = sql.SQL("""
+# CTEs `terms` (the query's lexemes, ids and dfs) and `weights` (its IDF sparsevec, param qt).
+QUERY_TERMS = sql.SQL("""
 terms AS (
     SELECT t.lexeme, search_term_id(t.lexeme) AS term_id, coalesce(s.df, 0) AS df
     FROM unnest(search_tsvector(%(qt)s)) AS t
@@ -61,7 +67,7 @@ weights AS (
 )""")
 # The rarest terms while their summed df fits the postings budget, OR-ed; else the fewest rarest
 # terms whose estimated co-occurrence (`together`) fits it, AND-ed (all of them if none does).
-_PICKED = sql.SQL("""
+PICKED_TERMS = sql.SQL("""
 ranked AS (
     SELECT lexeme, sum(df) OVER w AS upto, row_number() OVER w AS k,
            exp(sum(ln(df::float8 / c.chunks)) OVER w) * c.chunks AS together
@@ -92,7 +98,7 @@ FROM picked AS p, weights AS w, LATERAL (
 ) AS c
 ORDER BY score DESC, c.id
 LIMIT %(fk)s"""
-    ).format(terms=_TERMS, picked=_PICKED, model=sql.Literal(model), scope=scope.sql("c"))
+    ).format(terms=QUERY_TERMS, picked=PICKED_TERMS, model=sql.Literal(model), scope=scope.sql("c"))
 
 
 def _scored_whole(model: str, scope: AccessScope, matching: sql.Composable) -> sql.Composed:
@@ -104,7 +110,7 @@ FROM weights AS w, document_chunks AS c
 WHERE {matching} AND c.embedding_model = {model} AND {scope}
 ORDER BY score DESC, c.id
 LIMIT %(fk)s"""
-    ).format(terms=_TERMS, matching=matching, model=sql.Literal(model), scope=scope.sql("c"))
+    ).format(terms=QUERY_TERMS, matching=matching, model=sql.Literal(model), scope=scope.sql("c"))
 
 
 def scope_candidates(model: str, scope: AccessScope) -> sql.Composed:

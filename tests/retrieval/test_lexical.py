@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from devtools.evals import lexical_alternatives as alt
 from service.access.scope import AccessScope
 from service.repositories import knowledge as repo
 from service.search.lexical import (
@@ -404,3 +405,55 @@ def test_search_sees_a_document_exactly_when_it_is_published(
     db.execute("DELETE FROM knowledge_documents WHERE id = %s", (doc_id,))
     assert _lexical(clean_db, query) == []
     assert stats() == before
+
+
+def test_the_index_ranked_alternatives_find_exact_bm25_when_unbounded(
+    db: psycopg.Connection,
+) -> None:
+    """The two alternatives `python -m devtools.evals.lexical_alternatives` measures against the
+    budget (sparse HNSW over the BM25 vectors; impact-ordered postings) rank exactly as BM25 over
+    every match when nothing bounds them, so the recall the study reports is their pruning's,
+    not a fault in their SQL. Their structures come and go with the study."""
+    mine = str(uuid.uuid4())
+    db.execute(
+        "INSERT INTO users (id, email, display_name, role) VALUES (%s, %s, 't', 'teacher')",
+        (mine, f"{mine}@example.com"),
+    )
+    words = ["legato", "scale", "pedal", "arpeggio", "octave", "trill", "chord", "wrist"]
+    texts = [
+        " ".join(w for j, w in enumerate(words) if (i >> (j % 6)) & 1) + " practice" * (i % 4)
+        for i in range(1, 60)
+    ]
+    _public_chunks(db, texts[:30])
+    _public_chunks(db, texts[30:], owner=mine)
+    built = alt.build(db)
+    try:
+        assert set(built) == {"sparse_hnsw", "impact_postings"}
+        assert all(b["bytes"] > 0 for b in built.values())
+        for scope in (AccessScope(True), AccessScope(False, frozenset({uuid.UUID(mine)}))):
+            # (statement, params, session settings): unbounded, and the impact leg with a
+            # budget of one chunk, so its own postings must find the rest.
+            ways = [
+                (alt.sparse_hnsw_candidates(MODEL, scope), {"lim": 1000},
+                 ["SET hnsw.ef_search = 1000", "SET hnsw.iterative_scan = relaxed_order"]),
+                (alt.impact_union_candidates(MODEL, scope),
+                 {"budget": 1, "postings": 1, "n": 1000, "m": 1000}, []),
+            ]  # fmt: skip
+            for query in ["legato pedal", "trill octave wrist practice", "arpeggio"]:
+                args = {"qt": query, "fk": 100}
+                full = db.execute(exhaustive_candidates(MODEL, scope), args).fetchall()
+                assert full
+                for statement, params, settings in ways:
+                    for setting in settings:
+                        db.execute(setting.encode())
+                    got = db.execute(statement, {**args, **params}).fetchall()
+                    db.execute("RESET ALL")
+                    matching = [r for r in got if r[1] > 0]
+                    assert [r[0] for r in matching] == [r[0] for r in full], statement
+                    assert [r[1] for r in matching] == pytest.approx([r[1] for r in full])
+    finally:
+        alt.drop(db)
+    left = db.execute(
+        "SELECT count(*) FROM pg_class WHERE relname LIKE 'lexical_alt_%%'"
+    ).fetchone()
+    assert left == (0,)
