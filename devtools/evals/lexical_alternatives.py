@@ -22,31 +22,23 @@ after `python -m devtools.evals --ann`. Writes results.json, report.md and alter
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
-import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from devtools import REPO_ROOT
-from devtools.evals import EVAL_SERVER
 from devtools.evals.ann import GROUPS, ROLES, exhaustive_lexical, role_scope
-from devtools.evals.lexical_budget import BUDGETS, DEV, measure, study
+from devtools.evals.lexical_budget import BUDGETS, DEV, header, measure, run_study, study
 from devtools.evals.querysets import load
 from devtools.evals.report import table
 from devtools.evals.retrieval_eval import open_pool
-from devtools.postgres import database_url, start_embedded
 from service.access.scope import AccessScope
-from service.core.config import SearchSettings, Settings
-from service.embeddings.factory import get_embedder
+from service.core.config import SearchSettings
 from service.search.lexical import (
     DEFAULT_BUDGET,
     PICKED_TERMS,
@@ -255,17 +247,8 @@ def write(result: dict[str, Any], out: Path) -> None:
         for name, b in result["built"].items()
     ]
     md = [
-        f"# Lexical leg: candidates ranked in an index against the postings budget — "
-        f"{result['started_at']}",
-        "",
-        f"Command: `{result['command']}` (load average {result['load'][0]:.2f} at the start, "
-        f"{result['load'][1]:.2f} at the end).",
-        "",
-        f"{result['rows']:,} synthetic chunks (the 100k study's `eval_ann`); "
-        f"{result['questions']} dev questions ({', '.join(result['sets'])}). Recall@10 against "
-        "BM25 over every matching chunk in the scope; latency is the lexical leg alone, one "
-        "query at a time. What each method is: the module's docstring "
-        "(`devtools/evals/lexical_alternatives.py`).",
+        *header(result, "candidates ranked in an index against the postings budget"),
+        "What each method is: the module's docstring (`devtools/evals/lexical_alternatives.py`).",
         "",
         "Built for the run, then dropped (the chunk table is about 650 MB):",
         "",
@@ -315,38 +298,21 @@ def chart(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m devtools.evals.lexical_alternatives", description=__doc__
-    )
-    p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--db-name", default="eval_ann")
-    args = p.parse_args(argv)
-    settings = Settings()
-    server = os.environ.get("EVAL_DATABASE_URL") or start_embedded(
-        settings.local_dir / "eval" / "pg", server_settings=EVAL_SERVER
-    )
-    url = database_url(server, args.db_name)
-    model = get_embedder(settings).model
-    started = datetime.now(UTC)
-    load_start = os.getloadavg()[0]
+def measured(url: str, model: str, search: SearchSettings) -> dict[str, Any]:
+    """Both structures built, the sweep, both dropped (also when the sweep fails)."""
     with psycopg.connect(url, autocommit=True) as conn:
         drop(conn)
         print("  building the sparse HNSW index and the postings table...", flush=True)
         built = build(conn)
         try:
-            result = asyncio.run(sweep(url, model, settings.search))
+            result = asyncio.run(sweep(url, model, search))
         finally:
             drop(conn)
-    result |= {
-        "started_at": started.isoformat(timespec="seconds"),
-        "command": " ".join(["python -m devtools.evals.lexical_alternatives", *sys.argv[1:]]),
-        "load": [load_start, os.getloadavg()[0]],
-        "built": built,
-    }
-    out = args.out or REPO_ROOT / "loadtest" / "results" / (
-        "lexical-alternatives-" + started.strftime("%Y%m%dT%H%MZ")
-    )
+    return result | {"built": built}
+
+
+def main(argv: list[str] | None = None) -> int:
+    result, out = run_study("devtools.evals.lexical_alternatives", __doc__, argv, measured)
     write(result, out)
     print(f"written to {out}")
     return 0

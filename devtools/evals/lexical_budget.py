@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -130,15 +131,8 @@ def write(result: dict[str, Any], out: Path) -> None:
     ]
     small = [n for n, r in result["roles"].items() if r["small_scope"]]
     md = [
-        f"# Lexical leg: budget against recall and latency — {result['started_at']}",
-        "",
-        f"Command: `{result['command']}` (load average {result['load'][0]:.2f} at the start, "
-        f"{result['load'][1]:.2f} at the end).",
-        "",
-        f"{result['rows']:,} synthetic chunks (the 100k study's `eval_ann`); "
-        f"{result['questions']} dev questions ({', '.join(result['sets'])}). Recall@10 against "
-        "BM25 over every matching chunk in the scope; latency is the lexical leg alone, one "
-        "query at a time. `SEARCH_LEXICAL_BUDGET` is 2000.",
+        *header(result, "budget against recall and latency"),
+        "`SEARCH_LEXICAL_BUDGET` is 2000.",
         "",
         table(["role", "budget", "recall@10", "p50 ms", "p95 ms"], rows),
         "",
@@ -178,8 +172,30 @@ def chart(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m devtools.evals.lexical_budget", description=__doc__)
+def header(result: dict[str, Any], title: str) -> list[str]:
+    """A study report's title, command, load and what its figures are (then its own notes)."""
+    return [
+        f"# Lexical leg: {title} — {result['started_at']}",
+        "",
+        f"Command: `{result['command']}` (load average {result['load'][0]:.2f} at the start, "
+        f"{result['load'][1]:.2f} at the end).",
+        "",
+        f"{result['rows']:,} synthetic chunks (the 100k study's `eval_ann`); "
+        f"{result['questions']} dev questions ({', '.join(result['sets'])}). Recall@10 against "
+        "BM25 over every matching chunk in the scope; latency is the lexical leg alone, one "
+        "query at a time.",
+    ]
+
+
+def run_study(
+    module: str,
+    doc: str | None,
+    argv: list[str] | None,
+    measured: Callable[[str, str, SearchSettings], dict[str, Any]],
+) -> tuple[dict[str, Any], Path]:
+    """A lexical study's command line: `measured(url, model, search)` on the eval server's
+    database, with when, how loaded and by which command; and where its report goes."""
+    p = argparse.ArgumentParser(prog=f"python -m {module}", description=doc)
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--db-name", default="eval_ann")
     args = p.parse_args(argv)
@@ -187,17 +203,28 @@ def main(argv: list[str] | None = None) -> int:
     server = os.environ.get("EVAL_DATABASE_URL") or start_embedded(
         settings.local_dir / "eval" / "pg", server_settings=EVAL_SERVER
     )
-    model = get_embedder(settings).model
     started = datetime.now(UTC)
     load_start = os.getloadavg()[0]
-    result = asyncio.run(sweep(database_url(server, args.db_name), model, settings.search, BUDGETS))
+    url = database_url(server, args.db_name)
+    result = measured(url, get_embedder(settings).model, settings.search)
     result |= {
         "started_at": started.isoformat(timespec="seconds"),
-        "command": "python -m devtools.evals.lexical_budget " + " ".join(sys.argv[1:]),
+        "command": " ".join([f"python -m {module}", *sys.argv[1:]]),
         "load": [load_start, os.getloadavg()[0]],
     }
+    name = module.rsplit(".", 1)[-1].replace("_", "-")
     out = args.out or REPO_ROOT / "loadtest" / "results" / (
-        "lexical-budget-" + started.strftime("%Y%m%dT%H%MZ")
+        f"{name}-{started.strftime('%Y%m%dT%H%MZ')}"
+    )
+    return result, out
+
+
+def main(argv: list[str] | None = None) -> int:
+    result, out = run_study(
+        "devtools.evals.lexical_budget",
+        __doc__,
+        argv,
+        lambda url, model, search: asyncio.run(sweep(url, model, search, BUDGETS)),
     )
     write(result, out)
     print(f"written to {out}")
