@@ -26,6 +26,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ from service.search.lexical import (
     lexical_leg,
     postings_for,
 )
-from service.search.plan import configured_plan
+from service.search.plan import VectorPlan, configured_plan
 
 EF_SEARCH = (100, 200, 400, 800)
 # (postings per term N, chunks M), both for a scope holding every chunk.
@@ -151,19 +152,36 @@ LIMIT %(fk)s"""
     )
 
 
-def variants(
-    model: str, scope: AccessScope, rows: int, total: int, search: SearchSettings
-) -> Iterator[tuple[str, str, sql.Composed, dict[str, Any], list[str]]]:
-    """(method, parameter, statement, params, session settings) for every point of the sweep."""
-    plan = configured_plan(search, scope_rows=rows, total_rows=total, iterative_available=True)
-    share = rows / total
+@dataclass(frozen=True)
+class Variant:
+    """One point of the sweep: a method at one parameter, the index its plan must read (None
+    for the budget, which reads the service's own), and session settings to run it under."""
+
+    method: str
+    parameter: str
+    statement: sql.Composed
+    params: dict[str, Any]
+    reads: str | None = None
+    settings: tuple[str, ...] = ()
+
+
+def variants(model: str, scope: AccessScope, plan: VectorPlan) -> Iterator[Variant]:
+    """Every point of the sweep for a scope and the plan the service runs for it."""
+    rows, total = plan.scope_rows, plan.total_rows
     for budget in BUDGETS:
         args = {"budget": budget, "postings": postings_for(budget, rows, total)}
-        yield "postings budget", str(budget), lexical_leg(model, scope, plan), args, []
+        yield Variant("postings budget", str(budget), lexical_leg(model, scope, plan), args)
     iterative = "off" if scope.everything else "relaxed_order"
     for ef in EF_SEARCH:
-        settings = [f"SET hnsw.ef_search = {ef}", f"SET hnsw.iterative_scan = {iterative}"]
-        yield "sparse HNSW", f"ef {ef}", sparse_hnsw_candidates(model, scope), {"lim": ef}, settings
+        yield Variant(
+            "sparse HNSW",
+            f"ef {ef}",
+            sparse_hnsw_candidates(model, scope),
+            {"lim": ef},
+            reads="lexical_alt_sparse_hnsw",
+            settings=(f"SET hnsw.ef_search = {ef}", f"SET hnsw.iterative_scan = {iterative}"),
+        )
+    share = rows / total
     for n, m in IMPACT:
         args = {
             "budget": DEFAULT_BUDGET,
@@ -171,29 +189,24 @@ def variants(
             "n": round(n / share),
             "m": round(m / share),
         }
-        yield (
+        yield Variant(
             "impact postings + budget",
             f"N {n} M {m}",
             impact_union_candidates(model, scope),
             args,
-            [],
+            reads="lexical_alt_postings_idx",
         )
 
 
-async def _uses_its_index(
-    conn: Any, method: str, statement: sql.Composed, args: dict[str, Any]
-) -> None:
+async def _uses_its_index(conn: Any, variant: Variant, question: str) -> None:
     """The latency measured must be the structure's: stop if the plan doesn't read it."""
-    name = {
-        "sparse HNSW": "lexical_alt_sparse_hnsw",
-        "impact postings + budget": "lexical_alt_postings_idx",
-    }.get(method)
-    if name is None:
+    if variant.reads is None:
         return
-    cur = await conn.execute(sql.SQL("EXPLAIN ") + statement, {**args, "fk": 40}, prepare=False)
+    args = {**variant.params, "qt": question, "fk": 40}
+    cur = await conn.execute(sql.SQL("EXPLAIN ") + variant.statement, args, prepare=False)
     plan = "\n".join(str(next(iter(r.values()))) for r in await cur.fetchall())
-    if name not in plan:
-        raise SystemExit(f"{method}: the plan does not read {name}:\n{plan}")
+    if variant.reads not in plan:
+        raise SystemExit(f"{variant.method}: the plan does not read {variant.reads}:\n{plan}")
 
 
 async def sweep(url: str, model: str, search: SearchSettings) -> dict[str, Any]:
@@ -213,18 +226,16 @@ async def sweep(url: str, model: str, search: SearchSettings) -> dict[str, Any]:
             truth = [set(t) for t in await exhaustive_lexical(pool, model, scope, questions, 10)]
             points = []
             async with pool.connection() as conn:
-                for method, parameter, statement, args, settings in variants(
-                    model, scope, rows, total, search
-                ):
-                    for setting in settings:
+                for v in variants(model, scope, plan):
+                    for setting in v.settings:
                         await conn.execute(setting.encode())
-                    await _uses_its_index(conn, method, statement, {**args, "qt": questions[0]})
-                    point = await measure(conn, statement, args, questions, truth)
+                    await _uses_its_index(conn, v, questions[0])
+                    point = await measure(conn, v.statement, v.params, questions, truth)
                     await conn.execute(b"RESET ALL")
-                    points.append({"method": method, "parameter": parameter, **point})
+                    points.append({"method": v.method, "parameter": v.parameter, **point})
                     print(
-                        f"  {name}: {method} {parameter}: recall@10 {point['recall@10']:.3f} "
-                        f"p95 {point['p95_ms']:.1f} ms",
+                        f"  {name}: {v.method} {v.parameter}: recall@10 "
+                        f"{point['recall@10']:.3f} p95 {point['p95_ms']:.1f} ms",
                         flush=True,
                     )
             roles[name] = {"scope_rows": rows, "points": points}
