@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -20,13 +19,13 @@ import psycopg
 from psycopg.rows import dict_row
 
 from devtools import REPO_ROOT
-from devtools.evals import EVAL_SERVER, report
+from devtools.evals import eval_server, report
 from devtools.evals.candidate import CandidateEmbedder
 from devtools.evals.corpus import IngestReport, ingest_books, ingest_dbpedia
 from devtools.evals.querysets import SHIPPED
 from devtools.evals.retrieval_eval import evaluate_files
 from devtools.evals.variants import VARIANTS
-from devtools.postgres import create_scratch_database, database_url, start_embedded
+from devtools.postgres import create_scratch_database, database_url
 from service.core.config import Settings
 from service.embeddings.factory import get_embedder
 
@@ -77,9 +76,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.all:
         files = files or [f for f in SHIPPED if not (args.no_dbpedia and "dbpedia" in f.name)]
         args.ann = True
-    server = os.environ.get("EVAL_DATABASE_URL") or start_embedded(
-        settings.local_dir / "eval" / "pg", server_settings=EVAL_SERVER
-    )
+    server = eval_server(settings.local_dir)
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m devtools.evals " + " ".join(sys.argv[1:]),

@@ -24,14 +24,14 @@ from typing import Any
 from psycopg.sql import Composable
 
 from devtools import REPO_ROOT
-from devtools.evals import EVAL_SERVER
+from devtools.evals import eval_server
 from devtools.evals.ann import GROUPS, ROLES, exhaustive_lexical, role_scope
 from devtools.evals.metrics import percentile
 from devtools.evals.querysets import SHIPPED, load
 from devtools.evals.querysets import role as set_role
 from devtools.evals.report import table
 from devtools.evals.retrieval_eval import open_pool
-from devtools.postgres import database_url, start_embedded
+from devtools.postgres import database_url
 from service.core.config import SearchSettings, Settings
 from service.embeddings.factory import get_embedder
 from service.search.lexical import lexical_leg, postings_for
@@ -200,9 +200,7 @@ def run_study(
     p.add_argument("--db-name", default="eval_ann")
     args = p.parse_args(argv)
     settings = Settings()
-    server = os.environ.get("EVAL_DATABASE_URL") or start_embedded(
-        settings.local_dir / "eval" / "pg", server_settings=EVAL_SERVER
-    )
+    server = eval_server(settings.local_dir)
     started = datetime.now(UTC)
     load_start = os.getloadavg()[0]
     url = database_url(server, args.db_name)

@@ -31,13 +31,13 @@ from typing import Any
 from pydantic import SecretStr
 
 from devtools import REPO_ROOT
-from devtools.evals import EVAL_SERVER
+from devtools.evals import eval_server
 from devtools.evals.metrics import percentile
 from devtools.evals.querysets import QUERY_DIR, load
 from devtools.evals.retrieval_eval import open_pool
 from devtools.evals.variants import EVAL_USER
 from devtools.figures import write_latest
-from devtools.postgres import database_url, start_embedded
+from devtools.postgres import database_url
 from service.answers.engine import QueryInput, RagEngine
 from service.cache.backends import NullCache
 from service.cache.layers import RagCache
@@ -108,7 +108,7 @@ async def _timings(
 
 async def run(db_name: str, n_queries: int) -> dict[str, Any]:
     settings = Settings()
-    server = start_embedded(settings.local_dir / "eval" / "pg", server_settings=EVAL_SERVER)
+    server = eval_server(settings.local_dir)
     url = database_url(server, db_name)
     embedder = get_embedder(settings)
     questions = [q.query for s in SETS for q in load(QUERY_DIR / f"{s}.jsonl")][:n_queries]
