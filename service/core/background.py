@@ -26,18 +26,21 @@ async def running(loop: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def repeating(
-    job: Callable[[], Awaitable[object]], every: float, what: str
+    job: Callable[[], Awaitable[object]], every: float, what: str, *, at_once: bool = False
 ) -> AsyncIterator[None]:
-    """Runs `job` every `every` seconds while the block lasts. A failing round is logged and the
-    next one tries again: upkeep must outlive a database that is down for a while."""
+    """Runs `job` every `every` seconds while the block lasts (`at_once`: also as it begins, for
+    readings that should exist from the start). A failing round is logged and the next one tries
+    again: upkeep must outlive a database that is down for a while."""
 
     async def loop() -> None:
-        while True:
+        if not at_once:
             await asyncio.sleep(every)
+        while True:
             try:
                 await job()
             except Exception as exc:
                 log.warning(f"{what} failed", extra={"error": repr(exc)[:200]})
+            await asyncio.sleep(every)
 
     async with running(loop()):
         yield

@@ -1,12 +1,11 @@
 """Gauges that are sampled rather than counted: pool state, Postgres internals, the job queue.
 
 Samplers take a pool or a connection as a parameter so they have no tie to the app's wiring.
-In multi-process mode every worker should run ``run_samplers`` so its own pool is reported.
+In multi-process mode every worker runs ``sampling`` so its own pool is reported.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -15,7 +14,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.rows import tuple_row
 
-from service.core.background import running
+from service.core.background import repeating
 from service.observability.metrics import (
     DB_INDEX_HIT_RATIO,
     DB_INDEX_SIZE,
@@ -125,18 +124,10 @@ async def sample_once(pool: AsyncStatsPool) -> None:
         DB_UP.set(1)
 
 
-async def run_samplers(pool: AsyncStatsPool, interval_seconds: float = 15.0) -> None:
-    """Sample forever; start it as a task in the app's lifespan and cancel it on shutdown."""
-    while True:
-        try:
-            await sample_once(pool)
-        except Exception:  # a sampler bug must not stop the others for the process's lifetime
-            log.exception("metrics sampler failed")
-        await asyncio.sleep(interval_seconds)
-
-
 @contextlib.asynccontextmanager
 async def sampling(pool: AsyncStatsPool, interval_seconds: float = 15.0) -> AsyncIterator[None]:
     """Run the gauge samplers for the lifetime of the ``async with`` block (use in the lifespan)."""
-    async with running(run_samplers(pool, interval_seconds)):
+    async with repeating(
+        lambda: sample_once(pool), interval_seconds, "metrics sampler", at_once=True
+    ):
         yield

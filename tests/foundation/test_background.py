@@ -32,3 +32,20 @@ def test_a_failing_round_is_logged_and_the_next_one_runs(caplog: pytest.LogCaptu
         stopped_at = asyncio.run(asyncio.wait_for(run(), timeout=10))
     assert len(rounds) == stopped_at >= 3
     assert [r.getMessage() for r in caplog.records] == ["test sweep failed"]
+
+
+@pytest.mark.parametrize(("at_once", "rounds_before_the_interval"), [(True, 1), (False, 0)])
+def test_at_once_runs_the_first_round_as_the_block_begins(
+    at_once: bool, rounds_before_the_interval: int
+) -> None:
+    rounds: list[None] = []
+
+    async def job() -> None:
+        rounds.append(None)
+
+    async def run() -> int:
+        async with repeating(job, 60, "test sampler", at_once=at_once):
+            await asyncio.sleep(0.05)
+            return len(rounds)
+
+    assert asyncio.run(run()) == rounds_before_the_interval
