@@ -44,6 +44,7 @@ from service.search.lexical import (
     DEFAULT_BUDGET,
     PICKED_TERMS,
     QUERY_TERMS,
+    budgeted,
     lexical_leg,
     postings_for,
 )
@@ -124,13 +125,7 @@ idf AS (
     SELECT term_id, sum(ln(1 + (c.chunks - df + 0.5) / (df + 0.5))) AS idf
     FROM terms, search_corpus AS c WHERE df > 0 GROUP BY term_id
 ),
-budgeted AS (
-    SELECT c.id FROM picked AS p, LATERAL (
-        SELECT c.id FROM document_chunks AS c
-        WHERE search_tsvector(c.content) @@ p.ts AND c.embedding_model = {model} AND {scope}
-        LIMIT %(budget)s
-    ) AS c
-),
+{budgeted},
 impact AS (
     SELECT p.chunk_id AS id FROM idf AS q, LATERAL (
         SELECT chunk_id, w FROM {postings} WHERE term_id = q.term_id ORDER BY w DESC LIMIT %(n)s
@@ -146,6 +141,7 @@ LIMIT %(fk)s"""
     ).format(
         terms=QUERY_TERMS,
         picked=PICKED_TERMS,
+        budgeted=budgeted(model, scope),
         postings=sql.Identifier(POSTINGS),
         model=sql.Literal(model),
         scope=scope.sql("c"),

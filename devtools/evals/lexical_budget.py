@@ -51,7 +51,10 @@ async def study(pool: Any, model: str) -> tuple[int, dict[str, Any]]:
         row = await cur.fetchone()
         total = int(row["n"]) if row else 0
         if total == 0:
-            raise SystemExit("eval_ann has no chunks: run `python -m devtools.evals --ann`")
+            raise SystemExit(
+                f"this database has no chunks of {model}: run `python -m devtools.evals --ann`, "
+                "which leaves them in eval_ann, or pass --db-name"
+            )
         cur = await conn.execute(
             "SELECT id, email FROM users WHERE email LIKE 'eval-%%@example.com'"
         )

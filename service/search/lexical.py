@@ -85,20 +85,30 @@ picked AS (
 )""")
 
 
+def budgeted(model: str, scope: AccessScope) -> sql.Composed:
+    """CTE `budgeted` (id, bm25): at most %(budget)s chunks in scope matching the picked terms
+    (needs `picked`)."""
+    return sql.SQL(
+        """budgeted AS (
+    SELECT c.id, c.bm25 FROM picked AS p, LATERAL (
+        SELECT c.id, c.bm25 FROM document_chunks AS c
+        WHERE search_tsvector(c.content) @@ p.ts AND c.embedding_model = {model} AND {scope}
+        LIMIT %(budget)s
+    ) AS c
+)"""
+    ).format(model=sql.Literal(model), scope=scope.sql("c"))
+
+
 def lexical_candidates(model: str, scope: AccessScope) -> sql.Composed:
     """`WITH ... SELECT id, score` of the top %(fk)s chunks by BM25 (params qt, postings, budget,
     fk: see `postings_for`)."""
     return sql.SQL(
-        """WITH {terms}, {picked}
+        """WITH {terms}, {picked}, {budgeted}
 SELECT c.id, -(c.bm25 <#> w.v) AS score
-FROM picked AS p, weights AS w, LATERAL (
-    SELECT c.id, c.bm25 FROM document_chunks AS c
-    WHERE search_tsvector(c.content) @@ p.ts AND c.embedding_model = {model} AND {scope}
-    LIMIT %(budget)s
-) AS c
+FROM budgeted AS c, weights AS w
 ORDER BY score DESC, c.id
 LIMIT %(fk)s"""
-    ).format(terms=QUERY_TERMS, picked=PICKED_TERMS, model=sql.Literal(model), scope=scope.sql("c"))
+    ).format(terms=QUERY_TERMS, picked=PICKED_TERMS, budgeted=budgeted(model, scope))
 
 
 def _scored_whole(model: str, scope: AccessScope, matching: sql.Composable) -> sql.Composed:
