@@ -33,6 +33,24 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS_DIR = Path(os.environ.get("CORPUS_DIR", REPO_ROOT.parent / "shared" / "corpus"))
 
 
+def pytest_report_header() -> str:
+    """Where the tests read the shared books from, and what happens when they are not there."""
+    if CORPUS_DIR.is_dir():
+        return f"shared corpus: {CORPUS_DIR}"
+    return (
+        f"shared corpus: {CORPUS_DIR} is MISSING, so every test that reads the books fails: "
+        "clone the repo beside shared/ or set CORPUS_DIR"
+    )
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The shared books. A test that needs them fails without them, never skips: CI has them."""
+    if not CORPUS_DIR.is_dir():
+        pytest.fail(f"no shared corpus at {CORPUS_DIR}: clone beside shared/ or set CORPUS_DIR")
+    return CORPUS_DIR
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> str:
     """One embedded server per xdist worker, deleted when the worker process exits.

@@ -41,7 +41,7 @@ def _sse_events(response: httpx.Response) -> Iterator[tuple[str, str]]:
             event, data = "message", []
 
 
-@pytest.mark.skipif(not SCAN_PDF.exists(), reason="shared corpus not beside the repo")
+@pytest.mark.usefixtures("corpus")
 def test_upload_stream_and_ask_through_the_edge(stack: LocalStack) -> None:
     edge = stack.edge
     teacher = login(edge, "teacher@example.com")

@@ -13,9 +13,7 @@ from devtools.evals.paraphrase_sets import AnnotationError, Book
 from devtools.evals.querysets import QUERY_DIR, SHIPPED, contains_evidence, load
 from tests.conftest import CORPUS_DIR
 
-needs_corpus = pytest.mark.skipif(
-    not (CORPUS_DIR / "cooke-great-pianists").is_dir(), reason=f"no corpus at {CORPUS_DIR}"
-)
+needs_corpus = pytest.mark.usefixtures("corpus")
 PARAPHRASE = ("cooke", "student")
 
 
