@@ -52,6 +52,15 @@ def corpus() -> Path:
 
 
 @pytest.fixture(scope="session")
+def scan_pdf(corpus: Path) -> Path:
+    """The 38-page Cooke scan with a text layer, the shared books' PDF the upload stories use."""
+    path = corpus / "cooke-1913-scans-pdf" / "cooke_1913_pp003-040_scans_textlayer.pdf"
+    if not path.exists():
+        pytest.fail(f"corpus file missing: {path} (set CORPUS_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def pg_server_url() -> str:
     """One embedded server per xdist worker, deleted when the worker process exits.
 

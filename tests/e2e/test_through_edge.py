@@ -10,12 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CORPUS_DIR
 from tests.local_stack import LocalStack, login, running_stack
 
 pytestmark = pytest.mark.slow
 
-SCAN_PDF = CORPUS_DIR / "cooke-1913-scans-pdf" / "cooke_1913_pp003-040_scans_textlayer.pdf"
 LESSON = """# Finger independence
 
 Practise slow five-finger exercises with one finger holding a key down while the others play.
@@ -41,8 +39,7 @@ def _sse_events(response: httpx.Response) -> Iterator[tuple[str, str]]:
             event, data = "message", []
 
 
-@pytest.mark.usefixtures("corpus")
-def test_upload_stream_and_ask_through_the_edge(stack: LocalStack) -> None:
+def test_upload_stream_and_ask_through_the_edge(stack: LocalStack, scan_pdf: Path) -> None:
     edge = stack.edge
     teacher = login(edge, "teacher@example.com")
 
@@ -52,14 +49,14 @@ def test_upload_stream_and_ask_through_the_edge(stack: LocalStack) -> None:
         json={
             "title": "Cooke scans",
             "filename": "cooke.pdf",
-            "file_size": SCAN_PDF.stat().st_size,
+            "file_size": scan_pdf.stat().st_size,
         },
         headers=teacher,
         timeout=30,
     )
     assert created.status_code == 201, created.text
     project_id = created.json()["project"]["id"]
-    pdf = SCAN_PDF.read_bytes()
+    pdf = scan_pdf.read_bytes()
     put = httpx.put(
         created.json()["upload_url"],
         content=pdf,

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pypdf import PdfWriter
 
-from tests.conftest import CORPUS_DIR, Api, ApiSettings, StartApi
+from tests.conftest import Api, ApiSettings, StartApi
 from tests.factories import Account
 
 UPLOAD_LIMIT = 3 * 1024 * 1024  # above the 1.9 MB scan, so oversize tests stay small
 ORIGIN_SECRET = "edge-origin-secret"
-SCAN_PDF = CORPUS_DIR / "cooke-1913-scans-pdf" / "cooke_1913_pp003-040_scans_textlayer.pdf"
 
 
 def small_pdf(pages: int = 5, title: str | None = "Scales in C") -> bytes:
@@ -34,13 +32,6 @@ def live_api(start_api: StartApi, api_settings: ApiSettings) -> Api:
     return start_api(
         api_settings(upload_max_bytes=UPLOAD_LIMIT, origin_shared_secret=ORIGIN_SECRET)
     )
-
-
-@pytest.fixture(scope="session")
-def scan_pdf() -> Path:
-    if not SCAN_PDF.exists():
-        pytest.fail(f"corpus file missing: {SCAN_PDF} (set CORPUS_DIR)")
-    return SCAN_PDF
 
 
 def create_project(
